@@ -1,0 +1,85 @@
+//! Subcommands, one file each; shared flags and the exit-code convention.
+
+mod run;
+mod schema;
+mod validate;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// A failure with the exit code it maps to.
+pub struct Failure {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+impl Failure {
+    /// Bad input: exit code 2.
+    pub fn input(error: impl Into<anyhow::Error>) -> Self {
+        Failure { code: 2, error: error.into() }
+    }
+
+    /// A run or check that failed: exit code 1.
+    pub fn failed(error: impl Into<anyhow::Error>) -> Self {
+        Failure { code: 1, error: error.into() }
+    }
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "servesim",
+    version,
+    about = "Deterministic discrete-event simulator and capacity-planning workbench for LLM inference serving",
+    long_about = "Deterministic discrete-event simulator and capacity-planning workbench for LLM inference serving.\n\n\
+Start with:\n  servesim run scenarios/single-gpu-batching.toml     # writes reports/single-gpu-batching/\n  \
+servesim validate                                    # simulator vs queueing theory\n  \
+servesim schema                                      # every scenario key, as JSON Schema\n\n\
+Same scenario + same seed => byte-identical summary.json."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a scenario file and write its report folder.
+    Run(run::RunArgs),
+    /// Check the simulator against queueing-theory formulas (M/M/c, M/G/1, PS, bulk service, batcher).
+    Validate(validate::ValidateArgs),
+    /// Print the JSON Schema of scenario files.
+    Schema,
+}
+
+/// Flags shared by commands that load scenarios.
+#[derive(Args, Debug, Clone)]
+pub struct ScenarioFlags {
+    /// Master seed (overrides the scenario's `seed`).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Override a scenario key, e.g. --set batching.max_batch=16 --set batching.max_wait=5ms (repeatable).
+    #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
+    set: Vec<String>,
+    /// Print only errors.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+impl ScenarioFlags {
+    fn load(&self, path: &PathBuf) -> Result<servesim::scenario::Scenario, Failure> {
+        let mut scenario = servesim::scenario::load(path, &self.set).map_err(Failure::input)?;
+        if let Some(seed) = self.seed {
+            scenario.seed = seed;
+        }
+        Ok(scenario)
+    }
+}
+
+pub fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
+    match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Validate(args) => validate::validate(args),
+        Command::Schema => schema::schema(),
+    }
+}

@@ -1,0 +1,84 @@
+//! `servesim validate`: the simulator against queueing theory, as a table.
+
+use super::{Failure, ScenarioFlags};
+use anyhow::anyhow;
+use clap::Args;
+use servesim::plan::{replicate, theory};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Args, Debug)]
+pub struct ValidateArgs {
+    /// Validation scenarios. Default: every .toml in scenarios/validation/.
+    scenarios: Vec<PathBuf>,
+    /// Replications per scenario (overrides validation.replications).
+    #[arg(long)]
+    replications: Option<u32>,
+    #[command(flatten)]
+    flags: ScenarioFlags,
+}
+
+fn default_scenarios() -> Result<Vec<PathBuf>, Failure> {
+    let dir = PathBuf::from("scenarios/validation");
+    let entries = std::fs::read_dir(&dir)
+        .map_err(|e| Failure::input(anyhow!("{}: {e}; run from the repository root or name scenario files", dir.display())))?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    paths.sort();
+    Ok(paths)
+}
+
+pub fn validate(args: ValidateArgs) -> Result<ExitCode, Failure> {
+    let paths = if args.scenarios.is_empty() { default_scenarios()? } else { args.scenarios.clone() };
+    let mut scenarios = Vec::new();
+    for path in &paths {
+        let mut s = args.flags.load(path)?;
+        if let Some(r) = args.replications {
+            if r < 2 {
+                return Err(Failure::input(anyhow!("--replications: expected at least 2, got {r}")));
+            }
+            s.validation.replications = r;
+        }
+        let t = theory::theory(&s).map_err(|why| Failure::input(anyhow!("{}: no closed-form theory: {why}", path.display())))?;
+        scenarios.push((s, t));
+    }
+    let mut failures = 0;
+    println!("{:<28} {:<38} {:<17} {:>12} {:>12} {:>24}  result", "scenario", "model", "metric", "theory", "simulated", "95% CI");
+    for (s, t) in &scenarios {
+        let v = replicate::validate(s, t);
+        for c in &v.checks {
+            let e = c.simulated;
+            failures += usize::from(!c.pass);
+            println!(
+                "{:<28} {:<38} {:<17} {:>12.6} {:>12.6} [{:>10.6}, {:>10.6}]  {}",
+                s.name,
+                t.model,
+                c.metric.name(),
+                c.theory,
+                e.mean,
+                e.mean - e.half_width_95,
+                e.mean + e.half_width_95,
+                if c.pass { "pass" } else { "FAIL" }
+            );
+        }
+        failures += usize::from(!v.littles_law_holds);
+        if !args.flags.quiet || !v.littles_law_holds {
+            println!(
+                "{:<28} {:<38} {:<17} Little's law and invariants in all {} replications: {}",
+                s.name,
+                "",
+                "L = λW",
+                v.replications,
+                if v.littles_law_holds { "pass" } else { "FAIL" }
+            );
+        }
+    }
+    println!("pass criterion: theory inside the simulated 99% Student-t interval over independent replications");
+    if failures > 0 {
+        return Err(Failure::failed(anyhow!("{failures} validation check(s) failed")));
+    }
+    Ok(ExitCode::SUCCESS)
+}

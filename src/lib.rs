@@ -1,0 +1,33 @@
+//! # servesim
+//!
+//! A deterministic discrete-event simulator and capacity-planning workbench
+//! for LLM inference serving.
+//!
+//! The spine (see `../shared/DESIGN.md`): one **scheduling core**
+//! ([`core`]) makes every serving decision — batching, queueing, rejection —
+//! as a sans-IO state machine fed with `(now, input)` that emits actions. A
+//! **driver** runs it: [`sim`] under a virtual clock against modeled GPUs
+//! ([`model`]) and a seeded workload ([`workload`]); a live driver will run
+//! the same core against real kernels. What happens is recorded and checked
+//! ([`metrics`]) and written out ([`report`]); [`plan`] compares the
+//! simulator with queueing theory.
+//!
+//! ```text
+//! scenario (TOML) -> scenario::load -> sim::run -> metrics -> report::write
+//!                        workload ---> core <---> model (GPU service times)
+//! ```
+//!
+//! Determinism: integer-nanosecond time ([`time`]), events ordered by
+//! `(time, seq)`, one named random stream per component ([`engine::rng`]),
+//! no hash-order iteration in output. Same scenario + seed => same bytes.
+
+pub mod core;
+pub mod engine;
+pub mod metrics;
+pub mod model;
+pub mod plan;
+pub mod report;
+pub mod scenario;
+pub mod sim;
+pub mod time;
+pub mod workload;

@@ -1,0 +1,13 @@
+//! What a run measured: the recorder the drivers feed, latency statistics,
+//! the per-window timeline, and the `summary.json` document they produce.
+//! Invariant checks live beside the data they check (`recorder.rs`).
+
+pub mod latency;
+pub mod recorder;
+pub mod summary;
+pub mod timeline;
+
+pub use latency::LatencyStat;
+pub use recorder::Recorder;
+pub use summary::Summary;
+pub use timeline::{Timeline, WindowRow};

@@ -1,0 +1,9 @@
+//! The modeled world the sim driver runs the core against. For now: how long
+//! a batch takes on a GPU (`service`), and a GPU shared by processor sharing
+//! (`ps`). Models draw randomness only from the streams they are handed.
+
+pub mod ps;
+pub mod service;
+
+pub use ps::SharedServer;
+pub use service::ServiceModel;

@@ -1,0 +1,113 @@
+//! Independent replications and Student-t confidence intervals: how
+//! `servesim validate` turns one seed into an honest error bar.
+//!
+//! Replication i runs with the seed `RngStreams::new(seed).replication(i)`,
+//! drops a warm-up of `warmup_requests` (converted to time at the arrival
+//! rate) and measures `requests`. Each replication yields one value per
+//! metric; their mean and t-interval are independent of run length bias only
+//! as far as the warm-up removes it, which is why the warm-up is generous.
+
+use super::theory::{Metric, Theory};
+use crate::engine::RngStreams;
+use crate::metrics::Summary;
+use crate::scenario::{RunConfig, Scenario};
+use crate::sim;
+use crate::time::SimDuration;
+use crate::workload::ArrivalStream;
+use statrs::distribution::{ContinuousCDF, StudentsT};
+
+/// Mean and confidence interval of one metric over replications.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Estimate {
+    pub mean: f64,
+    /// Half-width of the 95% interval.
+    pub half_width_95: f64,
+    /// Half-width of the 99% interval (the pass criterion).
+    pub half_width_99: f64,
+}
+
+/// Student-t interval of `values` (at least two).
+pub fn estimate(values: &[f64]) -> Estimate {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    let se = (var / n).sqrt();
+    let t = |conf: f64| StudentsT::new(0.0, 1.0, (n - 1.0).max(1.0)).map_or(f64::INFINITY, |d| d.inverse_cdf(0.5 + conf / 2.0));
+    Estimate { mean, half_width_95: t(0.95) * se, half_width_99: t(0.99) * se }
+}
+
+/// The value of `metric` in one replication's summary.
+pub fn measured(metric: Metric, s: &Summary) -> f64 {
+    match metric {
+        Metric::ProbWait => s.latency.waited_fraction,
+        Metric::MeanWait => s.latency.queue_wait.mean_s,
+        Metric::MeanSojourn => s.latency.end_to_end.mean_s,
+        Metric::MeanBatchSize => s.batching.mean_size,
+        Metric::Utilization => s.servers.utilization_mean,
+    }
+}
+
+/// One row of the validation table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Check {
+    pub metric: Metric,
+    pub theory: f64,
+    pub simulated: Estimate,
+    /// Theory lies within the 99% interval.
+    pub pass: bool,
+}
+
+/// Everything one validation scenario produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Validation {
+    pub checks: Vec<Check>,
+    /// Little's law held in every replication.
+    pub littles_law_holds: bool,
+    pub replications: u32,
+}
+
+/// Runs the replications of `scenario` and compares them with `theory`.
+pub fn validate(scenario: &Scenario, theory: &Theory) -> Validation {
+    let v = scenario.validation;
+    let rate = ArrivalStream::mean_rate(&scenario.arrivals, 1.0).max(f64::MIN_POSITIVE);
+    let run = RunConfig {
+        duration: None,
+        max_requests: Some(v.warmup_requests + v.requests),
+        warmup: SimDuration::from_secs_f64(v.warmup_requests as f64 / rate),
+        drain: true,
+        window: None,
+    };
+    let seeds = RngStreams::new(scenario.seed);
+    let summaries: Vec<Summary> = (0..v.replications)
+        .map(|i| sim::run_with(scenario, seeds.replication(u64::from(i)).master_seed(), &run).summary)
+        .collect();
+    let checks = theory
+        .expected
+        .iter()
+        .map(|e| {
+            let values: Vec<f64> = summaries.iter().map(|s| measured(e.metric, s)).collect();
+            let simulated = estimate(&values);
+            let pass = (simulated.mean - e.value).abs() <= simulated.half_width_99.max(1e-12 * e.value.abs());
+            Check { metric: e.metric, theory: e.value, simulated, pass }
+        })
+        .collect();
+    Validation {
+        checks,
+        littles_law_holds: summaries.iter().all(|s| s.littles_law.holds && s.invariants.all_hold),
+        replications: v.replications,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn t_interval_of_known_sample() {
+        let e = estimate(&[1.0, 2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(e.mean, 3.0);
+        // s = sqrt(2.5), se = sqrt(0.5), t(0.975, 4) = 2.776.
+        assert!((e.half_width_95 - 2.776 * 0.5f64.sqrt()).abs() < 1e-3);
+        assert!(e.half_width_99 > e.half_width_95);
+    }
+}

@@ -1,0 +1,103 @@
+//! `summary.md`: the same facts as `summary.json`, laid out for a person
+//! reading a pull request or a capacity review.
+
+use crate::metrics::latency::LatencySummary;
+use crate::metrics::Summary;
+use std::fmt::Write;
+
+fn ms(s: f64) -> String {
+    format!("{:.3}", s * 1e3)
+}
+
+fn latency_row(out: &mut String, name: &str, l: &LatencySummary) {
+    let _ = writeln!(
+        out,
+        "| {name} | {} | {} | {} | {} | {} | {} | {} |",
+        l.count,
+        ms(l.mean_s),
+        ms(l.p50_s),
+        ms(l.p90_s),
+        ms(l.p99_s),
+        ms(l.p999_s),
+        ms(l.max_s)
+    );
+}
+
+fn check(ok: bool) -> &'static str {
+    if ok {
+        "holds"
+    } else {
+        "**VIOLATED**"
+    }
+}
+
+pub fn render(s: &Summary, question: &str) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "# {} (seed {})\n", s.scenario, s.seed);
+    if !question.is_empty() {
+        for line in question.lines() {
+            let _ = writeln!(o, "> {line}");
+        }
+        o.push('\n');
+    }
+    let r = &s.run;
+    let _ = writeln!(
+        o,
+        "Simulated {:.3} s ({} events); measured from {:.3} s over {:.3} s; {}.\n",
+        r.end_s,
+        r.events,
+        r.measure_start_s,
+        r.measure_span_s,
+        if r.drained { "drained (every request finished)" } else { "cut off with requests in flight" }
+    );
+    let _ = writeln!(o, "## Requests\n\n| outcome | all | measured |\n|---|---:|---:|");
+    for (name, n) in &s.requests.by_outcome {
+        let m = s.requests.measured_by_outcome.get(name).copied().unwrap_or(0);
+        let _ = writeln!(o, "| {name} | {n} | {m} |");
+    }
+    let _ = writeln!(o, "| **offered** | {} | {} |", s.requests.offered, s.requests.measured);
+    if s.requests.in_flight_at_end > 0 {
+        let _ = writeln!(o, "| in flight at end | {} | |", s.requests.in_flight_at_end);
+    }
+    let _ = writeln!(o, "\n## Latency of completed requests (ms)\n");
+    let _ = writeln!(o, "| | count | mean | p50 | p90 | p99 | p99.9 | max |\n|---|---:|---:|---:|---:|---:|---:|---:|");
+    latency_row(&mut o, "queue wait", &s.latency.queue_wait);
+    latency_row(&mut o, "service", &s.latency.service);
+    latency_row(&mut o, "end to end", &s.latency.end_to_end);
+    let _ = writeln!(o, "\n{:.1}% of completed requests waited in a queue.\n", s.latency.waited_fraction * 100.0);
+    let _ = writeln!(o, "## Throughput and GPUs\n");
+    let _ = writeln!(o, "- offered {:.3} req/s, completed {:.3} req/s", s.throughput.offered_per_s, s.throughput.completed_per_s);
+    let _ = writeln!(o, "- {} GPU(s), mean utilization {:.1}%", s.servers.count, s.servers.utilization_mean * 100.0);
+    let _ = writeln!(o, "- queue depth: mean {:.3}, max {}; in system: mean {:.3}", s.queue.depth_mean, s.queue.depth_max, s.queue.in_system_mean);
+    let _ = writeln!(o, "- batches: {}, mean size {:.3}\n", s.batching.batches, s.batching.mean_size);
+    if s.batching.size_histogram.len() > 1 {
+        let _ = writeln!(o, "| batch size | batches |\n|---:|---:|");
+        for b in &s.batching.size_histogram {
+            let _ = writeln!(o, "| {} | {} |", b.size, b.count);
+        }
+        o.push('\n');
+    }
+    let l = &s.littles_law;
+    let _ = writeln!(o, "## Checks\n");
+    let _ = writeln!(
+        o,
+        "- Little's law: L = {:.6}, λW = {:.6} (λ = {:.3}/s, W = {:.6} s), relative error {:.2e}: {}",
+        l.l,
+        l.lambda_w,
+        l.lambda_per_s,
+        l.w_s,
+        l.relative_error,
+        check(l.holds)
+    );
+    let i = &s.invariants;
+    let _ = writeln!(
+        o,
+        "- every offered request has exactly one outcome ({} outcomes, {} duplicates, {} lost): {}",
+        i.terminal_outcomes,
+        i.duplicate_outcomes,
+        i.lost,
+        check(i.every_request_one_outcome)
+    );
+    let _ = writeln!(o, "- no event scheduled in the past ({}): {}", i.events_in_past, check(i.events_in_past == 0));
+    o
+}

@@ -1,0 +1,119 @@
+//! Writing a run's report folder: `summary.json` (the stable, documented
+//! schema), `summary.md` (for people), `timeseries.csv` (per window) and two
+//! SVG plots (latency CDF, queue depth over time).
+//!
+//! Atomic: everything is written into a hidden temporary folder beside the
+//! destination, then renamed into place, so a failed or interrupted run never
+//! leaves a partial report (an older complete report is replaced only once
+//! the new one is whole).
+
+mod markdown;
+pub mod plots;
+
+use crate::metrics::recorder::Recorded;
+use crate::metrics::Summary;
+use plots::{CdfSeries, TimeSeries};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("writing report {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("encoding {what}: {message}")]
+    Encode { what: &'static str, message: String },
+    #[error(transparent)]
+    Plot(#[from] plots::PlotError),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
+    move |source| ReportError::Io { path: path.to_path_buf(), source }
+}
+
+/// `summary.json` bytes: pretty JSON with a final newline.
+pub fn summary_json(summary: &Summary) -> Result<String, ReportError> {
+    let mut text = serde_json::to_string_pretty(summary).map_err(|e| ReportError::Encode { what: "summary.json", message: e.to_string() })?;
+    text.push('\n');
+    Ok(text)
+}
+
+fn timeseries_csv(recorded: &Recorded) -> Result<Vec<u8>, ReportError> {
+    let encode = |e: csv::Error| ReportError::Encode { what: "timeseries.csv", message: e.to_string() };
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for row in &recorded.timeline {
+        writer.serialize(row).map_err(encode)?;
+    }
+    writer.into_inner().map_err(|e| ReportError::Encode { what: "timeseries.csv", message: e.to_string() })
+}
+
+/// The report's files, by name, in a fixed order.
+pub fn render(recorded: &Recorded, question: &str) -> Result<Vec<(&'static str, Vec<u8>)>, ReportError> {
+    let s = &recorded.summary;
+    let cdf = recorded.e2e.cdf_points();
+    let cdf_svg = plots::latency_cdf_svg(
+        &format!("{}: end-to-end latency CDF", s.scenario),
+        &[CdfSeries { label: "end-to-end", points: &cdf }],
+    )?;
+    let depth: Vec<(f64, f64)> = recorded.timeline.iter().map(|r| (r.t_start_s, r.queue_depth_mean)).collect();
+    let in_system: Vec<(f64, f64)> = recorded.timeline.iter().map(|r| (r.t_start_s, r.in_system_mean)).collect();
+    let depth_svg = plots::time_series_svg(
+        &format!("{}: queue depth over time", s.scenario),
+        "requests (window mean)",
+        &[TimeSeries { label: "waiting", points: &depth }, TimeSeries { label: "in system", points: &in_system }],
+    )?;
+    Ok(vec![
+        ("summary.json", summary_json(s)?.into_bytes()),
+        ("summary.md", markdown::render(s, question).into_bytes()),
+        ("timeseries.csv", timeseries_csv(recorded)?),
+        ("latency_cdf.svg", cdf_svg.into_bytes()),
+        ("queue_depth.svg", depth_svg.into_bytes()),
+    ])
+}
+
+/// Writes the report into `dir` atomically and returns `dir`.
+pub fn write(dir: &Path, recorded: &Recorded, question: &str) -> Result<PathBuf, ReportError> {
+    let files = render(recorded, question)?;
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    fs::create_dir_all(parent).map_err(io(parent))?;
+    let leaf = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "report".into());
+    let tmp = parent.join(format!(".{leaf}.tmp-{}", std::process::id()));
+    let old = parent.join(format!(".{leaf}.old-{}", std::process::id()));
+    let result = (|| {
+        if tmp.exists() {
+            fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+        }
+        fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+        for (name, bytes) in &files {
+            let path = tmp.join(name);
+            fs::write(&path, bytes).map_err(io(&path))?;
+        }
+        if dir.exists() {
+            fs::rename(dir, &old).map_err(io(dir))?;
+        }
+        fs::rename(&tmp, dir).map_err(io(dir))?;
+        if old.exists() {
+            fs::remove_dir_all(&old).map_err(io(&old))?;
+        }
+        Ok(dir.to_path_buf())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_dir_all(&tmp);
+        if old.exists() && !dir.exists() {
+            let _ = fs::rename(&old, dir);
+        }
+    }
+    result
+}
+
+/// The scenario file's leading comment block: the question it answers.
+pub fn question_of(scenario_text: &str) -> String {
+    scenario_text
+        .lines()
+        .take_while(|l| l.trim_start().starts_with('#') || l.trim().is_empty())
+        .filter_map(|l| l.trim_start().strip_prefix('#'))
+        .map(|l| l.strip_prefix(' ').unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .trim()
+        .to_string()
+}

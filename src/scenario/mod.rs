@@ -1,0 +1,47 @@
+//! Scenario files: TOML in, a validated [`Scenario`] out.
+//!
+//! Loading is three passes, so every error can point at its source:
+//! 1. parse and deserialize the file as written (syntax errors, unknown
+//!    keys and wrong types carry the file's line and column);
+//! 2. apply `--set key.path=value` overrides and deserialize again (errors
+//!    now name the override);
+//! 3. check meaning (`validate.rs`): ranges, cross-field rules, stability,
+//!    the trace file — each error names its key, located in the file.
+
+mod error;
+mod locate;
+pub mod schema;
+mod validate;
+
+pub use error::{Origin, ScenarioError};
+pub use validate::{RunConfig, Scenario, ValidationConfig};
+
+use locate::Locator;
+use schema::ScenarioFile;
+use std::path::Path;
+
+/// Reads, overrides and validates the scenario at `path`.
+pub fn load(path: &Path, overrides: &[String]) -> Result<Scenario, ScenarioError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+        file: path.to_path_buf(),
+        origin: Origin::File { line: None },
+        key: String::new(),
+        message: format!("cannot read the scenario file: {e}"),
+        hint: Some("check the path; shipped scenarios live in scenarios/".into()),
+    })?;
+    from_text(&text, path, overrides)
+}
+
+/// Like [`load`], for text already in memory (`path` names it in errors and
+/// anchors relative trace paths).
+pub fn from_text(text: &str, path: &Path, overrides: &[String]) -> Result<Scenario, ScenarioError> {
+    let locator = Locator::new(text, path, overrides)?;
+    let as_written: ScenarioFile = locator.deserialize(text, None)?;
+    let effective = if overrides.is_empty() {
+        as_written
+    } else {
+        let edited = locator.apply_overrides(text)?;
+        locator.deserialize(&edited, Some(overrides))?
+    };
+    validate::resolve(effective, path, &locator)
+}

@@ -1,0 +1,201 @@
+//! The scenario file format: plain serde structs, strict (`deny_unknown_fields`).
+//!
+//! Why structs with optional fields instead of tagged enums: the cross-field
+//! rules ("`scv` only with gamma arrivals") are checked in `validate.rs`,
+//! where each error names the exact key and a hint, which serde's enum errors
+//! cannot do. Every default is stated in the doc comment of its field; those
+//! comments are also the JSON Schema descriptions (`servesim schema`).
+
+use crate::time::SimDuration;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// A scenario: one workload offered to one serving station, and how to run it.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    /// Name of the scenario and of its report folder. Default: the file stem.
+    pub name: Option<String>,
+    /// Master seed; every random stream derives from it. Default: 1.
+    pub seed: Option<u64>,
+    /// How long to run and what to measure.
+    #[serde(default)]
+    pub run: RunSection,
+    /// Who sends requests, and when.
+    #[serde(default)]
+    pub workload: WorkloadSection,
+    /// The GPUs (servers) and their queues.
+    #[serde(default)]
+    pub servers: ServersSection,
+    /// How waiting requests are grouped into batches.
+    #[serde(default)]
+    pub batching: BatchingSection,
+    /// How long one batch takes on one GPU.
+    #[serde(default)]
+    pub service: ServiceSection,
+    /// Settings for `servesim validate` (independent replications).
+    #[serde(default)]
+    pub validation: ValidationSection,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RunSection {
+    /// Arrivals stop after this much simulated time. Required unless
+    /// `max_requests` is set or the workload is a trace.
+    pub duration: Option<SimDuration>,
+    /// Arrivals stop after this many requests.
+    pub max_requests: Option<u64>,
+    /// Requests arriving before this time are served but not measured. Default: "0s".
+    pub warmup: Option<SimDuration>,
+    /// Run on after arrivals stop until every request has an outcome. Default: true.
+    pub drain: Option<bool>,
+    /// Width of a `timeseries.csv` row. Default: the arrival span / 100, rounded to a humane value.
+    pub window: Option<SimDuration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum ArrivalKind {
+    /// Exponential gaps (memoryless users).
+    #[default]
+    Poisson,
+    /// Evenly spaced arrivals (a load generator).
+    Deterministic,
+    /// Gamma-distributed gaps with squared coefficient of variation `scv` (bursty when > 1).
+    Gamma,
+    /// Replay of a CSV trace in the Azure LLM inference format.
+    Trace,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadSection {
+    /// Arrival process. Default: "poisson".
+    pub arrival: Option<ArrivalKind>,
+    /// Mean arrival rate, requests per second (poisson, deterministic, gamma).
+    pub rate_per_s: Option<f64>,
+    /// Squared coefficient of variation of inter-arrival gaps (gamma only).
+    pub scv: Option<f64>,
+    /// Piecewise-constant rate changes: from `at` on, the rate is `rate_per_s`.
+    #[serde(default)]
+    pub schedule: Vec<RateStep>,
+    /// Trace CSV (`TIMESTAMP,ContextTokens,GeneratedTokens`); a relative path
+    /// is resolved from the scenario file's folder.
+    pub trace: Option<PathBuf>,
+    /// Trace replay speed: 2.0 replays twice as fast. Default: 1.0.
+    pub time_scale: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateStep {
+    /// When this rate takes effect.
+    pub at: SimDuration,
+    /// The new mean rate, requests per second.
+    pub rate_per_s: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Discipline {
+    /// First come, first served: a GPU runs one batch at a time.
+    #[default]
+    Fcfs,
+    /// Processor sharing: all admitted requests share the servers equally
+    /// (each gets min(1, servers/n) of a server). Requires max_batch = 1.
+    ProcessorSharing,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum QueueLayout {
+    /// One queue feeds every GPU (pooling: best latency, one point of contention).
+    #[default]
+    Shared,
+    /// Each GPU has its own queue; arrivals are routed on arrival.
+    PerServer,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Routing {
+    /// Cycle through the GPUs.
+    #[default]
+    RoundRobin,
+    /// Fewest requests waiting plus in service; ties to the lowest index.
+    JoinShortestQueue,
+    /// Uniformly at random (stream "router").
+    Random,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ServersSection {
+    /// Number of GPUs (servers). Default: 1.
+    pub count: Option<u32>,
+    /// Queue discipline. Default: "fcfs".
+    pub discipline: Option<Discipline>,
+    /// One shared queue or one queue per GPU. Default: "shared".
+    pub queue: Option<QueueLayout>,
+    /// How arrivals pick a queue when `queue = "per-server"`. Default: "round-robin".
+    pub routing: Option<Routing>,
+    /// Most requests that may wait in one queue (processor sharing: most
+    /// requests in service); overflow is rejected as `overloaded`. Default: unbounded.
+    pub queue_capacity: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct BatchingSection {
+    /// Most requests in one batch. Default: 1 (no batching).
+    pub max_batch: Option<u32>,
+    /// Dispatch a partial batch once its oldest request has waited this long.
+    /// Default: "0s" (dispatch whatever is waiting as soon as a GPU is free).
+    pub max_wait: Option<SimDuration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServiceModelKind {
+    /// `base + per_item * batch_size`.
+    #[default]
+    Affine,
+    /// `by_batch_size[n-1]` for a batch of n.
+    Table,
+    /// Random batch time, independent of batch size, with mean `mean`.
+    Exponential,
+    Deterministic,
+    Lognormal,
+    Gamma,
+    Hyperexponential,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSection {
+    /// Batch service-time model. Default: "affine".
+    pub model: Option<ServiceModelKind>,
+    /// Affine: fixed cost of one batch (kernel launch, weight read).
+    pub base: Option<SimDuration>,
+    /// Affine: added cost per request in the batch.
+    pub per_item: Option<SimDuration>,
+    /// Table: measured batch times for batch sizes 1, 2, ..., max_batch.
+    pub by_batch_size: Option<Vec<SimDuration>>,
+    /// Distribution models: mean batch time.
+    pub mean: Option<SimDuration>,
+    /// lognormal / gamma / hyperexponential: squared coefficient of variation.
+    pub scv: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ValidationSection {
+    /// Independent replications. Default: 20.
+    pub replications: Option<u32>,
+    /// Measured requests per replication. Default: 50000.
+    pub requests: Option<u64>,
+    /// Requests discarded at the start of each replication. Default: 5000.
+    pub warmup_requests: Option<u64>,
+}

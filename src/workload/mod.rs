@@ -1,0 +1,9 @@
+//! Who sends requests, and when: arrival processes, rate schedules and trace
+//! replay. A workload yields arrivals one at a time, in time order, so the
+//! driver holds one pending arrival, never the whole run in memory.
+
+pub mod arrivals;
+pub mod dist;
+pub mod trace;
+
+pub use arrivals::{Arrival, ArrivalSpec, ArrivalStream, RateSchedule};
