@@ -91,11 +91,11 @@ impl fmt::Display for SimDuration {
         let ns = self.0;
         if ns == 0 {
             write!(f, "0s")
-        } else if ns % 1_000_000_000 == 0 {
+        } else if ns.is_multiple_of(1_000_000_000) {
             write!(f, "{}s", ns / 1_000_000_000)
-        } else if ns % 1_000_000 == 0 {
+        } else if ns.is_multiple_of(1_000_000) {
             write!(f, "{}ms", ns / 1_000_000)
-        } else if ns % 1_000 == 0 {
+        } else if ns.is_multiple_of(1_000) {
             write!(f, "{}us", ns / 1_000)
         } else {
             write!(f, "{ns}ns")
@@ -114,9 +114,7 @@ pub fn parse_duration(text: &str) -> Result<SimDuration, String> {
     if t == "0" {
         return Ok(SimDuration::ZERO);
     }
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let scale = match unit.trim() {
         "ns" => Some(1.0),
@@ -132,11 +130,11 @@ pub fn parse_duration(text: &str) -> Result<SimDuration, String> {
             return Ok(SimDuration((value * scale).round() as u64));
         }
     }
-    humantime::parse_duration(t)
-        .map(|d| SimDuration(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)))
-        .map_err(|_| {
-            format!("`{text}` is not a duration; expected a number with a unit, e.g. \"250ms\", \"2.5s\", \"2m\", \"1h 30m\"")
-        })
+    humantime::parse_duration(t).map(|d| SimDuration(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))).map_err(|_| {
+        format!(
+            "`{text}` is not a duration; expected a number with a unit, e.g. \"250ms\", \"2.5s\", \"2m\", \"1h 30m\""
+        )
+    })
 }
 
 impl<'de> Deserialize<'de> for SimDuration {
@@ -162,7 +160,8 @@ impl schemars::JsonSchema for SimDuration {
             ..Default::default()
         };
         schema.metadata().description = Some(
-            "A humane duration: a number with a unit (ns, us, ms, s, m, h), e.g. \"250ms\", \"2.5s\", \"1h 30m\"".into(),
+            "A humane duration: a number with a unit (ns, us, ms, s, m, h), e.g. \"250ms\", \"2.5s\", \"1h 30m\""
+                .into(),
         );
         schema.into()
     }

@@ -5,7 +5,6 @@ mod schema;
 mod validate;
 
 use clap::{Args, Parser, Subcommand};
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// A failure with the exit code it maps to.
@@ -67,7 +66,7 @@ pub struct ScenarioFlags {
 }
 
 impl ScenarioFlags {
-    fn load(&self, path: &PathBuf) -> Result<servesim::scenario::Scenario, Failure> {
+    fn load(&self, path: &std::path::Path) -> Result<servesim::scenario::Scenario, Failure> {
         let mut scenario = servesim::scenario::load(path, &self.set).map_err(Failure::input)?;
         if let Some(seed) = self.seed {
             scenario.seed = seed;

@@ -27,7 +27,10 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     let s = &recorded.summary;
     if !args.flags.quiet {
         let e2e = &s.latency.end_to_end;
-        println!("{} (seed {}): {} requests offered, outcomes {:?}", s.scenario, s.seed, s.requests.offered, s.requests.by_outcome);
+        println!(
+            "{} (seed {}): {} requests offered, outcomes {:?}",
+            s.scenario, s.seed, s.requests.offered, s.requests.by_outcome
+        );
         println!(
             "  end-to-end latency: mean {:.3} ms, p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
             e2e.mean_s * 1e3,

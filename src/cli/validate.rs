@@ -20,8 +20,9 @@ pub struct ValidateArgs {
 
 fn default_scenarios() -> Result<Vec<PathBuf>, Failure> {
     let dir = PathBuf::from("scenarios/validation");
-    let entries = std::fs::read_dir(&dir)
-        .map_err(|e| Failure::input(anyhow!("{}: {e}; run from the repository root or name scenario files", dir.display())))?;
+    let entries = std::fs::read_dir(&dir).map_err(|e| {
+        Failure::input(anyhow!("{}: {e}; run from the repository root or name scenario files", dir.display()))
+    })?;
     let mut paths: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
@@ -42,11 +43,15 @@ pub fn validate(args: ValidateArgs) -> Result<ExitCode, Failure> {
             }
             s.validation.replications = r;
         }
-        let t = theory::theory(&s).map_err(|why| Failure::input(anyhow!("{}: no closed-form theory: {why}", path.display())))?;
+        let t = theory::theory(&s)
+            .map_err(|why| Failure::input(anyhow!("{}: no closed-form theory: {why}", path.display())))?;
         scenarios.push((s, t));
     }
     let mut failures = 0;
-    println!("{:<28} {:<38} {:<17} {:>12} {:>12} {:>24}  result", "scenario", "model", "metric", "theory", "simulated", "95% CI");
+    println!(
+        "{:<28} {:<38} {:<17} {:>12} {:>12} {:>24}  result",
+        "scenario", "model", "metric", "theory", "simulated", "95% CI"
+    );
     for (s, t) in &scenarios {
         let v = replicate::validate(s, t);
         for c in &v.checks {

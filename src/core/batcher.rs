@@ -145,9 +145,9 @@ impl Scheduler {
                 s
             }
             Routing::Random => self.router_rng.random_range(0..n),
-            Routing::JoinShortestQueue => (0..n)
-                .min_by_key(|&s| self.queues[s as usize].len() as u64 + self.in_service[s as usize])
-                .unwrap_or(0),
+            Routing::JoinShortestQueue => {
+                (0..n).min_by_key(|&s| self.queues[s as usize].len() as u64 + self.in_service[s as usize]).unwrap_or(0)
+            }
         };
         server as usize
     }
@@ -226,12 +226,7 @@ impl Scheduler {
 }
 
 fn reject(w: Waiting) -> Action {
-    Action::Respond {
-        request: w.request,
-        outcome: Outcome::Overloaded,
-        arrived: w.arrived,
-        started: None,
-    }
+    Action::Respond { request: w.request, outcome: Outcome::Overloaded, arrived: w.arrived, started: None }
 }
 
 #[cfg(test)]
@@ -312,10 +307,8 @@ mod tests {
         for i in 0..3 {
             s.handle(ms(0), Input::Arrival { request: RequestId(i) }, &mut out);
         }
-        let rejected: Vec<_> = out
-            .iter()
-            .filter(|a| matches!(a, Action::Respond { outcome: Outcome::Overloaded, .. }))
-            .collect();
+        let rejected: Vec<_> =
+            out.iter().filter(|a| matches!(a, Action::Respond { outcome: Outcome::Overloaded, .. })).collect();
         assert_eq!(rejected.len(), 1);
         assert_eq!(s.waiting() + s.in_service(), 2);
     }

@@ -66,12 +66,7 @@ pub enum Action {
     StartBatch { batch: BatchId, server: u32, size: u32 },
     /// Deliver `outcome` to the caller of `request`. `started` is when its
     /// batch began (None if it never ran).
-    Respond {
-        request: RequestId,
-        outcome: Outcome,
-        arrived: SimTime,
-        started: Option<SimTime>,
-    },
+    Respond { request: RequestId, outcome: Outcome, arrived: SimTime, started: Option<SimTime> },
     /// Feed `Input::Timer { queue, at }` back at time `at`.
     ArmTimer { queue: u32, at: SimTime },
 }

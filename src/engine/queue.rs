@@ -52,12 +52,7 @@ impl<E> Default for EventQueue<E> {
 
 impl<E> EventQueue<E> {
     pub fn new() -> Self {
-        EventQueue {
-            heap: BinaryHeap::new(),
-            seq: 0,
-            now: SimTime::ZERO,
-            clamped: 0,
-        }
+        EventQueue { heap: BinaryHeap::new(), seq: 0, now: SimTime::ZERO, clamped: 0 }
     }
 
     /// The time of the last popped event (the simulated "now").
@@ -72,11 +67,7 @@ impl<E> EventQueue<E> {
             self.clamped += 1;
         }
         let time = at.0.max(self.now.0);
-        self.heap.push(Entry {
-            time,
-            seq: self.seq,
-            event,
-        });
+        self.heap.push(Entry { time, seq: self.seq, event });
         self.seq += 1;
     }
 

@@ -93,7 +93,12 @@ impl LatencyStat {
         let n = self.count() as f64;
         self.hist
             .iter_recorded()
-            .map(|v| (self.hist.highest_equivalent(v.value_iterated_to()).min(self.max_ns) as f64 / 1e9, v.count_since_last_iteration() as f64))
+            .map(|v| {
+                (
+                    self.hist.highest_equivalent(v.value_iterated_to()).min(self.max_ns) as f64 / 1e9,
+                    v.count_since_last_iteration() as f64,
+                )
+            })
             .scan(0.0, |acc, (x, c)| {
                 *acc += c;
                 Some((x, *acc / n))

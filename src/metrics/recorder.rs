@@ -31,7 +31,10 @@ pub struct RunEnd {
 }
 
 pub struct Recorder {
+    /// The measured interval is [warmup, until): requests arriving in it
+    /// and batches starting in it are measured; levels are averaged over it.
     warmup: SimTime,
+    until: SimTime,
     servers: u32,
     /// Arrival time of each request without an outcome yet (membership and
     /// integer sums only: hash order never reaches the output).
@@ -63,10 +66,12 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub fn new(warmup: SimDuration, servers: u32, window: SimDuration) -> Self {
+    /// `until` ends the measured interval (None: the end of the run).
+    pub fn new(warmup: SimDuration, until: Option<SimDuration>, servers: u32, window: SimDuration) -> Self {
         let outcomes: BTreeMap<&'static str, u64> = Outcome::ALL.iter().map(|o| (o.name(), 0)).collect();
         Recorder {
             warmup: SimTime::ZERO + warmup,
+            until: until.map_or(SimTime::MAX, |u| SimTime::ZERO + u),
             servers,
             in_flight: HashMap::new(),
             duplicate_outcomes: 0,
@@ -102,8 +107,9 @@ impl Recorder {
         let dt = now.since(self.last).as_secs_f64();
         self.whole_run_in_system += self.levels[0] * dt;
         let from = self.last.max(self.warmup);
-        if now > from {
-            let mdt = now.since(from).as_secs_f64();
+        let to = now.min(self.until);
+        if to > from {
+            let mdt = to.since(from).as_secs_f64();
             for (acc, level) in self.measured_levels.iter_mut().zip(&self.levels) {
                 *acc += level * mdt;
             }
@@ -111,14 +117,18 @@ impl Recorder {
         self.timeline.integrate(self.last, now, &self.levels);
         self.last = now;
         self.levels = levels;
-        if now >= self.warmup {
+        if self.measures(now) {
             self.depth_max = self.depth_max.max(levels[1] as u64);
         }
     }
 
+    fn measures(&self, t: SimTime) -> bool {
+        t >= self.warmup && t < self.until
+    }
+
     pub fn arrival(&mut self, request: RequestId, arrival: &Arrival) {
         self.offered += 1;
-        if arrival.at >= self.warmup {
+        if self.measures(arrival.at) {
             self.measured += 1;
         }
         self.prompt_tokens += u64::from(arrival.prompt_tokens);
@@ -127,13 +137,20 @@ impl Recorder {
         self.timeline.row().arrivals += 1;
     }
 
-    pub fn respond(&mut self, now: SimTime, request: RequestId, outcome: Outcome, arrived: SimTime, started: Option<SimTime>) {
+    pub fn respond(
+        &mut self,
+        now: SimTime,
+        request: RequestId,
+        outcome: Outcome,
+        arrived: SimTime,
+        started: Option<SimTime>,
+    ) {
         if self.in_flight.remove(&request.0).is_none() {
             self.duplicate_outcomes += 1;
             return;
         }
         *self.outcomes.entry(outcome.name()).or_default() += 1;
-        let measured = arrived >= self.warmup;
+        let measured = self.measures(arrived);
         if measured {
             *self.measured_outcomes.entry(outcome.name()).or_default() += 1;
         }
@@ -164,7 +181,7 @@ impl Recorder {
         if let Some(since) = self.busy_since.get_mut(server as usize) {
             *since = Some(now);
         }
-        if now >= self.warmup {
+        if self.measures(now) {
             self.batches += 1;
             self.batch_items += u64::from(size);
             let i = size as usize;
@@ -179,17 +196,13 @@ impl Recorder {
     pub fn batch_finished(&mut self, now: SimTime, server: u32) {
         let i = server as usize;
         if let Some(since) = self.busy_since.get_mut(i).and_then(Option::take) {
-            self.busy_ns[i] += now.since(since.max(self.warmup)).0;
+            self.busy_ns[i] += now.min(self.until).since(since.max(self.warmup)).0;
         }
-    }
-
-    pub fn timeline_width(&self) -> SimDuration {
-        self.timeline.width()
     }
 
     pub fn finish(mut self, scenario: &str, seed: u64, end: RunEnd, processor_sharing: bool) -> Recorded {
         self.levels(end.end, self.levels);
-        let span = end.end.since(self.warmup).as_secs_f64();
+        let span = end.end.min(self.until).since(self.warmup).as_secs_f64();
         let per_span = |x: f64| if span > 0.0 { x / span } else { 0.0 };
         let c = f64::from(self.servers);
         let utilization_mean = per_span(self.measured_levels[2]) / c;
@@ -231,7 +244,10 @@ impl Recorder {
                 end_to_end: self.e2e.summary(),
                 waited_fraction: if completed > 0 { self.waited as f64 / completed as f64 } else { 0.0 },
             },
-            throughput: Throughput { offered_per_s: per_span(self.measured as f64), completed_per_s: per_span(completed as f64) },
+            throughput: Throughput {
+                offered_per_s: per_span(self.measured as f64),
+                completed_per_s: per_span(completed as f64),
+            },
             servers: ServerStats { count: self.servers, utilization_mean, utilization },
             batching: BatchStats {
                 batches: self.batches,

@@ -51,10 +51,6 @@ impl Timeline {
         }
     }
 
-    pub fn width(&self) -> SimDuration {
-        self.width
-    }
-
     fn close_window(&mut self) {
         let w = self.width.as_secs_f64();
         let mut row = std::mem::take(&mut self.current);

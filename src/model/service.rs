@@ -13,8 +13,13 @@ use rand::Rng;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ServiceModel {
-    Affine { base: SimDuration, per_item: SimDuration },
-    Table { by_batch_size: Vec<SimDuration> },
+    Affine {
+        base: SimDuration,
+        per_item: SimDuration,
+    },
+    Table {
+        by_batch_size: Vec<SimDuration>,
+    },
     /// Seconds.
     Random(Dist),
 }

@@ -1,11 +1,13 @@
 //! Independent replications and Student-t confidence intervals: how
 //! `servesim validate` turns one seed into an honest error bar.
 //!
-//! Replication i runs with the seed `RngStreams::new(seed).replication(i)`,
-//! drops a warm-up of `warmup_requests` (converted to time at the arrival
-//! rate) and measures `requests`. Each replication yields one value per
-//! metric; their mean and t-interval are independent of run length bias only
-//! as far as the warm-up removes it, which is why the warm-up is generous.
+//! Replication i runs with the seed `RngStreams::new(seed).replication(i)`.
+//! It measures the requests arriving in a window of `requests` expected
+//! arrivals after a warm-up of `warmup_requests` (times converted at the mean
+//! arrival rate), and keeps arrivals going for another `warmup_requests`
+//! after the window, so neither the empty start nor the run's tail (a last
+//! partial batch, the drain) biases the estimate. Each replication yields
+//! one value per metric; the t-interval over them is the error bar.
 
 use super::theory::{Metric, Theory};
 use crate::engine::RngStreams;
@@ -32,7 +34,9 @@ pub fn estimate(values: &[f64]) -> Estimate {
     let mean = values.iter().sum::<f64>() / n;
     let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
     let se = (var / n).sqrt();
-    let t = |conf: f64| StudentsT::new(0.0, 1.0, (n - 1.0).max(1.0)).map_or(f64::INFINITY, |d| d.inverse_cdf(0.5 + conf / 2.0));
+    let t = |conf: f64| {
+        StudentsT::new(0.0, 1.0, (n - 1.0).max(1.0)).map_or(f64::INFINITY, |d| d.inverse_cdf(0.5 + conf / 2.0))
+    };
     Estimate { mean, half_width_95: t(0.95) * se, half_width_99: t(0.99) * se }
 }
 
@@ -66,21 +70,28 @@ pub struct Validation {
     pub replications: u32,
 }
 
-/// Runs the replications of `scenario` and compares them with `theory`.
-pub fn validate(scenario: &Scenario, theory: &Theory) -> Validation {
+/// The summaries of the independent replications of `scenario`, in order.
+pub fn replications(scenario: &Scenario) -> Vec<Summary> {
     let v = scenario.validation;
     let rate = ArrivalStream::mean_rate(&scenario.arrivals, 1.0).max(f64::MIN_POSITIVE);
+    let at = |requests: u64| SimDuration::from_secs_f64(requests as f64 / rate);
     let run = RunConfig {
         duration: None,
-        max_requests: Some(v.warmup_requests + v.requests),
-        warmup: SimDuration::from_secs_f64(v.warmup_requests as f64 / rate),
+        max_requests: Some(2 * v.warmup_requests + v.requests),
+        warmup: at(v.warmup_requests),
+        measure_until: Some(at(v.warmup_requests + v.requests)),
         drain: true,
         window: None,
     };
     let seeds = RngStreams::new(scenario.seed);
-    let summaries: Vec<Summary> = (0..v.replications)
+    (0..v.replications)
         .map(|i| sim::run_with(scenario, seeds.replication(u64::from(i)).master_seed(), &run).summary)
-        .collect();
+        .collect()
+}
+
+/// Runs the replications of `scenario` and compares them with `theory`.
+pub fn validate(scenario: &Scenario, theory: &Theory) -> Validation {
+    let summaries = replications(scenario);
     let checks = theory
         .expected
         .iter()
@@ -94,7 +105,7 @@ pub fn validate(scenario: &Scenario, theory: &Theory) -> Validation {
     Validation {
         checks,
         littles_law_holds: summaries.iter().all(|s| s.littles_law.holds && s.invariants.all_hold),
-        replications: v.replications,
+        replications: summaries.len() as u32,
     }
 }
 

@@ -161,7 +161,12 @@ pub fn theory(s: &Scenario) -> Result<Theory, String> {
         });
     }
     let b = st.max_batch;
-    if es == 0.0 && c == 1 && st.max_wait.0 > 0 && b > 1 && matches!(s.service, ServiceModel::Affine { .. } | ServiceModel::Random(_)) {
+    if es == 0.0
+        && c == 1
+        && st.max_wait.0 > 0
+        && b > 1
+        && matches!(s.service, ServiceModel::Affine { .. } | ServiceModel::Random(_))
+    {
         let (w, size) = batcher_timeout(lambda, b, st.max_wait.as_secs_f64());
         return Ok(Theory {
             model: format!("static batcher N={b}, T={} (zero service time)", st.max_wait),

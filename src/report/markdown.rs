@@ -66,9 +66,17 @@ pub fn render(s: &Summary, question: &str) -> String {
     latency_row(&mut o, "end to end", &s.latency.end_to_end);
     let _ = writeln!(o, "\n{:.1}% of completed requests waited in a queue.\n", s.latency.waited_fraction * 100.0);
     let _ = writeln!(o, "## Throughput and GPUs\n");
-    let _ = writeln!(o, "- offered {:.3} req/s, completed {:.3} req/s", s.throughput.offered_per_s, s.throughput.completed_per_s);
+    let _ = writeln!(
+        o,
+        "- offered {:.3} req/s, completed {:.3} req/s",
+        s.throughput.offered_per_s, s.throughput.completed_per_s
+    );
     let _ = writeln!(o, "- {} GPU(s), mean utilization {:.1}%", s.servers.count, s.servers.utilization_mean * 100.0);
-    let _ = writeln!(o, "- queue depth: mean {:.3}, max {}; in system: mean {:.3}", s.queue.depth_mean, s.queue.depth_max, s.queue.in_system_mean);
+    let _ = writeln!(
+        o,
+        "- queue depth: mean {:.3}, max {}; in system: mean {:.3}",
+        s.queue.depth_mean, s.queue.depth_max, s.queue.in_system_mean
+    );
     let _ = writeln!(o, "- batches: {}, mean size {:.3}\n", s.batching.batches, s.batching.mean_size);
     if s.batching.size_histogram.len() > 1 {
         let _ = writeln!(o, "| batch size | batches |\n|---:|---:|");

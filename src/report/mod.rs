@@ -32,7 +32,8 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
 
 /// `summary.json` bytes: pretty JSON with a final newline.
 pub fn summary_json(summary: &Summary) -> Result<String, ReportError> {
-    let mut text = serde_json::to_string_pretty(summary).map_err(|e| ReportError::Encode { what: "summary.json", message: e.to_string() })?;
+    let mut text = serde_json::to_string_pretty(summary)
+        .map_err(|e| ReportError::Encode { what: "summary.json", message: e.to_string() })?;
     text.push('\n');
     Ok(text)
 }

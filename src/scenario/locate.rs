@@ -48,7 +48,8 @@ impl Locator {
     }
 
     fn origin(&self, key: &str) -> Origin {
-        if let Some((_, raw)) = self.overrides.iter().rev().find(|(k, _)| k == key || key.starts_with(&format!("{k}."))) {
+        if let Some((_, raw)) = self.overrides.iter().rev().find(|(k, _)| k == key || key.starts_with(&format!("{k}.")))
+        {
             return Origin::Override(raw.clone());
         }
         Origin::File { line: self.span_of(key).map(|offset| line_col(&self.text, offset)) }
@@ -77,31 +78,42 @@ impl Locator {
 
     /// Deserializes `text`; `overrides` is set when `text` is the edited copy.
     pub fn deserialize(&self, text: &str, overrides: Option<&[String]>) -> Result<ScenarioFile, ScenarioError> {
-        toml::from_str(text).map_err(|e| {
-            let message = e.message().trim().to_string();
-            let key = e.span().map(|s| key_at(text, s.start)).unwrap_or_default();
-            let hint = if message.contains("unknown field") {
-                "check the spelling; `servesim schema` prints every accepted key"
-            } else {
-                "see `servesim schema` for the expected types and the README for examples"
-            };
-            match overrides {
-                Some(_) => ScenarioError {
-                    file: self.file.clone(),
-                    origin: self.origin(&key),
-                    key,
-                    message,
-                    hint: Some(hint.into()),
-                },
-                None => ScenarioError {
-                    file: self.file.clone(),
-                    origin: Origin::File { line: e.span().map(|s| line_col(text, s.start)) },
-                    key,
-                    message,
-                    hint: Some(hint.into()),
-                },
+        // Syntax first, so a broken file is not reported as a type error.
+        let (message, span, hint) = match toml_edit::ImDocument::parse(text) {
+            Err(e) => {
+                let hint = if e.message().contains("duplicate key") {
+                    "each key may appear once per table; remove one of them".to_string()
+                } else {
+                    "check quotes, brackets and `key = value` on this line; durations and names are quoted strings, e.g. max_wait = \"10ms\"".to_string()
+                };
+                (format!("invalid TOML: {}", e.message().trim()), e.span(), hint)
             }
-        })
+            Ok(_) => match toml::from_str(text) {
+                Ok(file) => return Ok(file),
+                Err(e) => {
+                    let message = plain_types(e.message().trim());
+                    let hint = match did_you_mean(&message) {
+                        Some(name) => {
+                            format!("did you mean `{name}`? `servesim schema` prints every accepted key and value")
+                        }
+                        None if message.contains("unknown field") => {
+                            "check the spelling; `servesim schema` prints every accepted key".into()
+                        }
+                        None if message.contains("expected a string") => {
+                            "text values are quoted; durations carry a unit, e.g. \"250ms\" or \"2m\"".into()
+                        }
+                        None => "see `servesim schema` for the expected types and the README for examples".into(),
+                    };
+                    (message, e.span(), hint)
+                }
+            },
+        };
+        let key = span.as_ref().map(|s| key_at(text, s.start)).unwrap_or_default();
+        let origin = match overrides {
+            Some(_) => self.origin(&key),
+            None => Origin::File { line: span.map(|s| line_col(text, s.start)) },
+        };
+        Err(ScenarioError { file: self.file.clone(), origin, key, message, hint: Some(hint) })
     }
 
     /// The file's text with every override applied.
@@ -112,7 +124,11 @@ impl Locator {
             let value = toml_edit::Value::from_str(value_text).unwrap_or_else(|_| value_text.into());
             let parts: Vec<&str> = key.split('.').map(str::trim).collect();
             if parts.iter().any(|p| p.is_empty() || p.contains('[')) {
-                return Err(self.error(key, "expected a dotted key path such as `servers.count`", "array elements cannot be set with --set; edit the file"));
+                return Err(self.error(
+                    key,
+                    "expected a dotted key path such as `servers.count`",
+                    "array elements cannot be set with --set; edit the file",
+                ));
             }
             let (last, tables) = parts.split_last().unwrap_or((&"", &[]));
             let mut table = doc.as_table_mut();
@@ -124,7 +140,13 @@ impl Locator {
                 });
                 table = match entry.as_table_mut() {
                     Some(t) => t,
-                    None => return Err(self.error(key, format!("`{part}` is not a table"), "set a leaf key, e.g. servers.count=2")),
+                    None => {
+                        return Err(self.error(
+                            key,
+                            format!("`{part}` is not a table"),
+                            "set a leaf key, e.g. servers.count=2",
+                        ))
+                    }
                 };
             }
             table.insert(last, toml_edit::Item::Value(value));
@@ -134,8 +156,9 @@ impl Locator {
 }
 
 /// The dotted key whose value sits at byte `offset`, from the nearest
-/// `[table]` header above it and the `key =` on its line.
+/// `[table]` header above it and the `key =` on its line (comments skipped).
 fn key_at(text: &str, offset: usize) -> String {
+    let dotted = |k: &str| k.split('.').map(|p| p.trim().trim_matches('"')).collect::<Vec<_>>().join(".");
     let mut table = String::new();
     let mut key = String::new();
     let mut pos = 0;
@@ -144,11 +167,12 @@ fn key_at(text: &str, offset: usize) -> String {
         if pos > offset {
             break;
         }
-        if trimmed.starts_with('[') {
-            table = trimmed.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+        if let Some(header) = trimmed.strip_prefix('[') {
+            // `[a.b]` or `[[a.b]]`, perhaps followed by a comment.
+            table = dotted(header.trim_start_matches('[').split(']').next().unwrap_or_default());
             key.clear();
-        } else if let Some((k, _)) = trimmed.split_once('=') {
-            key = k.trim().trim_matches('"').to_string();
+        } else if let Some((k, _)) = trimmed.split_once('=').filter(|_| !trimmed.starts_with('#')) {
+            key = dotted(k);
         }
         pos += line.len();
     }
@@ -157,6 +181,45 @@ fn key_at(text: &str, offset: usize) -> String {
         (false, true) => table,
         (false, false) => format!("{table}.{key}"),
     }
+}
+
+/// serde's Rust type names (`u32`, `struct RunSection`) in user words.
+fn plain_types(message: &str) -> String {
+    let mut m = message
+        .replace("expected u32", "expected an integer from 0 to 4294967295")
+        .replace("expected u64", "expected an integer >= 0")
+        .replace("expected f64", "expected a number")
+        .replace("expected a sequence", "expected an array")
+        .replace("expected path string", "expected a quoted file path");
+    if let Some(at) = m.find("expected struct ") {
+        let rest = &m[at + "expected struct ".len()..];
+        let end = m.len() - rest.len() + rest.find(|c: char| !c.is_alphanumeric()).unwrap_or(rest.len());
+        m.replace_range(at..end, "expected a table");
+    }
+    m
+}
+
+/// The accepted name closest to a misspelled field or variant, if close.
+fn did_you_mean(message: &str) -> Option<String> {
+    let (_, rest) = message.split_once("unknown field `").or_else(|| message.split_once("unknown variant `"))?;
+    let (typo, rest) = rest.split_once('`')?;
+    let (_, expected) = rest.split_once("expected")?;
+    let distance = |b: &str| {
+        // Levenshtein distance, one row at a time.
+        let mut row: Vec<usize> = (0..=b.chars().count()).collect();
+        for (i, ca) in typo.chars().enumerate() {
+            let mut diag = row[0];
+            row[0] = i + 1;
+            for (j, cb) in b.chars().enumerate() {
+                let next = (diag + usize::from(ca != cb)).min(row[j] + 1).min(row[j + 1] + 1);
+                diag = row[j + 1];
+                row[j + 1] = next;
+            }
+        }
+        row[row.len() - 1]
+    };
+    let (best, name) = expected.split('`').skip(1).step_by(2).map(|name| (distance(name), name)).min()?;
+    (best <= typo.len().max(name.len()) / 3 + 1).then(|| name.to_string())
 }
 
 #[cfg(test)]
@@ -169,6 +232,25 @@ mod tests {
         let loc = Locator::new(text, Path::new("x.toml"), &[]).unwrap();
         assert_eq!(loc.origin("servers.count"), Origin::File { line: Some((3, 9)) });
         assert_eq!(key_at(text, 20), "servers.count");
+        let commented = "# a = b\n[servers]  # the GPUs\ncount = 0\n";
+        assert_eq!(key_at(commented, commented.len() - 2), "servers.count");
+    }
+
+    #[test]
+    fn type_errors_in_user_words() {
+        let text = "[servers]\ncuont = \"two\"\n";
+        let e = Locator::new(text, Path::new("x.toml"), &[]).unwrap().deserialize(text, None).unwrap_err();
+        assert_eq!((e.key.as_str(), e.origin), ("servers.cuont", Origin::File { line: Some((2, 1)) }));
+        assert!(e.hint.unwrap().starts_with("did you mean `count`?"));
+        assert_eq!(
+            plain_types("invalid type: string \"x\", expected struct RunSection"),
+            "invalid type: string \"x\", expected a table"
+        );
+        assert_eq!(
+            did_you_mean("unknown variant `poison`, expected one of `poisson`, `gamma`").as_deref(),
+            Some("poisson")
+        );
+        assert_eq!(did_you_mean("unknown field `zzz`, expected one of `count`, `queue`"), None);
     }
 
     #[test]

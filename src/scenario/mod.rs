@@ -8,6 +8,10 @@
 //! 3. check meaning (`validate.rs`): ranges, cross-field rules, stability,
 //!    the trace file — each error names its key, located in the file.
 
+// A scenario error is fatal and happens at most once per run; carrying its
+// location and hint inline (no boxing) keeps construction sites plain.
+#![allow(clippy::result_large_err)]
+
 mod error;
 mod locate;
 pub mod schema;

@@ -14,7 +14,7 @@ use crate::core::StationConfig;
 use crate::model::ServiceModel;
 use crate::time::SimDuration;
 use crate::workload::dist::Dist;
-use crate::workload::trace::read_trace;
+use crate::workload::trace::{read_trace, TraceError};
 use crate::workload::{ArrivalSpec, RateSchedule};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,6 +25,10 @@ pub struct RunConfig {
     pub duration: Option<SimDuration>,
     pub max_requests: Option<u64>,
     pub warmup: SimDuration,
+    /// End of the measured interval (None: the end of the run). Set by
+    /// replications so the run's tail (a last partial batch, the drain)
+    /// does not bias the measurement.
+    pub measure_until: Option<SimDuration>,
     pub drain: bool,
     pub window: Option<SimDuration>,
 }
@@ -72,8 +76,13 @@ pub(super) fn resolve(file: ScenarioFile, path: &Path, loc: &Locator) -> Result<
         Some(n) => n.clone(),
         None => path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "scenario".into()),
     };
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) || name.starts_with('.') {
-        return Err(loc.error("name", format!("`{name}` cannot name a report folder"), "use letters, digits, `-`, `_` and `.`"));
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) || name.starts_with('.')
+    {
+        return Err(loc.error(
+            "name",
+            format!("`{name}` cannot name a report folder"),
+            "use letters, digits, `-`, `_` and `.`",
+        ));
     }
     let arrivals = arrivals(&file.workload, path, loc)?;
     let station = station(&file, loc)?;
@@ -87,42 +96,86 @@ pub(super) fn resolve(file: ScenarioFile, path: &Path, loc: &Locator) -> Result<
         warmup_requests: v.warmup_requests.unwrap_or(5_000),
     };
     if validation.replications < 2 {
-        return Err(loc.error("validation.replications", "expected at least 2 replications", "a confidence interval needs >= 2 independent runs; 20 is typical"));
+        return Err(loc.error(
+            "validation.replications",
+            "expected at least 2 replications",
+            "a confidence interval needs >= 2 independent runs; 20 is typical",
+        ));
     }
     if validation.requests == 0 {
         return Err(loc.error("validation.requests", "expected at least 1 request per replication", ""));
     }
-    Ok(Scenario { name, seed: file.seed.unwrap_or(1), path: path.to_path_buf(), file, run, arrivals, station, service, validation })
+    Ok(Scenario {
+        name,
+        seed: file.seed.unwrap_or(1),
+        path: path.to_path_buf(),
+        file,
+        run,
+        arrivals,
+        station,
+        service,
+        validation,
+    })
 }
 
 fn arrivals(w: &WorkloadSection, path: &Path, loc: &Locator) -> Result<ArrivalSpec, ScenarioError> {
     let kind = w.arrival.unwrap_or_default();
     if kind == ArrivalKind::Trace {
-        forbid(loc, "workload.rate_per_s", &w.rate_per_s, "a trace sets its own arrival times (use time_scale to speed it up)")?;
+        forbid(
+            loc,
+            "workload.rate_per_s",
+            &w.rate_per_s,
+            "a trace sets its own arrival times (use time_scale to speed it up)",
+        )?;
         forbid(loc, "workload.scv", &w.scv, "scv is for gamma arrivals")?;
         if !w.schedule.is_empty() {
-            return Err(loc.error("workload.schedule", "not allowed with a trace", "use time_scale to replay faster or slower"));
+            return Err(loc.error(
+                "workload.schedule",
+                "not allowed with a trace",
+                "use time_scale to replay faster or slower",
+            ));
         }
         let Some(trace) = &w.trace else {
-            return Err(loc.error("workload.trace", "missing: `arrival = \"trace\"` needs a trace file", "e.g. trace = \"../../shared/data/azure-llm-2023/code.csv\""));
+            return Err(loc.error(
+                "workload.trace",
+                "missing: `arrival = \"trace\"` needs a trace file",
+                "e.g. trace = \"../../shared/data/azure-llm-2023/code.csv\"",
+            ));
         };
         let time_scale = w.time_scale.unwrap_or(1.0);
         if !(time_scale.is_finite() && time_scale > 0.0) {
-            return Err(loc.error("workload.time_scale", format!("expected a number > 0, got {time_scale}"), "2.0 replays twice as fast"));
+            return Err(loc.error(
+                "workload.time_scale",
+                format!("expected a number > 0, got {time_scale}"),
+                "2.0 replays twice as fast",
+            ));
         }
         let resolved = match path.parent() {
             Some(dir) if trace.is_relative() => dir.join(trace),
             _ => trace.clone(),
         };
         let records = read_trace(&resolved).map_err(|e| {
-            loc.error("workload.trace", e.to_string(), "relative trace paths are resolved from the scenario file's folder")
+            let hint = match e {
+                TraceError::Io { .. } => "relative trace paths are resolved from the scenario file's folder",
+                TraceError::Row { .. } | TraceError::OutOfOrder { .. } => {
+                    "fix or delete that row; a good row reads `2023-11-16 18:17:03.9799600,4808,10`"
+                }
+                _ => {
+                    "a trace starts with the header `TIMESTAMP,ContextTokens,GeneratedTokens`, then one request per row"
+                }
+            };
+            loc.error("workload.trace", e.to_string(), hint)
         })?;
         return Ok(ArrivalSpec::Trace { records: Arc::new(records), time_scale });
     }
     forbid(loc, "workload.trace", &w.trace, "only `arrival = \"trace\"` reads a trace")?;
     forbid(loc, "workload.time_scale", &w.time_scale, "only trace replay has a time scale")?;
     let Some(rate) = w.rate_per_s else {
-        return Err(loc.error("workload.rate_per_s", "missing: the arrival rate in requests per second", "e.g. rate_per_s = 50.0"));
+        return Err(loc.error(
+            "workload.rate_per_s",
+            "missing: the arrival rate in requests per second",
+            "e.g. rate_per_s = 50.0",
+        ));
     };
     let base = positive_rate(loc, "workload.rate_per_s", rate)?;
     let mut changes = Vec::new();
@@ -144,7 +197,11 @@ fn arrivals(w: &WorkloadSection, path: &Path, loc: &Locator) -> Result<ArrivalSp
         }
         _ => {
             let Some(scv) = w.scv else {
-                return Err(loc.error("workload.scv", "missing: gamma arrivals need the gaps' squared coefficient of variation", "scv = 1 is Poisson; 4 is bursty"));
+                return Err(loc.error(
+                    "workload.scv",
+                    "missing: gamma arrivals need the gaps' squared coefficient of variation",
+                    "scv = 1 is Poisson; 4 is bursty",
+                ));
             };
             let gap = Dist::Gamma { mean: 1.0, scv };
             gap.validate().map_err(|e| loc.error("workload.scv", e.to_string(), ""))?;
@@ -162,7 +219,11 @@ fn station(file: &ScenarioFile, loc: &Locator) -> Result<StationConfig, Scenario
     }
     let layout = s.queue.unwrap_or_default();
     if s.routing.is_some() && layout == QueueLayout::Shared {
-        return Err(loc.error("servers.routing", "routing only applies to `queue = \"per-server\"`", "a shared queue feeds every GPU; remove routing or set queue = \"per-server\""));
+        return Err(loc.error(
+            "servers.routing",
+            "routing only applies to `queue = \"per-server\"`",
+            "a shared queue feeds every GPU; remove routing or set queue = \"per-server\"",
+        ));
     }
     let max_batch = file.batching.max_batch.unwrap_or(1);
     if max_batch == 0 {
@@ -172,14 +233,26 @@ fn station(file: &ScenarioFile, loc: &Locator) -> Result<StationConfig, Scenario
     let processor_sharing = s.discipline.unwrap_or_default() == Discipline::ProcessorSharing;
     if processor_sharing {
         if max_batch != 1 {
-            return Err(loc.error("batching.max_batch", "processor sharing serves requests one by one; expected max_batch = 1", "remove max_batch or use discipline = \"fcfs\""));
+            return Err(loc.error(
+                "batching.max_batch",
+                "processor sharing serves requests one by one; expected max_batch = 1",
+                "remove max_batch or use discipline = \"fcfs\"",
+            ));
         }
         if layout != QueueLayout::Shared {
-            return Err(loc.error("servers.queue", "processor sharing needs the shared queue", "remove queue or use discipline = \"fcfs\""));
+            return Err(loc.error(
+                "servers.queue",
+                "processor sharing needs the shared queue",
+                "remove queue or use discipline = \"fcfs\"",
+            ));
         }
     }
     if s.queue_capacity == Some(0) && processor_sharing {
-        return Err(loc.error("servers.queue_capacity", "a processor-sharing station with capacity 0 admits nothing", "omit queue_capacity for unbounded"));
+        return Err(loc.error(
+            "servers.queue_capacity",
+            "a processor-sharing station with capacity 0 admits nothing",
+            "omit queue_capacity for unbounded",
+        ));
     }
     Ok(StationConfig {
         servers,
@@ -201,7 +274,11 @@ fn service(s: &ServiceSection, max_batch: u32, loc: &Locator) -> Result<ServiceM
             forbid(loc, "service.scv", &s.scv, dist_only)?;
             forbid(loc, "service.by_batch_size", &s.by_batch_size, "only `model = \"table\"` uses it")?;
             if s.base.is_none() && s.per_item.is_none() {
-                return Err(loc.error("service.base", "missing: the affine model needs `base` and/or `per_item`", "e.g. base = \"20ms\", per_item = \"2ms\""));
+                return Err(loc.error(
+                    "service.base",
+                    "missing: the affine model needs `base` and/or `per_item`",
+                    "e.g. base = \"20ms\", per_item = \"2ms\"",
+                ));
             }
             Ok(ServiceModel::Affine { base: s.base.unwrap_or_default(), per_item: s.per_item.unwrap_or_default() })
         }
@@ -210,7 +287,11 @@ fn service(s: &ServiceSection, max_batch: u32, loc: &Locator) -> Result<ServiceM
             forbid(loc, "service.base", &s.base, "only `model = \"affine\"` uses it")?;
             let table = s.by_batch_size.clone().unwrap_or_default();
             if table.len() < max_batch as usize {
-                return Err(loc.error("service.by_batch_size", format!("expected a time for every batch size 1..={max_batch}, got {}", table.len()), "list one duration per batch size, e.g. [\"10ms\", \"12ms\", ...]"));
+                return Err(loc.error(
+                    "service.by_batch_size",
+                    format!("expected a time for every batch size 1..={max_batch}, got {}", table.len()),
+                    "list one duration per batch size, e.g. [\"10ms\", \"12ms\", ...]",
+                ));
             }
             Ok(ServiceModel::Table { by_batch_size: table })
         }
@@ -222,12 +303,21 @@ fn service(s: &ServiceSection, max_batch: u32, loc: &Locator) -> Result<ServiceM
                 return Err(loc.error("service.mean", "missing: the mean batch time", "e.g. mean = \"10ms\""));
             };
             let mean = mean.as_secs_f64();
-            let needs_scv = matches!(dist_kind, ServiceModelKind::Lognormal | ServiceModelKind::Gamma | ServiceModelKind::Hyperexponential);
+            let needs_scv = matches!(
+                dist_kind,
+                ServiceModelKind::Lognormal | ServiceModelKind::Gamma | ServiceModelKind::Hyperexponential
+            );
             if !needs_scv {
                 forbid(loc, "service.scv", &s.scv, "exponential has scv 1 and deterministic 0")?;
             }
             let scv = match (needs_scv, s.scv) {
-                (true, None) => return Err(loc.error("service.scv", "missing: the squared coefficient of variation", "e.g. scv = 0.5")),
+                (true, None) => {
+                    return Err(loc.error(
+                        "service.scv",
+                        "missing: the squared coefficient of variation",
+                        "e.g. scv = 0.5",
+                    ))
+                }
                 (_, v) => v.unwrap_or(1.0),
             };
             let dist = match dist_kind {
@@ -255,12 +345,17 @@ fn run(r: &RunSection, arrivals: &ArrivalSpec, loc: &Locator) -> Result<RunConfi
     }
     let is_trace = matches!(arrivals, ArrivalSpec::Trace { .. });
     if r.duration.is_none() && r.max_requests.is_none() && !is_trace {
-        return Err(loc.error("run.duration", "missing: arrivals would never stop", "set run.duration (e.g. \"10m\") or run.max_requests"));
+        return Err(loc.error(
+            "run.duration",
+            "missing: arrivals would never stop",
+            "set run.duration (e.g. \"10m\") or run.max_requests",
+        ));
     }
     Ok(RunConfig {
         duration: r.duration,
         max_requests: r.max_requests,
         warmup: r.warmup.unwrap_or_default(),
+        measure_until: None,
         drain: r.drain.unwrap_or(true),
         window: r.window,
     })
@@ -274,7 +369,13 @@ pub fn utilization(arrivals: &ArrivalSpec, station: &StationConfig, service: &Se
     lambda * service.mean_batch_secs(b) / (f64::from(station.servers) * f64::from(b))
 }
 
-fn check_stability(run: &RunConfig, arrivals: &ArrivalSpec, station: &StationConfig, service: &ServiceModel, loc: &Locator) -> Result<(), ScenarioError> {
+fn check_stability(
+    run: &RunConfig,
+    arrivals: &ArrivalSpec,
+    station: &StationConfig,
+    service: &ServiceModel,
+    loc: &Locator,
+) -> Result<(), ScenarioError> {
     if run.duration.is_some() || station.queue_capacity.is_some() || !run.drain {
         return Ok(());
     }
@@ -286,7 +387,11 @@ fn check_stability(run: &RunConfig, arrivals: &ArrivalSpec, station: &StationCon
     if rho >= 1.0 {
         return Err(loc.error(
             "workload.rate_per_s",
-            format!("utilization {rho:.3} >= 1 with an unbounded queue and no duration: the queue would grow without limit"),
+            format!(
+                "utilization {rho:.3} >= 1 ({} req/s offered, {:.3} req/s capacity) with an unbounded queue and no run.duration: the queue would grow without limit",
+                rate.last_rate(),
+                rate.last_rate() / rho
+            ),
             "lower the rate, add servers or batching, set servers.queue_capacity, or set run.duration",
         ));
     }

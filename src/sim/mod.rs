@@ -61,7 +61,7 @@ pub fn run_with(scenario: &Scenario, seed: u64, run: &RunConfig) -> Recorded {
     let mut shared_rng = streams.stream("service/shared");
     let mut shared = station.processor_sharing.then(|| SharedServer::new(servers));
     let window = run.window.unwrap_or_else(|| auto_width(horizon(scenario, run)));
-    let mut recorder = Recorder::new(run.warmup, servers, window);
+    let mut recorder = Recorder::new(run.warmup, run.measure_until, servers, window);
 
     let stop_arrivals = run.duration.map(|d| SimTime::ZERO + d);
     let mut queue = EventQueue::new();

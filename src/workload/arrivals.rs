@@ -161,7 +161,6 @@ impl Iterator for ArrivalStream {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

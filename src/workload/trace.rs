@@ -54,8 +54,7 @@ use chrono::{Datelike, NaiveDate};
 /// The exact header row expected (modulo surrounding whitespace per name).
 pub const TRACE_HEADER: [&str; 3] = ["TIMESTAMP", "ContextTokens", "GeneratedTokens"];
 
-const TIMESTAMP_EXPECTED: &str =
-    "a timestamp `YYYY-MM-DD HH:MM:SS[.fffffff]` such as `2023-11-16 18:17:03.9799600`";
+const TIMESTAMP_EXPECTED: &str = "a timestamp `YYYY-MM-DD HH:MM:SS[.fffffff]` such as `2023-11-16 18:17:03.9799600`";
 
 /// One request of a trace: when it arrived and how large it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,10 +142,7 @@ pub enum TraceError {
 
 /// Reads and parses the trace file at `path`.
 pub fn read_trace(path: &Path) -> Result<Vec<TraceRecord>, TraceError> {
-    let file = std::fs::File::open(path).map_err(|source| TraceError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let file = std::fs::File::open(path).map_err(|source| TraceError::Io { path: path.to_path_buf(), source })?;
     parse_trace(file, path)
 }
 
@@ -155,10 +151,7 @@ pub fn read_trace(path: &Path) -> Result<Vec<TraceRecord>, TraceError> {
 /// Lines are split on `\n` by hand (rather than with the `csv` crate) so that
 /// reported line numbers are exact for CRLF files and blank lines; fields are
 /// plain comma-separated values, as in every Azure trace export (no quoting).
-pub fn parse_trace<R: std::io::Read>(
-    reader: R,
-    path_for_errors: &Path,
-) -> Result<Vec<TraceRecord>, TraceError> {
+pub fn parse_trace<R: std::io::Read>(reader: R, path_for_errors: &Path) -> Result<Vec<TraceRecord>, TraceError> {
     let path = || path_for_errors.to_path_buf();
     let mut reader = BufReader::new(reader);
     let mut buf = Vec::new();
@@ -172,12 +165,7 @@ pub fn parse_trace<R: std::io::Read>(
 
     loop {
         buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|source| TraceError::Io {
-                path: path(),
-                source,
-            })?;
+        let n = reader.read_until(b'\n', &mut buf).map_err(|source| TraceError::Io { path: path(), source })?;
         if n == 0 {
             break;
         }
@@ -193,17 +181,9 @@ pub fn parse_trace<R: std::io::Read>(
         }
 
         if !seen_header {
-            let found: Vec<String> = String::from_utf8_lossy(line)
-                .split(',')
-                .map(|f| f.trim().to_owned())
-                .collect();
-            if found.len() != TRACE_HEADER.len()
-                || found.iter().zip(TRACE_HEADER).any(|(a, b)| a != b)
-            {
-                return Err(TraceError::Header {
-                    path: path(),
-                    found: found.join(","),
-                });
+            let found: Vec<String> = String::from_utf8_lossy(line).split(',').map(|f| f.trim().to_owned()).collect();
+            if found.len() != TRACE_HEADER.len() || found.iter().zip(TRACE_HEADER).any(|(a, b)| a != b) {
+                return Err(TraceError::Header { path: path(), found: found.join(",") });
             }
             seen_header = true;
             continue;
@@ -218,9 +198,7 @@ pub fn parse_trace<R: std::io::Read>(
         };
         let count = line.iter().filter(|&&b| b == b',').count() + 1;
         if count != TRACE_HEADER.len() {
-            let expected = format!(
-                "3 comma-separated fields (TIMESTAMP,ContextTokens,GeneratedTokens), found {count}"
-            );
+            let expected = format!("3 comma-separated fields (TIMESTAMP,ContextTokens,GeneratedTokens), found {count}");
             return Err(bad("record", line, expected));
         }
         let mut raw = line.splitn(3, |&b| b == b',').map(<[u8]>::trim_ascii);
@@ -239,18 +217,11 @@ pub fn parse_trace<R: std::io::Read>(
             let expected = format!("{TIMESTAMP_EXPECTED} ({why})");
             bad("TIMESTAMP", ts_text.as_bytes(), expected)
         })?;
-        let prompt_tokens = parse_tokens(prompt_text)
-            .map_err(|e| bad("ContextTokens", prompt_text.as_bytes(), e))?;
-        let output_tokens = parse_tokens(output_text)
-            .map_err(|e| bad("GeneratedTokens", output_text.as_bytes(), e))?;
+        let prompt_tokens = parse_tokens(prompt_text).map_err(|e| bad("ContextTokens", prompt_text.as_bytes(), e))?;
+        let output_tokens = parse_tokens(output_text).map_err(|e| bad("GeneratedTokens", output_text.as_bytes(), e))?;
 
         if ts < prev_ns {
-            return Err(TraceError::OutOfOrder {
-                path: path(),
-                row,
-                previous: prev_text,
-                found: ts_text.to_owned(),
-            });
+            return Err(TraceError::OutOfOrder { path: path(), row, previous: prev_text, found: ts_text.to_owned() });
         }
         let base = *first_ns.get_or_insert(ts);
         let offset_ns = u64::try_from(ts - base).map_err(|_| {
@@ -260,11 +231,7 @@ pub fn parse_trace<R: std::io::Read>(
         prev_ns = ts;
         prev_text.clear();
         prev_text.push_str(ts_text);
-        out.push(TraceRecord {
-            offset_ns,
-            prompt_tokens,
-            output_tokens,
-        });
+        out.push(TraceRecord { offset_ns, prompt_tokens, output_tokens });
     }
     if out.is_empty() {
         return Err(TraceError::Empty { path: path() });
@@ -280,25 +247,20 @@ fn parse_tokens(s: &str) -> Result<u32, String> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return Err("a non-negative integer token count such as `4808`".into());
     }
-    s.parse::<u32>()
-        .map_err(|_| format!("a token count no larger than {}", u32::MAX))
+    s.parse::<u32>().map_err(|_| format!("a token count no larger than {}", u32::MAX))
 }
 
 /// Parses `YYYY-MM-DD HH:MM:SS[.f{0,9}]` into nanoseconds since 0001-01-01
 /// (proleptic Gregorian, no time zone). Errors carry a short reason.
 fn parse_timestamp_ns(s: &str) -> Result<i128, &'static str> {
-    let (date, time) = s
-        .split_once([' ', 'T'])
-        .ok_or("missing the space between date and time")?;
+    let (date, time) = s.split_once([' ', 'T']).ok_or("missing the space between date and time")?;
     let mut d = date.split('-');
     let (year, month, day) = match (d.next(), d.next(), d.next(), d.next()) {
         (Some(y), Some(m), Some(d), None) => (digits(y, 4, 4)?, digits(m, 1, 2)?, digits(d, 1, 2)?),
         _ => return Err("date must be YYYY-MM-DD"),
     };
-    let date = i32::try_from(year)
-        .ok()
-        .and_then(|y| NaiveDate::from_ymd_opt(y, month, day))
-        .ok_or("no such calendar date")?;
+    let date =
+        i32::try_from(year).ok().and_then(|y| NaiveDate::from_ymd_opt(y, month, day)).ok_or("no such calendar date")?;
 
     let (hms, frac) = match time.split_once('.') {
         Some((hms, frac)) => (hms, Some(frac)),
@@ -346,19 +308,13 @@ mod tests {
     }
 
     fn rec(offset_ns: u64, prompt_tokens: u32, output_tokens: u32) -> TraceRecord {
-        TraceRecord {
-            offset_ns,
-            prompt_tokens,
-            output_tokens,
-        }
+        TraceRecord { offset_ns, prompt_tokens, output_tokens }
     }
 
     /// Parses `text`, expects a `Row` error and returns (row, column, value).
     fn row_err(text: &str) -> (u64, String, String) {
         match parse(text.as_bytes()) {
-            Err(TraceError::Row {
-                row, column, value, ..
-            }) => (row, column, value),
+            Err(TraceError::Row { row, column, value, .. }) => (row, column, value),
             other => panic!("expected Row error for {text:?}, got {other:?}"),
         }
     }
@@ -370,14 +326,7 @@ mod tests {
              2023-11-16 18:17:04.0319600,3180,8\r\n2023-11-16 18:17:04.0781490,110,27"
         );
         let got = parse(text.as_bytes()).unwrap();
-        assert_eq!(
-            got,
-            vec![
-                rec(0, 4808, 10),
-                rec(52_000_000, 3180, 8),
-                rec(98_189_000, 110, 27)
-            ]
-        );
+        assert_eq!(got, vec![rec(0, 4808, 10), rec(52_000_000, 3180, 8), rec(98_189_000, 110, 27)]);
     }
 
     #[test]
@@ -390,17 +339,10 @@ mod tests {
         let got = parse(text.as_bytes()).unwrap();
         assert_eq!(
             got,
-            vec![
-                rec(0, 1, 2),
-                rec(500_000_000, 3, 4),
-                rec(1_123_456_700, 5, 6),
-                rec(1_123_456_789, 0, 0),
-            ]
+            vec![rec(0, 1, 2), rec(500_000_000, 3, 4), rec(1_123_456_700, 5, 6), rec(1_123_456_789, 0, 0),]
         );
         // Leap day and equal timestamps are fine.
-        let text = format!(
-            "{HEADER}\n2024-02-28 12:00:00,1,1\n2024-03-01 12:00:00,1,1\n2024-03-01 12:00:00,2,2"
-        );
+        let text = format!("{HEADER}\n2024-02-28 12:00:00,1,1\n2024-03-01 12:00:00,1,1\n2024-03-01 12:00:00,2,2");
         let got = parse(text.as_bytes()).unwrap();
         assert_eq!(got[1].offset_ns, 2 * 86_400 * 1_000_000_000);
         assert_eq!(got[2].offset_ns, got[1].offset_ns);
@@ -408,17 +350,8 @@ mod tests {
 
     #[test]
     fn empty_inputs_are_empty_errors() {
-        for text in [
-            "",
-            "\u{feff}",
-            "\n\r\n",
-            HEADER,
-            "TIMESTAMP,ContextTokens,GeneratedTokens\r\n",
-        ] {
-            assert!(
-                matches!(parse(text.as_bytes()), Err(TraceError::Empty { .. })),
-                "{text:?}"
-            );
+        for text in ["", "\u{feff}", "\n\r\n", HEADER, "TIMESTAMP,ContextTokens,GeneratedTokens\r\n"] {
+            assert!(matches!(parse(text.as_bytes()), Err(TraceError::Empty { .. })), "{text:?}");
         }
     }
 
@@ -442,13 +375,8 @@ mod tests {
 
     #[test]
     fn wrong_field_count_names_the_line() {
-        let (row, column, value) = row_err(&format!(
-            "{HEADER}\n2023-11-16 18:17:03,1,1\n2023-11-16 18:17:04,1\n"
-        ));
-        assert_eq!(
-            (row, column.as_str(), value.as_str()),
-            (3, "record", "2023-11-16 18:17:04,1")
-        );
+        let (row, column, value) = row_err(&format!("{HEADER}\n2023-11-16 18:17:03,1,1\n2023-11-16 18:17:04,1\n"));
+        assert_eq!((row, column.as_str(), value.as_str()), (3, "record", "2023-11-16 18:17:04,1"));
         let (row, column, _) = row_err(&format!("{HEADER}\r\n\r\n2023-11-16 18:17:03,1,1,9"));
         assert_eq!((row, column.as_str()), (3, "record"));
     }
@@ -471,8 +399,7 @@ mod tests {
         let err = parse(format!("{HEADER}\n2023-11-16 18:17:03,-3,1").as_bytes()).unwrap_err();
         assert!(err.to_string().contains("cannot be negative"), "{err}");
         assert_eq!(
-            parse(format!("{HEADER}\n2023-11-16 18:17:03,4294967295,0").as_bytes()).unwrap()[0]
-                .prompt_tokens,
+            parse(format!("{HEADER}\n2023-11-16 18:17:03,4294967295,0").as_bytes()).unwrap()[0].prompt_tokens,
             u32::MAX
         );
     }
@@ -503,8 +430,7 @@ mod tests {
 
     #[test]
     fn non_utf8_field_is_a_row_error() {
-        let mut text =
-            format!("{HEADER}\n2023-11-16 18:17:03,1,1\n2023-11-16 18:17:04,").into_bytes();
+        let mut text = format!("{HEADER}\n2023-11-16 18:17:03,1,1\n2023-11-16 18:17:04,").into_bytes();
         text.extend_from_slice(b"\xff\xfe,1");
         match parse(&text) {
             Err(e @ TraceError::Row { row: 3, .. }) => {
@@ -520,10 +446,7 @@ mod tests {
         match parse(text.as_bytes()) {
             Err(e @ TraceError::OutOfOrder { row: 4, .. }) => {
                 let msg = e.to_string();
-                assert!(
-                    msg.contains("2023-11-16 18:17:04") && msg.contains("sorted"),
-                    "{msg}"
-                );
+                assert!(msg.contains("2023-11-16 18:17:04") && msg.contains("sorted"), "{msg}");
             }
             other => panic!("got {other:?}"),
         }
@@ -534,10 +457,7 @@ mod tests {
         let err = read_trace(Path::new("/definitely/not/here/code.csv")).unwrap_err();
         let msg = err.to_string();
         assert!(matches!(err, TraceError::Io { .. }));
-        assert!(
-            msg.contains("could not read") && msg.contains("../shared/data"),
-            "{msg}"
-        );
+        assert!(msg.contains("could not read") && msg.contains("../shared/data"), "{msg}");
     }
 
     #[test]
@@ -553,13 +473,8 @@ mod tests {
             let msg = parse(text.as_bytes()).unwrap_err().to_string();
             assert!(!msg.contains('\n') && msg.starts_with("test.csv"), "{msg}");
         }
-        let msg = parse(format!("{HEADER}\n2023-11-16 18:17:03,x,1").as_bytes())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            msg.contains("line 2, column ContextTokens") && msg.contains("\"x\""),
-            "{msg}"
-        );
+        let msg = parse(format!("{HEADER}\n2023-11-16 18:17:03,x,1").as_bytes()).unwrap_err().to_string();
+        assert!(msg.contains("line 2, column ContextTokens") && msg.contains("\"x\""), "{msg}");
     }
 
     #[test]
@@ -572,7 +487,8 @@ mod tests {
             state ^= state << 17;
             state
         };
-        let valid = format!("\u{feff}{HEADER}\r\n2023-11-16 18:17:03.9799600,4808,10\r\n2023-11-16 18:17:04.0319600,3180,8");
+        let valid =
+            format!("\u{feff}{HEADER}\r\n2023-11-16 18:17:03.9799600,4808,10\r\n2023-11-16 18:17:04.0319600,3180,8");
         let alphabet = b"0123456789-:. ,\r\n\"\xef\xbb\xbf\xffT+a";
         for i in 0..3000 {
             let bytes: Vec<u8> = if i % 2 == 0 {
@@ -594,8 +510,7 @@ mod tests {
 
     #[test]
     fn reads_real_azure_code_trace_if_present() {
-        let path =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/azure-llm-2023/code.csv");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/azure-llm-2023/code.csv");
         if !path.exists() {
             eprintln!("skipping: optional data file {} not found", path.display());
             return;
