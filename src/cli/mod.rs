@@ -2,6 +2,7 @@
 
 mod run;
 mod schema;
+mod sweep;
 mod validate;
 
 use clap::{Args, Parser, Subcommand};
@@ -32,6 +33,7 @@ impl Failure {
     about = "Deterministic discrete-event simulator and capacity-planning workbench for LLM inference serving",
     long_about = "Deterministic discrete-event simulator and capacity-planning workbench for LLM inference serving.\n\n\
 Start with:\n  servesim run scenarios/single-gpu-batching.toml     # writes reports/single-gpu-batching/\n  \
+servesim sweep scenarios/single-gpu-batching.toml --vary workload.rate_per_s=50,100,125 --slo-p99 250ms\n  \
 servesim validate                                    # simulator vs queueing theory\n  \
 servesim schema                                      # every scenario key, as JSON Schema\n\n\
 Same scenario + same seed => byte-identical summary.json."
@@ -45,6 +47,8 @@ pub struct Cli {
 enum Command {
     /// Run a scenario file and write its report folder.
     Run(run::RunArgs),
+    /// Run a scenario at several values of one key (e.g. the arrival rate) and tabulate the knee.
+    Sweep(sweep::SweepArgs),
     /// Check the simulator against queueing-theory formulas (M/M/c, M/G/1, PS, bulk service, batcher).
     Validate(validate::ValidateArgs),
     /// Print the JSON Schema of scenario files.
@@ -78,6 +82,7 @@ impl ScenarioFlags {
 pub fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
     match cli.command {
         Command::Run(args) => run::run(args),
+        Command::Sweep(args) => sweep::sweep(args),
         Command::Validate(args) => validate::validate(args),
         Command::Schema => schema::schema(),
     }

@@ -25,6 +25,8 @@ pub struct Recorded {
 /// Facts about the run only the driver knows.
 pub struct RunEnd {
     pub end: SimTime,
+    /// When arrivals stopped: the run's duration, or the last arrival.
+    pub arrivals_end: SimTime,
     pub events: u64,
     pub events_in_past: u64,
     pub drained: bool,
@@ -245,7 +247,14 @@ impl Recorder {
                 waited_fraction: if completed > 0 { self.waited as f64 / completed as f64 } else { 0.0 },
             },
             throughput: Throughput {
-                offered_per_s: per_span(self.measured as f64),
+                offered_per_s: {
+                    let window = end.arrivals_end.min(self.until).since(self.warmup).as_secs_f64();
+                    if window > 0.0 {
+                        self.measured as f64 / window
+                    } else {
+                        0.0
+                    }
+                },
                 completed_per_s: per_span(completed as f64),
             },
             servers: ServerStats { count: self.servers, utilization_mean, utilization },

@@ -74,7 +74,8 @@ pub struct Latencies {
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Throughput {
-    /// Measured arrivals per second of the measured interval.
+    /// Measured arrivals per second while arrivals lasted (from the warm-up
+    /// to the run's duration, or to the last arrival).
     pub offered_per_s: f64,
     /// Measured completions per second of the measured interval.
     pub completed_per_s: f64,

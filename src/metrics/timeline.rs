@@ -51,8 +51,10 @@ impl Timeline {
         }
     }
 
-    fn close_window(&mut self) {
-        let w = self.width.as_secs_f64();
+    /// Closes the current window, which covered `covered` of simulated time
+    /// (its full width, except for the last, partial window).
+    fn close_window(&mut self, covered: SimDuration) {
+        let w = covered.as_secs_f64().max(f64::MIN_POSITIVE);
         let mut row = std::mem::take(&mut self.current);
         row.t_start_s = self.start.as_secs_f64();
         row.in_system_mean = self.integrals[0] / w;
@@ -78,7 +80,7 @@ impl Timeline {
             }
             t = seg_end;
             if t == window_end {
-                self.close_window();
+                self.close_window(self.width);
             }
         }
     }
@@ -92,12 +94,11 @@ impl Timeline {
         self.window_e2e.record(ns);
     }
 
-    /// Closes the last, possibly partial, window at `end` and returns all rows.
-    /// The partial window's means are over its full width, so they read low;
-    /// its `t_start_s` tells where it begins.
+    /// Closes the last, possibly partial, window at `end` and returns all
+    /// rows; the partial window's means are over the part it covered.
     pub fn finish(mut self, end: SimTime) -> Vec<WindowRow> {
         if end > self.start || self.current != WindowRow::default() {
-            self.close_window();
+            self.close_window(end.since(self.start));
         }
         self.rows
     }

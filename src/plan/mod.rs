@@ -1,5 +1,7 @@
-//! Planning and checking: replications with confidence intervals, and the
-//! queueing-theory formulas the simulator is validated against.
+//! Planning and checking: sweeps to find the knee, replications with
+//! confidence intervals, and the queueing-theory formulas the simulator is
+//! validated against.
 
 pub mod replicate;
+pub mod sweep;
 pub mod theory;

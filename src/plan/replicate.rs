@@ -8,6 +8,8 @@
 //! after the window, so neither the empty start nor the run's tail (a last
 //! partial batch, the drain) biases the estimate. Each replication yields
 //! one value per metric; the t-interval over them is the error bar.
+//! Replications run in parallel and are collected in index order, so the
+//! result does not depend on the thread count.
 
 use super::theory::{Metric, Theory};
 use crate::engine::RngStreams;
@@ -16,6 +18,7 @@ use crate::scenario::{RunConfig, Scenario};
 use crate::sim;
 use crate::time::SimDuration;
 use crate::workload::ArrivalStream;
+use rayon::prelude::*;
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
 /// Mean and confidence interval of one metric over replications.
@@ -85,6 +88,7 @@ pub fn replications(scenario: &Scenario) -> Vec<Summary> {
     };
     let seeds = RngStreams::new(scenario.seed);
     (0..v.replications)
+        .into_par_iter()
         .map(|i| sim::run_with(scenario, seeds.replication(u64::from(i)).master_seed(), &run).summary)
         .collect()
 }

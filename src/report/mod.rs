@@ -73,7 +73,12 @@ pub fn render(recorded: &Recorded, question: &str) -> Result<Vec<(&'static str, 
 
 /// Writes the report into `dir` atomically and returns `dir`.
 pub fn write(dir: &Path, recorded: &Recorded, question: &str) -> Result<PathBuf, ReportError> {
-    let files = render(recorded, question)?;
+    write_files(dir, &render(recorded, question)?)
+}
+
+/// Writes `files` (name, bytes) as the folder `dir`, atomically: into a
+/// hidden sibling first, then renamed into place.
+pub fn write_files(dir: &Path, files: &[(&str, Vec<u8>)]) -> Result<PathBuf, ReportError> {
     let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     fs::create_dir_all(parent).map_err(io(parent))?;
     let leaf = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "report".into());
@@ -84,7 +89,7 @@ pub fn write(dir: &Path, recorded: &Recorded, question: &str) -> Result<PathBuf,
             fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
         }
         fs::create_dir_all(&tmp).map_err(io(&tmp))?;
-        for (name, bytes) in &files {
+        for (name, bytes) in files {
             let path = tmp.join(name);
             fs::write(&path, bytes).map_err(io(&path))?;
         }

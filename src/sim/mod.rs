@@ -79,6 +79,7 @@ pub fn run_with(scenario: &Scenario, seed: u64, run: &RunConfig) -> Recorded {
     let mut actions = Vec::new();
     let mut events: u64 = 0;
     let mut end = SimTime::ZERO;
+    let mut last_arrival = SimTime::ZERO;
     let mut cut_off = false;
     while let Some((now, event)) = queue.pop() {
         if let (false, Some(stop)) = (run.drain, stop_arrivals) {
@@ -94,6 +95,7 @@ pub fn run_with(scenario: &Scenario, seed: u64, run: &RunConfig) -> Recorded {
             Event::Arrival => {
                 let Some(arrival) = pending.take() else { continue };
                 let request = RequestId(offered);
+                last_arrival = now;
                 offered += 1;
                 recorder.arrival(request, &arrival);
                 core.handle(now, Input::Arrival { request }, &mut actions);
@@ -149,6 +151,7 @@ pub fn run_with(scenario: &Scenario, seed: u64, run: &RunConfig) -> Recorded {
         recorder.levels(now, [waiting + core.in_service() as f64, waiting, busy]);
     }
     let drained = !cut_off && core.waiting() == 0 && core.in_service() == 0;
-    let run_end = RunEnd { end, events, events_in_past: queue.clamped(), drained };
+    let arrivals_end = stop_arrivals.unwrap_or(last_arrival).min(end);
+    let run_end = RunEnd { end, arrivals_end, events, events_in_past: queue.clamped(), drained };
     recorder.finish(&scenario.name, seed, run_end, station.processor_sharing)
 }
