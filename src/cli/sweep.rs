@@ -45,24 +45,7 @@ pub fn sweep(args: SweepArgs) -> Result<ExitCode, Failure> {
     let base = args.flags.load(&args.scenario)?;
     let points =
         sweep::sweep(&args.scenario, &args.flags.set, key, &values, args.flags.seed).map_err(|e| Failure::input(*e))?;
-    let mut table = format!(
-        "| {key} | offered/s | completed/s | overloaded | utilization | mean batch | p50 (ms) | p99 (ms) |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n"
-    );
-    for p in &points {
-        let s = &p.summary;
-        let _ = writeln!(
-            table,
-            "| {} | {:.2} | {:.2} | {} | {:.3} | {:.2} | {:.2} | {:.2} |",
-            p.value,
-            s.throughput.offered_per_s,
-            s.throughput.completed_per_s,
-            s.requests.measured_by_outcome.get("overloaded").copied().unwrap_or(0),
-            s.servers.utilization_mean,
-            s.batching.mean_size,
-            s.latency.end_to_end.p50_s * 1e3,
-            s.latency.end_to_end.p99_s * 1e3
-        );
-    }
+    let mut table = sweep::to_markdown(key, &points);
     if let Some(slo) = slo {
         let verdict = match sweep::max_meeting_slo(&points, slo) {
             Some(p) => format!("largest {key} meeting p99 <= {slo} with nothing rejected: {}", p.value),

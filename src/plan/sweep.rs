@@ -55,26 +55,50 @@ pub fn max_meeting_slo(points: &[Point], p99_slo: SimDuration) -> Option<&Point>
     })
 }
 
-/// The sweep as CSV (one row per point).
+/// A sweep-table column: name, how to read it, digits shown in markdown.
+type Column = (&'static str, fn(&Summary) -> f64, usize);
+
+const COLUMNS: [Column; 8] = [
+    ("offered_per_s", |s| s.throughput.offered_per_s, 2),
+    ("completed_per_s", |s| s.throughput.completed_per_s, 2),
+    ("overloaded", |s| s.requests.measured_by_outcome.get("overloaded").copied().unwrap_or(0) as f64, 0),
+    ("utilization", |s| s.servers.utilization_mean, 3),
+    ("mean_batch", |s| s.batching.mean_size, 2),
+    ("e2e_p50_ms", |s| s.latency.end_to_end.p50_s * 1e3, 2),
+    ("e2e_p99_ms", |s| s.latency.end_to_end.p99_s * 1e3, 2),
+    ("queue_wait_mean_ms", |s| s.latency.queue_wait.mean_s * 1e3, 2),
+];
+
+/// The sweep as CSV (one row per point, full precision).
 pub fn to_csv(key: &str, points: &[Point]) -> String {
-    let mut out = format!(
-        "{key},offered_per_s,completed_per_s,overloaded,utilization,mean_batch,e2e_p50_s,e2e_p99_s,queue_wait_mean_s\n"
-    );
-    for p in points {
-        let s = &p.summary;
-        let _ = writeln!(
-            out,
-            "{},{},{},{},{},{},{},{},{}",
-            p.value,
-            s.throughput.offered_per_s,
-            s.throughput.completed_per_s,
-            s.requests.measured_by_outcome.get("overloaded").copied().unwrap_or(0),
-            s.servers.utilization_mean,
-            s.batching.mean_size,
-            s.latency.end_to_end.p50_s,
-            s.latency.end_to_end.p99_s,
-            s.latency.queue_wait.mean_s
-        );
+    let mut out = key.to_string();
+    for (name, _, _) in COLUMNS {
+        let _ = write!(out, ",{name}");
     }
+    for p in points {
+        let _ = write!(out, "\n{}", p.value);
+        for (_, value, _) in COLUMNS {
+            let _ = write!(out, ",{}", value(&p.summary));
+        }
+    }
+    out.push('\n');
+    out
+}
+
+/// The sweep as a markdown table (rounded for reading).
+pub fn to_markdown(key: &str, points: &[Point]) -> String {
+    let mut out = format!("| {key} |");
+    for (name, _, _) in COLUMNS {
+        let _ = write!(out, " {name} |");
+    }
+    out.push_str("\n|---:|");
+    out.push_str(&"---:|".repeat(COLUMNS.len()));
+    for p in points {
+        let _ = write!(out, "\n| {} |", p.value);
+        for (_, value, digits) in COLUMNS {
+            let _ = write!(out, " {:.*} |", digits, value(&p.summary));
+        }
+    }
+    out.push('\n');
     out
 }
