@@ -9,7 +9,9 @@ use std::process::ExitCode;
 
 #[derive(Args, Debug)]
 pub struct ValidateArgs {
-    /// Validation scenarios. Default: every .toml in scenarios/validation/.
+    /// Validation scenarios. Default: every .toml in scenarios/validation/. Each must be a station with a
+    /// closed form: Poisson arrivals at a constant rate, an unbounded shared queue, and one of M/M/c, M/G/1,
+    /// M/G/c processor sharing, bulk service M/M^[b]/1, or a zero-service-time batcher with a flush timeout.
     scenarios: Vec<PathBuf>,
     /// Replications per scenario (overrides validation.replications).
     #[arg(long)]
@@ -43,8 +45,12 @@ pub fn validate(args: ValidateArgs) -> Result<ExitCode, Failure> {
             }
             s.validation.replications = r;
         }
-        let t = theory::theory(&s)
-            .map_err(|why| Failure::input(anyhow!("{}: no closed-form theory: {why}", path.display())))?;
+        let t = theory::theory(&s).map_err(|why| {
+            Failure::input(anyhow!(
+                "{}: no closed-form theory: {why}\n  hint: validate takes the stations listed in `servesim validate --help`; use `servesim run` for any other scenario",
+                path.display()
+            ))
+        })?;
         scenarios.push((s, t));
     }
     let mut failures = 0;

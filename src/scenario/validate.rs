@@ -88,7 +88,7 @@ pub(super) fn resolve(file: ScenarioFile, path: &Path, loc: &Locator) -> Result<
     let station = station(&file, loc)?;
     let service = service(&file.service, station.max_batch, loc)?;
     let run = run(&file.run, &arrivals, loc)?;
-    check_stability(&run, &arrivals, &station, &service, loc)?;
+    check_stability(&run, &arrivals, &station, &service, &file.workload.schedule, loc)?;
     let v = &file.validation;
     let validation = ValidationConfig {
         replications: v.replications.unwrap_or(20),
@@ -351,6 +351,13 @@ fn run(r: &RunSection, arrivals: &ArrivalSpec, loc: &Locator) -> Result<RunConfi
             "set run.duration (e.g. \"10m\") or run.max_requests",
         ));
     }
+    if r.drain == Some(false) && r.duration.is_none() {
+        return Err(loc.error(
+            "run.drain",
+            "`drain = false` stops the run at run.duration, which is not set",
+            "set run.duration, or remove drain to run until every request finishes",
+        ));
+    }
     Ok(RunConfig {
         duration: r.duration,
         max_requests: r.max_requests,
@@ -363,7 +370,7 @@ fn run(r: &RunSection, arrivals: &ArrivalSpec, loc: &Locator) -> Result<RunConfi
 
 /// Offered load over capacity: λ·E[S(b)] / (c·b) with full batches of b
 /// (processor sharing: λ·E[S]/c). Trace workloads use their mean rate.
-pub fn utilization(arrivals: &ArrivalSpec, station: &StationConfig, service: &ServiceModel, horizon_s: f64) -> f64 {
+fn utilization(arrivals: &ArrivalSpec, station: &StationConfig, service: &ServiceModel, horizon_s: f64) -> f64 {
     let lambda = crate::workload::ArrivalStream::mean_rate(arrivals, horizon_s);
     let b = station.max_batch;
     lambda * service.mean_batch_secs(b) / (f64::from(station.servers) * f64::from(b))
@@ -374,19 +381,26 @@ fn check_stability(
     arrivals: &ArrivalSpec,
     station: &StationConfig,
     service: &ServiceModel,
+    schedule: &[RateStep],
     loc: &Locator,
 ) -> Result<(), ScenarioError> {
-    if run.duration.is_some() || station.queue_capacity.is_some() || !run.drain {
+    if run.duration.is_some() || station.queue_capacity.is_some() {
         return Ok(());
     }
     let ArrivalSpec::Renewal { rate, .. } = arrivals else { return Ok(()) };
+    // The key that set the long-run rate: the latest schedule step, if any.
+    let key = schedule
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.at.cmp(&b.1.at))
+        .map_or("workload.rate_per_s".to_string(), |(i, _)| format!("workload.schedule[{i}].rate_per_s"));
     // Without a duration the long-run rate is the schedule's last one.
     let long_run = RateSchedule::new(rate.last_rate(), &[]);
     let spec = ArrivalSpec::Renewal { gap: Dist::Exponential { mean: 1.0 }, rate: long_run };
     let rho = utilization(&spec, station, service, 1.0);
     if rho >= 1.0 {
         return Err(loc.error(
-            "workload.rate_per_s",
+            &key,
             format!(
                 "utilization {rho:.3} >= 1 ({} req/s offered, {:.3} req/s capacity) with an unbounded queue and no run.duration: the queue would grow without limit",
                 rate.last_rate(),
