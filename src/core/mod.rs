@@ -12,6 +12,7 @@
 //! comes from a stream handed in at construction.
 
 mod batcher;
+pub mod llm;
 
 pub use batcher::{Scheduler, StationConfig};
 
@@ -33,6 +34,8 @@ pub enum Outcome {
     Completed,
     /// Rejected on arrival because its queue was full.
     Overloaded,
+    /// Can never be served here (e.g. its context exceeds the replica's KV cache).
+    Failed,
 }
 
 impl Outcome {
@@ -41,10 +44,11 @@ impl Outcome {
         match self {
             Outcome::Completed => "completed",
             Outcome::Overloaded => "overloaded",
+            Outcome::Failed => "failed",
         }
     }
 
-    pub const ALL: [Outcome; 2] = [Outcome::Completed, Outcome::Overloaded];
+    pub const ALL: [Outcome; 3] = [Outcome::Completed, Outcome::Overloaded, Outcome::Failed];
 }
 
 /// What the driver tells the core.

@@ -159,7 +159,7 @@ impl Recorder {
         let row = self.timeline.row();
         match outcome {
             Outcome::Completed => row.completed += 1,
-            Outcome::Overloaded => {
+            _ => {
                 row.rejected += 1;
                 return;
             }
