@@ -2,8 +2,10 @@
 //! a batch takes on a GPU (`service`), and a GPU shared by processor sharing
 //! (`ps`). Models draw randomness only from the streams they are handed.
 
+pub mod profile;
 pub mod ps;
 pub mod service;
+pub mod step;
 
 pub use ps::SharedServer;
 pub use service::ServiceModel;

@@ -1,0 +1,384 @@
+//! Hardware and model profiles: TOML data files, not code.
+//!
+//! Why data: a capacity planner adds a GPU or a model by dropping a file
+//! into `profiles/gpus/` or `profiles/models/` — no recompile — and a
+//! measured profile (`profiles/calibrated/`, written by the GPU backend)
+//! replaces datasheet guesses without touching either. The file stem is the
+//! profile's name (`profiles/gpus/h100-sxm.toml` is `h100-sxm`).
+//!
+//! Loading is strict, so a typo cannot silently become a default: unknown
+//! keys are rejected (`deny_unknown_fields`), then values are checked for
+//! meaning (positive bandwidths and memory, efficiencies in (0, 1], heads
+//! divisible by KV heads). Every error names the file, `line:col`, the key
+//! and what was expected. Combination checks (tensor-parallel degree, a model
+//! that does not fit) live in [`super::step`] and use the same error type.
+
+use crate::time::SimDuration;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// A bad profile or a replica that cannot be built from profiles. All fatal.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProfileError {
+    #[error("{}: cannot read the {kind} profile: {message}", file.display())]
+    Read { kind: &'static str, file: PathBuf, message: String },
+    /// A syntax, type or value error at a place in a profile file.
+    #[error("{}{}: `{key}`: {message}", file.display(), at(*line))]
+    Value { file: PathBuf, line: Option<(usize, usize)>, key: String, message: String },
+    #[error("no {kind} profile named `{name}` in {}; available: {}; add {}/{name}.toml to define one",
+        dir.display(), if available.is_empty() { "none".to_string() } else { available.join(", ") }, dir.display())]
+    NotFound { kind: &'static str, name: String, dir: PathBuf, available: Vec<String> },
+    /// A replica's settings (tensor-parallel degree, reserve, calibration)
+    /// do not fit its profiles; `key` is the setting or profile key at fault.
+    #[error("`{key}`: {message}")]
+    Replica { key: String, message: String },
+}
+
+fn at(line: Option<(usize, usize)>) -> String {
+    line.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default()
+}
+
+impl ProfileError {
+    /// The key at fault (empty for unreadable or missing files).
+    pub fn key(&self) -> &str {
+        match self {
+            ProfileError::Value { key, .. } | ProfileError::Replica { key, .. } => key,
+            ProfileError::Read { .. } | ProfileError::NotFound { .. } => "",
+        }
+    }
+}
+
+/// One GPU, from its datasheet plus assumed efficiencies. Rates are peaks;
+/// the step model multiplies them by the efficiencies unless a
+/// [`CalibratedProfile`] supplies measured effective values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GpuProfile {
+    /// The file stem; not written in the file.
+    #[serde(skip)]
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub memory_bytes: u64,
+    pub memory_bandwidth_bytes_per_s: f64,
+    /// Dense (no sparsity) bf16 tensor-core peak.
+    pub bf16_flops_per_s: f64,
+    /// Achievable fraction of the memory-bandwidth peak, in (0, 1].
+    pub memory_bandwidth_efficiency: f64,
+    /// Achievable fraction of the FLOP/s peak, in (0, 1].
+    pub flops_efficiency: f64,
+    /// Per-iteration cost outside the roofline (scheduling, launches, sampling).
+    pub step_overhead: SimDuration,
+    pub price_per_gpu_hour_usd: f64,
+    /// Intra-node GPU-to-GPU bandwidth, one direction.
+    pub nvlink_bandwidth_bytes_per_s: f64,
+    /// Achievable fraction of the NVLink peak for all-reduce, in (0, 1].
+    pub nvlink_efficiency: f64,
+    /// Fixed cost of one all-reduce (small-message latency).
+    pub nvlink_latency: SimDuration,
+    /// Host <-> GPU bandwidth, one direction (KV swap).
+    pub pcie_bandwidth_bytes_per_s: f64,
+}
+
+/// One transformer model (Llama-style: GQA attention, gated FFN).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelProfile {
+    /// The file stem; not written in the file.
+    #[serde(skip)]
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub parameters: u64,
+    pub layers: u32,
+    pub hidden_size: u32,
+    pub attention_heads: u32,
+    pub kv_heads: u32,
+    pub head_dim: u32,
+    pub intermediate_size: u32,
+    pub vocab_size: u32,
+    /// Bytes per weight, activation and KV-cache element (2 for bf16).
+    pub dtype_bytes: u32,
+}
+
+impl ModelProfile {
+    pub fn weight_bytes(&self) -> u64 {
+        self.parameters.saturating_mul(u64::from(self.dtype_bytes))
+    }
+}
+
+/// Measured coefficients for one GPU (`profiles/calibrated/<name>.toml`).
+/// Each value present replaces the datasheet x efficiency value of the GPU
+/// profile named by `gpu`; absent values keep the GPU profile's.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalibratedProfile {
+    /// The file stem; not written in the file.
+    #[serde(skip)]
+    pub name: String,
+    /// The GPU profile this calibrates (checked when applied).
+    pub gpu: String,
+    /// How it was measured (tool, date, model, fit quality): provenance only.
+    #[serde(default)]
+    pub source: String,
+    pub step_overhead: Option<SimDuration>,
+    pub effective_memory_bandwidth_bytes_per_s: Option<f64>,
+    pub effective_flops_per_s: Option<f64>,
+    pub effective_nvlink_bandwidth_bytes_per_s: Option<f64>,
+}
+
+/// A kind of profile file: where it lives and what its values must satisfy.
+pub trait Profile: DeserializeOwned {
+    /// In messages: "gpu", "model", "calibrated".
+    const KIND: &'static str;
+    /// Folder under the profiles root: "gpus", "models", "calibrated".
+    const DIR: &'static str;
+    /// Meaning checks; `Err((key, what was expected))`.
+    fn check(&self) -> Result<(), (&'static str, String)>;
+    fn set_name(&mut self, name: String);
+}
+
+fn positive(key: &'static str, v: f64) -> Result<(), (&'static str, String)> {
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        Err((key, format!("expected a finite number > 0, got {v}")))
+    }
+}
+
+fn fraction(key: &'static str, v: f64) -> Result<(), (&'static str, String)> {
+    if v.is_finite() && v > 0.0 && v <= 1.0 {
+        Ok(())
+    } else {
+        Err((key, format!("expected an achievable fraction of peak in (0, 1], got {v}")))
+    }
+}
+
+fn at_least_one(key: &'static str, v: u64) -> Result<(), (&'static str, String)> {
+    if v >= 1 {
+        Ok(())
+    } else {
+        Err((key, "expected an integer >= 1, got 0".into()))
+    }
+}
+
+impl Profile for GpuProfile {
+    const KIND: &'static str = "gpu";
+    const DIR: &'static str = "gpus";
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        at_least_one("memory_bytes", self.memory_bytes)?;
+        positive("memory_bandwidth_bytes_per_s", self.memory_bandwidth_bytes_per_s)?;
+        positive("bf16_flops_per_s", self.bf16_flops_per_s)?;
+        fraction("memory_bandwidth_efficiency", self.memory_bandwidth_efficiency)?;
+        fraction("flops_efficiency", self.flops_efficiency)?;
+        if !(self.price_per_gpu_hour_usd.is_finite() && self.price_per_gpu_hour_usd >= 0.0) {
+            return Err((
+                "price_per_gpu_hour_usd",
+                format!("expected dollars >= 0, got {}", self.price_per_gpu_hour_usd),
+            ));
+        }
+        positive("nvlink_bandwidth_bytes_per_s", self.nvlink_bandwidth_bytes_per_s)?;
+        fraction("nvlink_efficiency", self.nvlink_efficiency)?;
+        positive("pcie_bandwidth_bytes_per_s", self.pcie_bandwidth_bytes_per_s)
+    }
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+}
+
+impl Profile for ModelProfile {
+    const KIND: &'static str = "model";
+    const DIR: &'static str = "models";
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        at_least_one("parameters", self.parameters)?;
+        for (key, v) in [
+            ("layers", self.layers),
+            ("hidden_size", self.hidden_size),
+            ("attention_heads", self.attention_heads),
+            ("kv_heads", self.kv_heads),
+            ("head_dim", self.head_dim),
+            ("intermediate_size", self.intermediate_size),
+            ("vocab_size", self.vocab_size),
+        ] {
+            at_least_one(key, v.into())?;
+        }
+        if !self.attention_heads.is_multiple_of(self.kv_heads) {
+            return Err((
+                "kv_heads",
+                format!(
+                    "expected a divisor of attention_heads = {} (each KV head serves a whole group of query heads), got {}",
+                    self.attention_heads, self.kv_heads
+                ),
+            ));
+        }
+        if ![1, 2, 4].contains(&self.dtype_bytes) {
+            return Err(("dtype_bytes", format!("expected 1, 2 or 4 bytes per element, got {}", self.dtype_bytes)));
+        }
+        Ok(())
+    }
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+}
+
+impl Profile for CalibratedProfile {
+    const KIND: &'static str = "calibrated";
+    const DIR: &'static str = "calibrated";
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.gpu.is_empty() {
+            return Err(("gpu", "expected the name of the GPU profile this calibrates".into()));
+        }
+        for (key, v) in [
+            ("effective_memory_bandwidth_bytes_per_s", self.effective_memory_bandwidth_bytes_per_s),
+            ("effective_flops_per_s", self.effective_flops_per_s),
+            ("effective_nvlink_bandwidth_bytes_per_s", self.effective_nvlink_bandwidth_bytes_per_s),
+        ] {
+            v.map_or(Ok(()), |v| positive(key, v))?;
+        }
+        Ok(())
+    }
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+}
+
+impl GpuProfile {
+    pub fn load(path: &Path) -> Result<Self, ProfileError> {
+        load(path)
+    }
+    pub fn find(root: &Path, name: &str) -> Result<Self, ProfileError> {
+        find(root, name)
+    }
+}
+
+impl ModelProfile {
+    pub fn load(path: &Path) -> Result<Self, ProfileError> {
+        load(path)
+    }
+    pub fn find(root: &Path, name: &str) -> Result<Self, ProfileError> {
+        find(root, name)
+    }
+}
+
+impl CalibratedProfile {
+    pub fn load(path: &Path) -> Result<Self, ProfileError> {
+        load(path)
+    }
+    /// The calibration named `name` under `root/calibrated/`, if one exists.
+    pub fn find(root: &Path, name: &str) -> Result<Option<Self>, ProfileError> {
+        match find(root, name) {
+            Err(ProfileError::NotFound { .. }) => Ok(None),
+            other => other.map(Some),
+        }
+    }
+}
+
+/// Reads, parses and checks one profile file; its name is the file stem.
+pub fn load<P: Profile>(path: &Path) -> Result<P, ProfileError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ProfileError::Read {
+        kind: P::KIND,
+        file: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let value_error = |offset: Option<usize>, key: String, message: String| ProfileError::Value {
+        file: path.to_path_buf(),
+        line: offset.map(|o| line_col(&text, o)),
+        key,
+        message,
+    };
+    let mut profile: P = toml::from_str(&text).map_err(|e| {
+        // A missing field's span is the whole file: no line is better than 1:1.
+        let offset = e.span().map(|s| s.start).filter(|_| !e.message().starts_with("missing field"));
+        value_error(offset, key_of_error(&text, e.message(), offset), e.message().trim().to_string())
+    })?;
+    profile.check().map_err(|(key, message)| value_error(span_of(&text, key), key.to_string(), message))?;
+    profile.set_name(path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
+    Ok(profile)
+}
+
+/// Loads `root/<P::DIR>/<name>.toml`, or lists the names that exist.
+pub fn find<P: Profile>(root: &Path, name: &str) -> Result<P, ProfileError> {
+    let dir = root.join(P::DIR);
+    let valid = !name.is_empty()
+        && !name.starts_with('.')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    let path = dir.join(format!("{name}.toml"));
+    if !valid || !path.is_file() {
+        return Err(ProfileError::NotFound { kind: P::KIND, name: name.to_string(), available: list(&dir), dir });
+    }
+    load(&path)
+}
+
+/// Sorted names of the `.toml` profiles in `dir` (empty if it is missing).
+pub fn list(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .collect();
+    names.sort();
+    names
+}
+
+/// 1-based (line, column) of byte `offset` in `text`. (Same arithmetic as
+/// the scenario errors; profiles are flat files, so this is all they need.)
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
+    (line, col)
+}
+
+/// Byte offset of top-level `key`'s value, if written.
+fn span_of(text: &str, key: &str) -> Option<usize> {
+    let doc = toml_edit::ImDocument::parse(text).ok()?;
+    doc.as_item().get(key)?.span().map(|s| s.start)
+}
+
+/// The key a serde error is about: named in the message (`missing field`,
+/// `unknown field`), or the `key =` on the line where the error points.
+fn key_of_error(text: &str, message: &str, offset: Option<usize>) -> String {
+    if let Some((_, rest)) = message.split_once("field `") {
+        return rest.split('`').next().unwrap_or_default().to_string();
+    }
+    let Some(offset) = offset.filter(|&o| o <= text.len()) else { return String::new() };
+    let line_start = text[..offset].rfind('\n').map_or(0, |nl| nl + 1);
+    let line = text[line_start..].lines().next().unwrap_or_default();
+    line.split_once('=').map(|(k, _)| k.trim().trim_matches('"').to_string()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_of_serde_errors() {
+        let text = "a = 1\nmemory_bytes = \"lots\"\n";
+        assert_eq!(key_of_error(text, "invalid type: string", Some(21)), "memory_bytes");
+        assert_eq!(key_of_error(text, "missing field `layers`", Some(0)), "layers");
+        assert_eq!(key_of_error(text, "unknown field `memroy`, expected one of", None), "memroy");
+        assert_eq!(line_col(text, 21), (2, 16));
+        assert_eq!(span_of(text, "memory_bytes"), Some(21));
+    }
+
+    #[test]
+    fn model_checks_name_the_key() {
+        let mut m: ModelProfile = toml::from_str(
+            "parameters = 1\nlayers = 1\nhidden_size = 8\nattention_heads = 6\nkv_heads = 4\nhead_dim = 2\n\
+             intermediate_size = 8\nvocab_size = 10\ndtype_bytes = 2\n",
+        )
+        .unwrap();
+        assert_eq!(m.check().unwrap_err().0, "kv_heads");
+        m.kv_heads = 3;
+        m.dtype_bytes = 3;
+        assert_eq!(m.check().unwrap_err().0, "dtype_bytes");
+        m.dtype_bytes = 2;
+        m.layers = 0;
+        assert_eq!(m.check().unwrap_err().0, "layers");
+    }
+}
