@@ -50,6 +50,15 @@ impl LatencyStat {
         self.max_ns = self.max_ns.max(ns);
     }
 
+    /// Records `n` samples of `ns` at once (O(1)).
+    pub fn record_n(&mut self, ns: u64, n: u64) {
+        if self.hist.record_n(ns, n).is_err() {
+            self.hist.saturating_record(ns);
+        }
+        self.sum_ns += u128::from(ns) * u128::from(n);
+        self.max_ns = self.max_ns.max(ns);
+    }
+
     pub fn count(&self) -> u64 {
         self.hist.len()
     }

@@ -3,6 +3,7 @@
 //! Invariant checks live beside the data they check (`recorder.rs`).
 
 pub mod latency;
+pub mod llm;
 pub mod recorder;
 pub mod summary;
 pub mod timeline;

@@ -124,8 +124,14 @@ impl Recorder {
         }
     }
 
-    fn measures(&self, t: SimTime) -> bool {
+    /// Whether a request arriving (or a batch starting) at `t` is measured.
+    pub fn measures(&self, t: SimTime) -> bool {
         t >= self.warmup && t < self.until
+    }
+
+    /// Seconds of `[from, to]` inside the measured interval.
+    pub fn measured_overlap(&self, from: SimTime, to: SimTime) -> f64 {
+        to.min(self.until).since(from.max(self.warmup)).as_secs_f64()
     }
 
     pub fn arrival(&mut self, request: RequestId, arrival: &Arrival) {
@@ -283,6 +289,7 @@ impl Recorder {
                 all_hold: one_outcome && end.events_in_past == 0 && littles_law.holds,
             },
             littles_law,
+            llm: None,
         };
         Recorded { summary, timeline: self.timeline.finish(end.end), e2e: self.e2e }
     }

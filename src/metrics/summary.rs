@@ -26,6 +26,9 @@ pub struct Summary {
     pub queue: QueueStats,
     pub littles_law: LittlesLaw,
     pub invariants: Invariants,
+    /// Token-level metrics, SLO verdicts and cost (LLM serving only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llm: Option<super::llm::LlmSummary>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -19,7 +19,7 @@
 
 use crate::model::ServiceModel;
 use crate::scenario::schema::QueueLayout;
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, Serving};
 use crate::workload::dist::Dist;
 use crate::workload::ArrivalSpec;
 use statrs::distribution::{DiscreteCDF, Poisson};
@@ -128,7 +128,9 @@ pub fn batcher_timeout(lambda: f64, n: u32, t: f64) -> (f64, f64) {
 
 /// The theory for `s`, or why there is none.
 pub fn theory(s: &Scenario) -> Result<Theory, String> {
-    let st = &s.station;
+    let Serving::Station { station: st, service: service_model } = &s.serving else {
+        return Err("LLM serving has no closed-form theory here".into());
+    };
     let lambda = match &s.arrivals {
         ArrivalSpec::Renewal { gap: Dist::Exponential { .. }, rate } => match rate.constant_rate() {
             Some(r) => r,
@@ -143,7 +145,7 @@ pub fn theory(s: &Scenario) -> Result<Theory, String> {
         return Err("needs one shared queue".into());
     }
     let c = st.servers;
-    let service = match &s.service {
+    let service = match service_model {
         ServiceModel::Random(d) => *d,
         fixed => Dist::Deterministic { value: fixed.mean_batch_secs(1) },
     };
@@ -165,7 +167,7 @@ pub fn theory(s: &Scenario) -> Result<Theory, String> {
         && c == 1
         && st.max_wait.0 > 0
         && b > 1
-        && matches!(s.service, ServiceModel::Affine { .. } | ServiceModel::Random(_))
+        && matches!(service_model, ServiceModel::Affine { .. } | ServiceModel::Random(_))
     {
         let (w, size) = batcher_timeout(lambda, b, st.max_wait.as_secs_f64());
         return Ok(Theory {
@@ -177,7 +179,7 @@ pub fn theory(s: &Scenario) -> Result<Theory, String> {
         return Err("a flush timeout with nonzero service time has no closed form here".into());
     }
     if b > 1 {
-        let is_exp = matches!(service, Dist::Exponential { .. }) && matches!(s.service, ServiceModel::Random(_));
+        let is_exp = matches!(service, Dist::Exponential { .. }) && matches!(service_model, ServiceModel::Random(_));
         if c != 1 || !is_exp {
             return Err("bulk service needs one GPU and an exponential, size-independent batch time".into());
         }

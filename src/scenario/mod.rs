@@ -13,14 +13,16 @@
 #![allow(clippy::result_large_err)]
 
 mod error;
+mod llm;
 mod locate;
 pub mod schema;
 mod validate;
 
 pub use error::{Origin, ScenarioError};
-pub use validate::{RunConfig, Scenario, ValidationConfig};
+pub use llm::{LlmConfig, Slo};
+pub use validate::{RunConfig, Scenario, Serving, ValidationConfig};
 
-use locate::Locator;
+pub use locate::Locator;
 use schema::ScenarioFile;
 use std::path::Path;
 

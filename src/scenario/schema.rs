@@ -37,6 +37,84 @@ pub struct ScenarioFile {
     /// Settings for `servesim validate` (independent replications).
     #[serde(default)]
     pub validation: ValidationSection,
+    /// LLM serving: replicas of a model on GPUs, with token-level requests.
+    /// When present, `servers` and `service` must be absent.
+    pub replica: Option<ReplicaSection>,
+    /// Each replica's paged KV cache (LLM serving).
+    #[serde(default)]
+    pub kv: KvSection,
+    /// Service-level objectives, evaluated in the report (LLM serving).
+    #[serde(default)]
+    pub slo: SloSection,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicaSection {
+    /// GPU profile name (a file in `profiles/gpus/`), e.g. "h100-sxm".
+    pub gpu: String,
+    /// Model profile name (a file in `profiles/models/`), e.g. "llama-2-70b".
+    pub model: String,
+    /// Tensor-parallel degree: GPUs per replica. Default: 1.
+    pub tp: Option<u32>,
+    /// Number of replicas. Default: 1.
+    pub count: Option<u32>,
+    /// How requests pick a replica. Default: "round-robin".
+    pub routing: Option<crate::core::llm::RouterPolicy>,
+    /// Fraction of GPU memory kept for activations. Default: 0.1.
+    pub activation_reserve: Option<f64>,
+    /// Override of the GPU profile's $ per GPU-hour.
+    pub price_per_gpu_hour_usd: Option<f64>,
+    /// Folder holding `gpus/` and `models/`, relative to the scenario file.
+    /// Default: `../profiles` from the scenario's folder, else `./profiles`.
+    pub profiles: Option<PathBuf>,
+    /// Most requests waiting per replica; overflow is `overloaded`. Default: unbounded.
+    pub queue_capacity: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum BatchingPolicy {
+    /// Size cap + flush timeout; the batch runs to its longest sequence.
+    #[default]
+    Static,
+    /// Iteration-level: sequences join and leave between steps.
+    Continuous,
+    /// Continuous with a per-step token budget; long prompts split into chunks.
+    ChunkedPrefill,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct KvSection {
+    /// Tokens per KV block. Default: 16.
+    pub block_tokens: Option<u32>,
+    /// Fraction of KV blocks kept free when admitting. Default: 0.01.
+    pub watermark: Option<f64>,
+    /// What happens to a sequence evicted by decode growth. Default: "recompute".
+    pub preemption: Option<crate::core::llm::Preemption>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SloSection {
+    /// Target for the 99th percentile of time to first token.
+    pub ttft_p99: Option<SimDuration>,
+    /// Target for the 99th percentile of time per output token.
+    pub tpot_p99: Option<SimDuration>,
+    /// Target for the 99th percentile of end-to-end latency.
+    pub e2e_p99: Option<SimDuration>,
+}
+
+/// A token count: `{ fixed = 512 }` or lognormal `{ median = 1000, p99 = 8000 }`,
+/// optionally capped by `max`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenDist {
+    pub fixed: Option<u32>,
+    pub median: Option<f64>,
+    pub p99: Option<f64>,
+    pub max: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
@@ -86,6 +164,10 @@ pub struct WorkloadSection {
     pub trace: Option<PathBuf>,
     /// Trace replay speed: 2.0 replays twice as fast. Default: 1.0.
     pub time_scale: Option<f64>,
+    /// Prompt lengths of synthetic arrivals (LLM serving; traces carry their own).
+    pub prompt_tokens: Option<TokenDist>,
+    /// Output lengths of synthetic arrivals (LLM serving; traces carry their own).
+    pub output_tokens: Option<TokenDist>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -149,6 +231,12 @@ pub struct ServersSection {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct BatchingSection {
+    /// LLM serving: "static", "continuous" or "chunked-prefill". Default: "static".
+    pub policy: Option<BatchingPolicy>,
+    /// LLM serving (continuous): most tokens in one step. Default: 8192.
+    pub max_batched_tokens: Option<u32>,
+    /// LLM serving (chunked-prefill): the per-step token budget. Default: 512.
+    pub chunk_tokens: Option<u32>,
     /// Most requests in one batch. Default: 1 (no batching).
     pub max_batch: Option<u32>,
     /// Dispatch a partial batch once its oldest request has waited this long.

@@ -7,6 +7,7 @@
 //! cannot grow forever (utilization >= 1, unbounded queue, no duration); and
 //! a trace file that exists and parses.
 
+use super::llm::LlmConfig;
 use super::locate::Locator;
 use super::schema::*;
 use super::ScenarioError;
@@ -51,9 +52,17 @@ pub struct Scenario {
     pub file: ScenarioFile,
     pub run: RunConfig,
     pub arrivals: ArrivalSpec,
-    pub station: StationConfig,
-    pub service: ServiceModel,
+    pub serving: Serving,
     pub validation: ValidationConfig,
+}
+
+/// What serves the requests.
+#[derive(Debug, Clone)]
+pub enum Serving {
+    /// A classic station: requests are jobs with a batch service time.
+    Station { station: StationConfig, service: ServiceModel },
+    /// LLM serving: token-level requests on model replicas.
+    Llm(Box<LlmConfig>),
 }
 
 fn positive_rate(loc: &Locator, key: &str, rate: f64) -> Result<f64, ScenarioError> {
@@ -85,10 +94,21 @@ pub(super) fn resolve(file: ScenarioFile, path: &Path, loc: &Locator) -> Result<
         ));
     }
     let arrivals = arrivals(&file.workload, path, loc)?;
-    let station = station(&file, loc)?;
-    let service = service(&file.service, station.max_batch, loc)?;
     let run = run(&file.run, &arrivals, loc)?;
-    check_stability(&run, &arrivals, &station, &service, &file.workload.schedule, loc)?;
+    let is_trace = matches!(arrivals, ArrivalSpec::Trace { .. });
+    let serving = match &file.replica {
+        Some(replica) => {
+            forbid_station_keys(&file, loc)?;
+            Serving::Llm(Box::new(super::llm::resolve(&file, replica, is_trace, path, loc)?))
+        }
+        None => {
+            forbid_llm_keys(&file, loc)?;
+            let station = station(&file, loc)?;
+            let service = service(&file.service, station.max_batch, loc)?;
+            check_stability(&run, &arrivals, &station, &service, &file.workload.schedule, loc)?;
+            Serving::Station { station, service }
+        }
+    };
     let v = &file.validation;
     let validation = ValidationConfig {
         replications: v.replications.unwrap_or(20),
@@ -112,10 +132,40 @@ pub(super) fn resolve(file: ScenarioFile, path: &Path, loc: &Locator) -> Result<
         file,
         run,
         arrivals,
-        station,
-        service,
+        serving,
         validation,
     })
+}
+
+/// `servers` and `service` describe a classic station; `[replica]` replaces them.
+fn forbid_station_keys(file: &ScenarioFile, loc: &Locator) -> Result<(), ScenarioError> {
+    let why = "LLM serving (`[replica]`) replaces the classic station's servers and service";
+    let sv = &file.servers;
+    forbid(loc, "servers", &sv.count.or(sv.queue_capacity.map(|_| 0)).map(|_| ()).or(sv.discipline.map(|_| ())), why)?;
+    forbid(loc, "servers", &sv.queue.map(|_| ()).or(sv.routing.map(|_| ())), why)?;
+    let se = &file.service;
+    let any_service = se.model.is_some()
+        || se.base.is_some()
+        || se.per_item.is_some()
+        || se.by_batch_size.is_some()
+        || se.mean.is_some()
+        || se.scv.is_some();
+    forbid(loc, "service", &any_service.then_some(()), why)
+}
+
+/// Keys that only mean something for LLM serving.
+fn forbid_llm_keys(file: &ScenarioFile, loc: &Locator) -> Result<(), ScenarioError> {
+    let why = "only LLM serving (a `[replica]` table) uses it";
+    let b = &file.batching;
+    forbid(loc, "batching.policy", &b.policy, why)?;
+    forbid(loc, "batching.max_batched_tokens", &b.max_batched_tokens, why)?;
+    forbid(loc, "batching.chunk_tokens", &b.chunk_tokens, why)?;
+    forbid(loc, "workload.prompt_tokens", &file.workload.prompt_tokens, why)?;
+    forbid(loc, "workload.output_tokens", &file.workload.output_tokens, why)?;
+    let kv = &file.kv;
+    forbid(loc, "kv", &kv.block_tokens.map(|_| ()).or(kv.watermark.map(|_| ())).or(kv.preemption.map(|_| ())), why)?;
+    let slo = &file.slo;
+    forbid(loc, "slo", &slo.ttft_p99.or(slo.tpot_p99).or(slo.e2e_p99), why)
 }
 
 fn arrivals(w: &WorkloadSection, path: &Path, loc: &Locator) -> Result<ArrivalSpec, ScenarioError> {

@@ -11,15 +11,19 @@
 //! Pending events are O(GPUs + queues): one arrival, one completion per
 //! busy GPU, one flush timer per queue. Each event is O(log pending).
 
+use crate::core::StationConfig;
 use crate::core::{Action, BatchId, Input, RequestId, Scheduler};
 use crate::engine::{EventQueue, RngStreams};
 use crate::metrics::recorder::{Recorded, RunEnd};
 use crate::metrics::timeline::auto_width;
 use crate::metrics::Recorder;
+use crate::model::ServiceModel;
 use crate::model::SharedServer;
-use crate::scenario::{RunConfig, Scenario};
+use crate::scenario::{RunConfig, Scenario, Serving};
 use crate::time::{SimDuration, SimTime};
 use crate::workload::{Arrival, ArrivalSpec, ArrivalStream};
+
+mod llm;
 
 #[derive(Debug, Clone, Copy)]
 enum Event {
@@ -52,24 +56,66 @@ fn horizon(scenario: &Scenario, run: &RunConfig) -> SimDuration {
 
 /// Runs `scenario` with an explicit seed and run settings (replications).
 pub fn run_with(scenario: &Scenario, seed: u64, run: &RunConfig) -> Recorded {
+    match &scenario.serving {
+        Serving::Station { station, service } => run_station(scenario, station, service, seed, run),
+        Serving::Llm(llm) => llm::run(scenario, llm, seed, run),
+    }
+}
+
+/// The arrival stream, cut off at the run's duration or request limit.
+pub(crate) struct Arrivals {
+    stream: ArrivalStream,
+    stop: Option<SimTime>,
+    max_requests: Option<u64>,
+    offered: u64,
+}
+
+impl Arrivals {
+    pub(crate) fn new(scenario: &Scenario, streams: &RngStreams, run: &RunConfig) -> Self {
+        Arrivals {
+            stream: ArrivalStream::new(scenario.arrivals.clone(), streams.stream("arrivals")),
+            stop: run.duration.map(|d| SimTime::ZERO + d),
+            max_requests: run.max_requests,
+            offered: 0,
+        }
+    }
+
+    /// The next arrival within the limits, counting it as offered.
+    pub(crate) fn next(&mut self) -> Option<Arrival> {
+        let a = self.stream.next()?;
+        let within = self.stop.is_none_or(|stop| a.at < stop) && self.max_requests.is_none_or(|max| self.offered < max);
+        within.then(|| {
+            self.offered += 1;
+            a
+        })
+    }
+}
+
+/// The window width for the timeline: set, or ~100 rows over the horizon.
+pub(crate) fn window(scenario: &Scenario, run: &RunConfig) -> SimDuration {
+    run.window.unwrap_or_else(|| auto_width(horizon(scenario, run)))
+}
+
+fn run_station(
+    scenario: &Scenario,
+    station: &StationConfig,
+    service: &ServiceModel,
+    seed: u64,
+    run: &RunConfig,
+) -> Recorded {
     let streams = RngStreams::new(seed);
-    let station = &scenario.station;
     let servers = station.servers;
     let mut core = Scheduler::new(station.clone(), streams.stream("router"));
-    let mut arrivals = ArrivalStream::new(scenario.arrivals.clone(), streams.stream("arrivals"));
+    let mut arrivals = Arrivals::new(scenario, &streams, run);
     let mut gpu_rngs: Vec<_> = (0..servers).map(|i| streams.stream(&format!("service/gpu-{i}"))).collect();
     let mut shared_rng = streams.stream("service/shared");
     let mut shared = station.processor_sharing.then(|| SharedServer::new(servers));
-    let window = run.window.unwrap_or_else(|| auto_width(horizon(scenario, run)));
-    let mut recorder = Recorder::new(run.warmup, run.measure_until, servers, window);
+    let mut recorder = Recorder::new(run.warmup, run.measure_until, servers, window(scenario, run));
 
     let stop_arrivals = run.duration.map(|d| SimTime::ZERO + d);
     let mut queue = EventQueue::new();
     let mut offered: u64 = 0;
-    let admits = |a: &Arrival, offered: u64| {
-        stop_arrivals.is_none_or(|stop| a.at < stop) && run.max_requests.is_none_or(|max| offered < max)
-    };
-    let mut pending = arrivals.next().filter(|a| admits(a, 0));
+    let mut pending = arrivals.next();
     if let Some(a) = &pending {
         queue.schedule(a.at, Event::Arrival);
     }
@@ -99,7 +145,7 @@ pub fn run_with(scenario: &Scenario, seed: u64, run: &RunConfig) -> Recorded {
                 offered += 1;
                 recorder.arrival(request, &arrival);
                 core.handle(now, Input::Arrival { request }, &mut actions);
-                pending = arrivals.next().filter(|a| admits(a, offered));
+                pending = arrivals.next();
                 if let Some(a) = &pending {
                     queue.schedule(a.at, Event::Arrival);
                 }
@@ -126,7 +172,7 @@ pub fn run_with(scenario: &Scenario, seed: u64, run: &RunConfig) -> Recorded {
                 Action::StartBatch { batch, server, size } => {
                     recorder.batch_started(now, server, size);
                     if let Some(ps) = shared.as_mut() {
-                        let work = scenario.service.batch_time(size, &mut shared_rng);
+                        let work = service.batch_time(size, &mut shared_rng);
                         let (at, generation) = ps.admit(now, batch, work);
                         queue.schedule(at, Event::SharedDone { generation });
                     } else {
@@ -136,7 +182,7 @@ pub fn run_with(scenario: &Scenario, seed: u64, run: &RunConfig) -> Recorded {
                         }
                         batch_server[i] = server;
                         busy_gpus += 1;
-                        let took = scenario.service.batch_time(size, &mut gpu_rngs[server as usize]);
+                        let took = service.batch_time(size, &mut gpu_rngs[server as usize]);
                         queue.schedule(now + took, Event::BatchDone(batch));
                     }
                 }

@@ -4,6 +4,7 @@
 
 pub mod arrivals;
 pub mod dist;
+pub mod tokens;
 pub mod trace;
 
 pub use arrivals::{Arrival, ArrivalSpec, ArrivalStream, RateSchedule};

@@ -36,6 +36,8 @@ pub enum Input {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Served {
     pub arrived: SimTime,
+    /// When it first entered a batch (None if it never did).
+    pub admitted: Option<SimTime>,
     /// When the first output token was produced (None if none was).
     pub first_token: Option<SimTime>,
     pub prompt_tokens: u32,

@@ -81,6 +81,8 @@ struct Seq {
     prompt: u32,
     output: u32,
     generated: u32,
+    /// When it first entered a batch (end of its queue wait).
+    admitted: Option<SimTime>,
     first_token: Option<SimTime>,
 }
 
@@ -93,6 +95,7 @@ impl Seq {
     fn served(&self) -> Served {
         Served {
             arrived: self.arrived,
+            admitted: self.admitted,
             first_token: self.first_token,
             prompt_tokens: self.prompt,
             output_tokens: self.generated,
@@ -219,7 +222,15 @@ impl Replica {
     /// A new request: queued, or answered at once if it can never fit or
     /// the queue is full.
     pub fn arrive(&mut self, now: SimTime, request: RequestId, prompt: u32, output: u32, out: &mut Vec<Action>) {
-        let seq = Seq { request, arrived: now, prompt, output: output.max(1), generated: 0, first_token: None };
+        let seq = Seq {
+            request,
+            arrived: now,
+            prompt,
+            output: output.max(1),
+            generated: 0,
+            admitted: None,
+            first_token: None,
+        };
         let lifetime_blocks = self.blocks(u64::from(prompt) + u64::from(output));
         let outcome = if lifetime_blocks > self.cfg.kv_blocks.saturating_sub(self.cfg.watermark_blocks) {
             Some(Outcome::Failed)
@@ -255,7 +266,7 @@ impl Replica {
             Policy::Continuous | Policy::ChunkedPrefill { .. } => {
                 swap_bytes += self.make_room_for_growth();
                 swap_bytes += self.swap_in();
-                self.admit();
+                self.admit(now);
             }
         }
         let (shape, plan) = self.plan();
@@ -287,7 +298,8 @@ impl Replica {
                 break;
             }
             self.used_blocks += need;
-            let seq = *seq;
+            let mut seq = *seq;
+            seq.admitted.get_or_insert(now);
             self.waiting.pop_front();
             self.prefilling.push_back(Prefilling { seq, done: 0, blocks: need });
         }
@@ -296,7 +308,7 @@ impl Replica {
 
     /// Continuous / chunked: move waiting requests into prefill while the
     /// batch has room and their prompt's KV fits above the watermark.
-    fn admit(&mut self) {
+    fn admit(&mut self, now: SimTime) {
         while self.running() < u64::from(self.cfg.max_seqs) {
             let Some(seq) = self.waiting.front() else { break };
             let need = self.blocks(u64::from(seq.prefill_len()));
@@ -304,7 +316,8 @@ impl Replica {
                 break;
             }
             self.used_blocks += need;
-            let seq = *seq;
+            let mut seq = *seq;
+            seq.admitted.get_or_insert(now);
             self.waiting.pop_front();
             self.prefilling.push_back(Prefilling { seq, done: 0, blocks: need });
         }
@@ -375,8 +388,9 @@ impl Replica {
             let left = u64::from(p.seq.prefill_len() - p.done);
             let chunk = if splits {
                 left.min(budget)
-            } else if left <= budget || (plan.chunks.is_empty() && decode_seqs == 0) {
-                // A prompt longer than the budget still runs, alone.
+            } else if left <= budget || plan.chunks.is_empty() {
+                // A prompt longer than the budget still runs, as the step's
+                // only prefill, so it is never starved.
                 left
             } else {
                 0

@@ -1,0 +1,210 @@
+//! Token-level metrics of LLM serving, beside the request-level ones in the
+//! recorder: TTFT, TPOT, inter-token latency (TBT), normalized latency,
+//! token throughput, goodput, SLO verdicts, memory-bandwidth use and cost.
+//!
+//! Definitions (all over measured, completed requests):
+//! - TTFT: arrival to first output token.
+//! - TPOT: (end-to-end − TTFT) / (output tokens − 1), for ≥ 2 output tokens.
+//! - TBT: the gap between consecutive tokens of a sequence; every decoding
+//!   sequence in a step sees that step's duration, so a step of n sequences
+//!   adds n samples (one O(1) weighted record, not n).
+//! - normalized latency: end-to-end / output tokens.
+//! - goodput: completions per second meeting every SLO target set.
+
+use super::latency::{LatencyStat, LatencySummary};
+use crate::core::llm::Served;
+use crate::scenario::Slo;
+use crate::time::{SimDuration, SimTime};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LlmSummary {
+    pub model: String,
+    pub gpu: String,
+    pub tp: u32,
+    pub replicas: u32,
+    pub policy: String,
+    pub kv_capacity_tokens_per_replica: u64,
+    pub ttft: LatencySummary,
+    pub tpot: LatencySummary,
+    pub tbt: LatencySummary,
+    pub normalized_latency_s_per_token: LatencySummary,
+    pub tokens: TokenStats,
+    pub goodput_per_s: f64,
+    /// Fraction of measured completions that met every SLO.
+    pub goodput_fraction: f64,
+    /// Mean fraction of time replicas were running a step.
+    pub gpu_busy_fraction: f64,
+    /// Bytes moved per GPU / (busy time × peak bandwidth).
+    pub memory_bandwidth_utilization: f64,
+    /// Time-average fraction of KV blocks in use (measured interval).
+    pub kv_utilization_mean: f64,
+    pub preemptions: u64,
+    pub recomputed_tokens: u64,
+    pub swapped_bytes: u64,
+    pub slo: Vec<SloCheck>,
+    /// Every SLO target set was met (true when none is set).
+    pub slo_met: bool,
+    pub cost: Cost,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TokenStats {
+    pub prompt: u64,
+    pub output: u64,
+    pub prompt_per_s: f64,
+    pub output_per_s: f64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SloCheck {
+    /// `ttft_p99`, `tpot_p99` or `e2e_p99`.
+    pub metric: String,
+    pub target_s: f64,
+    pub actual_s: f64,
+    pub met: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Cost {
+    /// Provisioned GPU-hours over the measured interval (replicas × tp × span).
+    pub gpu_hours: f64,
+    pub price_per_gpu_hour_usd: f64,
+    pub usd: f64,
+    /// The whole cost divided by the measured prompt (output) tokens, per million.
+    pub usd_per_million_input_tokens: f64,
+    pub usd_per_million_output_tokens: f64,
+    /// The share of cost spent while replicas were idle.
+    pub idle_usd: f64,
+}
+
+/// Fixed facts about the pool, for the summary.
+pub struct PoolInfo {
+    pub model: String,
+    pub gpu: String,
+    pub tp: u32,
+    pub replicas: u32,
+    pub policy: String,
+    pub kv_capacity_tokens: u64,
+    pub price_per_gpu_hour_usd: f64,
+    pub slo: Slo,
+}
+
+/// Totals only the driver knows at the end.
+pub struct PoolTotals {
+    pub measure_span_s: f64,
+    pub busy_fraction: f64,
+    pub bytes_per_gpu: f64,
+    pub peak_bandwidth_bytes_per_s: f64,
+    /// Replica-seconds spent running steps (Σ over replicas).
+    pub busy_s: f64,
+    pub kv_utilization_mean: f64,
+    pub preemptions: u64,
+    pub recomputed_tokens: u64,
+    pub swapped_bytes: u64,
+}
+
+#[derive(Default)]
+pub struct LlmRecorder {
+    ttft: LatencyStat,
+    tpot: LatencyStat,
+    tbt: LatencyStat,
+    normalized: LatencyStat,
+    e2e: LatencyStat,
+    prompt_tokens: u64,
+    output_tokens: u64,
+    good: u64,
+}
+
+fn within(actual: SimDuration, target: Option<SimDuration>) -> bool {
+    target.is_none_or(|t| actual <= t)
+}
+
+impl LlmRecorder {
+    /// A measured request completed at `now`.
+    pub fn completed(&mut self, now: SimTime, s: &Served, slo: &Slo) {
+        let e2e = now.since(s.arrived);
+        let ttft = s.first_token.map_or(e2e, |t| t.since(s.arrived));
+        self.ttft.record(ttft.0);
+        self.e2e.record(e2e.0);
+        let tpot = (s.output_tokens >= 2).then(|| SimDuration((e2e.0 - ttft.0) / u64::from(s.output_tokens - 1)));
+        if let Some(tpot) = tpot {
+            self.tpot.record(tpot.0);
+        }
+        self.normalized.record(e2e.0 / u64::from(s.output_tokens.max(1)));
+        self.prompt_tokens += u64::from(s.prompt_tokens);
+        self.output_tokens += u64::from(s.output_tokens);
+        let good =
+            within(ttft, slo.ttft_p99) && within(e2e, slo.e2e_p99) && tpot.is_none_or(|t| within(t, slo.tpot_p99));
+        self.good += u64::from(good);
+    }
+
+    /// A step of `duration` produced one token for each of `decode_seqs`.
+    pub fn step(&mut self, duration: SimDuration, decode_seqs: u64) {
+        if decode_seqs > 0 {
+            self.tbt.record_n(duration.0, decode_seqs);
+        }
+    }
+
+    pub fn finish(&self, pool: &PoolInfo, t: &PoolTotals) -> LlmSummary {
+        let span = t.measure_span_s;
+        let per_s = |x: f64| if span > 0.0 { x / span } else { 0.0 };
+        let completed = self.e2e.count();
+        let mut slo = Vec::new();
+        for (metric, target, stat) in [
+            ("ttft_p99", pool.slo.ttft_p99, &self.ttft),
+            ("tpot_p99", pool.slo.tpot_p99, &self.tpot),
+            ("e2e_p99", pool.slo.e2e_p99, &self.e2e),
+        ] {
+            if let Some(target) = target {
+                let actual_s = stat.quantile_s(0.99);
+                slo.push(SloCheck {
+                    metric: metric.into(),
+                    target_s: target.as_secs_f64(),
+                    actual_s,
+                    met: actual_s <= target.as_secs_f64(),
+                });
+            }
+        }
+        let gpu_hours = f64::from(pool.replicas) * f64::from(pool.tp) * span / 3600.0;
+        let usd = gpu_hours * pool.price_per_gpu_hour_usd;
+        let per_million = |tokens: u64| if tokens > 0 { usd / (tokens as f64 / 1e6) } else { 0.0 };
+        let busy_bw = t.busy_s * t.peak_bandwidth_bytes_per_s;
+        LlmSummary {
+            model: pool.model.clone(),
+            gpu: pool.gpu.clone(),
+            tp: pool.tp,
+            replicas: pool.replicas,
+            policy: pool.policy.clone(),
+            kv_capacity_tokens_per_replica: pool.kv_capacity_tokens,
+            ttft: self.ttft.summary(),
+            tpot: self.tpot.summary(),
+            tbt: self.tbt.summary(),
+            normalized_latency_s_per_token: self.normalized.summary(),
+            tokens: TokenStats {
+                prompt: self.prompt_tokens,
+                output: self.output_tokens,
+                prompt_per_s: per_s(self.prompt_tokens as f64),
+                output_per_s: per_s(self.output_tokens as f64),
+            },
+            goodput_per_s: per_s(self.good as f64),
+            goodput_fraction: if completed > 0 { self.good as f64 / completed as f64 } else { 0.0 },
+            gpu_busy_fraction: t.busy_fraction,
+            memory_bandwidth_utilization: if busy_bw > 0.0 { t.bytes_per_gpu / busy_bw } else { 0.0 },
+            kv_utilization_mean: t.kv_utilization_mean,
+            preemptions: t.preemptions,
+            recomputed_tokens: t.recomputed_tokens,
+            swapped_bytes: t.swapped_bytes,
+            slo_met: slo.iter().all(|c| c.met),
+            slo,
+            cost: Cost {
+                gpu_hours,
+                price_per_gpu_hour_usd: pool.price_per_gpu_hour_usd,
+                usd,
+                usd_per_million_input_tokens: per_million(self.prompt_tokens),
+                usd_per_million_output_tokens: per_million(self.output_tokens),
+                idle_usd: usd * (1.0 - t.busy_fraction).max(0.0),
+            },
+        }
+    }
+}

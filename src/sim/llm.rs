@@ -1,0 +1,164 @@
+//! The sim driver for LLM serving: the LLM core's replicas against the
+//! roofline step-time model, under the virtual clock.
+//!
+//! A `StartStep` becomes a `StepDone` after `StepModel::cost(shape)` plus
+//! any KV swap traffic over PCIe. Request sizes come from the trace, or from
+//! the streams `prompt-tokens` and `output-tokens` (separate from
+//! `arrivals`, so changing a size distribution keeps the arrival times).
+//! Pending events are O(replicas): one arrival, one step per busy replica,
+//! one flush timer per replica.
+
+use super::{window, Arrivals};
+use crate::core::llm::{Action, Input, LlmScheduler, Policy, Replica};
+use crate::core::{Outcome, RequestId};
+use crate::engine::{EventQueue, RngStreams};
+use crate::metrics::llm::{LlmRecorder, PoolInfo, PoolTotals};
+use crate::metrics::recorder::{Recorded, RunEnd};
+use crate::metrics::Recorder;
+use crate::scenario::{LlmConfig, RunConfig, Scenario};
+use crate::time::{SimDuration, SimTime};
+
+#[derive(Debug, Clone, Copy)]
+enum Event {
+    Arrival,
+    StepDone { replica: u32 },
+    Timer { replica: u32, at: SimTime },
+}
+
+fn policy_name(p: Policy) -> &'static str {
+    match p {
+        Policy::Static { .. } => "static",
+        Policy::Continuous => "continuous",
+        Policy::ChunkedPrefill { .. } => "chunked-prefill",
+    }
+}
+
+pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConfig) -> Recorded {
+    let streams = RngStreams::new(seed);
+    let replicas = (0..llm.replicas).map(|i| Replica::new(i, llm.replica.clone())).collect();
+    let mut core = LlmScheduler::new(replicas, llm.routing, streams.stream("router"));
+    let mut arrivals = Arrivals::new(scenario, &streams, run);
+    let mut prompt_rng = streams.stream("prompt-tokens");
+    let mut output_rng = streams.stream("output-tokens");
+    let mut recorder = Recorder::new(run.warmup, run.measure_until, llm.replicas, window(scenario, run));
+    let mut tokens = LlmRecorder::default();
+    let pcie = llm.gpu.pcie_bandwidth_bytes_per_s;
+
+    let mut queue = EventQueue::new();
+    let mut pending = arrivals.next();
+    if let Some(a) = &pending {
+        queue.schedule(a.at, Event::Arrival);
+    }
+    let stop = run.duration.map(|d| SimTime::ZERO + d);
+    let mut steps: Vec<Option<(SimTime, u64)>> = vec![None; llm.replicas as usize];
+    let mut actions = Vec::new();
+    let (mut offered, mut events, mut busy) = (0u64, 0u64, 0u32);
+    let (mut end, mut last_arrival, mut cut_off) = (SimTime::ZERO, SimTime::ZERO, false);
+    let (mut bytes_per_gpu, mut kv_used, mut kv_integral) = (0.0f64, 0u64, 0.0f64);
+    let kv_total = (llm.replica.kv_blocks * u64::from(llm.replicas)).max(1) as f64;
+    while let Some((now, event)) = queue.pop() {
+        if let (false, Some(stop)) = (run.drain, stop) {
+            if now > stop {
+                kv_integral += kv_used as f64 * recorder.measured_overlap(end, stop);
+                end = stop;
+                cut_off = true;
+                break;
+            }
+        }
+        kv_integral += kv_used as f64 * recorder.measured_overlap(end, now);
+        events += 1;
+        end = now;
+        match event {
+            Event::Arrival => {
+                let Some(mut arrival) = pending.take() else { continue };
+                if let Some((prompt, output)) = &llm.sizes {
+                    arrival.prompt_tokens = prompt.sample(&mut prompt_rng);
+                    arrival.output_tokens = output.sample(&mut output_rng);
+                }
+                let request = RequestId(offered);
+                offered += 1;
+                last_arrival = now;
+                recorder.arrival(request, &arrival);
+                let input = Input::Arrival {
+                    request,
+                    prompt_tokens: arrival.prompt_tokens,
+                    output_tokens: arrival.output_tokens,
+                };
+                core.handle(now, input, &mut actions);
+                pending = arrivals.next();
+                if let Some(a) = &pending {
+                    queue.schedule(a.at, Event::Arrival);
+                }
+            }
+            Event::StepDone { replica } => {
+                if let Some((started, decode_seqs)) = steps[replica as usize].take() {
+                    tokens.step(now.since(started), decode_seqs);
+                }
+                busy -= 1;
+                recorder.batch_finished(now, replica);
+                core.handle(now, Input::StepDone { replica }, &mut actions);
+            }
+            Event::Timer { replica, at } => core.handle(now, Input::Timer { replica, at }, &mut actions),
+        }
+        for action in actions.drain(..) {
+            match action {
+                Action::StartStep { replica, shape, swap_bytes } => {
+                    let cost = llm.step.cost(&shape);
+                    let swap = SimDuration::from_secs_f64(swap_bytes as f64 / pcie);
+                    if recorder.measures(now) {
+                        bytes_per_gpu += cost.bytes_per_gpu;
+                    }
+                    let running = core.replicas()[replica as usize].running();
+                    recorder.batch_started(now, replica, running as u32);
+                    steps[replica as usize] = Some((now, shape.decode_seqs));
+                    busy += 1;
+                    queue.schedule(now + cost.time + swap, Event::StepDone { replica });
+                }
+                Action::Respond { request, outcome, served } => {
+                    recorder.respond(now, request, outcome, served.arrived, served.admitted);
+                    if outcome == Outcome::Completed && recorder.measures(served.arrived) {
+                        tokens.completed(now, &served, &llm.slo);
+                    }
+                }
+                Action::ArmTimer { replica, at } => queue.schedule(at, Event::Timer { replica, at }),
+            }
+        }
+        let waiting: u64 = core.replicas().iter().map(Replica::waiting).sum();
+        kv_used = core.replicas().iter().map(Replica::kv_used_blocks).sum();
+        recorder.levels(now, [core.outstanding() as f64, waiting as f64, f64::from(busy)]);
+    }
+    let drained = !cut_off && core.outstanding() == 0;
+    let arrivals_end = stop.unwrap_or(last_arrival).min(end);
+    let run_end = RunEnd { end, arrivals_end, events, events_in_past: queue.clamped(), drained };
+    let stats = core
+        .replicas()
+        .iter()
+        .map(Replica::stats)
+        .fold((0, 0, 0), |acc, s| (acc.0 + s.preemptions, acc.1 + s.recomputed_tokens, acc.2 + s.swapped_bytes));
+    let mut recorded = recorder.finish(&scenario.name, seed, run_end, false);
+    let summary = &recorded.summary;
+    let span = summary.run.measure_span_s;
+    let pool = PoolInfo {
+        model: llm.model.name.clone(),
+        gpu: llm.gpu.name.clone(),
+        tp: llm.tp,
+        replicas: llm.replicas,
+        policy: policy_name(llm.replica.policy).into(),
+        kv_capacity_tokens: llm.kv_capacity_tokens,
+        price_per_gpu_hour_usd: llm.price_per_gpu_hour_usd,
+        slo: llm.slo,
+    };
+    let totals = PoolTotals {
+        measure_span_s: span,
+        busy_fraction: summary.servers.utilization_mean,
+        bytes_per_gpu,
+        peak_bandwidth_bytes_per_s: llm.gpu.memory_bandwidth_bytes_per_s,
+        busy_s: summary.servers.utilization_mean * f64::from(llm.replicas) * span,
+        kv_utilization_mean: if span > 0.0 { kv_integral / span / kv_total } else { 0.0 },
+        preemptions: stats.0,
+        recomputed_tokens: stats.1,
+        swapped_bytes: stats.2,
+    };
+    recorded.summary.llm = Some(tokens.finish(&pool, &totals));
+    recorded
+}
