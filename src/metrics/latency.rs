@@ -115,8 +115,12 @@ impl LatencyStat {
             .collect()
     }
 
+    /// Empties the distribution, keeping the histogram's grown buckets (so a
+    /// per-window stat does not re-grow, re-zero and re-copy every window).
     pub fn reset(&mut self) {
-        *self = LatencyStat::new();
+        self.hist.reset();
+        self.sum_ns = 0;
+        self.max_ns = 0;
     }
 }
 

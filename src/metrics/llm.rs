@@ -139,6 +139,11 @@ impl LlmRecorder {
         self.good += u64::from(good);
     }
 
+    /// TTFT and TPOT distributions, for plotting.
+    pub fn cdfs(self) -> [(&'static str, LatencyStat); 2] {
+        [("TTFT", self.ttft), ("TPOT", self.tpot)]
+    }
+
     /// A step of `duration` produced one token for each of `decode_seqs`.
     pub fn step(&mut self, duration: SimDuration, decode_seqs: u64) {
         if decode_seqs > 0 {

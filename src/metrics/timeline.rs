@@ -1,6 +1,7 @@
 //! The per-window timeline behind `timeseries.csv` and the queue-depth plot.
 //!
-//! Levels (requests in system, waiting, busy GPUs) are integrated exactly
+//! Levels (requests in system, waiting, busy GPUs, KV cache in use, running
+//! batch size) are integrated exactly
 //! between events and split at window boundaries, so a window's mean is a
 //! true time average, not a sample. Counts are attributed to the window of
 //! the instant they happen. Rows are appended as time passes: memory is
@@ -21,12 +22,16 @@ pub struct WindowRow {
     pub queue_depth_mean: f64,
     pub in_system_mean: f64,
     pub utilization: f64,
+    /// Mean fraction of KV-cache blocks in use (LLM serving; 0 otherwise).
+    pub kv_utilization: f64,
+    /// Mean requests in running batches (the batch size over time).
+    pub running_mean: f64,
     /// p99 end-to-end latency of requests completed in the window (0 if none).
     pub e2e_p99_s: f64,
 }
 
-/// Integrated levels: `[in system, waiting, busy servers]`.
-pub type Levels = [f64; 3];
+/// Integrated levels: `[in system, waiting, busy servers, KV fraction in use, running]`.
+pub type Levels = [f64; 5];
 
 pub struct Timeline {
     width: SimDuration,
@@ -45,7 +50,7 @@ impl Timeline {
             servers: f64::from(servers.max(1)),
             rows: Vec::new(),
             current: WindowRow::default(),
-            integrals: [0.0; 3],
+            integrals: [0.0; 5],
             window_e2e: LatencyStat::new(),
             start: SimTime::ZERO,
         }
@@ -60,9 +65,11 @@ impl Timeline {
         row.in_system_mean = self.integrals[0] / w;
         row.queue_depth_mean = self.integrals[1] / w;
         row.utilization = self.integrals[2] / w / self.servers;
+        row.kv_utilization = self.integrals[3] / w;
+        row.running_mean = self.integrals[4] / w;
         row.e2e_p99_s = self.window_e2e.quantile_s(0.99);
         self.rows.push(row);
-        self.integrals = [0.0; 3];
+        self.integrals = [0.0; 5];
         self.window_e2e.reset();
         self.start += self.width;
     }
@@ -127,14 +134,15 @@ mod tests {
     #[test]
     fn levels_split_across_windows() {
         let mut t = Timeline::new(SimDuration::from_secs(1), 1);
-        t.integrate(SimTime::ZERO, SimTime(1_500_000_000), &[2.0, 1.0, 1.0]);
+        t.integrate(SimTime::ZERO, SimTime(1_500_000_000), &[2.0, 1.0, 1.0, 0.5, 1.0]);
         t.row().arrivals += 1;
-        t.integrate(SimTime(1_500_000_000), SimTime(2_000_000_000), &[0.0, 0.0, 0.0]);
+        t.integrate(SimTime(1_500_000_000), SimTime(2_000_000_000), &[0.0; 5]);
         let rows = t.finish(SimTime(2_000_000_000));
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].in_system_mean, 2.0);
         assert_eq!(rows[1].in_system_mean, 1.0);
         assert_eq!(rows[1].utilization, 0.5);
+        assert_eq!(rows[1].kv_utilization, 0.25);
         assert_eq!(rows[1].arrivals, 1);
         assert_eq!(rows[1].t_start_s, 1.0);
     }

@@ -2,6 +2,7 @@
 //! reading a pull request or a capacity review.
 
 use crate::metrics::latency::LatencySummary;
+use crate::metrics::llm::LlmSummary;
 use crate::metrics::Summary;
 use std::fmt::Write;
 
@@ -85,6 +86,9 @@ pub fn render(s: &Summary, question: &str) -> String {
         }
         o.push('\n');
     }
+    if let Some(llm) = &s.llm {
+        llm_section(&mut o, llm);
+    }
     let l = &s.littles_law;
     let _ = writeln!(o, "## Checks\n");
     let _ = writeln!(
@@ -108,4 +112,60 @@ pub fn render(s: &Summary, question: &str) -> String {
     );
     let _ = writeln!(o, "- no event scheduled in the past ({}): {}", i.events_in_past, check(i.events_in_past == 0));
     o
+}
+
+fn llm_section(o: &mut String, l: &LlmSummary) {
+    let _ = writeln!(
+        o,
+        "## LLM serving: {} on {} (tp {}), {} replica(s), {} batching\n",
+        l.model, l.gpu, l.tp, l.replicas, l.policy
+    );
+    let _ = writeln!(
+        o,
+        "| (ms) | count | mean | p50 | p90 | p99 | p99.9 | max |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    latency_row(o, "TTFT", &l.ttft);
+    latency_row(o, "TPOT", &l.tpot);
+    latency_row(o, "TBT", &l.tbt);
+    latency_row(o, "e2e / output token", &l.normalized_latency_s_per_token);
+    o.push('\n');
+    for c in &l.slo {
+        let verdict = if c.met { "met" } else { "**MISSED**" };
+        let _ = writeln!(o, "- SLO `{}` <= {} ms: p99 {} ms, {verdict}", c.metric, ms(c.target_s), ms(c.actual_s));
+    }
+    let _ = writeln!(
+        o,
+        "- goodput {:.3} req/s ({:.1}% of completions met every SLO)",
+        l.goodput_per_s,
+        l.goodput_fraction * 100.0
+    );
+    let _ = writeln!(
+        o,
+        "- tokens: {} prompt ({:.0}/s), {} output ({:.0}/s)",
+        l.tokens.prompt, l.tokens.prompt_per_s, l.tokens.output, l.tokens.output_per_s
+    );
+    let _ = writeln!(
+        o,
+        "- GPU busy {:.1}%, memory-bandwidth utilization {:.1}%, KV cache in use {:.1}% (of {} tokens per replica)",
+        l.gpu_busy_fraction * 100.0,
+        l.memory_bandwidth_utilization * 100.0,
+        l.kv_utilization_mean * 100.0,
+        l.kv_capacity_tokens_per_replica
+    );
+    let _ = writeln!(
+        o,
+        "- preemptions {}, recomputed tokens {}, swapped bytes {}",
+        l.preemptions, l.recomputed_tokens, l.swapped_bytes
+    );
+    let c = &l.cost;
+    let _ = writeln!(
+        o,
+        "- cost: {:.3} GPU-hours x ${:.2} = ${:.2}; ${:.3} per million input tokens, ${:.3} per million output tokens; idle ${:.2}\n",
+        c.gpu_hours,
+        c.price_per_gpu_hour_usd,
+        c.usd,
+        c.usd_per_million_input_tokens,
+        c.usd_per_million_output_tokens,
+        c.idle_usd
+    );
 }

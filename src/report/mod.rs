@@ -50,11 +50,10 @@ fn timeseries_csv(recorded: &Recorded) -> Result<Vec<u8>, ReportError> {
 /// The report's files, by name, in a fixed order.
 pub fn render(recorded: &Recorded, question: &str) -> Result<Vec<(&'static str, Vec<u8>)>, ReportError> {
     let s = &recorded.summary;
-    let cdf = recorded.e2e.cdf_points();
-    let cdf_svg = plots::latency_cdf_svg(
-        &format!("{}: end-to-end latency CDF", s.scenario),
-        &[CdfSeries { label: "end-to-end", points: &cdf }],
-    )?;
+    let points: Vec<(&str, Vec<(f64, f64)>)> =
+        recorded.cdfs.iter().map(|(name, stat)| (*name, stat.cdf_points())).collect();
+    let series: Vec<CdfSeries> = points.iter().map(|(label, points)| CdfSeries { label, points }).collect();
+    let cdf_svg = plots::latency_cdf_svg(&format!("{}: latency CDF", s.scenario), &series)?;
     let depth: Vec<(f64, f64)> = recorded.timeline.iter().map(|r| (r.t_start_s, r.queue_depth_mean)).collect();
     let in_system: Vec<(f64, f64)> = recorded.timeline.iter().map(|r| (r.t_start_s, r.in_system_mean)).collect();
     let depth_svg = plots::time_series_svg(
@@ -62,13 +61,30 @@ pub fn render(recorded: &Recorded, question: &str) -> Result<Vec<(&'static str, 
         "requests (window mean)",
         &[TimeSeries { label: "waiting", points: &depth }, TimeSeries { label: "in system", points: &in_system }],
     )?;
-    Ok(vec![
+    let mut files = vec![
         ("summary.json", summary_json(s)?.into_bytes()),
         ("summary.md", markdown::render(s, question).into_bytes()),
         ("timeseries.csv", timeseries_csv(recorded)?),
         ("latency_cdf.svg", cdf_svg.into_bytes()),
         ("queue_depth.svg", depth_svg.into_bytes()),
-    ])
+    ];
+    if s.llm.is_some() {
+        let kv: Vec<(f64, f64)> = recorded.timeline.iter().map(|r| (r.t_start_s, r.kv_utilization)).collect();
+        let running: Vec<(f64, f64)> = recorded.timeline.iter().map(|r| (r.t_start_s, r.running_mean)).collect();
+        let kv_svg = plots::time_series_svg(
+            &format!("{}: KV-cache use over time", s.scenario),
+            "fraction of KV blocks (window mean)",
+            &[TimeSeries { label: "KV in use", points: &kv }],
+        )?;
+        let batch_svg = plots::time_series_svg(
+            &format!("{}: running batch size over time", s.scenario),
+            "sequences in running batches (window mean)",
+            &[TimeSeries { label: "running", points: &running }],
+        )?;
+        files.push(("kv_cache.svg", kv_svg.into_bytes()));
+        files.push(("batch_size.svg", batch_svg.into_bytes()));
+    }
+    Ok(files)
 }
 
 /// Writes the report into `dir` atomically and returns `dir`.

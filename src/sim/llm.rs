@@ -124,8 +124,11 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
             }
         }
         let waiting: u64 = core.replicas().iter().map(Replica::waiting).sum();
+        let running: u64 = core.replicas().iter().map(Replica::running).sum();
         kv_used = core.replicas().iter().map(Replica::kv_used_blocks).sum();
-        recorder.levels(now, [core.outstanding() as f64, waiting as f64, f64::from(busy)]);
+        let levels =
+            [core.outstanding() as f64, waiting as f64, f64::from(busy), kv_used as f64 / kv_total, running as f64];
+        recorder.levels(now, levels);
     }
     let drained = !cut_off && core.outstanding() == 0;
     let arrivals_end = stop.unwrap_or(last_arrival).min(end);
@@ -160,5 +163,6 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
         swapped_bytes: stats.2,
     };
     recorded.summary.llm = Some(tokens.finish(&pool, &totals));
+    recorded.cdfs.extend(tokens.cdfs());
     recorded
 }

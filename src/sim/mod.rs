@@ -194,7 +194,8 @@ fn run_station(
         }
         let busy = shared.as_ref().map_or(f64::from(busy_gpus), SharedServer::busy);
         let waiting = core.waiting() as f64;
-        recorder.levels(now, [waiting + core.in_service() as f64, waiting, busy]);
+        let in_service = core.in_service() as f64;
+        recorder.levels(now, [waiting + in_service, waiting, busy, 0.0, in_service]);
     }
     let drained = !cut_off && core.waiting() == 0 && core.in_service() == 0;
     let arrivals_end = stop_arrivals.unwrap_or(last_arrival).min(end);
