@@ -22,6 +22,7 @@
 //! no hash-order iteration in output. Same scenario + seed => same bytes.
 
 pub mod core;
+pub mod distribute;
 pub mod engine;
 pub mod metrics;
 pub mod model;

@@ -7,6 +7,7 @@
 //! run against a generated trace of the same format instead and a warning
 //! is printed; its snapshot and the 8,819-request check need the real file.
 
+use servesim::distribute::load::is_distribution_scenario;
 use servesim::report::summary_json;
 use servesim::scenario::{self, Scenario};
 use servesim::sim;
@@ -21,7 +22,10 @@ fn shipped() -> Vec<PathBuf> {
     for dir in ["scenarios", "scenarios/validation"] {
         for entry in std::fs::read_dir(root().join(dir)).expect("scenarios/ exists") {
             let path = entry.expect("readable entry").path();
-            if path.extension().is_some_and(|x| x == "toml") {
+            // Weight-distribution scenarios (a top-level `[weights]` table) are
+            // not serving scenarios; tests/distribute_scenarios.rs covers them.
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            if path.extension().is_some_and(|x| x == "toml") && !is_distribution_scenario(&text) {
                 paths.push(path);
             }
         }

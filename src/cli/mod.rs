@@ -1,5 +1,6 @@
 //! Subcommands, one file each; shared flags and the exit-code convention.
 
+mod distribute;
 mod run;
 mod schema;
 mod sweep;
@@ -53,6 +54,8 @@ enum Command {
     Validate(validate::ValidateArgs),
     /// Print the JSON Schema of scenario files.
     Schema,
+    /// Distribute model weights to a fleet: sequential, fan-out, tree, swarm, rack-aware swarm vs the lower bound.
+    Distribute(distribute::DistributeArgs),
 }
 
 /// Flags shared by commands that load scenarios.
@@ -85,5 +88,6 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Sweep(args) => sweep::sweep(args),
         Command::Validate(args) => validate::validate(args),
         Command::Schema => schema::schema(),
+        Command::Distribute(args) => distribute::distribute(args),
     }
 }

@@ -6,7 +6,6 @@
 //! does not parse as a TOML value is taken as a string.
 
 use super::error::{line_col, Origin, ScenarioError};
-use super::schema::ScenarioFile;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -77,7 +76,13 @@ impl Locator {
     }
 
     /// Deserializes `text`; `overrides` is set when `text` is the edited copy.
-    pub fn deserialize(&self, text: &str, overrides: Option<&[String]>) -> Result<ScenarioFile, ScenarioError> {
+    /// Generic over the file format, so other file kinds (e.g. weight
+    /// distribution scenarios) get the same located errors and hints.
+    pub fn deserialize<T: serde::de::DeserializeOwned>(
+        &self,
+        text: &str,
+        overrides: Option<&[String]>,
+    ) -> Result<T, ScenarioError> {
         // Syntax first, so a broken file is not reported as a type error.
         let (message, span, hint) = match toml_edit::ImDocument::parse(text) {
             Err(e) => {
@@ -225,6 +230,7 @@ fn did_you_mean(message: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::schema::ScenarioFile;
 
     #[test]
     fn finds_keys_and_positions() {
@@ -239,7 +245,8 @@ mod tests {
     #[test]
     fn type_errors_in_user_words() {
         let text = "[servers]\ncuont = \"two\"\n";
-        let e = Locator::new(text, Path::new("x.toml"), &[]).unwrap().deserialize(text, None).unwrap_err();
+        let e =
+            Locator::new(text, Path::new("x.toml"), &[]).unwrap().deserialize::<ScenarioFile>(text, None).unwrap_err();
         assert_eq!((e.key.as_str(), e.origin), ("servers.cuont", Origin::File { line: Some((2, 1)) }));
         assert!(e.hint.unwrap().starts_with("did you mean `count`?"));
         assert_eq!(

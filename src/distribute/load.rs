@@ -1,0 +1,281 @@
+//! Loading a distribution scenario: TOML in, a validated [`Plan`] out, or an
+//! error that names the file, line:column (or `--set`), key and a fix.
+//!
+//! It reuses the serving scenarios' [`Locator`] (parse, apply `--set`
+//! overrides, locate keys), so both file kinds fail the same way (exit 2, no
+//! partial report). The rules here are the ones serde cannot express:
+//! positive bandwidths and counts, a chunk no larger than the file, a rack
+//! size and regions that fit the fleet, probabilities in [0, 1).
+
+#![allow(clippy::result_large_err)]
+
+use super::config::{DistributionFile, Fairness, Strategy};
+use crate::scenario::{Locator, ScenarioError};
+use crate::time::SimDuration;
+use std::path::{Path, PathBuf};
+
+/// When and how things go wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Faults {
+    pub crashes: u32,
+    pub crash_from: SimDuration,
+    pub crash_until: SimDuration,
+    pub checksum_failure_rate: f64,
+    /// (down at, down for) of every origin.
+    pub origin_down: Option<(SimDuration, SimDuration)>,
+}
+
+/// A validated distribution scenario. Bandwidths are bytes per second.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub name: String,
+    pub seed: u64,
+    pub path: PathBuf,
+    /// The effective file (overrides applied), echoed into the report.
+    pub file: DistributionFile,
+    pub strategies: Vec<Strategy>,
+    pub file_bytes: u64,
+    pub chunk_bytes: u64,
+    pub chunks: u32,
+    pub origins: u32,
+    pub origin_upload: f64,
+    pub origin_slots: u32,
+    pub origin_region: u32,
+    pub nodes: u32,
+    pub upload: f64,
+    pub download: f64,
+    pub bandwidth_cv: f64,
+    pub stragglers: f64,
+    pub straggler_speed: f64,
+    pub rack_size: u32,
+    pub rack_uplink: Option<f64>,
+    pub regions: Vec<String>,
+    pub wan: Option<f64>,
+    pub wan_latency: SimDuration,
+    pub tree_fanout: u32,
+    pub upload_slots: u32,
+    pub download_slots: u32,
+    pub faults: Faults,
+    pub egress_cap: Option<f64>,
+    pub encryption_overhead: f64,
+    pub fairness: Fairness,
+    pub resolve_every: SimDuration,
+}
+
+/// All five strategies, in the order a comparison table lists them.
+pub const ALL_STRATEGIES: [Strategy; 5] =
+    [Strategy::Sequential, Strategy::FanOut, Strategy::Tree, Strategy::Swarm, Strategy::SwarmRackAware];
+
+/// True when `text` looks like a distribution scenario (a top-level `[weights]` table).
+pub fn is_distribution_scenario(text: &str) -> bool {
+    text.parse::<toml::Table>().is_ok_and(|t| t.contains_key("weights"))
+}
+
+/// Reads, overrides and validates the distribution scenario at `path`.
+pub fn load(path: &Path, overrides: &[String]) -> Result<Plan, ScenarioError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+        file: path.to_path_buf(),
+        origin: crate::scenario::Origin::File { line: None },
+        key: String::new(),
+        message: format!("cannot read the scenario file: {e}"),
+        hint: Some("check the path; shipped distribution scenarios live in scenarios/distribute/".into()),
+    })?;
+    from_text(&text, path, overrides)
+}
+
+/// Like [`load`], for text already in memory.
+pub fn from_text(text: &str, path: &Path, overrides: &[String]) -> Result<Plan, ScenarioError> {
+    let locator = Locator::new(text, path, overrides)?;
+    let retarget = |mut e: ScenarioError| {
+        // The serving-scenario hint points at `servesim schema`; ours is the README.
+        e.hint = e.hint.map(|h| h.replace("`servesim schema`", "the README's `servesim distribute` section"));
+        e
+    };
+    let as_written: DistributionFile = locator.deserialize(text, None).map_err(retarget)?;
+    let file = if overrides.is_empty() {
+        as_written
+    } else {
+        let edited = locator.apply_overrides(text)?;
+        locator.deserialize(&edited, Some(overrides)).map_err(retarget)?
+    };
+    resolve(file, path, &locator)
+}
+
+fn bandwidth(loc: &Locator, key: &str, value: Option<f64>) -> Result<Option<f64>, ScenarioError> {
+    match value {
+        Some(v) if !(v.is_finite() && v > 0.0) => Err(loc.error(
+            key,
+            format!("expected a bandwidth > 0, got {v} bytes/s"),
+            "a link that carries nothing never finishes; e.g. \"25Gbps\"",
+        )),
+        other => Ok(other),
+    }
+}
+
+fn required<T>(loc: &Locator, key: &str, value: Option<T>, example: &str) -> Result<T, ScenarioError> {
+    value.ok_or_else(|| loc.error(key, "required key is missing", format!("add it, e.g. {example}")))
+}
+
+fn fraction(loc: &Locator, key: &str, value: Option<f64>, default: f64, upper: f64) -> Result<f64, ScenarioError> {
+    let v = value.unwrap_or(default);
+    if v.is_finite() && (0.0..upper).contains(&v) || v == 0.0 {
+        Ok(v)
+    } else {
+        Err(loc.error(key, format!("expected a number in [0, {upper}), got {v}"), ""))
+    }
+}
+
+fn at_least_one(loc: &Locator, key: &str, value: Option<u32>, default: u32) -> Result<u32, ScenarioError> {
+    match value.unwrap_or(default) {
+        0 => Err(loc.error(key, "expected an integer >= 1, got 0", "")),
+        n => Ok(n),
+    }
+}
+
+fn resolve(file: DistributionFile, path: &Path, loc: &Locator) -> Result<Plan, ScenarioError> {
+    let name = match &file.name {
+        Some(n) => n.clone(),
+        None => path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "distribution".into()),
+    };
+    if name.is_empty() || name.starts_with('.') || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(loc.error(
+            "name",
+            format!("`{name}` cannot name a report folder"),
+            "use letters, digits, `-`, `_`",
+        ));
+    }
+    let strategies = file.strategy.as_ref().map_or_else(|| ALL_STRATEGIES.to_vec(), |s| s.0.clone());
+    if strategies.is_empty() {
+        return Err(loc.error("strategy", "expected at least one strategy", "e.g. strategy = [\"tree\", \"swarm\"]"));
+    }
+    let weights = required(loc, "weights", file.weights.clone(), "[weights] size = \"140GB\"")?;
+    let file_bytes = required(loc, "weights.size", weights.size, "size = \"140GB\"")?.0;
+    if file_bytes == 0 {
+        return Err(loc.error("weights.size", "expected a size > 0", "e.g. size = \"140GB\""));
+    }
+    let chunk_bytes = weights.chunk.map_or(256_000_000.min(file_bytes), |c| c.0);
+    if chunk_bytes == 0 {
+        return Err(loc.error("weights.chunk", "expected a chunk size > 0", "e.g. chunk = \"256MB\""));
+    }
+    if chunk_bytes > file_bytes {
+        return Err(loc.error(
+            "weights.chunk",
+            format!("the chunk ({chunk_bytes} bytes) is larger than the file ({file_bytes} bytes)"),
+            "a chunk is a piece of the file; make it at most `weights.size`",
+        ));
+    }
+    let chunks = file_bytes.div_ceil(chunk_bytes);
+    let chunks = u32::try_from(chunks).ok().filter(|&c| c <= 1 << 20).ok_or_else(|| {
+        loc.error("weights.chunk", format!("{chunks} chunks is too many (at most 1048576)"), "use larger chunks")
+    })?;
+    let o = &file.origin;
+    let origin_upload = required(loc, "origin.upload", bandwidth(loc, "origin.upload", o.upload.map(|b| b.0))?, "")?;
+    let n = &file.nodes;
+    let nodes = match n.count {
+        None => return Err(loc.error("nodes.count", "required key is missing", "add it, e.g. count = 1000")),
+        Some(0) => {
+            return Err(loc.error("nodes.count", "expected at least 1 node, got 0", "there must be someone to send to"))
+        }
+        Some(c) => c,
+    };
+    let upload = required(loc, "nodes.upload", bandwidth(loc, "nodes.upload", n.upload.map(|b| b.0))?, "")?;
+    let download = bandwidth(loc, "nodes.download", n.download.map(|b| b.0))?.unwrap_or(upload);
+    let t = &file.topology;
+    let rack_size = at_least_one(loc, "topology.rack_size", t.rack_size, nodes)?;
+    let regions = t.regions.clone().unwrap_or_else(|| vec!["region-0".into()]);
+    let racks = nodes.div_ceil(rack_size);
+    if regions.is_empty() || regions.len() as u32 > racks {
+        return Err(loc.error(
+            "topology.regions",
+            format!("expected 1 to {racks} regions (one rack at least each), got {}", regions.len()),
+            "racks are split into contiguous blocks, one per region",
+        ));
+    }
+    let origin_region = o.region.unwrap_or(0);
+    if origin_region as usize >= regions.len() {
+        return Err(loc.error("origin.region", format!("no region {origin_region}"), "an index into topology.regions"));
+    }
+    let f = &file.faults;
+    let crashes = f.crashes.unwrap_or(0);
+    if crashes > nodes {
+        return Err(loc.error("faults.crashes", format!("{crashes} crashes but only {nodes} nodes"), ""));
+    }
+    let crash_from = f.crash_from.unwrap_or(SimDuration::ZERO);
+    let crash_until = f.crash_until.unwrap_or(SimDuration::from_secs(60));
+    if crash_until < crash_from {
+        return Err(loc.error("faults.crash_until", "expected crash_until >= crash_from", ""));
+    }
+    let origin_down = match (f.origin_down_at, f.origin_down_for) {
+        (Some(at), Some(d)) => Some((at, d)),
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(loc.error("faults.origin_down_at", "needs `origin_down_for`", "e.g. origin_down_for = \"30s\""))
+        }
+        (None, Some(_)) => {
+            return Err(loc.error("faults.origin_down_for", "needs `origin_down_at`", "e.g. origin_down_at = \"10s\""))
+        }
+    };
+    let overhead = file.security.encryption_overhead.unwrap_or(1.0);
+    if !(overhead.is_finite() && overhead >= 1.0) {
+        return Err(loc.error(
+            "security.encryption_overhead",
+            format!("expected a factor >= 1, got {overhead}"),
+            "1.0 means no overhead; 1.05 means 5% more bytes on the wire",
+        ));
+    }
+    let bandwidth_cv = fraction(loc, "nodes.bandwidth_cv", n.bandwidth_cv, 0.0, 10.0)?;
+    let straggler_speed = n.straggler_speed.unwrap_or(0.25);
+    if !(straggler_speed.is_finite() && straggler_speed > 0.0 && straggler_speed <= 1.0) {
+        return Err(loc.error(
+            "nodes.straggler_speed",
+            format!("expected a factor in (0, 1], got {straggler_speed}"),
+            "",
+        ));
+    }
+    let upload_slots = at_least_one(loc, "swarm.upload_slots", file.swarm.upload_slots, 4)?;
+    Ok(Plan {
+        name,
+        seed: file.seed.unwrap_or(1),
+        path: path.to_path_buf(),
+        strategies,
+        file_bytes,
+        chunk_bytes,
+        chunks,
+        origins: at_least_one(loc, "origin.count", o.count, 1)?,
+        origin_upload,
+        origin_slots: at_least_one(loc, "origin.upload_slots", o.upload_slots, upload_slots)?,
+        origin_region,
+        nodes,
+        upload,
+        download,
+        bandwidth_cv,
+        stragglers: fraction(loc, "nodes.stragglers", n.stragglers, 0.0, 1.0 + f64::EPSILON)?,
+        straggler_speed,
+        rack_size,
+        rack_uplink: bandwidth(loc, "topology.rack_uplink", t.rack_uplink.map(|b| b.0))?,
+        regions,
+        wan: bandwidth(loc, "topology.wan", t.wan.map(|b| b.0))?,
+        wan_latency: t.wan_latency.unwrap_or(SimDuration::ZERO),
+        tree_fanout: at_least_one(loc, "tree.fanout", file.tree.fanout, 2)?,
+        upload_slots,
+        download_slots: at_least_one(loc, "swarm.download_slots", file.swarm.download_slots, 4)?,
+        faults: Faults {
+            crashes,
+            crash_from,
+            crash_until,
+            checksum_failure_rate: fraction(loc, "faults.checksum_failure_rate", f.checksum_failure_rate, 0.0, 1.0)?,
+            origin_down,
+        },
+        egress_cap: bandwidth(loc, "security.egress_cap", file.security.egress_cap.map(|b| b.0))?,
+        encryption_overhead: overhead,
+        fairness: file.network.fairness.unwrap_or_default(),
+        resolve_every: match file.network.resolve_every {
+            Some(SimDuration(0)) => {
+                return Err(loc.error("network.resolve_every", "expected a duration > 0", "e.g. \"10ms\""))
+            }
+            other => other.unwrap_or(SimDuration::from_millis(10)),
+        },
+        file,
+    })
+}

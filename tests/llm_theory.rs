@@ -1,0 +1,86 @@
+//! LLM serving reduced to queueing theory. With a synthetic GPU and model
+//! whose step time is either constant or exactly proportional to the tokens
+//! in the step, the replica engine must reproduce textbook results (formulas
+//! written out here), within 99% confidence intervals over replications:
+//!
+//! - constant step time T, one sequence at a time, n output tokens: each
+//!   request holds the GPU for n steps, so the replica is an M/D/1 queue
+//!   (Pollaczek-Khinchine) — continuous batching of fixed jobs is a plain
+//!   single-server queue;
+//! - step time k x (tokens in the step), unlimited batch: every running
+//!   sequence advances one token per step, so each gets 1/n of the GPU —
+//!   processor sharing, mean sojourn E[S] / (1 − ρ).
+
+use servesim::metrics::Summary;
+use servesim::plan::replicate::{estimate, replications};
+use servesim::scenario;
+use std::path::Path;
+
+/// Writes a synthetic GPU (`flops`, `overhead`) and a 1e9-parameter model
+/// whose attention and KV traffic are negligible next to its linear layers.
+fn profiles(dir: &Path, flops: &str, overhead: &str) {
+    std::fs::create_dir_all(dir.join("gpus")).unwrap();
+    std::fs::create_dir_all(dir.join("models")).unwrap();
+    let gpu = format!(
+        "description = \"synthetic\"\nmemory_bytes = 80_000_000_000\nmemory_bandwidth_bytes_per_s = 1e18\n\
+         bf16_flops_per_s = {flops}\nmemory_bandwidth_efficiency = 1.0\nflops_efficiency = 1.0\n\
+         step_overhead = \"{overhead}\"\nprice_per_gpu_hour_usd = 1.0\nnvlink_bandwidth_bytes_per_s = 1e12\n\
+         nvlink_efficiency = 1.0\nnvlink_latency = \"0s\"\npcie_bandwidth_bytes_per_s = 1e12\n"
+    );
+    std::fs::write(dir.join("gpus/synthetic.toml"), gpu).unwrap();
+    let model = "description = \"synthetic\"\nparameters = 1_000_000_000\nlayers = 1\nhidden_size = 64\n\
+                 attention_heads = 1\nkv_heads = 1\nhead_dim = 64\nintermediate_size = 64\nvocab_size = 64\ndtype_bytes = 2\n";
+    std::fs::write(dir.join("models/synthetic.toml"), model).unwrap();
+}
+
+fn scenario_text(rate: f64, output: u32, max_batch: u32) -> String {
+    format!(
+        "seed = 5\n[run]\nmax_requests = 1000\n[workload]\nrate_per_s = {rate}\n\
+         prompt_tokens = {{ fixed = 1 }}\noutput_tokens = {{ fixed = {output} }}\n\
+         [replica]\ngpu = \"synthetic\"\nmodel = \"synthetic\"\nprofiles = \"profiles\"\n\
+         [batching]\npolicy = \"continuous\"\nmax_batch = {max_batch}\nmax_batched_tokens = 100000\n\
+         [validation]\nreplications = 12\nrequests = 6000\nwarmup_requests = 600\n"
+    )
+}
+
+fn runs(text: &str, flops: &str, overhead: &str) -> Vec<Summary> {
+    let tmp = tempfile::tempdir().unwrap();
+    profiles(&tmp.path().join("profiles"), flops, overhead);
+    let path = tmp.path().join("s.toml");
+    std::fs::write(&path, text).unwrap();
+    let s = scenario::load(&path, &[]).unwrap_or_else(|e| panic!("{e}"));
+    let runs = replications(&s);
+    assert!(runs.iter().all(|r| r.invariants.all_hold));
+    runs
+}
+
+fn assert_agrees(runs: &[Summary], what: &str, theory: f64, metric: impl Fn(&Summary) -> f64) {
+    let e = estimate(&runs.iter().map(metric).collect::<Vec<_>>());
+    assert!(
+        (e.mean - theory).abs() <= e.half_width_99,
+        "{what}: theory {theory:.6} outside simulated {:.6} ± {:.6} (99%)",
+        e.mean,
+        e.half_width_99
+    );
+}
+
+#[test]
+fn constant_steps_one_at_a_time_is_md1() {
+    // Step = 1 ms overhead (+ ~2 ns); 20 tokens = 20 steps = 20 ms of GPU.
+    let (lambda, service) = (35.0, 0.020);
+    let runs = runs(&scenario_text(lambda, 20, 1), "1e30", "1ms");
+    let rho: f64 = lambda * service;
+    let wq = rho * service / (2.0 * (1.0 - rho));
+    assert_agrees(&runs, "M/D/1 mean end-to-end", wq + service, |s| s.latency.end_to_end.mean_s);
+    assert_agrees(&runs, "M/D/1 mean TTFT (wait + one step)", wq + 0.001, |s| s.llm.as_ref().unwrap().ttft.mean_s);
+}
+
+#[test]
+fn steps_proportional_to_batch_are_processor_sharing() {
+    // 2e9 FLOPs per token at 1e13 FLOP/s: 0.2 ms per token in a step.
+    // 1 prompt token + 199 decode tokens = 200 tokens = 40 ms of work.
+    let (lambda, work) = (17.5, 0.040);
+    let runs = runs(&scenario_text(lambda, 200, 100_000), "1e13", "0s");
+    let rho = lambda * work;
+    assert_agrees(&runs, "PS mean sojourn", work / (1.0 - rho), |s| s.latency.end_to_end.mean_s);
+}
