@@ -47,8 +47,9 @@ impl Locator {
     }
 
     fn origin(&self, key: &str) -> Origin {
-        if let Some((_, raw)) = self.overrides.iter().rev().find(|(k, _)| k == key || key.starts_with(&format!("{k}.")))
-        {
+        // An override of the key, of a table holding it, or of a key inside it.
+        let related = |k: &String| k == key || key.starts_with(&format!("{k}.")) || k.starts_with(&format!("{key}."));
+        if let Some((_, raw)) = self.overrides.iter().rev().find(|(k, _)| related(k)) {
             return Origin::Override(raw.clone());
         }
         Origin::File { line: self.span_of(key).map(|offset| line_col(&self.text, offset)) }
@@ -136,14 +137,15 @@ impl Locator {
                 ));
             }
             let (last, tables) = parts.split_last().unwrap_or((&"", &[]));
-            let mut table = doc.as_table_mut();
+            // Tables may be written `[a]` or inline `a = { ... }`: walk both.
+            let mut table: &mut dyn toml_edit::TableLike = doc.as_table_mut();
             for part in tables {
-                let entry = table.entry(part).or_insert_with(|| {
+                if table.get(part).is_none() {
                     let mut t = toml_edit::Table::new();
                     t.set_implicit(true);
-                    toml_edit::Item::Table(t)
-                });
-                table = match entry.as_table_mut() {
+                    table.insert(part, toml_edit::Item::Table(t));
+                }
+                table = match table.get_mut(part).and_then(toml_edit::Item::as_table_like_mut) {
                     Some(t) => t,
                     None => {
                         return Err(self.error(
