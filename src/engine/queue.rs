@@ -198,16 +198,20 @@ mod tests {
         assert_eq!(q.clamped(), 1);
     }
 
-    /// Fuzz against a `BTreeMap<(time, seq), payload>` shadow (NeXosim style).
-    #[test]
-    fn matches_btreemap_shadow() {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    /// Drives the queue and a `BTreeMap<(time, seq), payload>` shadow
+    /// (NeXosim style) with the same operations: `push(step)` says whether
+    /// step `step` schedules or pops, `delay(now)` when a push is due.
+    fn check_against_shadow(
+        steps: u64,
+        mut push: impl FnMut(u64) -> bool,
+        mut delay: impl FnMut(u64) -> u64,
+    ) -> EventQueue<u64> {
         let mut q = EventQueue::new();
         let mut shadow = BTreeMap::new();
         let mut seq = 0u64;
-        for step in 0..20_000u64 {
-            if rng.random_bool(0.55) || shadow.is_empty() {
-                let at = q.now().0 + rng.random_range(0..50);
+        for step in 0..steps {
+            if push(step) || shadow.is_empty() {
+                let at = q.now().0 + delay(q.now().0);
                 q.schedule(SimTime(at), step);
                 shadow.insert((at, seq), step);
                 seq += 1;
@@ -218,35 +222,35 @@ mod tests {
             assert_eq!(q.len(), shadow.len());
             assert_eq!(q.peek_time(), shadow.keys().next().map(|(t, _)| SimTime(*t)));
         }
-    }
-
-    /// Same shadow with large, widely spread times (the time half of the
-    /// packed key uses its high bits), zero-delay events (ties) and bursts of
-    /// pushes then pops, so deep heaps and partial child groups are exercised.
-    #[test]
-    fn matches_btreemap_shadow_wide_times() {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
-        let mut q = EventQueue::new();
-        let mut shadow = BTreeMap::new();
-        let mut seq = 0u64;
-        for step in 0..50_000u64 {
-            let push = if step % 5_000 < 4_000 { rng.random_bool(0.7) } else { rng.random_bool(0.2) };
-            if push || shadow.is_empty() {
-                let span = u64::MAX - q.now().0;
-                let at = q.now().0 + if rng.random_bool(0.1) { 0 } else { rng.random_range(0..=span / 1_000_000) };
-                q.schedule(SimTime(at), step);
-                shadow.insert((at, seq), step);
-                seq += 1;
-            } else {
-                let ((t, _), want) = shadow.pop_first().unwrap();
-                assert_eq!(q.pop(), Some((SimTime(t), want)));
-            }
-            assert_eq!(q.len(), shadow.len());
-        }
         while let Some(((t, _), want)) = shadow.pop_first() {
             assert_eq!(q.pop(), Some((SimTime(t), want)));
         }
         assert_eq!(q.pop(), None);
+        q
+    }
+
+    #[test]
+    fn matches_btreemap_shadow() {
+        let rng = std::cell::RefCell::new(rand_chacha::ChaCha8Rng::seed_from_u64(7));
+        check_against_shadow(20_000, |_| rng.borrow_mut().random_bool(0.55), |_| rng.borrow_mut().random_range(0..50));
+    }
+
+    /// Large, widely spread times (the time half of the packed key uses its
+    /// high bits), zero-delay events (ties) and bursts of pushes then pops,
+    /// so deep heaps and partial child groups are exercised.
+    #[test]
+    fn matches_btreemap_shadow_wide_times() {
+        let rng = std::cell::RefCell::new(rand_chacha::ChaCha8Rng::seed_from_u64(11));
+        let push = |step: u64| rng.borrow_mut().random_bool(if step % 5_000 < 4_000 { 0.7 } else { 0.2 });
+        let delay = |now: u64| {
+            let mut r = rng.borrow_mut();
+            if r.random_bool(0.1) {
+                0
+            } else {
+                r.random_range(0..=(u64::MAX - now) / 1_000_000)
+            }
+        };
+        let q = check_against_shadow(50_000, push, delay);
         assert_eq!(q.clamped(), 0);
     }
 }
