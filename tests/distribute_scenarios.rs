@@ -16,6 +16,7 @@ const SHRINK: &[(&str, &[&str])] = &[
     ("swarm-vs-theory", &["nodes.count=200", "weights.chunk=100MB"]),
     ("rack-oversubscribed", &["nodes.count=120"]),
     ("faults", &["nodes.count=150"]),
+    ("scale-10k", &["nodes.count=240", "weights.chunk=2GB"]),
 ];
 
 fn shipped() -> Vec<PathBuf> {
@@ -49,7 +50,7 @@ fn summary_of(path: &std::path::Path, seed: Option<u64>) -> (String, String) {
 #[test]
 fn shipped_distribution_scenarios_are_deterministic_and_match_snapshots() {
     let paths = shipped();
-    assert!(paths.len() >= 4, "{paths:?}");
+    assert!(paths.len() >= 5, "{paths:?}");
     for path in paths {
         assert!(load::is_distribution_scenario(&std::fs::read_to_string(&path).unwrap()));
         let (name, first) = summary_of(&path, None);

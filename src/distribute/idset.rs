@@ -12,36 +12,50 @@ const ABSENT: u32 = u32::MAX;
 #[derive(Debug, Clone)]
 pub struct IdSet {
     members: Vec<u32>,
+    /// Position of id `base + i` in `members`, at index `i`.
     position: Vec<u32>,
+    base: u32,
 }
 
 impl IdSet {
     /// An empty set for ids `0..universe`.
     pub fn new(universe: u32) -> IdSet {
-        IdSet { members: Vec::new(), position: vec![ABSENT; universe as usize] }
+        IdSet::range(0, universe)
+    }
+
+    /// An empty set for ids `base..base + len` (e.g. one rack's nodes).
+    pub fn range(base: u32, len: u32) -> IdSet {
+        IdSet { members: Vec::new(), position: vec![ABSENT; len as usize], base }
+    }
+
+    fn slot(&self, id: u32) -> usize {
+        (id - self.base) as usize
     }
 
     pub fn contains(&self, id: u32) -> bool {
-        self.position[id as usize] != ABSENT
+        self.position[self.slot(id)] != ABSENT
     }
 
     pub fn insert(&mut self, id: u32) {
         if !self.contains(id) {
-            self.position[id as usize] = self.members.len() as u32;
+            let slot = self.slot(id);
+            self.position[slot] = self.members.len() as u32;
             self.members.push(id);
         }
     }
 
     pub fn remove(&mut self, id: u32) {
-        let at = self.position[id as usize];
+        let slot = self.slot(id);
+        let at = self.position[slot];
         if at == ABSENT {
             return;
         }
         self.members.swap_remove(at as usize);
         if let Some(&moved) = self.members.get(at as usize) {
-            self.position[moved as usize] = at;
+            let moved = self.slot(moved);
+            self.position[moved] = at;
         }
-        self.position[id as usize] = ABSENT;
+        self.position[slot] = ABSENT;
     }
 
     pub fn len(&self) -> usize {

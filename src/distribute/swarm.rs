@@ -34,6 +34,9 @@ use rand_chacha::ChaCha8Rng;
 
 /// Candidates examined per partner search.
 pub const SCAN: usize = 48;
+/// Chunks compared per rarest-first choice (from a random start): the
+/// rarest of a random sample, as a peer with a partial view would choose.
+pub const RAREST_OF: u32 = 32;
 
 pub struct Swarm {
     rack_aware: bool,
@@ -50,6 +53,8 @@ pub struct Swarm {
     copies: Vec<u32>,
     /// Per rack, copies of each chunk held or in flight inside it.
     rack_copies: Vec<u32>,
+    /// Per rack, a bitset of the chunks with `rack_copies > 0`.
+    rack_has: Vec<u64>,
     rack_of: Vec<u32>,
     up_busy: Vec<u32>,
     down_busy: Vec<u32>,
@@ -92,6 +97,7 @@ impl Swarm {
             total_in_flight: 0,
             copies: vec![0; chunks as usize],
             rack_copies: vec![0; racks * chunks as usize],
+            rack_has: vec![0; racks * words],
             rack_of: fleet.rack_of.clone(),
             up_busy: vec![0; n as usize],
             down_busy: vec![0; n as usize],
@@ -100,9 +106,9 @@ impl Swarm {
             down_slots: plan.download_slots,
             origin_slots: plan.origin_slots,
             free_up: IdSet::new(n),
-            free_up_rack: vec![IdSet::new(n); racks],
-            hungry: everyone(n, |_| true),
-            hungry_rack: (0..racks as u32).map(|r| everyone(n, |i| fleet.rack_of[i as usize] == r)).collect(),
+            free_up_rack: (0..racks as u32).map(|r| rack_set(fleet, r, false)).collect(),
+            hungry: everyone(n),
+            hungry_rack: (0..racks as u32).map(|r| rack_set(fleet, r, true)).collect(),
             dirty: Vec::new(),
             dirty_mark: vec![false; n as usize],
             bad: vec![Vec::new(); n as usize],
@@ -134,29 +140,38 @@ impl Swarm {
     /// The rarest chunk `src` can give `v`, if any (rack rule applied).
     fn pick(&mut self, src: Peer, v: u32) -> Option<u32> {
         let limit_rack = self.rack_aware && self.cross_rack(src, v);
-        let rack = self.rack_of[v as usize] as usize * self.chunks as usize;
         let key = match src {
             Peer::Origin(_) => u32::MAX,
             Peer::Node(u) => u,
         };
+        let rack_word = self.rack_of[v as usize] as usize * self.words;
+        let useful = |me: &Self, wi: usize| {
+            let vi = v as usize * me.words + wi;
+            let in_rack = if limit_rack { me.rack_has[rack_word + wi] } else { 0 };
+            me.source_have(src)[wi] & !me.have[vi] & !me.pending[vi] & !in_rack
+        };
+        if (0..self.words).all(|wi| useful(self, wi) == 0) {
+            return None;
+        }
         let start = self.rng.random_range(0..self.words);
         let mut best: Option<(u32, u32)> = None;
-        for k in 0..self.words {
+        let mut examined = 0;
+        'words: for k in 0..self.words {
             let wi = (start + k) % self.words;
-            let vi = v as usize * self.words + wi;
-            let mut cand = self.source_have(src)[wi] & !self.have[vi] & !self.pending[vi];
+            let mut cand = useful(self, wi);
             while cand != 0 {
                 let j = wi as u32 * 64 + cand.trailing_zeros();
                 cand &= cand - 1;
-                if limit_rack && self.rack_copies[rack + j as usize] > 0 {
-                    continue;
-                }
                 if !self.bad[v as usize].is_empty() && self.bad[v as usize].contains(&(key, j)) {
                     continue;
                 }
                 let c = self.copies[j as usize];
                 if best.is_none_or(|(bc, _)| c < bc) {
                     best = Some((c, j));
+                }
+                examined += 1;
+                if examined == RAREST_OF {
+                    break 'words;
                 }
             }
         }
@@ -179,7 +194,7 @@ impl Swarm {
         self.in_flight[v as usize] += 1;
         self.total_in_flight += 1;
         self.copies[j as usize] += 1;
-        self.rack_copies[self.rack_of[v as usize] as usize * self.chunks as usize + j as usize] += 1;
+        self.count_in_rack(self.rack_of[v as usize], j, true);
         w.send(src, v, j, w.chunk_bytes(j, j + 1));
         if let Peer::Node(u) = src {
             self.refresh(u);
@@ -205,9 +220,24 @@ impl Swarm {
             self.held[v as usize] += 1;
         } else if self.alive[v as usize] {
             self.copies[j as usize] -= 1;
-            self.rack_copies[self.rack_of[v as usize] as usize * self.chunks as usize + j as usize] -= 1;
+            self.count_in_rack(self.rack_of[v as usize], j, false);
         }
         self.touch(v);
+    }
+
+    /// One more (or one fewer) copy of chunk `j` held or incoming in `rack`.
+    fn count_in_rack(&mut self, rack: u32, j: u32, more: bool) {
+        let at = rack as usize * self.chunks as usize + j as usize;
+        let bit = rack as usize * self.words + j as usize / 64;
+        if more {
+            self.rack_copies[at] += 1;
+            self.rack_has[bit] |= 1 << (j % 64);
+        } else {
+            self.rack_copies[at] -= 1;
+            if self.rack_copies[at] == 0 {
+                self.rack_has[bit] &= !(1 << (j % 64));
+            }
+        }
     }
 
     fn touch(&mut self, node: u32) {
@@ -301,14 +331,14 @@ impl Planner for Swarm {
     fn crashed(&mut self, _w: &mut World, node: u32) {
         let i = node as usize;
         self.alive[i] = false;
-        let rack = self.rack_of[i] as usize * self.chunks as usize;
+        let rack = self.rack_of[i];
         for wi in 0..self.words {
             let mut bits = self.have[i * self.words + wi];
             while bits != 0 {
                 let j = wi * 64 + bits.trailing_zeros() as usize;
                 bits &= bits - 1;
                 self.copies[j] -= 1;
-                self.rack_copies[rack + j] -= 1;
+                self.count_in_rack(rack, j as u32, false);
             }
         }
         self.refresh(node);
@@ -373,9 +403,20 @@ impl Swarm {
     }
 }
 
-/// The set of ids in `0..n` that satisfy `keep`.
-fn everyone(n: u32, keep: impl Fn(u32) -> bool) -> IdSet {
+/// The set of every id in `0..n`.
+fn everyone(n: u32) -> IdSet {
     let mut set = IdSet::new(n);
-    (0..n).filter(|&i| keep(i)).for_each(|i| set.insert(i));
+    (0..n).for_each(|i| set.insert(i));
+    set
+}
+
+/// A set for the nodes of rack `r` (consecutive ids): all of them, or none yet.
+fn rack_set(fleet: &Fleet, r: u32, full: bool) -> IdSet {
+    let base = fleet.rack_of.partition_point(|&x| x < r) as u32;
+    let end = fleet.rack_of.partition_point(|&x| x <= r) as u32;
+    let mut set = IdSet::range(base, end - base);
+    if full {
+        (base..end).for_each(|i| set.insert(i));
+    }
     set
 }
