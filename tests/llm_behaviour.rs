@@ -76,3 +76,40 @@ fn slo_verdicts_and_cost_are_consistent() {
     assert!((l.cost.usd_per_million_output_tokens - per_million).abs() < 1e-9);
     assert!(l.goodput_fraction > 0.0 && l.goodput_fraction <= 1.0);
 }
+
+#[test]
+fn disaggregation_removes_prefill_decode_interference_at_the_cost_of_kv_transfer() {
+    // Same 8 GPUs (2 replicas x tp 4) and seeded workload: one prefill and
+    // one decode replica instead of two that do both.
+    let continuous = run(&["batching.policy=continuous"]);
+    let split = ["batching.policy=disaggregated", "disaggregation.prefill_replicas=1"];
+    let disaggregated = run(&split);
+    let (c, d) = (llm(&continuous), llm(&disaggregated));
+    assert_eq!(d.policy, "disaggregated");
+    let gpus = |s: &Summary| llm(s).cost.gpu_hours * 3600.0 / s.run.measure_span_s;
+    assert!((gpus(&continuous) - 8.0).abs() < 1e-9 && (gpus(&disaggregated) - 8.0).abs() < 1e-9, "8 GPUs each");
+    // Decodes never share a step with a (up to 16K-token) prefill.
+    let (ct, dt) = (c.tbt.p99_s, d.tbt.p99_s);
+    assert!(dt < 0.5 * ct, "TBT p99: disaggregated {dt:.4} s vs continuous {ct:.4} s");
+    assert!(c.kv_transfer.is_none());
+    let k = d.kv_transfer.as_ref().expect("disaggregated runs report KV transfers");
+    assert!(k.transfers > 0 && k.bytes > 0, "{k:?}");
+    // Each transfer moves prompt tokens x the whole model's KV bytes per
+    // token: Llama-2-70B has 80 layers x 8 KV heads x 128 x (K, V) x 2 bytes.
+    assert_eq!(k.bytes % (80 * 8 * 128 * 2 * 2), 0);
+    assert_eq!(k.transfer_time.count, k.transfers);
+
+    // The transfer sits between the first token and the rest: a slower link
+    // leaves TTFT exactly as it was and lengthens end-to-end latency by
+    // about the extra time on the link.
+    let slow = run(&[&split[..], &["disaggregation.link_bandwidth_bytes_per_s=2e9"]].concat());
+    let (s, ks) = (llm(&slow), llm(&slow).kv_transfer.as_ref().expect("transfers"));
+    assert_eq!(s.ttft, d.ttft, "TTFT ends at prefill, before the transfer");
+    let extra_link = ks.transfer_time.mean_s - k.transfer_time.mean_s;
+    let extra_e2e = slow.latency.end_to_end.mean_s - disaggregated.latency.end_to_end.mean_s;
+    assert!(extra_link > 0.1, "a 2 GB/s link adds {extra_link:.3} s per transfer");
+    assert!(
+        (extra_e2e - extra_link).abs() < 0.25 * extra_link,
+        "e2e mean grew {extra_e2e:.3} s for {extra_link:.3} s more on the link"
+    );
+}

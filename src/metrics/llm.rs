@@ -10,6 +10,10 @@
 //!   adds n samples (one O(1) weighted record, not n).
 //! - normalized latency: end-to-end / output tokens.
 //! - goodput: completions per second meeting every SLO target set.
+//! - KV transfer (disaggregated serving only): transfers started in the
+//!   measured interval, their bytes, and each one's time on the link
+//!   (latency + bytes / bandwidth). TTFT ends at prefill completion, before
+//!   the transfer; end-to-end and TPOT include it.
 
 use super::latency::{LatencyStat, LatencySummary};
 use crate::core::llm::Served;
@@ -46,6 +50,22 @@ pub struct LlmSummary {
     /// Every SLO target set was met (true when none is set).
     pub slo_met: bool,
     pub cost: Cost,
+    /// KV-cache transfers from the prefill to the decode pool (disaggregated only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kv_transfer: Option<KvTransferSummary>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct KvTransferSummary {
+    pub prefill_replicas: u32,
+    pub decode_replicas: u32,
+    pub link_bandwidth_bytes_per_s: f64,
+    pub link_latency_s: f64,
+    /// Transfers started in the measured interval.
+    pub transfers: u64,
+    pub bytes: u64,
+    /// Time on the link per transfer.
+    pub transfer_time: LatencySummary,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -210,6 +230,7 @@ impl LlmRecorder {
                 usd_per_million_output_tokens: per_million(self.output_tokens),
                 idle_usd: usd * (1.0 - t.busy_fraction).max(0.0),
             },
+            kv_transfer: None,
         }
     }
 }

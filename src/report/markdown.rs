@@ -157,6 +157,18 @@ fn llm_section(o: &mut String, l: &LlmSummary) {
         "- preemptions {}, recomputed tokens {}, swapped bytes {}",
         l.preemptions, l.recomputed_tokens, l.swapped_bytes
     );
+    if let Some(k) = &l.kv_transfer {
+        let _ = writeln!(
+            o,
+            "- KV transfer ({} prefill + {} decode replicas): {} transfers, {} bytes, {:.2} ms mean, {:.2} ms p99 on the link",
+            k.prefill_replicas,
+            k.decode_replicas,
+            k.transfers,
+            k.bytes,
+            k.transfer_time.mean_s * 1e3,
+            k.transfer_time.p99_s * 1e3
+        );
+    }
     let c = &l.cost;
     let _ = writeln!(
         o,

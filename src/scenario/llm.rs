@@ -20,6 +20,24 @@ pub struct Slo {
     pub e2e_p99: Option<SimDuration>,
 }
 
+/// Disaggregated serving: pool sizes and the KV-transfer link.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Disaggregated {
+    /// Replicas `0..prefill_replicas` prefill, the rest decode (both >= 1).
+    pub prefill_replicas: u32,
+    pub link_bandwidth_bytes_per_s: f64,
+    pub link_latency: SimDuration,
+    /// KV bytes of one token of the whole model (what one transfer moves per prompt token).
+    pub kv_bytes_per_token: u64,
+}
+
+impl Disaggregated {
+    /// latency + bytes / bandwidth.
+    pub fn transfer_time(&self, bytes: u64) -> SimDuration {
+        self.link_latency + SimDuration::from_secs_f64(bytes as f64 / self.link_bandwidth_bytes_per_s)
+    }
+}
+
 /// A validated LLM-serving setup.
 #[derive(Debug, Clone)]
 pub struct LlmConfig {
@@ -35,11 +53,26 @@ pub struct LlmConfig {
     pub sizes: Option<(TokenSizes, TokenSizes)>,
     pub price_per_gpu_hour_usd: f64,
     pub slo: Slo,
+    /// Set with `batching.policy = "disaggregated"`; replicas then run `Continuous`.
+    pub disaggregation: Option<Disaggregated>,
 }
 
+/// A profile problem, placed at the scenario key that chose it.
 fn profile_error(loc: &Locator, key: &str, e: ProfileError) -> ScenarioError {
-    let key = if e.key().is_empty() { key.to_string() } else { format!("{key} ({})", e.key()) };
-    loc.error(&key, e.to_string(), "profiles live in profiles/gpus/ and profiles/models/; `ls profiles/*` lists them")
+    let (key, hint) = match (&e, e.key()) {
+        (ProfileError::Replica { .. }, "tp") => {
+            ("replica.tp", "pick a tp that divides the model's heads and fits its weights")
+        }
+        (ProfileError::Replica { .. }, "activation_reserve_fraction") => {
+            ("replica.activation_reserve", "a fraction such as 0.1")
+        }
+        (ProfileError::NotFound { .. }, _) => {
+            (key, "profiles live in profiles/gpus/ and profiles/models/; `ls profiles/*` lists them")
+        }
+        (ProfileError::Value { .. } | ProfileError::Read { .. }, _) => (key, "fix the profile file named above"),
+        _ => (key, "check the replica's gpu, model and tp"),
+    };
+    loc.error(key, e.to_string(), hint)
 }
 
 fn profiles_dir(r: &ReplicaSection, path: &Path) -> PathBuf {
@@ -122,7 +155,9 @@ pub(super) fn resolve(
         BatchingPolicy::Static => Policy::Static { max_wait: b.max_wait.unwrap_or_default() },
         BatchingPolicy::Continuous => Policy::Continuous,
         BatchingPolicy::ChunkedPrefill => Policy::ChunkedPrefill { chunk_tokens: b.chunk_tokens.unwrap_or(512) },
+        BatchingPolicy::Disaggregated => Policy::Continuous,
     };
+    let disaggregation = disaggregation(file, replicas, &model, loc)?;
     if max_batched_tokens == 0 || b.chunk_tokens == Some(0) {
         let key = if max_batched_tokens == 0 { "batching.max_batched_tokens" } else { "batching.chunk_tokens" };
         return Err(loc.error(key, "expected an integer >= 1, got 0", "a step must process at least one token"));
@@ -172,5 +207,139 @@ pub(super) fn resolve(
         sizes,
         price_per_gpu_hour_usd: price,
         slo: Slo { ttft_p99: s.ttft_p99, tpot_p99: s.tpot_p99, e2e_p99: s.e2e_p99 },
+        disaggregation,
     })
+}
+
+/// `[disaggregation]` goes with `batching.policy = "disaggregated"`, which
+/// needs two pools of at least one replica each and a link that moves bytes.
+fn disaggregation(
+    file: &ScenarioFile,
+    replicas: u32,
+    model: &ModelProfile,
+    loc: &Locator,
+) -> Result<Option<Disaggregated>, ScenarioError> {
+    let is_disaggregated = file.batching.policy == Some(BatchingPolicy::Disaggregated);
+    if !is_disaggregated {
+        if let Some(d) = &file.disaggregation {
+            // Point at the first knob written (in the file or by --set).
+            let key = if d.prefill_replicas.is_some() {
+                "disaggregation.prefill_replicas"
+            } else if d.link_bandwidth_bytes_per_s.is_some() {
+                "disaggregation.link_bandwidth_bytes_per_s"
+            } else if d.link_latency.is_some() {
+                "disaggregation.link_latency"
+            } else {
+                "disaggregation"
+            };
+            return Err(loc.error(
+                key,
+                "only the disaggregated batching policy uses separate prefill and decode pools",
+                "set batching.policy = \"disaggregated\", or remove the [disaggregation] table",
+            ));
+        }
+        return Ok(None);
+    }
+    let d = file.disaggregation.clone().unwrap_or_default();
+    if replicas < 2 {
+        return Err(loc.error(
+            "replica.count",
+            format!("disaggregated serving needs at least 2 replicas (one prefill, one decode), got {replicas}"),
+            "set replica.count = 2 or more; [disaggregation] prefill_replicas says how many prefill",
+        ));
+    }
+    let prefill_replicas = d.prefill_replicas.unwrap_or((replicas / 2).max(1));
+    if prefill_replicas == 0 || prefill_replicas >= replicas {
+        return Err(loc.error(
+            "disaggregation.prefill_replicas",
+            format!(
+                "expected an integer in 1..={} (replica.count = {replicas}, and the decode pool needs at least one \
+                 replica), got {prefill_replicas}",
+                replicas - 1
+            ),
+            "the prefill pool is replicas 0..prefill_replicas; the rest decode",
+        ));
+    }
+    let bandwidth = d.link_bandwidth_bytes_per_s.unwrap_or(50e9);
+    if !(bandwidth.is_finite() && bandwidth > 0.0) {
+        return Err(loc.error(
+            "disaggregation.link_bandwidth_bytes_per_s",
+            format!("expected bytes per second > 0, got {bandwidth}"),
+            "e.g. 50e9 for one 400 Gb/s NIC, 450e9 for NVLink",
+        ));
+    }
+    Ok(Some(Disaggregated {
+        prefill_replicas,
+        link_bandwidth_bytes_per_s: bandwidth,
+        link_latency: d.link_latency.unwrap_or(SimDuration(20_000)),
+        kv_bytes_per_token: step::kv_bytes_per_token(model),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    fn shipped() -> (PathBuf, String) {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/llama70b-h100-disaggregated.toml");
+        let text = std::fs::read_to_string(&path).expect("the shipped disaggregated scenario");
+        (path, text)
+    }
+
+    /// The error for `text` with `from` replaced by `to`, as displayed.
+    fn error(from: &str, to: &str, sets: &[&str]) -> String {
+        let (path, text) = shipped();
+        assert!(text.contains(from), "{from}");
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        match super::super::from_text(&text.replace(from, to), &path, &sets) {
+            Ok(_) => panic!("{to} was accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn line_of(needle: &str) -> usize {
+        shipped().1.lines().position(|l| l.starts_with(needle)).expect("line") + 1
+    }
+
+    #[test]
+    fn the_shipped_scenario_resolves_to_two_pools() {
+        let (path, text) = shipped();
+        let s = super::super::from_text(&text, &path, &[]).unwrap_or_else(|e| panic!("{e}"));
+        let crate::scenario::Serving::Llm(llm) = &s.serving else { panic!("an LLM scenario") };
+        let d = llm.disaggregation.expect("disaggregated");
+        assert_eq!((d.prefill_replicas, llm.replicas), (1, 2));
+        assert_eq!(d.kv_bytes_per_token, 80 * 8 * 128 * 2 * 2, "Llama-2-70B, whole model");
+        // 1,000 prompt tokens: 20 us + 327.68 MB / 50 GB/s.
+        assert_eq!(d.transfer_time(1000 * d.kv_bytes_per_token).0, 20_000 + 6_553_600);
+    }
+
+    #[test]
+    fn a_pool_without_replicas_is_rejected_with_its_place() {
+        let e = error("prefill_replicas = 1", "prefill_replicas = 2", &[]);
+        let at =
+            format!("llama70b-h100-disaggregated.toml:{}:20: `disaggregation.prefill_replicas`", line_of("prefill_"));
+        assert!(e.contains(&at) && e.contains("expected an integer in 1..=1") && e.contains("hint:"), "{e}");
+        let e = error("prefill_replicas = 1", "prefill_replicas = 0", &[]);
+        assert!(e.contains("`disaggregation.prefill_replicas`") && e.contains("got 0"), "{e}");
+        let e = error("count = 2", "count = 1", &[]);
+        assert!(e.contains(&format!(":{}:9: `replica.count`", line_of("count"))), "{e}");
+        assert!(e.contains("at least 2 replicas") && e.contains("hint:"), "{e}");
+    }
+
+    #[test]
+    fn a_link_without_bandwidth_is_rejected() {
+        let e = error("link_bandwidth_bytes_per_s = 50e9", "link_bandwidth_bytes_per_s = 0.0", &[]);
+        assert!(e.contains("`disaggregation.link_bandwidth_bytes_per_s`: expected bytes per second > 0, got 0"), "{e}");
+        let e = error("", "", &["disaggregation.link_bandwidth_bytes_per_s=-1"]);
+        assert!(e.contains("(from --set disaggregation.link_bandwidth_bytes_per_s=-1)"), "{e}");
+    }
+
+    #[test]
+    fn disaggregation_knobs_need_the_disaggregated_policy() {
+        let e = error("policy = \"disaggregated\"", "policy = \"continuous\"", &[]);
+        let at = format!(":{}:20: `disaggregation.prefill_replicas`", line_of("prefill_replicas"));
+        assert!(e.contains(&at) && e.contains("only the disaggregated batching policy"), "{e}");
+        let e = error("policy = \"disaggregated\"", "policy = \"continuous\"", &["disaggregation.prefill_replicas=1"]);
+        assert!(e.contains("(from --set disaggregation.prefill_replicas=1)"), "{e}");
+    }
 }

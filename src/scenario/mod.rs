@@ -19,7 +19,7 @@ pub mod schema;
 mod validate;
 
 pub use error::{Origin, ScenarioError};
-pub use llm::{LlmConfig, Slo};
+pub use llm::{Disaggregated, LlmConfig, Slo};
 pub use validate::{RunConfig, Scenario, Serving, ValidationConfig};
 
 pub use locate::Locator;

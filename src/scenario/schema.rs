@@ -46,6 +46,25 @@ pub struct ScenarioFile {
     /// Service-level objectives, evaluated in the report (LLM serving).
     #[serde(default)]
     pub slo: SloSection,
+    /// Prefill/decode pools and the KV-transfer link (LLM serving with
+    /// `batching.policy = "disaggregated"` only).
+    pub disaggregation: Option<DisaggregationSection>,
+}
+
+/// Disaggregated serving: of `replica.count` replicas, the first
+/// `prefill_replicas` only prefill and the rest only decode; each request's
+/// KV cache crosses a link from its prefill replica to a decode replica.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DisaggregationSection {
+    /// Replicas in the prefill pool, 1 ..= replica.count − 1 (the rest
+    /// decode). Default: half of replica.count, rounded down (at least 1).
+    pub prefill_replicas: Option<u32>,
+    /// Bandwidth of the link one KV transfer crosses, bytes per second
+    /// (transfers do not share it). Default: 50e9 (a 400 Gb/s NIC).
+    pub link_bandwidth_bytes_per_s: Option<f64>,
+    /// Fixed latency of one KV transfer. Default: "20us".
+    pub link_latency: Option<SimDuration>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -82,6 +101,10 @@ pub enum BatchingPolicy {
     Continuous,
     /// Continuous with a per-step token budget; long prompts split into chunks.
     ChunkedPrefill,
+    /// Separate prefill and decode pools (see `[disaggregation]`): prefill
+    /// replicas batch whole prompts, decode replicas batch decodes
+    /// continuously; KV moves between them over a modeled link.
+    Disaggregated,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
@@ -231,7 +254,7 @@ pub struct ServersSection {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct BatchingSection {
-    /// LLM serving: "static", "continuous" or "chunked-prefill". Default: "static".
+    /// LLM serving: "static", "continuous", "chunked-prefill" or "disaggregated". Default: "static".
     pub policy: Option<BatchingPolicy>,
     /// LLM serving (continuous): most tokens in one step. Default: 8192.
     pub max_batched_tokens: Option<u32>,

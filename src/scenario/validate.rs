@@ -164,6 +164,7 @@ fn forbid_llm_keys(file: &ScenarioFile, loc: &Locator) -> Result<(), ScenarioErr
     forbid(loc, "workload.output_tokens", &file.workload.output_tokens, why)?;
     let kv = &file.kv;
     forbid(loc, "kv", &kv.block_tokens.map(|_| ()).or(kv.watermark.map(|_| ())).or(kv.preemption.map(|_| ())), why)?;
+    forbid(loc, "disaggregation", &file.disaggregation, why)?;
     let slo = &file.slo;
     forbid(loc, "slo", &slo.ttft_p99.or(slo.tpot_p99).or(slo.e2e_p99), why)
 }

@@ -6,13 +6,16 @@
 //! the streams `prompt-tokens` and `output-tokens` (separate from
 //! `arrivals`, so changing a size distribution keeps the arrival times).
 //! Pending events are O(replicas): one arrival, one step per busy replica,
-//! one flush timer per replica.
+//! one flush timer per replica — plus, disaggregated, one per KV transfer
+//! in flight. A `TransferKv` becomes a `KvArrived` after the link's latency
+//! + bytes / bandwidth; transfers do not contend for the link.
 
 use super::{window, Arrivals};
-use crate::core::llm::{Action, Input, LlmScheduler, Policy, Replica};
+use crate::core::llm::{Action, Disaggregation, Input, LlmScheduler, Policy, Replica};
 use crate::core::{Outcome, RequestId};
 use crate::engine::{EventQueue, RngStreams};
-use crate::metrics::llm::{LlmRecorder, PoolInfo, PoolTotals};
+use crate::metrics::latency::LatencyStat;
+use crate::metrics::llm::{KvTransferSummary, LlmRecorder, PoolInfo, PoolTotals};
 use crate::metrics::recorder::{Recorded, RunEnd};
 use crate::metrics::Recorder;
 use crate::scenario::{LlmConfig, RunConfig, Scenario};
@@ -23,6 +26,7 @@ enum Event {
     Arrival,
     StepDone { replica: u32 },
     Timer { replica: u32, at: SimTime },
+    KvArrived { request: RequestId, from: u32, to: u32, handle: u32 },
 }
 
 fn policy_name(p: Policy) -> &'static str {
@@ -37,6 +41,11 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
     let streams = RngStreams::new(seed);
     let replicas = (0..llm.replicas).map(|i| Replica::new(i, llm.replica.clone())).collect();
     let mut core = LlmScheduler::new(replicas, llm.routing, streams.stream("router"));
+    if let Some(d) = &llm.disaggregation {
+        let split = Disaggregation { prefill_replicas: d.prefill_replicas, kv_bytes_per_token: d.kv_bytes_per_token };
+        core = core.with_disaggregation(split);
+    }
+    let (mut transfers, mut transfer_bytes, mut transfer_time) = (0u64, 0u64, LatencyStat::default());
     let mut arrivals = Arrivals::new(scenario, &streams, run);
     let mut prompt_rng = streams.stream("prompt-tokens");
     let mut output_rng = streams.stream("output-tokens");
@@ -99,6 +108,9 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
                 core.handle(now, Input::StepDone { replica }, &mut actions);
             }
             Event::Timer { replica, at } => core.handle(now, Input::Timer { replica, at }, &mut actions),
+            Event::KvArrived { request, from, to, handle } => {
+                core.handle(now, Input::KvArrived { request, from, to, handle }, &mut actions)
+            }
         }
         for action in actions.drain(..) {
             match action {
@@ -121,6 +133,16 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
                     }
                 }
                 Action::ArmTimer { replica, at } => queue.schedule(at, Event::Timer { replica, at }),
+                Action::TransferKv { request, from, to, handle, bytes } => {
+                    let Some(d) = &llm.disaggregation else { continue };
+                    let time = d.transfer_time(bytes);
+                    if recorder.measures(now) {
+                        transfers += 1;
+                        transfer_bytes += bytes;
+                        transfer_time.record(time.0);
+                    }
+                    queue.schedule(now + time, Event::KvArrived { request, from, to, handle });
+                }
             }
         }
         let waiting: u64 = core.replicas().iter().map(Replica::waiting).sum();
@@ -146,7 +168,7 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
         gpu: llm.gpu.name.clone(),
         tp: llm.tp,
         replicas: llm.replicas,
-        policy: policy_name(llm.replica.policy).into(),
+        policy: if llm.disaggregation.is_some() { "disaggregated" } else { policy_name(llm.replica.policy) }.into(),
         kv_capacity_tokens: llm.kv_capacity_tokens,
         price_per_gpu_hour_usd: llm.price_per_gpu_hour_usd,
         slo: llm.slo,
@@ -162,7 +184,17 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
         recomputed_tokens: stats.1,
         swapped_bytes: stats.2,
     };
-    recorded.summary.llm = Some(tokens.finish(&pool, &totals));
+    let mut llm_summary = tokens.finish(&pool, &totals);
+    llm_summary.kv_transfer = llm.disaggregation.map(|d| KvTransferSummary {
+        prefill_replicas: d.prefill_replicas,
+        decode_replicas: llm.replicas - d.prefill_replicas,
+        link_bandwidth_bytes_per_s: d.link_bandwidth_bytes_per_s,
+        link_latency_s: d.link_latency.as_secs_f64(),
+        transfers,
+        bytes: transfer_bytes,
+        transfer_time: transfer_time.summary(),
+    });
+    recorded.summary.llm = Some(llm_summary);
     recorded.cdfs.extend(tokens.cdfs());
     recorded
 }

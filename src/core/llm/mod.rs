@@ -8,11 +8,24 @@
 //! or real — GPU finishes it. Policies (static, continuous, chunked
 //! prefill), the paged KV cache and preemption live in `replica.rs`;
 //! request placement in `router.rs`.
+//!
+//! Disaggregated serving ([`LlmScheduler::with_disaggregation`]): the first
+//! `prefill_replicas` replicas form the prefill pool (role `PrefillOnly`),
+//! the rest the decode pool (`DecodeOnly`). Arrivals are routed within the
+//! prefill pool by the configured router. When a prefill ends, the first
+//! token is produced there (TTFT stops) and the core asks the driver to
+//! move the KV (`TransferKv`, `prompt tokens × whole-model KV bytes/token`)
+//! to the decode replica with the fewest outstanding requests, counting
+//! transfers already headed to it (ties to the lowest index; O(decode
+//! replicas) per transfer). The driver models the link and answers
+//! `KvArrived`; only then are the prefill replica's blocks freed, and the
+//! sequence waits in the decode replica's arrived-KV queue until its blocks
+//! fit there. Nothing is dropped: every request still gets one outcome.
 
 mod replica;
 mod router;
 
-pub use replica::{Policy, Preemption, Replica, ReplicaConfig, ReplicaStats};
+pub use replica::{Handoff, Policy, Preemption, Prefilled, Replica, ReplicaConfig, ReplicaStats, Role};
 pub use router::RouterPolicy;
 
 use super::{Outcome, RequestId};
@@ -30,6 +43,8 @@ pub enum Input {
     StepDone { replica: u32 },
     /// A timer armed with `ArmTimer { replica, at }` fired.
     Timer { replica: u32, at: SimTime },
+    /// The KV transfer asked for by `TransferKv` with these fields completed.
+    KvArrived { request: RequestId, from: u32, to: u32, handle: u32 },
 }
 
 /// Timing of a finished request, for TTFT / TPOT / end-to-end metrics.
@@ -54,18 +69,84 @@ pub enum Action {
     Respond { request: RequestId, outcome: Outcome, served: Served },
     /// Feed `Input::Timer { replica, at }` back at `at`.
     ArmTimer { replica: u32, at: SimTime },
+    /// Move `bytes` of KV cache of `request` (held in slot `handle` of
+    /// prefill replica `from`) to decode replica `to`; answer
+    /// `Input::KvArrived` with the same fields when the transfer completes.
+    TransferKv { request: RequestId, from: u32, to: u32, handle: u32, bytes: u64 },
+}
+
+/// Separate prefill and decode pools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Disaggregation {
+    /// Replicas `0..prefill_replicas` prefill; the rest decode. Both pools
+    /// must be non-empty.
+    pub prefill_replicas: u32,
+    /// KV bytes of one token of the whole model (all layers, all KV heads).
+    pub kv_bytes_per_token: u64,
 }
 
 /// Replicas of one model behind a router.
 pub struct LlmScheduler {
     replicas: Vec<Replica>,
     router: Router,
+    disaggregation: Option<Disaggregation>,
+    /// Per decode replica: transfers headed to it, not yet arrived.
+    incoming: Vec<u64>,
+    scratch: Vec<Prefilled>,
 }
 
 impl LlmScheduler {
     /// `rng` is drawn from only by power-of-two-choices routing.
     pub fn new(replicas: Vec<Replica>, routing: RouterPolicy, rng: ChaCha8Rng) -> Self {
-        LlmScheduler { router: Router::new(routing, rng), replicas }
+        LlmScheduler {
+            router: Router::new(routing, rng),
+            replicas,
+            disaggregation: None,
+            incoming: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Splits the replicas into a prefill pool (the first
+    /// `d.prefill_replicas`) and a decode pool (the rest), setting roles.
+    ///
+    /// # Panics
+    /// If either pool would be empty (the scenario validator rejects that).
+    pub fn with_disaggregation(mut self, d: Disaggregation) -> Self {
+        let p = d.prefill_replicas as usize;
+        assert!(p >= 1 && p < self.replicas.len(), "both pools need a replica: {p} of {}", self.replicas.len());
+        for (i, r) in self.replicas.iter_mut().enumerate() {
+            r.set_role(if i < p { Role::PrefillOnly } else { Role::DecodeOnly });
+        }
+        self.incoming = vec![0; self.replicas.len() - p];
+        self.disaggregation = Some(d);
+        self
+    }
+
+    /// Replicas that take arrivals: the prefill pool, or all.
+    fn entry_pool(&self) -> usize {
+        self.disaggregation.map_or(self.replicas.len(), |d| d.prefill_replicas as usize)
+    }
+
+    /// Sends every prefill finished on `from` to the least-outstanding
+    /// decode replica.
+    fn transfer_prefilled(&mut self, from: u32, out: &mut Vec<Action>) {
+        let Some(d) = self.disaggregation else { return };
+        let p = d.prefill_replicas as usize;
+        self.scratch.extend(self.replicas[from as usize].drain_prefilled());
+        for done in self.scratch.drain(..) {
+            let i = (0..self.incoming.len())
+                .min_by_key(|&i| self.replicas[p + i].outstanding() + self.incoming[i])
+                .unwrap_or(0);
+            self.incoming[i] += 1;
+            out.push(Action::TransferKv {
+                request: done.request,
+                from,
+                to: (p + i) as u32,
+                handle: done.handle,
+                bytes: done.ctx_tokens * d.kv_bytes_per_token,
+            });
+        }
     }
 
     pub fn replicas(&self) -> &[Replica] {
@@ -80,7 +161,8 @@ impl LlmScheduler {
     pub fn handle(&mut self, now: SimTime, input: Input, out: &mut Vec<Action>) {
         match input {
             Input::Arrival { request, prompt_tokens, output_tokens } => {
-                let r = self.router.pick(&self.replicas);
+                let pool = self.entry_pool();
+                let r = self.router.pick(&self.replicas[..pool]);
                 let replica = &mut self.replicas[r];
                 replica.arrive(now, request, prompt_tokens, output_tokens, out);
                 replica.poll(now, out);
@@ -88,7 +170,8 @@ impl LlmScheduler {
             Input::StepDone { replica } => {
                 if let Some(r) = self.replicas.get_mut(replica as usize) {
                     r.step_done(now, out);
-                    r.poll(now, out);
+                    self.transfer_prefilled(replica, out);
+                    self.replicas[replica as usize].poll(now, out);
                 }
             }
             Input::Timer { replica, at } => {
@@ -97,6 +180,195 @@ impl LlmScheduler {
                     r.poll(now, out);
                 }
             }
+            Input::KvArrived { request, from, to, handle } => {
+                let Some(d) = self.disaggregation else { return };
+                let Some(i) = (to as usize).checked_sub(d.prefill_replicas as usize) else { return };
+                if i >= self.incoming.len() {
+                    return;
+                }
+                let Some(h) = self.replicas.get_mut(from as usize).and_then(|r| r.release(handle, request)) else {
+                    return;
+                };
+                self.incoming[i] -= 1;
+                self.replicas[to as usize].accept(h, out);
+                self.replicas[to as usize].poll(now, out);
+                // Freed blocks may let the prefill replica admit more.
+                self.replicas[from as usize].poll(now, out);
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::SimDuration;
+    use rand::SeedableRng;
+    use std::collections::BTreeMap;
+
+    const KV_BYTES_PER_TOKEN: u64 = 1000;
+
+    fn config(kv_blocks: u64) -> ReplicaConfig {
+        ReplicaConfig {
+            policy: Policy::Continuous,
+            max_seqs: 64,
+            max_batched_tokens: 4096,
+            kv_blocks,
+            block_tokens: 16,
+            watermark_blocks: 0,
+            preemption: Preemption::Recompute,
+            kv_bytes_per_token: 100,
+            queue_capacity: None,
+        }
+    }
+
+    /// `prefill` prefill replicas then decode replicas with the given KV blocks.
+    fn scheduler(prefill: &[u64], decode: &[u64]) -> LlmScheduler {
+        let replicas =
+            prefill.iter().chain(decode).enumerate().map(|(i, &kv)| Replica::new(i as u32, config(kv))).collect();
+        let d = Disaggregation { prefill_replicas: prefill.len() as u32, kv_bytes_per_token: KV_BYTES_PER_TOKEN };
+        LlmScheduler::new(replicas, RouterPolicy::RoundRobin, ChaCha8Rng::seed_from_u64(1)).with_disaggregation(d)
+    }
+
+    fn ms(n: u64) -> SimTime {
+        SimTime::ZERO + SimDuration::from_millis(n)
+    }
+
+    #[derive(Default)]
+    struct Trace {
+        responses: Vec<(RequestId, Outcome, Served, SimTime)>,
+        /// (request, from, to, bytes, started)
+        transfers: Vec<(RequestId, u32, u32, u64, SimTime)>,
+        /// Most sequences seen waiting on a decode replica (arrived KV).
+        max_decode_waiting: u64,
+    }
+
+    /// A tiny driver: 1 ms steps, `transfer` per KV transfer, arrivals
+    /// `(at_ms, prompt, output)`; runs until no event is left.
+    fn simulate(core: &mut LlmScheduler, requests: &[(u64, u32, u32)], transfer: SimDuration) -> Trace {
+        let mut events: BTreeMap<(SimTime, u64), Input> = BTreeMap::new();
+        let mut n = 0u64;
+        let mut push = |events: &mut BTreeMap<_, _>, at: SimTime, input: Input| {
+            events.insert((at, n), input);
+            n += 1;
+        };
+        for (i, &(at, prompt_tokens, output_tokens)) in requests.iter().enumerate() {
+            push(&mut events, ms(at), Input::Arrival { request: RequestId(i as u64), prompt_tokens, output_tokens });
+        }
+        let (mut trace, mut out) = (Trace::default(), Vec::new());
+        let p = core.entry_pool();
+        while let Some(((now, _), input)) = events.pop_first() {
+            core.handle(now, input, &mut out);
+            for a in out.drain(..) {
+                match a {
+                    Action::StartStep { replica, shape, .. } => {
+                        if core.replicas()[replica as usize].role() == Role::PrefillOnly {
+                            assert_eq!(shape.decode_seqs, 0, "a prefill replica never decodes");
+                        }
+                        push(&mut events, now + SimDuration::from_millis(1), Input::StepDone { replica })
+                    }
+                    Action::Respond { request, outcome, served } => {
+                        trace.responses.push((request, outcome, served, now))
+                    }
+                    Action::ArmTimer { replica, at } => push(&mut events, at, Input::Timer { replica, at }),
+                    Action::TransferKv { request, from, to, handle, bytes } => {
+                        trace.transfers.push((request, from, to, bytes, now));
+                        push(&mut events, now + transfer, Input::KvArrived { request, from, to, handle });
+                    }
+                }
+            }
+            let decode_waiting = core.replicas()[p..].iter().map(Replica::waiting).max().unwrap_or(0);
+            trace.max_decode_waiting = trace.max_decode_waiting.max(decode_waiting);
+        }
+        trace
+    }
+
+    #[test]
+    fn kv_moves_to_the_decode_pool_and_is_freed_on_the_prefill_replica_after_the_transfer() {
+        let mut core = scheduler(&[1000], &[1000]);
+        let mut out = Vec::new();
+        core.handle(ms(0), Input::Arrival { request: RequestId(7), prompt_tokens: 100, output_tokens: 5 }, &mut out);
+        assert!(matches!(out.as_slice(), [Action::StartStep { replica: 0, .. }]), "{out:?}");
+        out.clear();
+        core.handle(ms(1), Input::StepDone { replica: 0 }, &mut out);
+        // Prefill done: the first token is out, the KV is held for the transfer.
+        let [Action::TransferKv { request, from: 0, to: 1, handle, bytes }] = out[..] else { panic!("{out:?}") };
+        assert_eq!((request, bytes), (RequestId(7), 100 * KV_BYTES_PER_TOKEN));
+        assert_eq!(core.replicas()[0].kv_used_blocks(), 7, "ceil(100 / 16) blocks held while in transit");
+        assert_eq!(core.replicas()[0].in_transfer(), 1);
+        assert_eq!(core.outstanding(), 1);
+        out.clear();
+        core.handle(ms(4), Input::KvArrived { request, from: 0, to: 1, handle }, &mut out);
+        assert_eq!(core.replicas()[0].kv_used_blocks(), 0, "freed once the transfer completes");
+        assert_eq!(core.replicas()[0].outstanding(), 0);
+        assert_eq!(core.replicas()[1].kv_used_blocks(), 7);
+        assert_eq!(core.replicas()[1].running(), 1);
+        assert_eq!(core.outstanding(), 1);
+        let [Action::StartStep { replica: 1, shape, .. }] = out[..] else { panic!("{out:?}") };
+        assert_eq!(shape, StepShape::decode(1, 100), "decode only, no prefill on the decode replica");
+        // A stale or repeated KvArrived changes nothing.
+        out.clear();
+        core.handle(ms(4), Input::KvArrived { request, from: 0, to: 1, handle }, &mut out);
+        assert!(out.is_empty());
+        assert_eq!(core.outstanding(), 1);
+        // Four decode steps produce tokens 2..=5.
+        for t in 5..9 {
+            out.clear();
+            core.handle(ms(t), Input::StepDone { replica: 1 }, &mut out);
+        }
+        let [Action::Respond { outcome: Outcome::Completed, served, .. }] = out[..] else { panic!("{out:?}") };
+        assert_eq!(served.first_token, Some(ms(1)), "TTFT ends at prefill, before the transfer");
+        assert_eq!(served.output_tokens, 5);
+        assert_eq!(core.outstanding(), 0);
+        assert_eq!(core.replicas()[1].kv_used_blocks(), 0);
+    }
+
+    #[test]
+    fn a_full_decode_replica_queues_arrived_kv_until_blocks_free() {
+        // 20 blocks of 16 tokens on the decode replica: one 200-token
+        // context (13 blocks) fits, two do not.
+        let mut core = scheduler(&[1000], &[20]);
+        let requests = [(0, 200, 50), (0, 200, 50), (0, 200, 50)];
+        let trace = simulate(&mut core, &requests, SimDuration::from_millis(2));
+        assert!(trace.max_decode_waiting >= 1, "arrived KV must wait for blocks");
+        assert_eq!(trace.transfers.len(), 3);
+        assert_eq!(trace.responses.len(), 3);
+        assert!(trace.responses.iter().all(|(_, o, s, _)| *o == Outcome::Completed && s.output_tokens == 50));
+        assert!(core.replicas().iter().all(|r| r.kv_used_blocks() == 0 && r.outstanding() == 0));
+    }
+
+    #[test]
+    fn every_request_gets_exactly_one_outcome() {
+        // Two prefill replicas, two small decode replicas; single-token
+        // outputs finish on the prefill replica, prompts too big for a
+        // decode replica fail there (not silently dropped), the rest
+        // complete after a transfer.
+        let mut core = scheduler(&[400, 400], &[60, 60]);
+        let requests: Vec<(u64, u32, u32)> = (0..200u32)
+            .map(|i| (u64::from(i % 50), 20 + i * 37 % 700, if i % 17 == 0 { 1 } else { 1 + i * 13 % 300 }))
+            .collect();
+        let trace = simulate(&mut core, &requests, SimDuration::from_millis(3));
+        let mut seen = vec![0u32; requests.len()];
+        for (r, ..) in &trace.responses {
+            seen[r.0 as usize] += 1;
+        }
+        assert!(seen.iter().all(|&n| n == 1), "{seen:?}");
+        let fits = |p: u32, o: u32| u64::from(p + o).div_ceil(16) <= 60;
+        for (r, outcome, served, at) in &trace.responses {
+            let (_, p, o) = requests[r.0 as usize];
+            let expect = if fits(p, o) || o == 1 { Outcome::Completed } else { Outcome::Failed };
+            assert_eq!(*outcome, expect, "request {r:?} ({p}, {o})");
+            if expect == Outcome::Completed {
+                assert!(served.first_token.is_some_and(|t| t <= *at));
+            }
+        }
+        // Every multi-token request that fits the prefill pool was transferred once.
+        let multi = requests.iter().filter(|&&(_, p, o)| o > 1 && u64::from(p + o).div_ceil(16) <= 400).count();
+        assert_eq!(trace.transfers.len(), multi);
+        assert!(trace.transfers.iter().all(|&(r, from, to, bytes, _)| from < 2
+            && to >= 2
+            && bytes == u64::from(requests[r.0 as usize].1) * KV_BYTES_PER_TOKEN));
+        assert!(core.replicas().iter().all(|r| r.kv_used_blocks() == 0 && r.outstanding() == 0));
+        assert_eq!(core.outstanding(), 0);
     }
 }

@@ -23,6 +23,16 @@
 //! counter (kept in an ordered set), Σ context grows by the batch size each
 //! step, and the number of sequences that need a new KV block this step is a
 //! counter per residue of (context − join step) mod block_tokens.
+//!
+//! Roles (disaggregated serving, DistServe/Splitwise style): a `Both`
+//! replica prefills and decodes. A `PrefillOnly` replica never decodes: a
+//! sequence whose prefill ends (first token produced) keeps its KV blocks
+//! and waits in a hand-off slot until the scheduler's KV transfer completes
+//! ([`Replica::release`] frees the blocks). A `DecodeOnly` replica takes
+//! transferred sequences into a queue of arrived KV ([`Replica::accept`])
+//! and admits them, blocks permitting, straight into decode — the same
+//! O(1)-per-step bookkeeping as a swap-in. A recompute-preempted sequence on
+//! a decode replica re-prefills there (its prompt's KV is gone elsewhere).
 
 use super::{Action, Served};
 use crate::core::{Outcome, RequestId};
@@ -45,6 +55,42 @@ pub enum Preemption {
     Recompute,
     /// Move the victim's KV to host memory over PCIe and back.
     Swap,
+}
+
+/// What a replica does in its pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Role {
+    /// Prefill and decode (colocated serving).
+    #[default]
+    Both,
+    /// Prefill only; finished prefills are handed off for KV transfer.
+    PrefillOnly,
+    /// Decode only; admits sequences whose KV arrived by transfer.
+    DecodeOnly,
+}
+
+/// A prefill that finished on a `PrefillOnly` replica: its KV (`ctx_tokens`
+/// tokens) waits in slot `handle` for a transfer to a decode replica.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prefilled {
+    pub handle: u32,
+    pub request: RequestId,
+    pub ctx_tokens: u64,
+}
+
+/// A sequence in transit between replicas: released by the prefill replica,
+/// accepted by a decode replica.
+#[derive(Debug, Clone, Copy)]
+pub struct Handoff {
+    seq: Seq,
+    ctx: u64,
+    blocks: u64,
+}
+
+impl Handoff {
+    pub fn request(&self) -> RequestId {
+        self.seq.request
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -154,6 +200,15 @@ pub struct Replica {
     held: Vec<(RequestId, Served)>,
     armed: Option<SimTime>,
     stats: ReplicaStats,
+    role: Role,
+    /// PrefillOnly: sequences whose KV awaits transfer, by handle (a slab).
+    handoffs: Vec<Option<Handoff>>,
+    free_handoffs: Vec<u32>,
+    in_transfer: u64,
+    /// PrefillOnly: finished prefills not yet taken by the scheduler.
+    prefilled: Vec<Prefilled>,
+    /// DecodeOnly: sequences whose KV (ctx tokens) arrived, not yet admitted.
+    arrived: VecDeque<(Seq, u64)>,
 }
 
 fn ceil_div(a: u64, b: u64) -> u64 {
@@ -182,20 +237,44 @@ impl Replica {
             held: Vec::new(),
             armed: None,
             stats: ReplicaStats::default(),
+            role: Role::Both,
+            handoffs: Vec::new(),
+            free_handoffs: Vec::new(),
+            in_transfer: 0,
+            prefilled: Vec::new(),
+            arrived: VecDeque::new(),
         }
+    }
+
+    /// Sets this replica's role (before it sees any request).
+    pub fn set_role(&mut self, role: Role) {
+        self.role = role;
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
     }
 
     pub fn stats(&self) -> ReplicaStats {
         self.stats
     }
 
-    /// Requests waiting, swapped out, prefilling or decoding here.
+    /// Requests waiting, swapped out, prefilling or decoding here, or whose
+    /// KV awaits transfer from here (prefill role) or admission (decode role).
     pub fn outstanding(&self) -> u64 {
         (self.waiting.len() + self.swapped.len() + self.prefilling.len() + self.by_join.len() + self.held.len()) as u64
+            + self.in_transfer
+            + self.arrived.len() as u64
     }
 
+    /// Requests not in the batch: queued, swapped out, or with arrived KV.
     pub fn waiting(&self) -> u64 {
-        (self.waiting.len() + self.swapped.len()) as u64
+        (self.waiting.len() + self.swapped.len() + self.arrived.len()) as u64
+    }
+
+    /// PrefillOnly: sequences whose KV is held here until its transfer ends.
+    pub fn in_transfer(&self) -> u64 {
+        self.in_transfer
     }
 
     /// Sequences in the running batch (prefilling or decoding).
@@ -267,6 +346,7 @@ impl Replica {
                 swap_bytes += self.make_room_for_growth();
                 swap_bytes += self.swap_in();
                 self.admit(now);
+                self.admit_arrived();
             }
         }
         let (shape, plan) = self.plan();
@@ -371,6 +451,70 @@ impl Replica {
             self.join_decoding(seq, ctx, 0);
         }
         bytes
+    }
+
+    /// DecodeOnly: admits sequences whose KV arrived, in arrival order, while
+    /// the batch has room and their context's blocks fit above the watermark.
+    fn admit_arrived(&mut self) {
+        while let Some(&(seq, ctx)) = self.arrived.front() {
+            let need = self.blocks(ctx);
+            if need + self.cfg.watermark_blocks > self.free_blocks() || self.running() >= u64::from(self.cfg.max_seqs) {
+                break;
+            }
+            self.arrived.pop_front();
+            self.used_blocks += need;
+            self.join_decoding(seq, ctx, 0);
+        }
+    }
+
+    /// PrefillOnly: finished prefills for the scheduler to transfer.
+    pub fn drain_prefilled(&mut self) -> std::vec::Drain<'_, Prefilled> {
+        self.prefilled.drain(..)
+    }
+
+    /// PrefillOnly: the transfer of `handle` completed; frees its KV blocks
+    /// here and returns the sequence for a decode replica. `None` if the
+    /// handle does not hold `request`.
+    pub fn release(&mut self, handle: u32, request: RequestId) -> Option<Handoff> {
+        let slot = self.handoffs.get_mut(handle as usize)?;
+        if slot.is_none_or(|h| h.seq.request != request) {
+            return None;
+        }
+        let h = slot.take()?;
+        self.free_handoffs.push(handle);
+        self.in_transfer -= 1;
+        self.used_blocks -= h.blocks;
+        Some(h)
+    }
+
+    /// DecodeOnly: KV of a prefilled sequence arrived. It waits in the
+    /// arrived-KV queue until blocks are free; if it could never fit here
+    /// (prompt + output above capacity) it is answered `Failed`.
+    pub fn accept(&mut self, h: Handoff, out: &mut Vec<Action>) {
+        // The same lifetime bound as `arrive`: prompt + output tokens.
+        let lifetime = self.blocks(u64::from(h.seq.prompt) + u64::from(h.seq.output));
+        if lifetime > self.cfg.kv_blocks.saturating_sub(self.cfg.watermark_blocks) {
+            out.push(Action::Respond { request: h.seq.request, outcome: Outcome::Failed, served: h.seq.served() });
+        } else {
+            self.arrived.push_back((h.seq, h.ctx));
+        }
+    }
+
+    /// PrefillOnly: keeps a prefilled sequence's KV until its transfer ends.
+    fn hand_off(&mut self, seq: Seq, ctx: u64, blocks: u64) {
+        let h = Handoff { seq, ctx, blocks };
+        let handle = match self.free_handoffs.pop() {
+            Some(s) => {
+                self.handoffs[s as usize] = Some(h);
+                s
+            }
+            None => {
+                self.handoffs.push(Some(h));
+                (self.handoffs.len() - 1) as u32
+            }
+        };
+        self.in_transfer += 1;
+        self.prefilled.push(Prefilled { handle, request: seq.request, ctx_tokens: ctx });
     }
 
     /// The next step's shape, and what to apply when it ends.
@@ -484,6 +628,8 @@ impl Replica {
             if seq.generated >= seq.output {
                 self.used_blocks -= blocks;
                 self.finish(seq, out);
+            } else if self.role == Role::PrefillOnly {
+                self.hand_off(seq, ctx, blocks);
             } else {
                 self.join_decoding(seq, ctx, if is_static { blocks } else { 0 });
             }
@@ -549,6 +695,7 @@ mod tests {
                         now = now.max(at);
                         r.timer(at);
                     }
+                    Action::TransferKv { .. } => unreachable!("only the scheduler transfers KV"),
                 }
             }
             if stepped {
