@@ -12,7 +12,7 @@
 //! Cost: arrival O(1) (+ O(log servers) to find an idle GPU), batch start
 //! O(batch), completion O(batch) — one response per request is inherent.
 
-use super::{Action, BatchId, Input, Outcome, RequestId};
+use super::{Action, BatchId, Input, Outcome, RequestId, Slab};
 use crate::scenario::schema::{QueueLayout, Routing};
 use crate::time::{SimDuration, SimTime};
 use rand::Rng;
@@ -38,7 +38,7 @@ struct Waiting {
     arrived: SimTime,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct RunningBatch {
     server: u32,
     started: SimTime,
@@ -55,9 +55,8 @@ pub struct Scheduler {
     idle: BTreeSet<u32>,
     /// Requests in service per GPU (for join-shortest-queue).
     in_service: Vec<u64>,
-    /// Slab of running batches indexed by `BatchId`, with a free list.
-    batches: Vec<RunningBatch>,
-    free_batches: Vec<u32>,
+    /// Running batches by `BatchId`.
+    batches: Slab<RunningBatch>,
     running: u64,
     next_server: u32,
     router_rng: ChaCha8Rng,
@@ -75,8 +74,7 @@ impl Scheduler {
             armed: vec![None; queue_count],
             idle: (0..config.servers).collect(),
             in_service: vec![0; config.servers as usize],
-            batches: Vec::new(),
-            free_batches: Vec::new(),
+            batches: Slab::default(),
             running: 0,
             next_server: 0,
             router_rng,
@@ -183,25 +181,14 @@ impl Scheduler {
         self.running += u64::from(size);
         self.in_service[server as usize] += u64::from(size);
         let state = RunningBatch { server, started: now, members };
-        let id = match self.free_batches.pop() {
-            Some(slot) => {
-                self.batches[slot as usize] = state;
-                slot
-            }
-            None => {
-                self.batches.push(state);
-                (self.batches.len() - 1) as u32
-            }
-        };
+        let id = self.batches.insert(state);
         out.push(Action::StartBatch { batch: BatchId(id), server, size });
     }
 
     fn on_batch_done(&mut self, now: SimTime, batch: BatchId, out: &mut Vec<Action>) {
-        let Some(slot) = self.batches.get_mut(batch.0 as usize) else {
+        let Some(done) = self.batches.remove(batch.0) else {
             return;
         };
-        let done = std::mem::take(slot);
-        self.free_batches.push(batch.0);
         let size = done.members.len() as u64;
         self.running -= size;
         self.in_service[done.server as usize] -= size;

@@ -13,6 +13,9 @@
 
 mod batcher;
 pub mod llm;
+pub(crate) mod slab;
+
+pub(crate) use slab::Slab;
 
 pub use batcher::{Scheduler, StationConfig};
 

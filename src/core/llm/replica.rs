@@ -35,7 +35,7 @@
 //! a decode replica re-prefills there (its prompt's KV is gone elsewhere).
 
 use super::{Action, Served};
-use crate::core::{Outcome, RequestId};
+use crate::core::{Outcome, RequestId, Slab};
 use crate::model::step::StepShape;
 use crate::time::{SimDuration, SimTime};
 use std::collections::{BTreeSet, VecDeque};
@@ -184,8 +184,7 @@ pub struct Replica {
     waiting: VecDeque<Seq>,
     swapped: VecDeque<(Seq, u64)>,
     prefilling: VecDeque<Prefilling>,
-    decoding: Vec<Option<Decoding>>,
-    free_slots: Vec<u32>,
+    decoding: Slab<Decoding>,
     by_finish: BTreeSet<(u64, u32)>,
     by_join: BTreeSet<(u64, u32)>,
     join_counter: u64,
@@ -202,8 +201,7 @@ pub struct Replica {
     stats: ReplicaStats,
     role: Role,
     /// PrefillOnly: sequences whose KV awaits transfer, by handle (a slab).
-    handoffs: Vec<Option<Handoff>>,
-    free_handoffs: Vec<u32>,
+    handoffs: Slab<Handoff>,
     in_transfer: u64,
     /// PrefillOnly: finished prefills not yet taken by the scheduler.
     prefilled: Vec<Prefilled>,
@@ -225,8 +223,7 @@ impl Replica {
             waiting: VecDeque::new(),
             swapped: VecDeque::new(),
             prefilling: VecDeque::new(),
-            decoding: Vec::new(),
-            free_slots: Vec::new(),
+            decoding: Slab::default(),
             by_finish: BTreeSet::new(),
             by_join: BTreeSet::new(),
             join_counter: 0,
@@ -238,8 +235,7 @@ impl Replica {
             armed: None,
             stats: ReplicaStats::default(),
             role: Role::Both,
-            handoffs: Vec::new(),
-            free_handoffs: Vec::new(),
+            handoffs: Slab::default(),
             in_transfer: 0,
             prefilled: Vec::new(),
             arrived: VecDeque::new(),
@@ -476,12 +472,10 @@ impl Replica {
     /// here and returns the sequence for a decode replica. `None` if the
     /// handle does not hold `request`.
     pub fn release(&mut self, handle: u32, request: RequestId) -> Option<Handoff> {
-        let slot = self.handoffs.get_mut(handle as usize)?;
-        if slot.is_none_or(|h| h.seq.request != request) {
+        if self.handoffs.get(handle)?.seq.request != request {
             return None;
         }
-        let h = slot.take()?;
-        self.free_handoffs.push(handle);
+        let h = self.handoffs.remove(handle)?;
         self.in_transfer -= 1;
         self.used_blocks -= h.blocks;
         Some(h)
@@ -503,16 +497,7 @@ impl Replica {
     /// PrefillOnly: keeps a prefilled sequence's KV until its transfer ends.
     fn hand_off(&mut self, seq: Seq, ctx: u64, blocks: u64) {
         let h = Handoff { seq, ctx, blocks };
-        let handle = match self.free_handoffs.pop() {
-            Some(s) => {
-                self.handoffs[s as usize] = Some(h);
-                s
-            }
-            None => {
-                self.handoffs.push(Some(h));
-                (self.handoffs.len() - 1) as u32
-            }
-        };
+        let handle = self.handoffs.insert(h);
         self.in_transfer += 1;
         self.prefilled.push(Prefilled { handle, request: seq.request, ctx_tokens: ctx });
     }
@@ -562,16 +547,7 @@ impl Replica {
             reserved,
         };
         self.join_counter += 1;
-        let slot = match self.free_slots.pop() {
-            Some(s) => {
-                self.decoding[s as usize] = Some(d);
-                s
-            }
-            None => {
-                self.decoding.push(Some(d));
-                (self.decoding.len() - 1) as u32
-            }
-        };
+        let slot = self.decoding.insert(d);
         self.by_finish.insert((d.finish_step, slot));
         self.by_join.insert((d.join_order, slot));
         let r = self.residue(&d);
@@ -582,8 +558,7 @@ impl Replica {
     /// Takes a decoding sequence out (finished or preempted), releasing its
     /// KV blocks and its share of the incremental sums.
     fn remove_decoding(&mut self, slot: u32) -> Option<Decoding> {
-        let d = self.decoding.get_mut(slot as usize)?.take()?;
-        self.free_slots.push(slot);
+        let d = self.decoding.remove(slot)?;
         self.by_finish.remove(&(d.finish_step, slot));
         self.by_join.remove(&(d.join_order, slot));
         let r = self.residue(&d);
