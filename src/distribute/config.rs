@@ -102,7 +102,7 @@ pub struct DistributionFile {
 pub struct WeightsSection {
     /// Size of the file (required), e.g. "140GB".
     pub size: Option<Bytes>,
-    /// Chunk size. Default: "256MB" (or the file size if smaller... no: an error if larger).
+    /// Chunk size, at most `size`. Default: "256MB" (the file size if that is smaller).
     pub chunk: Option<Bytes>,
 }
 
