@@ -341,7 +341,7 @@ impl Replica {
             Policy::Continuous | Policy::ChunkedPrefill { .. } => {
                 swap_bytes += self.make_room_for_growth();
                 swap_bytes += self.swap_in();
-                self.admit(now);
+                self.admit(now, false);
                 self.admit_arrived();
             }
         }
@@ -366,29 +366,24 @@ impl Replica {
             }
             return false;
         }
-        while self.prefilling.len() < self.cfg.max_seqs as usize {
-            let Some(seq) = self.waiting.front() else { break };
-            // A static batch reserves each sequence's whole lifetime of KV.
-            let need = self.blocks(u64::from(seq.prompt) + u64::from(seq.output));
-            if need > self.free_blocks() {
-                break;
-            }
-            self.used_blocks += need;
-            let mut seq = *seq;
-            seq.admitted.get_or_insert(now);
-            self.waiting.pop_front();
-            self.prefilling.push_back(Prefilling { seq, done: 0, blocks: need });
-        }
+        // A static batch reserves each sequence's whole lifetime of KV.
+        self.admit(now, true);
         !self.prefilling.is_empty()
     }
 
-    /// Continuous / chunked: move waiting requests into prefill while the
-    /// batch has room and their prompt's KV fits above the watermark.
-    fn admit(&mut self, now: SimTime) {
+    /// Moves waiting requests into prefill while the batch has room and
+    /// their KV fits: the prompt's blocks above the watermark, or (static,
+    /// `lifetime`) the blocks of prompt + output with no watermark.
+    fn admit(&mut self, now: SimTime, lifetime: bool) {
         while self.running() < u64::from(self.cfg.max_seqs) {
             let Some(seq) = self.waiting.front() else { break };
-            let need = self.blocks(u64::from(seq.prefill_len()));
-            if need + self.cfg.watermark_blocks > self.free_blocks() {
+            let (tokens, reserve) = if lifetime {
+                (u64::from(seq.prompt) + u64::from(seq.output), 0)
+            } else {
+                (u64::from(seq.prefill_len()), self.cfg.watermark_blocks)
+            };
+            let need = self.blocks(tokens);
+            if need + reserve > self.free_blocks() {
                 break;
             }
             self.used_blocks += need;
