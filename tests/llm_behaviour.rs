@@ -113,3 +113,68 @@ fn disaggregation_removes_prefill_decode_interference_at_the_cost_of_kv_transfer
         "e2e mean grew {extra_e2e:.3} s for {extra_link:.3} s more on the link"
     );
 }
+
+fn run_prefix(sets: &[&str]) -> Summary {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/llama8b-prefix-cache.toml");
+    let mut all = vec!["run.duration=90s".to_string(), "run.warmup=15s".to_string()];
+    all.extend(sets.iter().map(|s| s.to_string()));
+    let s = scenario::load(&path, &all).unwrap_or_else(|e| panic!("{e}"));
+    let summary = sim::run(&s).summary;
+    assert!(summary.invariants.all_hold, "{sets:?}: invariants fail");
+    let by_outcome: u64 = summary.requests.by_outcome.values().sum();
+    assert_eq!(by_outcome, summary.requests.offered, "{sets:?}: every request has an outcome");
+    summary
+}
+
+#[test]
+fn prefix_caching_raises_throughput_and_cuts_ttft_when_the_prefix_share_is_high() {
+    // 80% of requests start with one of 4 system prompts of 2,000 tokens;
+    // at 40 req/s two Llama-3-8B replicas keep up only if they skip them.
+    let on = run_prefix(&[]);
+    let off = run_prefix(&["kv.prefix_cache=off"]);
+    assert_eq!(on.requests.offered, off.requests.offered, "the same seeded workload");
+    let (t_on, t_off) = (on.throughput.completed_per_s, off.throughput.completed_per_s);
+    assert!(t_on > 1.1 * t_off, "throughput: cache {t_on:.2}/s vs none {t_off:.2}/s");
+    let (f_on, f_off) = (llm(&on).ttft.p99_s, llm(&off).ttft.p99_s);
+    assert!(f_on < 0.2 * f_off, "TTFT p99: cache {f_on:.3} s vs none {f_off:.3} s");
+    assert!(llm(&off).prefix_cache.is_none(), "no prefix_cache section when the feature is off");
+    // Same prompts offered: the cache saves compute, not tokens.
+    let c = llm(&on).prefix_cache.as_ref().expect("prefix cache summary");
+    assert!(c.cached_prompt_tokens > 0 && c.cached_prompt_tokens.is_multiple_of(2000), "{c:?}");
+}
+
+#[test]
+fn hit_rate_approaches_the_prefix_share_when_the_cache_holds_every_prefix() {
+    for share in [0.3, 0.8] {
+        let s = run_prefix(&["workload.rate_per_s=20", &format!("workload.shared_prefix.share={share}")]);
+        let c = llm(&s).prefix_cache.clone().expect("prefix cache summary");
+        // Only the first use of each prefix on each replica misses.
+        assert!(c.hits + 8 >= (c.lookups as f64 * share * 0.95) as u64, "{share}: {c:?}");
+        assert!((c.hit_rate - share).abs() < 0.03, "share {share}: hit rate {}", c.hit_rate);
+        assert_eq!(c.evictions, 0);
+    }
+}
+
+#[test]
+fn prefix_affinity_keeps_hits_when_each_replica_caches_few_prefixes() {
+    // 16 prefixes, 4 replicas that each keep at most 4: affinity routing
+    // gives each prefix a home; round-robin makes every replica cycle
+    // through all 16 and thrash.
+    let sets = |routing: &str| {
+        [
+            format!("replica.routing={routing}"),
+            "replica.count=4".into(),
+            "workload.rate_per_s=40".into(),
+            "workload.shared_prefix.prefixes=16".into(),
+            "kv.max_cached_prefixes=4".into(),
+        ]
+    };
+    let hit = |routing: &str| {
+        let sets = sets(routing);
+        let s = run_prefix(&sets.iter().map(String::as_str).collect::<Vec<_>>());
+        llm(&s).prefix_cache.clone().expect("prefix cache summary")
+    };
+    let (affinity, rr) = (hit("prefix-affinity"), hit("round-robin"));
+    assert!(rr.evictions > 0, "{rr:?}");
+    assert!(affinity.hit_rate > rr.hit_rate + 0.1, "prefix-affinity {affinity:?} vs round-robin {rr:?}");
+}

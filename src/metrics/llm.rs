@@ -14,6 +14,11 @@
 //!   measured interval, their bytes, and each one's time on the link
 //!   (latency + bytes / bandwidth). TTFT ends at prefill completion, before
 //!   the transfer; end-to-end and TPOT include it.
+//! - prefix cache (with `kv.prefix_cache` on only): over the whole run, like
+//!   preemptions, summed over replicas: `lookups` (admissions of any
+//!   request), `hits` (admissions whose prefix was cached on that replica),
+//!   `hit_rate` = hits / lookups (at most the share of requests with a
+//!   prefix), `cached_prompt_tokens` (prefill skipped) and `evictions`.
 
 use super::latency::{LatencyStat, LatencySummary};
 use crate::core::llm::Served;
@@ -53,6 +58,24 @@ pub struct LlmSummary {
     /// KV-cache transfers from the prefill to the decode pool (disaggregated only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kv_transfer: Option<KvTransferSummary>,
+    /// Shared-prefix KV cache (only when `kv.prefix_cache` is on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix_cache: Option<PrefixCacheSummary>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PrefixCacheSummary {
+    /// "lru" or "lfu".
+    pub eviction: String,
+    /// Admissions of requests, with or without a prefix (whole run).
+    pub lookups: u64,
+    /// Admissions that found the prefix cached on their replica.
+    pub hits: u64,
+    /// hits / lookups (0 when there were none).
+    pub hit_rate: f64,
+    /// Prompt tokens whose prefill was skipped.
+    pub cached_prompt_tokens: u64,
+    pub evictions: u64,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -231,6 +254,7 @@ impl LlmRecorder {
                 idle_usd: usd * (1.0 - t.busy_fraction).max(0.0),
             },
             kv_transfer: None,
+            prefix_cache: None,
         }
     }
 }

@@ -5,10 +5,11 @@
 use super::locate::Locator;
 use super::schema::*;
 use super::ScenarioError;
-use crate::core::llm::{Policy, ReplicaConfig, RouterPolicy};
+use crate::core::llm::{Policy, PrefixCacheConfig, PrefixEviction, ReplicaConfig, RouterPolicy};
 use crate::model::profile::{self, GpuProfile, ModelProfile, ProfileError};
 use crate::model::step::{self, StepModel};
 use crate::time::SimDuration;
+use crate::workload::prefixes::SharedPrefix;
 use crate::workload::tokens::TokenSizes;
 use std::path::{Path, PathBuf};
 
@@ -55,6 +56,8 @@ pub struct LlmConfig {
     pub slo: Slo,
     /// Set with `batching.policy = "disaggregated"`; replicas then run `Continuous`.
     pub disaggregation: Option<Disaggregated>,
+    /// Shared system prompts of synthetic arrivals.
+    pub shared_prefix: Option<SharedPrefix>,
 }
 
 /// A profile problem, placed at the scenario key that chose it.
@@ -95,7 +98,9 @@ fn sizes(loc: &Locator, key: &str, d: &Option<TokenDist>) -> Result<TokenSizes, 
     };
     match (d.fixed, d.median, d.p99) {
         (Some(n), None, None) if n >= 1 => Ok(TokenSizes::Fixed(n)),
-        (None, Some(m), Some(q)) => TokenSizes::lognormal(m, q, d.max).map_err(|e| loc.error(key, e, "")),
+        (None, Some(m), Some(q)) => {
+            TokenSizes::lognormal(m, q, d.max).map_err(|e| loc.error(key, e, "e.g. { median = 1000, p99 = 8000 }"))
+        }
         _ => Err(loc.error(
             key,
             "expected either `fixed` (>= 1) or both `median` and `p99`",
@@ -184,6 +189,8 @@ pub(super) fn resolve(
     if !(price.is_finite() && price >= 0.0) {
         return Err(loc.error("replica.price_per_gpu_hour_usd", format!("expected dollars >= 0, got {price}"), ""));
     }
+    let shared_prefix = shared_prefix(file, is_trace, loc)?;
+    let prefix_cache = prefix_cache(&file.kv, loc)?;
     let s = &file.slo;
     Ok(LlmConfig {
         replica: ReplicaConfig {
@@ -196,6 +203,7 @@ pub(super) fn resolve(
             preemption: kv.preemption.unwrap_or_default(),
             kv_bytes_per_token: step::kv_bytes_per_token_per_gpu(&model, tp),
             queue_capacity: r.queue_capacity,
+            prefix_cache,
         },
         gpu,
         model,
@@ -208,7 +216,59 @@ pub(super) fn resolve(
         price_per_gpu_hour_usd: price,
         slo: Slo { ttft_p99: s.ttft_p99, tpot_p99: s.tpot_p99, e2e_p99: s.e2e_p99 },
         disaggregation,
+        shared_prefix,
     })
+}
+
+/// `workload.shared_prefix`: synthetic arrivals only, tokens >= 1, share
+/// in [0, 1], prefixes >= 1.
+fn shared_prefix(file: &ScenarioFile, is_trace: bool, loc: &Locator) -> Result<Option<SharedPrefix>, ScenarioError> {
+    let Some(p) = &file.workload.shared_prefix else { return Ok(None) };
+    let key = "workload.shared_prefix";
+    if is_trace {
+        return Err(loc.error(
+            key,
+            "a trace's prompts carry no prefix ids",
+            "remove shared_prefix, or use synthetic arrivals",
+        ));
+    }
+    let example = "e.g. shared_prefix = { tokens = 1000, share = 0.8, prefixes = 4 }";
+    let tokens = match p.tokens {
+        Some(t) if t >= 1 => t,
+        Some(t) => return Err(loc.error(&format!("{key}.tokens"), format!("expected tokens >= 1, got {t}"), example)),
+        None => return Err(loc.error(key, "missing `tokens`: the length of each shared prefix", example)),
+    };
+    let share = p.share.unwrap_or(1.0);
+    if !(share.is_finite() && (0.0..=1.0).contains(&share)) {
+        return Err(loc.error(&format!("{key}.share"), format!("expected a fraction in [0, 1], got {share}"), example));
+    }
+    let prefixes = p.prefixes.unwrap_or(1);
+    if prefixes == 0 {
+        return Err(loc.error(&format!("{key}.prefixes"), "expected an integer >= 1, got 0", example));
+    }
+    Ok(Some(SharedPrefix { tokens, share, prefixes }))
+}
+
+/// `kv.prefix_cache` and `kv.max_cached_prefixes`.
+fn prefix_cache(kv: &KvSection, loc: &Locator) -> Result<Option<PrefixCacheConfig>, ScenarioError> {
+    let eviction = match kv.prefix_cache.unwrap_or_default() {
+        PrefixCacheMode::Off => None,
+        PrefixCacheMode::Lru => Some(PrefixEviction::Lru),
+        PrefixCacheMode::Lfu => Some(PrefixEviction::Lfu),
+    };
+    match (eviction, kv.max_cached_prefixes) {
+        (None, Some(_)) => Err(loc.error(
+            "kv.max_cached_prefixes",
+            "only a prefix cache holds prefixes",
+            "set kv.prefix_cache = \"lru\" (or \"lfu\"), or remove max_cached_prefixes",
+        )),
+        (Some(_), Some(0)) => Err(loc.error(
+            "kv.max_cached_prefixes",
+            "expected an integer >= 1, got 0",
+            "to turn the cache off, set kv.prefix_cache = \"off\"",
+        )),
+        (eviction, max_prefixes) => Ok(eviction.map(|eviction| PrefixCacheConfig { eviction, max_prefixes })),
+    }
 }
 
 /// `[disaggregation]` goes with `batching.policy = "disaggregated"`, which
@@ -332,6 +392,31 @@ mod tests {
         assert!(e.contains("`disaggregation.link_bandwidth_bytes_per_s`: expected bytes per second > 0, got 0"), "{e}");
         let e = error("", "", &["disaggregation.link_bandwidth_bytes_per_s=-1"]);
         assert!(e.contains("(from --set disaggregation.link_bandwidth_bytes_per_s=-1)"), "{e}");
+    }
+
+    #[test]
+    fn bad_prefix_values_are_rejected_with_their_place() {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/llama8b-prefix-cache.toml");
+        let text = std::fs::read_to_string(&path).expect("the shipped prefix-cache scenario");
+        let line = text.lines().position(|l| l.starts_with("shared_prefix")).expect("line") + 1;
+        let err = |from: &str, to: &str, sets: &[&str]| {
+            let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+            match super::super::from_text(&text.replace(from, to), &path, &sets) {
+                Ok(_) => panic!("{to} {sets:?} was accepted"),
+                Err(e) => e.to_string(),
+            }
+        };
+        let e = err("share = 0.8", "share = 1.5", &[]);
+        assert!(e.contains(&format!(":{line}:")) && e.contains("`workload.shared_prefix.share`"), "{e}");
+        assert!(e.contains("expected a fraction in [0, 1], got 1.5") && e.contains("hint:"), "{e}");
+        let e = err("", "", &["workload.shared_prefix.prefixes=0"]);
+        assert!(e.contains("(from --set workload.shared_prefix.prefixes=0)") && e.contains("got 0"), "{e}");
+        let e = err("tokens = 2000, ", "", &[]);
+        assert!(e.contains("`workload.shared_prefix`: missing `tokens`"), "{e}");
+        let e = err("", "", &["kv.prefix_cache=off", "kv.max_cached_prefixes=4"]);
+        assert!(e.contains("`kv.max_cached_prefixes`") && e.contains("only a prefix cache"), "{e}");
+        let e = err("", "", &["kv.max_cached_prefixes=0"]);
+        assert!(e.contains("`kv.max_cached_prefixes`: expected an integer >= 1, got 0"), "{e}");
     }
 
     #[test]

@@ -116,6 +116,38 @@ pub struct KvSection {
     pub watermark: Option<f64>,
     /// What happens to a sequence evicted by decode growth. Default: "recompute".
     pub preemption: Option<crate::core::llm::Preemption>,
+    /// Keep shared prefixes' KV blocks between requests (see
+    /// `workload.shared_prefix`), evicting unreferenced ones when blocks are
+    /// needed: "off", "lru" or "lfu". Default: "off".
+    pub prefix_cache: Option<PrefixCacheMode>,
+    /// Most prefixes each replica's prefix cache holds. Default: as many as
+    /// the KV cache fits.
+    pub max_cached_prefixes: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum PrefixCacheMode {
+    /// No prefix caching: every prompt is prefilled whole.
+    #[default]
+    Off,
+    /// Evict the least recently used unreferenced prefix first.
+    Lru,
+    /// Evict the least frequently used unreferenced prefix first (resists a
+    /// burst of one-off prefixes flushing a popular system prompt).
+    Lfu,
+}
+
+/// Shared system prompts: `{ tokens = 1000, share = 0.8, prefixes = 4 }`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SharedPrefixSpec {
+    /// Tokens of each prefix (>= 1); the prompt is the prefix plus `prompt_tokens`.
+    pub tokens: Option<u32>,
+    /// Fraction of requests that start with a prefix, in [0, 1]. Default: 1.
+    pub share: Option<f64>,
+    /// Distinct prefixes, chosen uniformly (stream "prefixes"). Default: 1.
+    pub prefixes: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
@@ -191,6 +223,8 @@ pub struct WorkloadSection {
     pub prompt_tokens: Option<TokenDist>,
     /// Output lengths of synthetic arrivals (LLM serving; traces carry their own).
     pub output_tokens: Option<TokenDist>,
+    /// Shared system prompts of synthetic arrivals (LLM serving).
+    pub shared_prefix: Option<SharedPrefixSpec>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]

@@ -162,8 +162,10 @@ fn forbid_llm_keys(file: &ScenarioFile, loc: &Locator) -> Result<(), ScenarioErr
     forbid(loc, "batching.chunk_tokens", &b.chunk_tokens, why)?;
     forbid(loc, "workload.prompt_tokens", &file.workload.prompt_tokens, why)?;
     forbid(loc, "workload.output_tokens", &file.workload.output_tokens, why)?;
+    forbid(loc, "workload.shared_prefix", &file.workload.shared_prefix, why)?;
     let kv = &file.kv;
-    forbid(loc, "kv", &kv.block_tokens.map(|_| ()).or(kv.watermark.map(|_| ())).or(kv.preemption.map(|_| ())), why)?;
+    let any_kv = kv.block_tokens.map(|_| ()).or(kv.watermark.map(|_| ())).or(kv.preemption.map(|_| ()));
+    forbid(loc, "kv", &any_kv.or(kv.prefix_cache.map(|_| ())).or(kv.max_cached_prefixes.map(|_| ())), why)?;
     forbid(loc, "disaggregation", &file.disaggregation, why)?;
     let slo = &file.slo;
     forbid(loc, "slo", &slo.ttft_p99.or(slo.tpot_p99).or(slo.e2e_p99), why)

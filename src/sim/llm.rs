@@ -9,13 +9,16 @@
 //! one flush timer per replica — plus, disaggregated, one per KV transfer
 //! in flight. A `TransferKv` becomes a `KvArrived` after the link's latency
 //! + bytes / bandwidth; transfers do not contend for the link.
+//!
+//! Shared prefixes (`workload.shared_prefix`) are drawn from the stream
+//! `prefixes`, so they too leave arrival times and sizes as they were.
 
 use super::{window, Arrivals};
 use crate::core::llm::{Action, Disaggregation, Input, LlmScheduler, Policy, Replica};
 use crate::core::{Outcome, RequestId};
 use crate::engine::{EventQueue, RngStreams};
 use crate::metrics::latency::LatencyStat;
-use crate::metrics::llm::{KvTransferSummary, LlmRecorder, PoolInfo, PoolTotals};
+use crate::metrics::llm::{KvTransferSummary, LlmRecorder, PoolInfo, PoolTotals, PrefixCacheSummary};
 use crate::metrics::recorder::{Recorded, RunEnd};
 use crate::metrics::Recorder;
 use crate::scenario::{LlmConfig, RunConfig, Scenario};
@@ -49,6 +52,7 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
     let mut arrivals = Arrivals::new(scenario, &streams, run);
     let mut prompt_rng = streams.stream("prompt-tokens");
     let mut output_rng = streams.stream("output-tokens");
+    let mut prefix_rng = streams.stream("prefixes");
     let mut recorder = Recorder::new(run.warmup, run.measure_until, llm.replicas, window(scenario, run));
     let mut tokens = LlmRecorder::default();
     let pcie = llm.gpu.pcie_bandwidth_bytes_per_s;
@@ -84,6 +88,10 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
                     arrival.prompt_tokens = prompt.sample(&mut prompt_rng);
                     arrival.output_tokens = output.sample(&mut output_rng);
                 }
+                let prefix = llm.shared_prefix.and_then(|p| p.draw(&mut prefix_rng));
+                if let Some(p) = prefix {
+                    arrival.prompt_tokens = arrival.prompt_tokens.saturating_add(p.tokens);
+                }
                 let request = RequestId(offered);
                 offered += 1;
                 last_arrival = now;
@@ -92,6 +100,7 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
                     request,
                     prompt_tokens: arrival.prompt_tokens,
                     output_tokens: arrival.output_tokens,
+                    prefix,
                 };
                 core.handle(now, input, &mut actions);
                 pending = arrivals.next();
@@ -193,6 +202,19 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
         transfers,
         bytes: transfer_bytes,
         transfer_time: transfer_time.summary(),
+    });
+    llm_summary.prefix_cache = llm.replica.prefix_cache.map(|c| {
+        let s = core.replicas().iter().map(Replica::stats).fold([0u64; 4], |a, s| {
+            [a[0] + s.prefix_lookups, a[1] + s.prefix_hits, a[2] + s.prefix_cached_tokens, a[3] + s.prefix_evictions]
+        });
+        PrefixCacheSummary {
+            eviction: c.eviction.name().into(),
+            lookups: s[0],
+            hits: s[1],
+            hit_rate: if s[0] > 0 { s[1] as f64 / s[0] as f64 } else { 0.0 },
+            cached_prompt_tokens: s[2],
+            evictions: s[3],
+        }
     });
     recorded.summary.llm = Some(llm_summary);
     recorded.cdfs.extend(tokens.cdfs());

@@ -4,6 +4,7 @@
 
 pub mod arrivals;
 pub mod dist;
+pub mod prefixes;
 pub mod tokens;
 pub mod trace;
 

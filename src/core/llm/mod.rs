@@ -7,7 +7,7 @@
 //! step-time model needs); the driver answers `StepDone` when the modeled —
 //! or real — GPU finishes it. Policies (static, continuous, chunked
 //! prefill), the paged KV cache and preemption live in `replica.rs`;
-//! request placement in `router.rs`.
+//! request placement in `router.rs`; the prefix cache in `prefix.rs`.
 //!
 //! Disaggregated serving ([`LlmScheduler::with_disaggregation`]): the first
 //! `prefill_replicas` replicas form the prefill pool (role `PrefillOnly`),
@@ -22,9 +22,11 @@
 //! sequence waits in the decode replica's arrived-KV queue until its blocks
 //! fit there. Nothing is dropped: every request still gets one outcome.
 
+mod prefix;
 mod replica;
 mod router;
 
+pub use prefix::{Prefix, PrefixCacheConfig, PrefixEviction};
 pub use replica::{Handoff, Policy, Preemption, Prefilled, Replica, ReplicaConfig, ReplicaStats, Role};
 pub use router::RouterPolicy;
 
@@ -37,8 +39,9 @@ use router::Router;
 /// What the driver tells the LLM core.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Input {
-    /// A request arrived now with its prompt and (known to the model) output length.
-    Arrival { request: RequestId, prompt_tokens: u32, output_tokens: u32 },
+    /// A request arrived now with its prompt and (known to the model) output
+    /// length; `prefix` is the shared prefix its prompt starts with, if any.
+    Arrival { request: RequestId, prompt_tokens: u32, output_tokens: u32, prefix: Option<Prefix> },
     /// Replica `replica` finished the step it was asked to run.
     StepDone { replica: u32 },
     /// A timer armed with `ArmTimer { replica, at }` fired.
@@ -160,11 +163,11 @@ impl LlmScheduler {
 
     pub fn handle(&mut self, now: SimTime, input: Input, out: &mut Vec<Action>) {
         match input {
-            Input::Arrival { request, prompt_tokens, output_tokens } => {
+            Input::Arrival { request, prompt_tokens, output_tokens, prefix } => {
                 let pool = self.entry_pool();
-                let r = self.router.pick(&self.replicas[..pool]);
+                let r = self.router.pick(&self.replicas[..pool], prefix.map(|p| p.id));
                 let replica = &mut self.replicas[r];
-                replica.arrive(now, request, prompt_tokens, output_tokens, out);
+                replica.arrive(now, request, prompt_tokens, output_tokens, prefix, out);
                 replica.poll(now, out);
             }
             Input::StepDone { replica } => {
@@ -219,6 +222,7 @@ mod tests {
             preemption: Preemption::Recompute,
             kv_bytes_per_token: 100,
             queue_capacity: None,
+            prefix_cache: None,
         }
     }
 
@@ -253,7 +257,11 @@ mod tests {
             n += 1;
         };
         for (i, &(at, prompt_tokens, output_tokens)) in requests.iter().enumerate() {
-            push(&mut events, ms(at), Input::Arrival { request: RequestId(i as u64), prompt_tokens, output_tokens });
+            push(
+                &mut events,
+                ms(at),
+                Input::Arrival { request: RequestId(i as u64), prompt_tokens, output_tokens, prefix: None },
+            );
         }
         let (mut trace, mut out) = (Trace::default(), Vec::new());
         let p = core.entry_pool();
@@ -287,7 +295,11 @@ mod tests {
     fn kv_moves_to_the_decode_pool_and_is_freed_on_the_prefill_replica_after_the_transfer() {
         let mut core = scheduler(&[1000], &[1000]);
         let mut out = Vec::new();
-        core.handle(ms(0), Input::Arrival { request: RequestId(7), prompt_tokens: 100, output_tokens: 5 }, &mut out);
+        core.handle(
+            ms(0),
+            Input::Arrival { request: RequestId(7), prompt_tokens: 100, output_tokens: 5, prefix: None },
+            &mut out,
+        );
         assert!(matches!(out.as_slice(), [Action::StartStep { replica: 0, .. }]), "{out:?}");
         out.clear();
         core.handle(ms(1), Input::StepDone { replica: 0 }, &mut out);

@@ -33,7 +33,15 @@
 //! and admits them, blocks permitting, straight into decode — the same
 //! O(1)-per-step bookkeeping as a swap-in. A recompute-preempted sequence on
 //! a decode replica re-prefills there (its prompt's KV is gone elsewhere).
+//!
+//! Prefix cache (optional, `prefix.rs`): a request carrying a cached prefix
+//! starts its prefill after the prefix (the step's shape counts the prefix
+//! as cached context) and holds only its own blocks; the prefix's blocks
+//! are counted once. A preempted sequence drops its reference (recompute
+//! looks the prefix up again; swap moves its whole context, as a private
+//! copy). Unreferenced prefixes are evicted before anyone is preempted.
 
+use super::prefix::{Prefix, PrefixCache, PrefixCacheConfig};
 use super::{Action, Served};
 use crate::core::{Outcome, RequestId, Slab};
 use crate::model::step::StepShape;
@@ -85,6 +93,8 @@ pub struct Handoff {
     seq: Seq,
     ctx: u64,
     blocks: u64,
+    /// Tokens of a cached prefix referenced on the prefill replica.
+    shared: u64,
 }
 
 impl Handoff {
@@ -106,6 +116,8 @@ pub struct ReplicaConfig {
     pub kv_bytes_per_token: u64,
     /// Most requests waiting; overflow is answered `Overloaded`.
     pub queue_capacity: Option<u64>,
+    /// Keep shared prefixes' KV between requests. None: off.
+    pub prefix_cache: Option<PrefixCacheConfig>,
 }
 
 /// What a replica counted, for the report.
@@ -116,6 +128,14 @@ pub struct ReplicaStats {
     /// Tokens whose KV was discarded by recompute preemption (recomputed later).
     pub recomputed_tokens: u64,
     pub swapped_bytes: u64,
+    /// Admissions while the prefix cache is on, of any request (again
+    /// after a recompute preemption).
+    pub prefix_lookups: u64,
+    /// Of those, admissions that found the prefix cached.
+    pub prefix_hits: u64,
+    /// Prompt tokens whose prefill a cached prefix skipped.
+    pub prefix_cached_tokens: u64,
+    pub prefix_evictions: u64,
 }
 
 /// A request that has not finished.
@@ -130,6 +150,8 @@ struct Seq {
     /// When it first entered a batch (end of its queue wait).
     admitted: Option<SimTime>,
     first_token: Option<SimTime>,
+    /// A cacheable prefix: its full blocks' tokens, fewer than `prompt`.
+    prefix: Option<Prefix>,
 }
 
 impl Seq {
@@ -153,8 +175,11 @@ impl Seq {
 struct Prefilling {
     seq: Seq,
     done: u32,
-    /// KV blocks held: the prompt's (or, static, the whole lifetime's).
+    /// KV blocks held: the prompt's (or, static, the whole lifetime's),
+    /// beside a shared prefix's.
     blocks: u64,
+    /// Tokens of the cached prefix it references (0: none).
+    shared: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -165,8 +190,10 @@ struct Decoding {
     ctx_at_join: u64,
     finish_step: u64,
     /// Static batches reserve a sequence's lifetime of blocks up front;
-    /// it holds max(reserved, blocks(context)).
+    /// it holds max(reserved, blocks(context − shared)).
     reserved: u64,
+    /// Tokens of the cached prefix it references (0: none).
+    shared: u64,
 }
 
 /// The step in flight: what to apply when it finishes.
@@ -207,6 +234,7 @@ pub struct Replica {
     prefilled: Vec<Prefilled>,
     /// DecodeOnly: sequences whose KV (ctx tokens) arrived, not yet admitted.
     arrived: VecDeque<(Seq, u64)>,
+    prefixes: Option<PrefixCache>,
 }
 
 fn ceil_div(a: u64, b: u64) -> u64 {
@@ -219,6 +247,7 @@ impl Replica {
         Replica {
             index,
             growth: vec![0; cfg.block_tokens.max(1) as usize],
+            prefixes: cfg.prefix_cache.map(PrefixCache::new),
             cfg,
             waiting: VecDeque::new(),
             swapped: VecDeque::new(),
@@ -252,7 +281,24 @@ impl Replica {
     }
 
     pub fn stats(&self) -> ReplicaStats {
-        self.stats
+        ReplicaStats { prefix_evictions: self.prefixes.as_ref().map_or(0, |c| c.evictions), ..self.stats }
+    }
+
+    /// Whether prefix `id` is in this replica's prefix cache.
+    pub fn has_prefix(&self, id: u32) -> bool {
+        self.prefixes.as_ref().is_some_and(|c| c.contains(id))
+    }
+
+    /// Blocks held by cached prefixes, and references to them.
+    pub fn prefix_cache_usage(&self) -> (u64, u64) {
+        self.prefixes.as_ref().map_or((0, 0), |c| (c.held_blocks(), c.refs()))
+    }
+
+    /// Evicts every unreferenced cached prefix (e.g. to check accounting).
+    pub fn flush_prefix_cache(&mut self) {
+        while let Some(b) = self.prefixes.as_mut().and_then(|c| c.evict_one(None)) {
+            self.used_blocks -= b;
+        }
     }
 
     /// Requests waiting, swapped out, prefilling or decoding here, or whose
@@ -294,10 +340,43 @@ impl Replica {
         self.cfg.kv_blocks.saturating_sub(self.used_blocks)
     }
 
+    /// Evicts unreferenced cached prefixes (not `keep`) until `need` blocks
+    /// are free; false, evicting nothing, if they cannot be.
+    fn reclaim(&mut self, need: u64, keep: Option<u32>) -> bool {
+        if need <= self.free_blocks() {
+            return true;
+        }
+        let Some(cache) = self.prefixes.as_mut() else { return false };
+        if need > self.cfg.kv_blocks.saturating_sub(self.used_blocks) + cache.evictable_blocks(keep) {
+            return false;
+        }
+        while need > self.cfg.kv_blocks.saturating_sub(self.used_blocks) {
+            let Some(b) = cache.evict_one(keep) else { return false };
+            self.used_blocks -= b;
+        }
+        true
+    }
+
     /// A new request: queued, or answered at once if it can never fit or
-    /// the queue is full.
-    pub fn arrive(&mut self, now: SimTime, request: RequestId, prompt: u32, output: u32, out: &mut Vec<Action>) {
+    /// the queue is full. `prefix`, if any, is its shared prefix; with the
+    /// prefix cache on, its full blocks (fewer tokens than the prompt) are
+    /// cacheable.
+    pub fn arrive(
+        &mut self,
+        now: SimTime,
+        request: RequestId,
+        prompt: u32,
+        output: u32,
+        prefix: Option<Prefix>,
+        out: &mut Vec<Action>,
+    ) {
+        let b = self.cfg.block_tokens.max(1);
+        let prefix = prefix
+            .filter(|_| self.prefixes.is_some())
+            .map(|p| Prefix { id: p.id, tokens: p.tokens.min(prompt.saturating_sub(1)) / b * b })
+            .filter(|p| p.tokens > 0);
         let seq = Seq {
+            prefix,
             request,
             arrived: now,
             prompt,
@@ -376,21 +455,31 @@ impl Replica {
     /// `lifetime`) the blocks of prompt + output with no watermark.
     fn admit(&mut self, now: SimTime, lifetime: bool) {
         while self.running() < u64::from(self.cfg.max_seqs) {
-            let Some(seq) = self.waiting.front() else { break };
+            let Some(&seq) = self.waiting.front() else { break };
             let (tokens, reserve) = if lifetime {
                 (u64::from(seq.prompt) + u64::from(seq.output), 0)
             } else {
                 (u64::from(seq.prefill_len()), self.cfg.watermark_blocks)
             };
-            let need = self.blocks(tokens);
-            if need + reserve > self.free_blocks() {
+            let hit = seq.prefix.filter(|p| self.has_prefix(p.id));
+            let shared = hit.map_or(0, |p| u64::from(p.tokens));
+            let need = self.blocks(tokens - shared);
+            if !self.reclaim(need + reserve, hit.map(|p| p.id)) {
                 break;
             }
+            if self.prefixes.is_some() {
+                self.stats.prefix_lookups += 1;
+            }
+            if let (Some(p), Some(cache)) = (hit, self.prefixes.as_mut()) {
+                cache.acquire(p.id);
+                self.stats.prefix_hits += 1;
+                self.stats.prefix_cached_tokens += shared;
+            }
             self.used_blocks += need;
-            let mut seq = *seq;
+            let mut seq = seq;
             seq.admitted.get_or_insert(now);
             self.waiting.pop_front();
-            self.prefilling.push_back(Prefilling { seq, done: 0, blocks: need });
+            self.prefilling.push_back(Prefilling { seq, done: shared as u32, blocks: need, shared });
         }
     }
 
@@ -410,6 +499,10 @@ impl Replica {
     fn make_room_for_growth(&mut self) -> u64 {
         let mut bytes = 0;
         while self.growth_now() > self.free_blocks() {
+            if let Some(b) = self.prefixes.as_mut().and_then(|c| c.evict_one(None)) {
+                self.used_blocks -= b;
+                continue;
+            }
             let Some(&(_, slot)) = self.by_join.last() else { break };
             let Some(victim) = self.remove_decoding(slot) else { break };
             let ctx = victim.ctx_at_join + (self.step_counter - victim.join_step);
@@ -433,13 +526,13 @@ impl Replica {
         let mut bytes = 0;
         while let Some(&(seq, ctx)) = self.swapped.front() {
             let need = self.blocks(ctx);
-            if need + self.cfg.watermark_blocks > self.free_blocks() || self.running() >= u64::from(self.cfg.max_seqs) {
+            if self.running() >= u64::from(self.cfg.max_seqs) || !self.reclaim(need + self.cfg.watermark_blocks, None) {
                 break;
             }
             self.swapped.pop_front();
             self.used_blocks += need;
             bytes += need * u64::from(self.cfg.block_tokens) * self.cfg.kv_bytes_per_token;
-            self.join_decoding(seq, ctx, 0);
+            self.join_decoding(seq, ctx, 0, 0);
         }
         bytes
     }
@@ -449,12 +542,12 @@ impl Replica {
     fn admit_arrived(&mut self) {
         while let Some(&(seq, ctx)) = self.arrived.front() {
             let need = self.blocks(ctx);
-            if need + self.cfg.watermark_blocks > self.free_blocks() || self.running() >= u64::from(self.cfg.max_seqs) {
+            if self.running() >= u64::from(self.cfg.max_seqs) || !self.reclaim(need + self.cfg.watermark_blocks, None) {
                 break;
             }
             self.arrived.pop_front();
             self.used_blocks += need;
-            self.join_decoding(seq, ctx, 0);
+            self.join_decoding(seq, ctx, 0, 0);
         }
     }
 
@@ -473,6 +566,7 @@ impl Replica {
         let h = self.handoffs.remove(handle)?;
         self.in_transfer -= 1;
         self.used_blocks -= h.blocks;
+        self.release_prefix(&h.seq, h.shared);
         Some(h)
     }
 
@@ -490,8 +584,8 @@ impl Replica {
     }
 
     /// PrefillOnly: keeps a prefilled sequence's KV until its transfer ends.
-    fn hand_off(&mut self, seq: Seq, ctx: u64, blocks: u64) {
-        let h = Handoff { seq, ctx, blocks };
+    fn hand_off(&mut self, seq: Seq, ctx: u64, blocks: u64, shared: u64) {
+        let h = Handoff { seq, ctx, blocks, shared };
         let handle = self.handoffs.insert(h);
         self.in_transfer += 1;
         self.prefilled.push(Prefilled { handle, request: seq.request, ctx_tokens: ctx });
@@ -529,9 +623,36 @@ impl Replica {
         (shape, plan)
     }
 
+    /// Drops a sequence's reference to its cached prefix, if it holds one.
+    fn release_prefix(&mut self, seq: &Seq, shared: u64) {
+        if let (true, Some(p), Some(cache)) = (shared > 0, seq.prefix, self.prefixes.as_mut()) {
+            cache.release(p.id);
+        }
+    }
+
+    /// A prefill carrying a cacheable prefix finished: its prefix's blocks
+    /// become the cache entry (or, if another copy was published first, are
+    /// freed), and the sequence references the entry. Returns the
+    /// sequence's own blocks and the shared tokens.
+    fn publish_prefix(&mut self, seq: &Seq, blocks: u64, shared: u64) -> (u64, u64) {
+        let (Some(p), Some(cache), 0) = (seq.prefix, self.prefixes.as_mut(), shared) else { return (blocks, shared) };
+        let prefix_blocks = u64::from(p.tokens) / u64::from(self.cfg.block_tokens.max(1));
+        if cache.contains(p.id) {
+            self.used_blocks -= prefix_blocks;
+        } else {
+            if cache.full() {
+                let Some(freed) = cache.evict_one(None) else { return (blocks, 0) };
+                self.used_blocks -= freed;
+            }
+            cache.insert(p.id, prefix_blocks);
+        }
+        cache.acquire(p.id);
+        (blocks - prefix_blocks, u64::from(p.tokens))
+    }
+
     /// Adds a sequence whose KV (`ctx` tokens, already counted in
-    /// `used_blocks`) is in the cache.
-    fn join_decoding(&mut self, seq: Seq, ctx: u64, reserved: u64) {
+    /// `used_blocks`; `shared` of them in a cached prefix) is in the cache.
+    fn join_decoding(&mut self, seq: Seq, ctx: u64, reserved: u64, shared: u64) {
         let remaining = u64::from(seq.output - seq.generated);
         let d = Decoding {
             seq,
@@ -540,6 +661,7 @@ impl Replica {
             ctx_at_join: ctx,
             finish_step: self.step_counter + remaining,
             reserved,
+            shared,
         };
         self.join_counter += 1;
         let slot = self.decoding.insert(d);
@@ -560,7 +682,8 @@ impl Replica {
         self.growth[r] -= 1;
         let ctx = d.ctx_at_join + (self.step_counter - d.join_step);
         self.context_sum -= ctx;
-        self.used_blocks -= self.blocks(ctx).max(d.reserved);
+        self.used_blocks -= self.blocks(ctx - d.shared).max(d.reserved);
+        self.release_prefix(&d.seq, d.shared);
         Some(d)
     }
 
@@ -591,17 +714,19 @@ impl Replica {
             if p.done < p.seq.prefill_len() {
                 break;
             }
-            let Some(Prefilling { mut seq, blocks, .. }) = self.prefilling.pop_front() else { break };
+            let Some(Prefilling { mut seq, blocks, shared, .. }) = self.prefilling.pop_front() else { break };
+            let (blocks, shared) = self.publish_prefix(&seq, blocks, shared);
             let ctx = u64::from(seq.prefill_len());
             seq.generated += 1;
             seq.first_token.get_or_insert(now);
             if seq.generated >= seq.output {
                 self.used_blocks -= blocks;
+                self.release_prefix(&seq, shared);
                 self.finish(seq, out);
             } else if self.role == Role::PrefillOnly {
-                self.hand_off(seq, ctx, blocks);
+                self.hand_off(seq, ctx, blocks, shared);
             } else {
-                self.join_decoding(seq, ctx, if is_static { blocks } else { 0 });
+                self.join_decoding(seq, ctx, if is_static { blocks } else { 0 }, shared);
             }
         }
         if is_static && self.running() == 0 {
@@ -635,6 +760,7 @@ mod tests {
             preemption,
             kv_bytes_per_token: 100,
             queue_capacity: None,
+            prefix_cache: None,
         }
     }
 
@@ -648,7 +774,7 @@ mod tests {
         let mut out = Vec::new();
         let mut now = SimTime::ZERO;
         for (i, &(p, o)) in requests.iter().enumerate() {
-            r.arrive(now, RequestId(i as u64), p, o, &mut out);
+            r.arrive(now, RequestId(i as u64), p, o, None, &mut out);
         }
         let (mut responses, mut shapes) = (Vec::new(), Vec::new());
         for _ in 0..100_000 {
@@ -735,6 +861,102 @@ mod tests {
                 Preemption::Recompute => assert!(r.stats().recomputed_tokens > 0),
                 Preemption::Swap => assert!(r.stats().swapped_bytes > 0),
             }
+        }
+    }
+
+    fn cached(kv_blocks: u64) -> ReplicaConfig {
+        let mut cfg = config(Policy::Continuous, kv_blocks, Preemption::Recompute);
+        cfg.prefix_cache = Some(PrefixCacheConfig { eviction: super::super::PrefixEviction::Lru, max_prefixes: None });
+        cfg
+    }
+
+    fn ms(n: u64) -> SimTime {
+        SimTime(n * 1_000_000)
+    }
+
+    /// Steps `r` (1 ms each, from `t` ms) until it has nothing left;
+    /// returns the responses and the end time in ms.
+    fn run_out(r: &mut Replica, mut t: u64) -> (Vec<Action>, u64) {
+        let (mut out, mut responses) = (Vec::new(), Vec::new());
+        while r.outstanding() > 0 {
+            r.poll(ms(t), &mut out);
+            assert!(r.busy(), "work left but no step");
+            t += 1;
+            r.step_done(ms(t), &mut out);
+            responses.extend(out.drain(..).filter(|a| matches!(a, Action::Respond { .. })));
+        }
+        (responses, t)
+    }
+
+    #[test]
+    fn a_cached_prefix_skips_its_prefill_shares_its_blocks_and_drains_to_zero() {
+        let mut r = Replica::new(0, cached(1000));
+        let mut out = Vec::new();
+        // A 100-token prefix: its 6 full blocks (96 tokens) are cacheable.
+        let prefix = Some(Prefix { id: 3, tokens: 100 });
+        r.arrive(ms(0), RequestId(0), 300, 3, prefix, &mut out);
+        r.poll(ms(0), &mut out);
+        let [Action::StartStep { shape, .. }] = out[..] else { panic!("{out:?}") };
+        assert_eq!(shape, StepShape::prefill(300, 0), "a miss prefills the whole prompt");
+        out.clear();
+        r.step_done(ms(1), &mut out);
+        assert_eq!(r.prefix_cache_usage(), (6, 1), "published, referenced by its sequence");
+        assert_eq!(r.kv_used_blocks(), 19, "6 shared + ceil(204 / 16) own = ceil(300 / 16)");
+        // The same prefix again: a hit, 96 tokens of prefill skipped, 13 own blocks.
+        r.arrive(ms(1), RequestId(1), 300, 3, prefix, &mut out);
+        r.poll(ms(1), &mut out);
+        let [Action::StartStep { shape, .. }] = out[..] else { panic!("{out:?}") };
+        assert_eq!(shape, StepShape::decode(1, 300).with_prefill(204, 96));
+        assert_eq!(r.kv_used_blocks(), 19 + 13, "the prefix's blocks counted once");
+        assert_eq!(r.prefix_cache_usage(), (6, 2));
+        out.clear();
+        r.step_done(ms(2), &mut out);
+        let (responses, _) = run_out(&mut r, 2);
+        assert_eq!(responses.len(), 2);
+        let s = r.stats();
+        assert_eq!((s.prefix_lookups, s.prefix_hits, s.prefix_cached_tokens), (2, 1, 96));
+        // Drained: only the unreferenced cached prefix holds blocks.
+        assert_eq!(r.prefix_cache_usage(), (6, 0));
+        assert_eq!(r.kv_used_blocks(), 6);
+        r.flush_prefix_cache();
+        assert_eq!(r.kv_used_blocks(), 0);
+        assert_eq!(r.prefix_cache_usage(), (0, 0));
+    }
+
+    #[test]
+    fn unreferenced_prefixes_are_evicted_when_blocks_are_needed() {
+        // 30 blocks: a cached 6-block prefix, then a prompt needing 25 blocks.
+        let mut r = Replica::new(0, cached(30));
+        let mut out = Vec::new();
+        r.arrive(ms(0), RequestId(0), 100, 1, Some(Prefix { id: 1, tokens: 96 }), &mut out);
+        let (responses, t) = run_out(&mut r, 0);
+        assert_eq!((responses.len(), r.kv_used_blocks(), r.prefix_cache_usage()), (1, 6, (6, 0)));
+        r.arrive(ms(t), RequestId(1), 400, 2, None, &mut out);
+        let (responses, _) = run_out(&mut r, t);
+        assert!(matches!(responses[..], [Action::Respond { outcome: Outcome::Completed, .. }]), "{responses:?}");
+        assert_eq!(r.stats().prefix_evictions, 1);
+        assert_eq!((r.kv_used_blocks(), r.prefix_cache_usage()), (0, (0, 0)));
+        assert_eq!(r.stats().preemptions, 0, "eviction, not preemption");
+    }
+
+    #[test]
+    fn preempted_sequences_release_their_prefix_and_everything_drains() {
+        for preemption in [Preemption::Recompute, Preemption::Swap] {
+            let mut cfg = cached(60);
+            cfg.preemption = preemption;
+            let mut r = Replica::new(0, cfg);
+            let mut out = Vec::new();
+            for i in 0..8 {
+                let prefix = Some(Prefix { id: i % 2, tokens: 64 });
+                r.arrive(ms(0), RequestId(u64::from(i)), 100, 200, prefix, &mut out);
+            }
+            let (responses, _) = run_out(&mut r, 0);
+            assert_eq!(responses.len(), 8, "{preemption:?}");
+            assert!(r.stats().preemptions > 0, "{preemption:?}");
+            assert_eq!(r.prefix_cache_usage().1, 0, "{preemption:?}: no reference left");
+            assert_eq!(r.kv_used_blocks(), r.prefix_cache_usage().0, "{preemption:?}");
+            r.flush_prefix_cache();
+            assert_eq!(r.kv_used_blocks(), 0, "{preemption:?}");
         }
     }
 
