@@ -8,16 +8,22 @@ use servesim::scenario;
 use servesim::sim;
 use std::path::PathBuf;
 
-fn run(sets: &[&str]) -> Summary {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/llama70b-h100-continuous.toml");
-    let mut all = vec!["run.duration=4m".to_string(), "run.warmup=30s".to_string()];
+/// Runs `file` (in scenarios/) shortened to `duration` after a `warmup`,
+/// with `sets`, and checks that every request has exactly one outcome.
+fn run_scenario(file: &str, duration: &str, warmup: &str, sets: &[&str]) -> Summary {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(file);
+    let mut all = vec![format!("run.duration={duration}"), format!("run.warmup={warmup}")];
     all.extend(sets.iter().map(|s| s.to_string()));
     let s = scenario::load(&path, &all).unwrap_or_else(|e| panic!("{e}"));
     let summary = sim::run(&s).summary;
-    assert!(summary.invariants.all_hold, "{sets:?}: invariants fail");
+    assert!(summary.invariants.all_hold, "{file} {sets:?}: invariants fail");
     let by_outcome: u64 = summary.requests.by_outcome.values().sum();
-    assert_eq!(by_outcome, summary.requests.offered, "{sets:?}: every request has an outcome");
+    assert_eq!(by_outcome, summary.requests.offered, "{file} {sets:?}: every request has an outcome");
     summary
+}
+
+fn run(sets: &[&str]) -> Summary {
+    run_scenario("llama70b-h100-continuous.toml", "4m", "30s", sets)
 }
 
 fn llm(s: &Summary) -> &LlmSummary {
@@ -115,15 +121,7 @@ fn disaggregation_removes_prefill_decode_interference_at_the_cost_of_kv_transfer
 }
 
 fn run_prefix(sets: &[&str]) -> Summary {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/llama8b-prefix-cache.toml");
-    let mut all = vec!["run.duration=90s".to_string(), "run.warmup=15s".to_string()];
-    all.extend(sets.iter().map(|s| s.to_string()));
-    let s = scenario::load(&path, &all).unwrap_or_else(|e| panic!("{e}"));
-    let summary = sim::run(&s).summary;
-    assert!(summary.invariants.all_hold, "{sets:?}: invariants fail");
-    let by_outcome: u64 = summary.requests.by_outcome.values().sum();
-    assert_eq!(by_outcome, summary.requests.offered, "{sets:?}: every request has an outcome");
-    summary
+    run_scenario("llama8b-prefix-cache.toml", "90s", "15s", sets)
 }
 
 #[test]
