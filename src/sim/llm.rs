@@ -154,9 +154,9 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
                 }
             }
         }
-        let waiting: u64 = core.replicas().iter().map(Replica::waiting).sum();
-        let running: u64 = core.replicas().iter().map(Replica::running).sum();
-        kv_used = core.replicas().iter().map(Replica::kv_used_blocks).sum();
+        let load = core.load();
+        let (waiting, running) = (load.waiting, load.running);
+        kv_used = load.kv_used_blocks;
         let levels =
             [core.outstanding() as f64, waiting as f64, f64::from(busy), kv_used as f64 / kv_total, running as f64];
         recorder.levels(now, levels);

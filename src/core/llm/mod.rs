@@ -27,7 +27,7 @@ mod replica;
 mod router;
 
 pub use prefix::{Prefix, PrefixCacheConfig, PrefixEviction};
-pub use replica::{Handoff, Policy, Preemption, Prefilled, Replica, ReplicaConfig, ReplicaStats, Role};
+pub use replica::{Handoff, Load, Policy, Preemption, Prefilled, Replica, ReplicaConfig, ReplicaStats, Role};
 pub use router::RouterPolicy;
 
 use super::{Outcome, RequestId};
@@ -96,6 +96,8 @@ pub struct LlmScheduler {
     /// Per decode replica: transfers headed to it, not yet arrived.
     incoming: Vec<u64>,
     scratch: Vec<Prefilled>,
+    /// Σ of every replica's load, updated per input from the touched ones.
+    totals: Load,
 }
 
 impl LlmScheduler {
@@ -107,6 +109,7 @@ impl LlmScheduler {
             disaggregation: None,
             incoming: Vec::new(),
             scratch: Vec::new(),
+            totals: Load::default(),
         }
     }
 
@@ -156,9 +159,26 @@ impl LlmScheduler {
         &self.replicas
     }
 
-    /// Requests waiting or running on any replica.
+    /// Requests waiting or running on any replica. O(1).
     pub fn outstanding(&self) -> u64 {
-        self.replicas.iter().map(Replica::outstanding).sum()
+        self.totals.outstanding
+    }
+
+    /// The pool's summed load (kept incrementally). O(1).
+    pub fn load(&self) -> Load {
+        self.totals
+    }
+
+    /// Runs `f`, which may change only the replicas in `touched`, and folds
+    /// their change of load into the pool totals.
+    fn tracked(&mut self, touched: &[usize], f: impl FnOnce(&mut Self)) {
+        let sum = |s: &Self| {
+            touched.iter().fold(Load::default(), |acc, &i| acc.replace(Load::default(), s.replicas[i].load()))
+        };
+        let before = sum(self);
+        f(self);
+        let after = sum(self);
+        self.totals = self.totals.replace(before, after);
     }
 
     pub fn handle(&mut self, now: SimTime, input: Input, out: &mut Vec<Action>) {
@@ -166,38 +186,42 @@ impl LlmScheduler {
             Input::Arrival { request, prompt_tokens, output_tokens, prefix } => {
                 let pool = self.entry_pool();
                 let r = self.router.pick(&self.replicas[..pool], prefix.map(|p| p.id));
-                let replica = &mut self.replicas[r];
-                replica.arrive(now, request, prompt_tokens, output_tokens, prefix, out);
-                replica.poll(now, out);
+                self.tracked(&[r], |s| {
+                    let replica = &mut s.replicas[r];
+                    replica.arrive(now, request, prompt_tokens, output_tokens, prefix, out);
+                    replica.poll(now, out);
+                });
             }
-            Input::StepDone { replica } => {
-                if let Some(r) = self.replicas.get_mut(replica as usize) {
-                    r.step_done(now, out);
-                    self.transfer_prefilled(replica, out);
-                    self.replicas[replica as usize].poll(now, out);
-                }
+            Input::StepDone { replica } if (replica as usize) < self.replicas.len() => {
+                self.tracked(&[replica as usize], |s| {
+                    s.replicas[replica as usize].step_done(now, out);
+                    s.transfer_prefilled(replica, out);
+                    s.replicas[replica as usize].poll(now, out);
+                });
             }
-            Input::Timer { replica, at } => {
-                if let Some(r) = self.replicas.get_mut(replica as usize) {
+            Input::Timer { replica, at } if (replica as usize) < self.replicas.len() => {
+                self.tracked(&[replica as usize], |s| {
+                    let r = &mut s.replicas[replica as usize];
                     r.timer(at);
                     r.poll(now, out);
-                }
+                });
             }
             Input::KvArrived { request, from, to, handle } => {
                 let Some(d) = self.disaggregation else { return };
                 let Some(i) = (to as usize).checked_sub(d.prefill_replicas as usize) else { return };
-                if i >= self.incoming.len() {
+                if i >= self.incoming.len() || from as usize >= self.replicas.len() {
                     return;
                 }
-                let Some(h) = self.replicas.get_mut(from as usize).and_then(|r| r.release(handle, request)) else {
-                    return;
-                };
-                self.incoming[i] -= 1;
-                self.replicas[to as usize].accept(h, out);
-                self.replicas[to as usize].poll(now, out);
-                // Freed blocks may let the prefill replica admit more.
-                self.replicas[from as usize].poll(now, out);
+                self.tracked(&[from as usize, to as usize], |s| {
+                    let Some(h) = s.replicas[from as usize].release(handle, request) else { return };
+                    s.incoming[i] -= 1;
+                    s.replicas[to as usize].accept(h, out);
+                    s.replicas[to as usize].poll(now, out);
+                    // Freed blocks may let the prefill replica admit more.
+                    s.replicas[from as usize].poll(now, out);
+                });
             }
+            Input::StepDone { .. } | Input::Timer { .. } => {}
         }
     }
 }
@@ -285,6 +309,8 @@ mod tests {
                     }
                 }
             }
+            let sum = core.replicas().iter().fold(Load::default(), |acc, r| acc.replace(Load::default(), r.load()));
+            assert_eq!(core.load(), sum, "incremental pool totals drifted");
             let decode_waiting = core.replicas()[p..].iter().map(Replica::waiting).max().unwrap_or(0);
             trace.max_decode_waiting = trace.max_decode_waiting.max(decode_waiting);
         }

@@ -120,6 +120,32 @@ pub struct ReplicaConfig {
     pub prefix_cache: Option<PrefixCacheConfig>,
 }
 
+/// What a replica holds right now; the scheduler keeps the pool's sum
+/// incrementally so drivers read it in O(1) per event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Load {
+    pub outstanding: u64,
+    pub waiting: u64,
+    pub running: u64,
+    pub kv_used_blocks: u64,
+}
+
+impl Load {
+    fn zip(self, o: Load, f: impl Fn(u64, u64) -> u64) -> Load {
+        Load {
+            outstanding: f(self.outstanding, o.outstanding),
+            waiting: f(self.waiting, o.waiting),
+            running: f(self.running, o.running),
+            kv_used_blocks: f(self.kv_used_blocks, o.kv_used_blocks),
+        }
+    }
+
+    /// `self + after − before`, never underflowing.
+    pub fn replace(self, before: Load, after: Load) -> Load {
+        self.zip(after, |a, b| a + b).zip(before, |a, b| a - b)
+    }
+}
+
 /// What a replica counted, for the report.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct ReplicaStats {
@@ -326,6 +352,16 @@ impl Replica {
 
     pub fn kv_used_blocks(&self) -> u64 {
         self.used_blocks
+    }
+
+    /// Everything the pool totals track, at once.
+    pub fn load(&self) -> Load {
+        Load {
+            outstanding: self.outstanding(),
+            waiting: self.waiting(),
+            running: self.running(),
+            kv_used_blocks: self.used_blocks,
+        }
     }
 
     pub fn busy(&self) -> bool {
