@@ -36,3 +36,36 @@ fn zero_sized_knobs_are_refused() {
     refused("replica.count=0", &["`replica.count`", "expected an integer >= 1"]);
     refused("workload.prompt_tokens.median=0", &["`workload.prompt_tokens`", "median must be a token count >= 1"]);
 }
+
+/// A calibrated profile replaces the datasheet figures: half the effective
+/// memory bandwidth makes memory-bound decode steps (TPOT) slower; a missing
+/// one is refused.
+#[test]
+fn calibrated_profiles_replace_datasheet_figures() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let tmp = tempfile::tempdir().unwrap();
+    let profiles = tmp.path().join("profiles");
+    for kind in ["gpus", "models"] {
+        std::fs::create_dir_all(profiles.join(kind)).unwrap();
+        for entry in std::fs::read_dir(root.join("profiles").join(kind)).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, profiles.join(kind).join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    std::fs::create_dir_all(profiles.join("calibrated")).unwrap();
+    let slow = "gpu = \"h100-sxm\"\nsource = \"test\"\neffective_memory_bandwidth_bytes_per_s = 1.34e12\n";
+    std::fs::write(profiles.join("calibrated/slow.toml"), slow).unwrap();
+    let scenario = root.join("scenarios/llama70b-h100-continuous.toml");
+    let run = |extra: &[&str]| {
+        let mut sets =
+            vec![format!("replica.profiles={}", profiles.display()), "run.duration=1m".into(), "run.warmup=10s".into()];
+        sets.extend(extra.iter().map(|s| s.to_string()));
+        let s = scenario::load(&scenario, &sets).unwrap_or_else(|e| panic!("{e}"));
+        servesim::sim::run(&s).summary.llm.expect("llm").tpot.p50_s
+    };
+    let (datasheet, calibrated) = (run(&[]), run(&["replica.calibrated=slow"]));
+    assert!(calibrated > 1.5 * datasheet, "TPOT p50: calibrated {calibrated} vs datasheet {datasheet}");
+    let sets = [format!("replica.profiles={}", profiles.display()), "replica.calibrated=fast".to_string()];
+    let err = scenario::load(&scenario, &sets).expect_err("missing calibration").to_string();
+    assert!(err.contains("`replica.calibrated`") && err.contains("no calibrated profile named `fast`"), "{err}");
+}

@@ -6,7 +6,7 @@ use super::locate::Locator;
 use super::schema::*;
 use super::ScenarioError;
 use crate::core::llm::{Policy, PrefixCacheConfig, PrefixEviction, ReplicaConfig, RouterPolicy};
-use crate::model::profile::{self, GpuProfile, ModelProfile, ProfileError};
+use crate::model::profile::{self, CalibratedProfile, GpuProfile, ModelProfile, ProfileError};
 use crate::model::step::{self, StepModel};
 use crate::time::SimDuration;
 use crate::workload::prefixes::SharedPrefix;
@@ -130,7 +130,21 @@ pub(super) fn resolve(
     let reserve = r.activation_reserve.unwrap_or(0.1);
     let kv_capacity_tokens =
         step::kv_capacity_tokens(&gpu, &model, tp, reserve).map_err(|e| profile_error(loc, "replica", e))?;
-    let step = StepModel::new(&gpu, &model, tp, None).map_err(|e| profile_error(loc, "replica", e))?;
+    let calibrated = match &r.calibrated {
+        Some(name) => match CalibratedProfile::find(&dir, name).map_err(|e| profile_error(loc, "replica.calibrated", e))? {
+            Some(c) => Some(c),
+            None => {
+                return Err(loc.error(
+                    "replica.calibrated",
+                    format!("no calibrated profile named `{name}` in {}", dir.join("calibrated").display()),
+                    "calibrated profiles are written by calibration into profiles/calibrated/; remove the key to use the datasheet",
+                ))
+            }
+        },
+        None => None,
+    };
+    let step = StepModel::new(&gpu, &model, tp, calibrated.as_ref())
+        .map_err(|e| profile_error(loc, if calibrated.is_some() { "replica.calibrated" } else { "replica" }, e))?;
 
     let kv = &file.kv;
     let block_tokens = kv.block_tokens.unwrap_or(16);

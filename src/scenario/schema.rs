@@ -89,6 +89,10 @@ pub struct ReplicaSection {
     pub profiles: Option<PathBuf>,
     /// Most requests waiting per replica; overflow is `overloaded`. Default: unbounded.
     pub queue_capacity: Option<u64>,
+    /// A measured profile in `profiles/calibrated/` (written by calibration)
+    /// whose effective bandwidth, FLOP/s and overhead replace the GPU
+    /// profile's datasheet x efficiency values. Default: none.
+    pub calibrated: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema, Default)]
