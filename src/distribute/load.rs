@@ -73,14 +73,7 @@ pub fn is_distribution_scenario(text: &str) -> bool {
 
 /// Reads, overrides and validates the distribution scenario at `path`.
 pub fn load(path: &Path, overrides: &[String]) -> Result<Plan, ScenarioError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
-        file: path.to_path_buf(),
-        origin: crate::scenario::Origin::File { line: None },
-        key: String::new(),
-        message: format!("cannot read the scenario file: {e}"),
-        hint: Some("check the path; shipped distribution scenarios live in scenarios/distribute/".into()),
-    })?;
-    from_text(&text, path, overrides)
+    from_text(&crate::scenario::read(path, "scenarios/distribute/")?, path, overrides)
 }
 
 /// Like [`load`], for text already in memory.
@@ -91,13 +84,7 @@ pub fn from_text(text: &str, path: &Path, overrides: &[String]) -> Result<Plan, 
         e.hint = e.hint.map(|h| h.replace("`servesim schema`", "the README's `servesim distribute` section"));
         e
     };
-    let as_written: DistributionFile = locator.deserialize(text, None).map_err(retarget)?;
-    let file = if overrides.is_empty() {
-        as_written
-    } else {
-        let edited = locator.apply_overrides(text)?;
-        locator.deserialize(&edited, Some(overrides)).map_err(retarget)?
-    };
+    let file: DistributionFile = locator.effective(text, retarget)?;
     resolve(file, path, &locator)
 }
 

@@ -76,14 +76,26 @@ impl Locator {
         best
     }
 
-    /// Deserializes `text`; `overrides` is set when `text` is the edited copy.
+    /// The file as written, then (if any) with the overrides applied; each
+    /// pass's errors point at their source. `adjust` may reword them.
     /// Generic over the file format, so other file kinds (e.g. weight
     /// distribution scenarios) get the same located errors and hints.
-    pub fn deserialize<T: serde::de::DeserializeOwned>(
+    pub fn effective<T: serde::de::DeserializeOwned>(
         &self,
         text: &str,
-        overrides: Option<&[String]>,
+        adjust: impl Fn(ScenarioError) -> ScenarioError,
     ) -> Result<T, ScenarioError> {
+        let as_written = self.deserialize(text, false).map_err(&adjust)?;
+        if self.overrides.is_empty() {
+            return Ok(as_written);
+        }
+        let edited = self.apply_overrides(text)?;
+        self.deserialize(&edited, true).map_err(adjust)
+    }
+
+    /// Deserializes `text`; `edited` says it is the copy with overrides
+    /// applied, so errors are placed at the override rather than a line.
+    fn deserialize<T: serde::de::DeserializeOwned>(&self, text: &str, edited: bool) -> Result<T, ScenarioError> {
         // Syntax first, so a broken file is not reported as a type error.
         let (message, span, hint) = match toml_edit::ImDocument::parse(text) {
             Err(e) => {
@@ -115,10 +127,8 @@ impl Locator {
             },
         };
         let key = span.as_ref().map(|s| key_at(text, s.start)).unwrap_or_default();
-        let origin = match overrides {
-            Some(_) => self.origin(&key),
-            None => Origin::File { line: span.map(|s| line_col(text, s.start)) },
-        };
+        let origin =
+            if edited { self.origin(&key) } else { Origin::File { line: span.map(|s| line_col(text, s.start)) } };
         Err(ScenarioError { file: self.file.clone(), origin, key, message, hint: Some(hint) })
     }
 
@@ -248,7 +258,7 @@ mod tests {
     fn type_errors_in_user_words() {
         let text = "[servers]\ncuont = \"two\"\n";
         let e =
-            Locator::new(text, Path::new("x.toml"), &[]).unwrap().deserialize::<ScenarioFile>(text, None).unwrap_err();
+            Locator::new(text, Path::new("x.toml"), &[]).unwrap().deserialize::<ScenarioFile>(text, false).unwrap_err();
         assert_eq!((e.key.as_str(), e.origin), ("servers.cuont", Origin::File { line: Some((2, 1)) }));
         assert!(e.hint.unwrap().starts_with("did you mean `count`?"));
         assert_eq!(

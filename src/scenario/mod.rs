@@ -28,26 +28,24 @@ use std::path::Path;
 
 /// Reads, overrides and validates the scenario at `path`.
 pub fn load(path: &Path, overrides: &[String]) -> Result<Scenario, ScenarioError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+    from_text(&read(path, "scenarios/")?, path, overrides)
+}
+
+/// The text of a scenario file, or an error saying where such files live.
+pub fn read(path: &Path, shipped_in: &str) -> Result<String, ScenarioError> {
+    std::fs::read_to_string(path).map_err(|e| ScenarioError {
         file: path.to_path_buf(),
         origin: Origin::File { line: None },
         key: String::new(),
         message: format!("cannot read the scenario file: {e}"),
-        hint: Some("check the path; shipped scenarios live in scenarios/".into()),
-    })?;
-    from_text(&text, path, overrides)
+        hint: Some(format!("check the path; shipped scenarios live in {shipped_in}")),
+    })
 }
 
 /// Like [`load`], for text already in memory (`path` names it in errors and
 /// anchors relative trace paths).
 pub fn from_text(text: &str, path: &Path, overrides: &[String]) -> Result<Scenario, ScenarioError> {
     let locator = Locator::new(text, path, overrides)?;
-    let as_written: ScenarioFile = locator.deserialize(text, None)?;
-    let effective = if overrides.is_empty() {
-        as_written
-    } else {
-        let edited = locator.apply_overrides(text)?;
-        locator.deserialize(&edited, Some(overrides))?
-    };
+    let effective: ScenarioFile = locator.effective(text, |e| e)?;
     validate::resolve(effective, path, &locator)
 }
