@@ -81,7 +81,7 @@ mod tests {
     #[test]
     fn stream_seeding_is_stable() {
         let v: u64 = RngStreams::new(1).stream("arrivals").random();
-        assert_eq!(v, RngStreams::new(1).stream("arrivals").random::<u64>());
+        assert_eq!(v, 4_955_563_056_123_074_851, "the stream hash changed: every seeded result would shift");
         assert_ne!(RngStreams::new(1).replication(0), RngStreams::new(1).replication(1));
     }
 }
