@@ -27,9 +27,14 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     let s = &recorded.summary;
     if !args.flags.quiet {
         let e2e = &s.latency.end_to_end;
+        let outcomes: Vec<String> =
+            s.requests.by_outcome.iter().filter(|(_, &n)| n > 0).map(|(name, n)| format!("{name} {n}")).collect();
         println!(
-            "{} (seed {}): {} requests offered, outcomes {:?}",
-            s.scenario, s.seed, s.requests.offered, s.requests.by_outcome
+            "{} (seed {}): {} requests offered; outcomes: {}",
+            s.scenario,
+            s.seed,
+            s.requests.offered,
+            outcomes.join(", ")
         );
         println!(
             "  end-to-end latency: mean {:.3} ms, p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",

@@ -12,9 +12,11 @@
 //! comes from a stream handed in at construction.
 
 mod batcher;
+mod idmap;
 pub mod llm;
 pub(crate) mod slab;
 
+pub use idmap::IdMap;
 pub(crate) use slab::Slab;
 
 pub use batcher::{Scheduler, StationConfig};
@@ -39,6 +41,16 @@ pub enum Outcome {
     Overloaded,
     /// Can never be served here (e.g. its context exceeds the replica's KV cache).
     Failed,
+    /// Stopped before it completed: its caller gave up (timeout,
+    /// cancellation) or a check stopped it; its resources were freed.
+    Cancelled,
+    /// Refused by a gateway rate limit (HTTP 429, with a Retry-After).
+    RateLimited,
+    /// Refused by a safety check: blocked input, or output stopped.
+    Refused,
+    /// A safety check could not run (classifier down, overloaded or timed
+    /// out), so the request was refused: checks fail closed.
+    SafetyUnavailable,
 }
 
 impl Outcome {
@@ -48,10 +60,22 @@ impl Outcome {
             Outcome::Completed => "completed",
             Outcome::Overloaded => "overloaded",
             Outcome::Failed => "failed",
+            Outcome::Cancelled => "cancelled",
+            Outcome::RateLimited => "rate_limited",
+            Outcome::Refused => "refused",
+            Outcome::SafetyUnavailable => "safety_unavailable",
         }
     }
 
-    pub const ALL: [Outcome; 3] = [Outcome::Completed, Outcome::Overloaded, Outcome::Failed];
+    pub const ALL: [Outcome; 7] = [
+        Outcome::Completed,
+        Outcome::Overloaded,
+        Outcome::Failed,
+        Outcome::Cancelled,
+        Outcome::RateLimited,
+        Outcome::Refused,
+        Outcome::SafetyUnavailable,
+    ];
 }
 
 /// What the driver tells the core.

@@ -44,6 +44,11 @@ impl<T> Slab<T> {
     pub fn get(&self, handle: u32) -> Option<&T> {
         self.slots.get(handle as usize)?.as_ref()
     }
+
+    /// The stored values, in handle order. O(slots).
+    pub fn values(&self) -> impl Iterator<Item = &T> {
+        self.slots.iter().flatten()
+    }
 }
 
 #[cfg(test)]

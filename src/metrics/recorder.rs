@@ -10,34 +10,10 @@
 use super::summary::*;
 use super::timeline::{Levels, Timeline, WindowRow};
 use super::LatencyStat;
-use crate::core::{Outcome, RequestId};
+use crate::core::{IdMap, Outcome, RequestId};
 use crate::time::{SimDuration, SimTime};
 use crate::workload::Arrival;
-use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
-
-/// Hashes a request id with one multiply (Fibonacci hashing). Ids are
-/// sequential integers chosen by the driver, not by an adversary, so SipHash's
-/// DoS resistance buys nothing here and costs ~10% of an M/M/1 run. Fixed
-/// (unseeded), like everything else; hash order still never reaches output.
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
-
-type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
+use std::collections::BTreeMap;
 
 /// Everything `finish` returns.
 pub struct Recorded {

@@ -27,10 +27,10 @@ mod replica;
 mod router;
 
 pub use prefix::{Prefix, PrefixCacheConfig, PrefixEviction};
-pub use replica::{Handoff, Load, Policy, Preemption, Prefilled, Replica, ReplicaConfig, ReplicaStats, Role};
+pub use replica::{Cancel, Handoff, Load, Policy, Preemption, Prefilled, Replica, ReplicaConfig, ReplicaStats, Role};
 pub use router::RouterPolicy;
 
-use super::{Outcome, RequestId};
+use super::{IdMap, Outcome, RequestId};
 use crate::model::step::StepShape;
 use crate::time::SimTime;
 use rand_chacha::ChaCha8Rng;
@@ -48,6 +48,12 @@ pub enum Input {
     Timer { replica: u32, at: SimTime },
     /// The KV transfer asked for by `TransferKv` with these fields completed.
     KvArrived { request: RequestId, from: u32, to: u32, handle: u32 },
+    /// Stop serving `request` (its caller gave up, or a check stopped it):
+    /// it is answered `Cancelled` once its queue slot, batch slot and KV
+    /// blocks are free — now, or when the step it is in ends (a GPU step is
+    /// not interrupted; if that step completes it, it completes). Ignored
+    /// for a request already answered.
+    Cancel { request: RequestId },
 }
 
 /// Timing of a finished request, for TTFT / TPOT / end-to-end metrics.
@@ -98,6 +104,11 @@ pub struct LlmScheduler {
     scratch: Vec<Prefilled>,
     /// Σ of every replica's load, updated per input from the touched ones.
     totals: Load,
+    /// The replica holding each unanswered request (the prefill replica
+    /// while its KV is in transfer), so a cancel finds it in O(1).
+    location: IdMap<u32>,
+    /// Requests cancelled while their KV was in transfer.
+    stopping: Vec<RequestId>,
 }
 
 impl LlmScheduler {
@@ -110,6 +121,8 @@ impl LlmScheduler {
             incoming: Vec::new(),
             scratch: Vec::new(),
             totals: Load::default(),
+            location: IdMap::default(),
+            stopping: Vec::new(),
         }
     }
 
@@ -182,10 +195,21 @@ impl LlmScheduler {
     }
 
     pub fn handle(&mut self, now: SimTime, input: Input, out: &mut Vec<Action>) {
+        let start = out.len();
+        self.dispatch(now, input, out);
+        for action in &out[start..] {
+            if let Action::Respond { request, .. } = action {
+                self.location.remove(&request.0);
+            }
+        }
+    }
+
+    fn dispatch(&mut self, now: SimTime, input: Input, out: &mut Vec<Action>) {
         match input {
             Input::Arrival { request, prompt_tokens, output_tokens, prefix } => {
                 let pool = self.entry_pool();
                 let r = self.router.pick(&self.replicas[..pool], prefix.map(|p| p.id));
+                self.location.insert(request.0, r as u32);
                 self.tracked(&[r], |s| {
                     let replica = &mut s.replicas[r];
                     replica.arrive(now, request, prompt_tokens, output_tokens, prefix, out);
@@ -215,10 +239,23 @@ impl LlmScheduler {
                 self.tracked(&[from as usize, to as usize], |s| {
                     let Some(h) = s.replicas[from as usize].release(handle, request) else { return };
                     s.incoming[i] -= 1;
+                    s.location.insert(request.0, to);
                     s.replicas[to as usize].accept(h, out);
+                    if let Some(k) = s.stopping.iter().position(|&r| r == request) {
+                        s.stopping.swap_remove(k);
+                        s.replicas[to as usize].cancel(request, out);
+                    }
                     s.replicas[to as usize].poll(now, out);
                     // Freed blocks may let the prefill replica admit more.
                     s.replicas[from as usize].poll(now, out);
+                });
+            }
+            Input::Cancel { request } => {
+                let Some(&r) = self.location.get(&request.0) else { return };
+                self.tracked(&[r as usize], |s| match s.replicas[r as usize].cancel(request, out) {
+                    Cancel::Stopped => s.replicas[r as usize].poll(now, out),
+                    Cancel::InTransfer if !s.stopping.contains(&request) => s.stopping.push(request),
+                    Cancel::InTransfer | Cancel::AtStepEnd | Cancel::NotHere => {}
                 });
             }
             Input::StepDone { .. } | Input::Timer { .. } => {}
@@ -274,6 +311,16 @@ mod tests {
     /// A tiny driver: 1 ms steps, `transfer` per KV transfer, arrivals
     /// `(at_ms, prompt, output)`; runs until no event is left.
     fn simulate(core: &mut LlmScheduler, requests: &[(u64, u32, u32)], transfer: SimDuration) -> Trace {
+        simulate_with_cancels(core, requests, &[], transfer)
+    }
+
+    /// As `simulate`, plus `Cancel` inputs `(at_ms, request)`.
+    fn simulate_with_cancels(
+        core: &mut LlmScheduler,
+        requests: &[(u64, u32, u32)],
+        cancels: &[(u64, u64)],
+        transfer: SimDuration,
+    ) -> Trace {
         let mut events: BTreeMap<(SimTime, u64), Input> = BTreeMap::new();
         let mut n = 0u64;
         let mut push = |events: &mut BTreeMap<_, _>, at: SimTime, input: Input| {
@@ -286,6 +333,9 @@ mod tests {
                 ms(at),
                 Input::Arrival { request: RequestId(i as u64), prompt_tokens, output_tokens, prefix: None },
             );
+        }
+        for &(at, r) in cancels {
+            push(&mut events, ms(at), Input::Cancel { request: RequestId(r) });
         }
         let (mut trace, mut out) = (Trace::default(), Vec::new());
         let p = core.entry_pool();
@@ -408,5 +458,45 @@ mod tests {
             && bytes == u64::from(requests[r.0 as usize].1) * KV_BYTES_PER_TOKEN));
         assert!(core.replicas().iter().all(|r| r.kv_used_blocks() == 0 && r.outstanding() == 0));
         assert_eq!(core.outstanding(), 0);
+    }
+
+    #[test]
+    fn cancels_anywhere_free_everything_and_answer_each_request_once() {
+        let requests: Vec<(u64, u32, u32)> =
+            (0..300u32).map(|i| (u64::from(i % 60), 20 + i * 37 % 500, 1 + i * 13 % 200)).collect();
+        // Every third request is cancelled at some point of its life,
+        // some twice, some long after it finished.
+        let cancels: Vec<(u64, u64)> = (0..300u64)
+            .filter(|i| i % 3 == 0)
+            .flat_map(|i| [(i % 60 + i * 7 % 90, i), (i % 60 + i * 11 % 400, i)])
+            .collect();
+        let plain = || {
+            let replicas = (0..3).map(|i| Replica::new(i, config(120))).collect();
+            LlmScheduler::new(replicas, RouterPolicy::RoundRobin, ChaCha8Rng::seed_from_u64(1))
+        };
+        for (name, mut core) in [("disaggregated", scheduler(&[400, 400], &[120, 120])), ("plain", plain())] {
+            let trace = simulate_with_cancels(&mut core, &requests, &cancels, SimDuration::from_millis(3));
+            let mut seen = vec![0u32; requests.len()];
+            for (r, ..) in &trace.responses {
+                seen[r.0 as usize] += 1;
+            }
+            assert!(seen.iter().all(|&n| n == 1), "{name}: {seen:?}");
+            let cancelled: Vec<_> = trace.responses.iter().filter(|(_, o, ..)| *o == Outcome::Cancelled).collect();
+            assert!(cancelled.len() > 20, "{name}: {} cancelled", cancelled.len());
+            for (r, _, served, _) in &cancelled {
+                assert!(r.0 % 3 == 0, "{name}: only cancelled requests end cancelled");
+                assert!(served.output_tokens < requests[r.0 as usize].2, "{name}: stopped before its last token");
+            }
+            let stats = core
+                .replicas()
+                .iter()
+                .map(Replica::stats)
+                .fold((0, 0), |a, s| (a.0 + s.cancelled, a.1 + s.cancelled_tokens));
+            assert_eq!(stats.0, cancelled.len() as u64, "{name}");
+            assert!(stats.1 > 0, "{name}: cancelled work is counted as wasted");
+            assert!(core.replicas().iter().all(|r| r.kv_used_blocks() == 0 && r.outstanding() == 0), "{name}");
+            assert_eq!(core.outstanding(), 0, "{name}");
+            assert!(core.location.is_empty() && core.stopping.is_empty(), "{name}");
+        }
     }
 }

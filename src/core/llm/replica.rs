@@ -162,6 +162,26 @@ pub struct ReplicaStats {
     /// Prompt tokens whose prefill a cached prefix skipped.
     pub prefix_cached_tokens: u64,
     pub prefix_evictions: u64,
+    /// Requests stopped by [`Replica::cancel`] before completing.
+    pub cancelled: u64,
+    /// Tokens computed for cancelled requests and thrown away: prefill
+    /// progress and generated tokens (wasted GPU work).
+    pub cancelled_tokens: u64,
+}
+
+/// Where a cancelled request was when [`Replica::cancel`] was called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cancel {
+    /// Removed now; answered `Cancelled`.
+    Stopped,
+    /// In the step now running: removed (and answered) when it ends, unless
+    /// that step completes it.
+    AtStepEnd,
+    /// Prefilled here, its KV in transfer to a decode replica: the
+    /// scheduler stops it when the transfer ends.
+    InTransfer,
+    /// Not held here (never was, or already answered).
+    NotHere,
 }
 
 /// A request that has not finished.
@@ -248,8 +268,8 @@ pub struct Replica {
     growth: Vec<u64>,
     used_blocks: u64,
     in_flight: Option<Plan>,
-    /// Static batching: responses held until the batch ends.
-    held: Vec<(RequestId, Served)>,
+    /// Static batching: finished sequences held until the batch ends.
+    held: Vec<Seq>,
     armed: Option<SimTime>,
     stats: ReplicaStats,
     role: Role,
@@ -261,6 +281,8 @@ pub struct Replica {
     /// DecodeOnly: sequences whose KV (ctx tokens) arrived, not yet admitted.
     arrived: VecDeque<(Seq, u64)>,
     prefixes: Option<PrefixCache>,
+    /// Requests to stop when the step in flight ends.
+    cancelling: Vec<RequestId>,
 }
 
 fn ceil_div(a: u64, b: u64) -> u64 {
@@ -294,6 +316,7 @@ impl Replica {
             in_transfer: 0,
             prefilled: Vec::new(),
             arrived: VecDeque::new(),
+            cancelling: Vec::new(),
         }
     }
 
@@ -723,6 +746,85 @@ impl Replica {
         Some(d)
     }
 
+    /// Stops serving `request` (its caller gave up, or a check stopped it):
+    /// frees its queue slot, batch slot and KV blocks, and answers it
+    /// `Cancelled` with the tokens it had generated. A GPU step is not
+    /// interrupted: a sequence in the running step is stopped when it ends
+    /// (if that step completes it, it completes). O(requests held here).
+    pub fn cancel(&mut self, request: RequestId, out: &mut Vec<Action>) -> Cancel {
+        let in_batch =
+            self.prefilling.iter().any(|p| p.seq.request == request) || self.decoding_slot(request).is_some();
+        if in_batch && self.in_flight.is_some() {
+            if !self.cancelling.contains(&request) {
+                self.cancelling.push(request);
+            }
+            return Cancel::AtStepEnd;
+        }
+        if self.handoffs_hold(request) {
+            return Cancel::InTransfer;
+        }
+        match self.take(request) {
+            Some(seq) => {
+                out.push(Action::Respond { request, outcome: Outcome::Cancelled, served: seq.served() });
+                self.flush_static_batch(out);
+                Cancel::Stopped
+            }
+            None => Cancel::NotHere,
+        }
+    }
+
+    fn decoding_slot(&self, request: RequestId) -> Option<u32> {
+        self.by_join
+            .iter()
+            .map(|&(_, slot)| slot)
+            .find(|&s| self.decoding.get(s).is_some_and(|d| d.seq.request == request))
+    }
+
+    fn handoffs_hold(&self, request: RequestId) -> bool {
+        self.in_transfer > 0 && self.handoffs.values().any(|h| h.seq.request == request)
+    }
+
+    /// Removes `request` from wherever it waits or runs (not in a step in
+    /// flight), freeing what it holds and counting its wasted tokens.
+    fn take(&mut self, request: RequestId) -> Option<Seq> {
+        let (seq, wasted) = if let Some(i) = self.waiting.iter().position(|s| s.request == request) {
+            (self.waiting.remove(i)?, 0)
+        } else if let Some(i) = self.swapped.iter().position(|(s, _)| s.request == request) {
+            let (seq, ctx) = self.swapped.remove(i)?;
+            (seq, ctx)
+        } else if let Some(i) = self.arrived.iter().position(|(s, _)| s.request == request) {
+            let (seq, ctx) = self.arrived.remove(i)?;
+            (seq, ctx)
+        } else if let Some(i) = self.held.iter().position(|s| s.request == request) {
+            let seq = self.held.remove(i);
+            (seq, u64::from(seq.prefill_len()))
+        } else if let Some(i) = self.prefilling.iter().position(|p| p.seq.request == request) {
+            let p = self.prefilling.remove(i)?;
+            self.used_blocks -= p.blocks;
+            self.release_prefix(&p.seq, p.shared);
+            (p.seq, u64::from(p.done) - p.shared)
+        } else {
+            let slot = self.decoding_slot(request)?;
+            let d = self.remove_decoding(slot)?;
+            let steps = self.step_counter - d.join_step;
+            let mut seq = d.seq;
+            seq.generated += steps as u32;
+            (seq, d.ctx_at_join + steps - d.shared)
+        };
+        self.stats.cancelled += 1;
+        self.stats.cancelled_tokens += wasted;
+        Some(seq)
+    }
+
+    /// Static: answers the held batch once nothing of it still runs.
+    fn flush_static_batch(&mut self, out: &mut Vec<Action>) {
+        if matches!(self.cfg.policy, Policy::Static { .. }) && self.running() == 0 {
+            for seq in self.held.drain(..) {
+                out.push(Action::Respond { request: seq.request, outcome: Outcome::Completed, served: seq.served() });
+            }
+        }
+    }
+
     /// Applies the finished step: one token per decoding sequence, prefill
     /// progress, first tokens, completions.
     pub fn step_done(&mut self, now: SimTime, out: &mut Vec<Action>) {
@@ -765,16 +867,17 @@ impl Replica {
                 self.join_decoding(seq, ctx, if is_static { blocks } else { 0 }, shared);
             }
         }
-        if is_static && self.running() == 0 {
-            for (request, served) in self.held.drain(..) {
-                out.push(Action::Respond { request, outcome: Outcome::Completed, served });
+        for request in std::mem::take(&mut self.cancelling) {
+            if let Some(seq) = self.take(request) {
+                out.push(Action::Respond { request, outcome: Outcome::Cancelled, served: seq.served() });
             }
         }
+        self.flush_static_batch(out);
     }
 
     fn finish(&mut self, seq: Seq, out: &mut Vec<Action>) {
         if matches!(self.cfg.policy, Policy::Static { .. }) {
-            self.held.push((seq.request, seq.served()));
+            self.held.push(seq);
         } else {
             out.push(Action::Respond { request: seq.request, outcome: Outcome::Completed, served: seq.served() });
         }
@@ -1001,5 +1104,86 @@ mod tests {
         let (_, responses, shapes) = drive(config(Policy::Continuous, 4, Preemption::Recompute), &[(100, 10)]);
         assert_eq!(responses[0].1, Outcome::Failed);
         assert!(shapes.is_empty());
+    }
+
+    #[test]
+    fn a_waiting_request_is_cancelled_at_once_and_never_runs() {
+        let mut r = Replica::new(0, config(Policy::Continuous, 1000, Preemption::Recompute));
+        let mut out = Vec::new();
+        r.arrive(ms(0), RequestId(0), 100, 5, None, &mut out);
+        assert_eq!(r.cancel(RequestId(0), &mut out), Cancel::Stopped);
+        assert!(matches!(out[..], [Action::Respond { outcome: Outcome::Cancelled, .. }]), "{out:?}");
+        assert_eq!(r.outstanding(), 0);
+        assert_eq!(r.cancel(RequestId(0), &mut out), Cancel::NotHere, "answered once");
+        r.poll(ms(0), &mut out);
+        assert!(!r.busy());
+    }
+
+    #[test]
+    fn a_cancelled_sequence_leaves_at_the_step_end_and_the_rest_of_its_batch_is_unchanged() {
+        let requests = [(100, 20), (60, 20), (80, 20)];
+        let (_, alone, _) = drive(config(Policy::Continuous, 1000, Preemption::Recompute), &requests);
+        let mut r = Replica::new(0, config(Policy::Continuous, 1000, Preemption::Recompute));
+        let mut out = Vec::new();
+        for (i, &(p, o)) in requests.iter().enumerate() {
+            r.arrive(ms(0), RequestId(i as u64), p, o, None, &mut out);
+        }
+        r.poll(ms(0), &mut out);
+        r.step_done(ms(1), &mut out);
+        r.poll(ms(1), &mut out);
+        out.clear();
+        assert_eq!(r.cancel(RequestId(1), &mut out), Cancel::AtStepEnd, "in the running step");
+        assert!(out.is_empty());
+        r.step_done(ms(2), &mut out);
+        let [Action::Respond { request: RequestId(1), outcome: Outcome::Cancelled, served }] = out[..] else {
+            panic!("{out:?}")
+        };
+        assert_eq!(served.output_tokens, 2, "first token at prefill, one decode step");
+        assert_eq!(r.stats().cancelled_tokens, 61, "60 prompt tokens + 1 decoded token's KV");
+        out.clear();
+        let (responses, _) = run_out(&mut r, 2);
+        let done = |rs: &[(RequestId, Outcome, Served)], id| rs.iter().find(|x| x.0 == RequestId(id)).map(|x| x.2);
+        let rest: Vec<_> = responses
+            .iter()
+            .map(|a| match a {
+                Action::Respond { request, outcome, served } => (*request, *outcome, *served),
+                _ => unreachable!(),
+            })
+            .collect();
+        for id in [0, 2] {
+            let (got, want) = (done(&rest, id).unwrap(), done(&alone, id).unwrap());
+            assert_eq!((got.output_tokens, got.first_token), (want.output_tokens, want.first_token), "{id}");
+        }
+        assert_eq!(r.kv_used_blocks(), 0);
+    }
+
+    #[test]
+    fn cancelling_a_static_batch_member_releases_the_rest_when_the_batch_ends() {
+        let policy = Policy::Static { max_wait: SimDuration::ZERO };
+        let mut r = Replica::new(0, config(policy, 1000, Preemption::Recompute));
+        let mut out = Vec::new();
+        r.arrive(ms(0), RequestId(0), 10, 3, None, &mut out);
+        r.arrive(ms(0), RequestId(1), 10, 50, None, &mut out);
+        r.poll(ms(0), &mut out);
+        let (mut t, mut responses) = (0, Vec::new());
+        while r.outstanding() > 0 {
+            t += 1;
+            r.step_done(ms(t), &mut out);
+            if t == 5 {
+                assert_eq!(r.cancel(RequestId(1), &mut out), Cancel::Stopped, "between steps");
+            }
+            r.poll(ms(t), &mut out);
+            responses.extend(out.drain(..).filter(|a| matches!(a, Action::Respond { .. })));
+        }
+        let outcomes: Vec<_> = responses
+            .iter()
+            .map(|a| match a {
+                Action::Respond { request, outcome, .. } => (request.0, *outcome),
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(outcomes, vec![(1, Outcome::Cancelled), (0, Outcome::Completed)]);
+        assert_eq!(t, 5, "the batch ends with its longest remaining sequence");
+        assert_eq!(r.kv_used_blocks(), 0);
     }
 }
