@@ -176,3 +176,22 @@ fn prefix_affinity_keeps_hits_when_each_replica_caches_few_prefixes() {
     assert!(rr.evictions > 0, "{rr:?}");
     assert!(affinity.hit_rate > rr.hit_rate + 0.1, "prefix-affinity {affinity:?} vs round-robin {rr:?}");
 }
+
+#[test]
+fn sticky_sessions_keep_conversations_cached_and_cut_ttft() {
+    let run_chat = |sets: &[&str]| run_scenario("llama8b-chat-conversations.toml", "100s", "30s", sets);
+    let sticky = run_chat(&[]);
+    let spread = run_chat(&["replica.routing=round-robin"]);
+    let uncached = run_chat(&["kv.prefix_cache=off"]);
+    let (a, b) = (llm(&sticky), llm(&spread));
+    let (ca, cb) = (a.prefix_cache.clone().expect("cache"), b.prefix_cache.clone().expect("cache"));
+    // Each turn's context waits on the replica that served the turn before.
+    assert!(ca.hit_rate > 0.8 && ca.hit_rate > cb.hit_rate + 0.3, "sticky {ca:?} vs round-robin {cb:?}");
+    assert!(ca.cached_prompt_tokens > 2 * cb.cached_prompt_tokens, "{ca:?} vs {cb:?}");
+    assert!(a.ttft.p99_s < b.ttft.p99_s, "TTFT p99 sticky {} vs round-robin {}", a.ttft.p99_s, b.ttft.p99_s);
+    assert!(a.ttft.p99_s < llm(&uncached).ttft.p99_s, "the cache is what cuts prefill");
+    // Follow-up turns re-send the conversation: prompts average far more
+    // than a first turn's (0.7 x 1000 system + ~260 user tokens).
+    let mean_prompt = sticky.requests.prompt_tokens as f64 / sticky.requests.offered as f64;
+    assert!(mean_prompt > 1500.0, "mean prompt {mean_prompt}");
+}

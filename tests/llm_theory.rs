@@ -9,7 +9,14 @@
 //!   single-server queue;
 //! - step time k x (tokens in the step), unlimited batch: every running
 //!   sequence advances one token per step, so each gets 1/n of the GPU —
-//!   processor sharing, mean sojourn E[S] / (1 − ρ).
+//!   processor sharing, mean sojourn E[S] / (1 − ρ);
+//! - constant step time T, at most c sequences per step, geometric output
+//!   lengths (mean m tokens = m steps): each batch slot is a server whose
+//!   job is memoryless, so continuous batching is the multi-server queue
+//!   M/M/c with E[S] = mT (Erlang C). Two approximations, both far inside
+//!   the interval: a geometric length has SCV 1 − 1/m, not 1 (0.5% here),
+//!   and a request arriving mid-step joins at the step's end (≤ T, 0.2 ms
+//!   of a 40 ms service).
 
 use servesim::metrics::Summary;
 use servesim::plan::replicate::{estimate, replications};
@@ -34,9 +41,13 @@ fn profiles(dir: &Path, flops: &str, overhead: &str) {
 }
 
 fn scenario_text(rate: f64, output: u32, max_batch: u32) -> String {
+    scenario_with_output(rate, &format!("{{ fixed = {output} }}"), max_batch)
+}
+
+fn scenario_with_output(rate: f64, output: &str, max_batch: u32) -> String {
     format!(
         "seed = 5\n[run]\nmax_requests = 1000\n[workload]\nrate_per_s = {rate}\n\
-         prompt_tokens = {{ fixed = 1 }}\noutput_tokens = {{ fixed = {output} }}\n\
+         prompt_tokens = {{ fixed = 1 }}\noutput_tokens = {output}\n\
          [replica]\ngpu = \"synthetic\"\nmodel = \"synthetic\"\nprofiles = \"profiles\"\n\
          [batching]\npolicy = \"continuous\"\nmax_batch = {max_batch}\nmax_batched_tokens = 100000\n\
          [validation]\nreplications = 12\nrequests = 6000\nwarmup_requests = 600\n"
@@ -83,4 +94,28 @@ fn steps_proportional_to_batch_are_processor_sharing() {
     let runs = runs(&scenario_text(lambda, 200, 100_000), "1e13", "0s");
     let rho = lambda * work;
     assert_agrees(&runs, "PS mean sojourn", work / (1.0 - rho), |s| s.latency.end_to_end.mean_s);
+}
+
+/// Erlang C: the probability an M/M/c arrival waits, at offered load a = λE[S].
+fn erlang_c(c: u32, a: f64) -> f64 {
+    let rho = a / f64::from(c);
+    let (mut term, mut sum) = (1.0, 1.0);
+    for k in 1..c {
+        term *= a / f64::from(k);
+        sum += term;
+    }
+    let last = term * a / f64::from(c) / (1.0 - rho);
+    last / (sum + last)
+}
+
+#[test]
+fn constant_steps_with_geometric_lengths_are_mmc() {
+    // Step = 0.2 ms; output ~ geometric, mean 200 tokens = 40 ms; 4 slots.
+    let (lambda, service, c) = (75.0, 0.040, 4);
+    // Waits are noisy (Erlang C's tail): 40,000 requests per replication.
+    let text = scenario_with_output(lambda, "{ mean = 200 }", c).replace("requests = 6000", "requests = 40000");
+    let runs = runs(&text, "1e30", "200us");
+    let wq = erlang_c(c, lambda * service) * service / (f64::from(c) - lambda * service);
+    assert_agrees(&runs, "M/M/4 mean end-to-end", wq + service, |s| s.latency.end_to_end.mean_s);
+    assert_agrees(&runs, "M/M/4 mean TTFT (wait + one step)", wq + 0.0002, |s| s.llm.as_ref().unwrap().ttft.mean_s);
 }

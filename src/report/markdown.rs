@@ -169,6 +169,18 @@ fn llm_section(o: &mut String, l: &LlmSummary) {
             k.transfer_time.p99_s * 1e3
         );
     }
+    if let Some(p) = &l.prefix_cache {
+        let _ = writeln!(
+            o,
+            "- prefix cache ({}): hit rate {:.1}% ({} of {} admissions), {} prompt tokens' prefill skipped, {} evictions",
+            p.eviction,
+            p.hit_rate * 100.0,
+            p.hits,
+            p.lookups,
+            p.cached_prompt_tokens,
+            p.evictions
+        );
+    }
     let c = &l.cost;
     let _ = writeln!(
         o,

@@ -9,6 +9,7 @@ use crate::core::llm::{Policy, PrefixCacheConfig, PrefixEviction, ReplicaConfig,
 use crate::model::profile::{self, CalibratedProfile, GpuProfile, ModelProfile, ProfileError};
 use crate::model::step::{self, StepModel};
 use crate::time::SimDuration;
+use crate::workload::conversations::ConversationSpec;
 use crate::workload::prefixes::SharedPrefix;
 use crate::workload::tokens::TokenSizes;
 use std::path::{Path, PathBuf};
@@ -58,6 +59,8 @@ pub struct LlmConfig {
     pub disaggregation: Option<Disaggregated>,
     /// Shared system prompts of synthetic arrivals.
     pub shared_prefix: Option<SharedPrefix>,
+    /// Multi-turn conversations (synthetic arrivals).
+    pub conversations: Option<ConversationSpec>,
 }
 
 /// A profile problem, placed at the scenario key that chose it.
@@ -96,15 +99,18 @@ fn sizes(loc: &Locator, key: &str, d: &Option<TokenDist>) -> Result<TokenSizes, 
             "e.g. { median = 1000, p99 = 8000 } or { fixed = 512 }",
         ));
     };
-    match (d.fixed, d.median, d.p99) {
-        (Some(n), None, None) if n >= 1 => Ok(TokenSizes::Fixed(n)),
-        (None, Some(m), Some(q)) => {
+    match (d.fixed, d.median, d.p99, d.mean) {
+        (Some(n), None, None, None) if n >= 1 => Ok(TokenSizes::Fixed(n)),
+        (None, Some(m), Some(q), None) => {
             TokenSizes::lognormal(m, q, d.max).map_err(|e| loc.error(key, e, "e.g. { median = 1000, p99 = 8000 }"))
+        }
+        (None, None, None, Some(m)) => {
+            TokenSizes::geometric(m, d.max).map_err(|e| loc.error(&format!("{key}.mean"), e, "e.g. { mean = 200 }"))
         }
         _ => Err(loc.error(
             key,
-            "expected either `fixed` (>= 1) or both `median` and `p99`",
-            "e.g. { median = 1000, p99 = 8000, max = 32768 } or { fixed = 512 }",
+            "expected one of `fixed` (>= 1), both `median` and `p99`, or `mean`",
+            "e.g. { median = 1000, p99 = 8000, max = 32768 }, { fixed = 512 } or { mean = 200 }",
         )),
     }
 }
@@ -204,6 +210,7 @@ pub(super) fn resolve(
         return Err(loc.error("replica.price_per_gpu_hour_usd", format!("expected dollars >= 0, got {price}"), ""));
     }
     let shared_prefix = shared_prefix(file, is_trace, loc)?;
+    let conversations = conversations(file, is_trace, loc)?;
     let prefix_cache = prefix_cache(&file.kv, loc)?;
     let s = &file.slo;
     Ok(LlmConfig {
@@ -231,7 +238,36 @@ pub(super) fn resolve(
         slo: Slo { ttft_p99: s.ttft_p99, tpot_p99: s.tpot_p99, e2e_p99: s.e2e_p99 },
         disaggregation,
         shared_prefix,
+        conversations,
     })
+}
+
+/// `workload.conversations`: synthetic arrivals only; `turns` a count
+/// distribution, `think_time` given.
+fn conversations(
+    file: &ScenarioFile,
+    is_trace: bool,
+    loc: &Locator,
+) -> Result<Option<ConversationSpec>, ScenarioError> {
+    let Some(c) = &file.workload.conversations else { return Ok(None) };
+    let key = "workload.conversations";
+    let example = "e.g. conversations = { turns = { median = 3, p99 = 20 }, think_time = \"20s\" }";
+    if is_trace {
+        return Err(loc.error(
+            key,
+            "a trace's requests carry no conversations",
+            "remove it, or use synthetic arrivals",
+        ));
+    }
+    let turns = sizes(loc, &format!("{key}.turns"), &c.turns)?;
+    let Some(think_time) = c.think_time else {
+        return Err(loc.error(
+            key,
+            "missing `think_time`: the mean pause between an answer and the next turn",
+            example,
+        ));
+    };
+    Ok(Some(ConversationSpec { turns, think_time }))
 }
 
 /// `workload.shared_prefix`: synthetic arrivals only, tokens >= 1, share
@@ -440,5 +476,27 @@ mod tests {
         assert!(e.contains(&at) && e.contains("only the disaggregated batching policy"), "{e}");
         let e = error("policy = \"disaggregated\"", "policy = \"continuous\"", &["disaggregation.prefill_replicas=1"]);
         assert!(e.contains("(from --set disaggregation.prefill_replicas=1)"), "{e}");
+    }
+
+    #[test]
+    fn bad_conversations_are_rejected_with_their_place() {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/llama8b-chat-conversations.toml");
+        let text = std::fs::read_to_string(&path).expect("the shipped conversations scenario");
+        let line = text.lines().position(|l| l.starts_with("conversations")).expect("line") + 1;
+        let err = |from: &str, to: &str, sets: &[&str]| {
+            let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+            match super::super::from_text(&text.replace(from, to), &path, &sets) {
+                Ok(_) => panic!("{to} {sets:?} was accepted"),
+                Err(e) => e.to_string(),
+            }
+        };
+        let e = err(", think_time = \"15s\"", "", &[]);
+        assert!(e.contains(&format!(":{line}:")) && e.contains("missing `think_time`") && e.contains("hint:"), "{e}");
+        let e = err("turns = { median = 4, p99 = 20, max = 40 }", "turns = { mean = 0.5 }", &[]);
+        assert!(e.contains("`workload.conversations.turns.mean`") && e.contains("got 0.5"), "{e}");
+        let e = err("turns = { median = 4, p99 = 20, max = 40 }", "turns = { fixed = 2, mean = 3 }", &[]);
+        assert!(e.contains("`workload.conversations.turns`") && e.contains("expected one of"), "{e}");
+        let e = err("conversations = { turns", "conversations = { turn", &[]);
+        assert!(e.contains("turn") && e.contains(&format!(":{line}:")), "{e}");
     }
 }

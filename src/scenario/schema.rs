@@ -165,12 +165,14 @@ pub struct SloSection {
     pub e2e_p99: Option<SimDuration>,
 }
 
-/// A token count: `{ fixed = 512 }` or lognormal `{ median = 1000, p99 = 8000 }`,
+/// A token count: `{ fixed = 512 }`, lognormal `{ median = 1000, p99 = 8000 }`
+/// or geometric `{ mean = 200 }` (memoryless: the discrete exponential),
 /// optionally capped by `max`.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenDist {
     pub fixed: Option<u32>,
+    pub mean: Option<f64>,
     pub median: Option<f64>,
     pub p99: Option<f64>,
     pub max: Option<u32>,
@@ -229,6 +231,20 @@ pub struct WorkloadSection {
     pub output_tokens: Option<TokenDist>,
     /// Shared system prompts of synthetic arrivals (LLM serving).
     pub shared_prefix: Option<SharedPrefixSpec>,
+    /// Multi-turn conversations (LLM serving, synthetic arrivals): each
+    /// arrival opens one; later turns follow their predecessor's answer.
+    pub conversations: Option<ConversationsSpec>,
+}
+
+/// `{ turns = { median = 3, p99 = 20 }, think_time = "20s" }`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConversationsSpec {
+    /// Turns per conversation (a token-count-style distribution, >= 1).
+    pub turns: Option<TokenDist>,
+    /// Mean pause between a turn's answer and the user's next turn
+    /// (exponentially distributed; stream "think-time").
+    pub think_time: Option<SimDuration>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]

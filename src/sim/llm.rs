@@ -12,10 +12,16 @@
 //!
 //! Shared prefixes (`workload.shared_prefix`) are drawn from the stream
 //! `prefixes`, so they too leave arrival times and sizes as they were.
+//!
+//! Conversations (`workload.conversations`, see
+//! [`crate::workload::conversations`]): each arrival opens one; a completed
+//! turn schedules the next (`Event::Turn`) a think time after its answer,
+//! while arrivals go on. A turn's new message and answer sizes come from
+//! the size streams above; one event per conversation waiting to speak.
 
 use super::{window, Arrivals};
 use crate::core::llm::{Action, Disaggregation, Input, LlmScheduler, Policy, Replica};
-use crate::core::{Outcome, RequestId};
+use crate::core::{Outcome, RequestId, Slab};
 use crate::engine::{EventQueue, RngStreams};
 use crate::metrics::latency::LatencyStat;
 use crate::metrics::llm::{KvTransferSummary, LlmRecorder, PoolInfo, PoolTotals, PrefixCacheSummary};
@@ -23,13 +29,29 @@ use crate::metrics::recorder::{Recorded, RunEnd};
 use crate::metrics::Recorder;
 use crate::scenario::{LlmConfig, RunConfig, Scenario};
 use crate::time::{SimDuration, SimTime};
+use crate::workload::conversations::{Conversations, NextTurn};
+use crate::workload::Arrival;
 
 #[derive(Debug, Clone, Copy)]
 enum Event {
     Arrival,
-    StepDone { replica: u32 },
-    Timer { replica: u32, at: SimTime },
-    KvArrived { request: RequestId, from: u32, to: u32, handle: u32 },
+    StepDone {
+        replica: u32,
+    },
+    Timer {
+        replica: u32,
+        at: SimTime,
+    },
+    KvArrived {
+        request: RequestId,
+        from: u32,
+        to: u32,
+        handle: u32,
+    },
+    /// A conversation's next turn, held in the `turns` slab.
+    Turn {
+        slot: u32,
+    },
 }
 
 fn policy_name(p: Policy) -> &'static str {
@@ -53,6 +75,11 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
     let mut prompt_rng = streams.stream("prompt-tokens");
     let mut output_rng = streams.stream("output-tokens");
     let mut prefix_rng = streams.stream("prefixes");
+    let first_session = llm.shared_prefix.map_or(0, |p| p.prefixes);
+    let mut conversations = llm
+        .conversations
+        .map(|c| Conversations::new(c, first_session, streams.stream("turns"), streams.stream("think-time")));
+    let mut turns: Slab<NextTurn> = Slab::default();
     let mut recorder = Recorder::new(run.warmup, run.measure_until, llm.replicas, window(scenario, run));
     let mut tokens = LlmRecorder::default();
     let pcie = llm.gpu.pcie_bandwidth_bytes_per_s;
@@ -96,11 +123,14 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
                 offered += 1;
                 last_arrival = now;
                 recorder.arrival(request, &arrival);
+                let session =
+                    conversations.as_mut().map(|c| c.open(request, arrival.prompt_tokens, arrival.output_tokens));
                 let input = Input::Arrival {
                     request,
                     prompt_tokens: arrival.prompt_tokens,
                     output_tokens: arrival.output_tokens,
                     prefix,
+                    session,
                 };
                 core.handle(now, input, &mut actions);
                 pending = arrivals.next();
@@ -120,6 +150,28 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
             Event::KvArrived { request, from, to, handle } => {
                 core.handle(now, Input::KvArrived { request, from, to, handle }, &mut actions)
             }
+            Event::Turn { slot } => {
+                let (Some(turn), Some(c), Some((prompt, output))) =
+                    (turns.remove(slot), &mut conversations, &llm.sizes)
+                else {
+                    continue;
+                };
+                let (prompt_tokens, prefix) = turn.prompt(prompt.sample(&mut prompt_rng));
+                let output_tokens = output.sample(&mut output_rng);
+                let request = RequestId(offered);
+                offered += 1;
+                last_arrival = now;
+                recorder.arrival(request, &Arrival { at: now, prompt_tokens, output_tokens });
+                c.continue_with(request, turn, prompt_tokens, output_tokens);
+                let input = Input::Arrival {
+                    request,
+                    prompt_tokens,
+                    output_tokens,
+                    prefix: Some(prefix),
+                    session: Some(turn.session),
+                };
+                core.handle(now, input, &mut actions);
+            }
         }
         for action in actions.drain(..) {
             match action {
@@ -137,6 +189,11 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
                 }
                 Action::Respond { request, outcome, served } => {
                     recorder.respond(now, request, outcome, served.arrived, served.admitted);
+                    let next =
+                        conversations.as_mut().and_then(|c| c.answered(request, outcome == Outcome::Completed, now));
+                    if let Some((at, turn)) = next.filter(|(at, _)| pending.is_some() && stop.is_none_or(|s| *at < s)) {
+                        queue.schedule(at, Event::Turn { slot: turns.insert(turn) });
+                    }
                     if outcome == Outcome::Completed && recorder.measures(served.arrived) {
                         tokens.completed(now, &served, &llm.slo);
                     }

@@ -3,6 +3,7 @@
 //! driver holds one pending arrival, never the whole run in memory.
 
 pub mod arrivals;
+pub mod conversations;
 pub mod dist;
 pub mod prefixes;
 pub mod tokens;

@@ -1,9 +1,13 @@
-//! Request sizes in tokens: fixed, or lognormal given by median and p99 —
+//! Request sizes in tokens: fixed; lognormal given by median and p99 —
 //! how serving teams describe prompt and output lengths ("median 1K, p99
-//! 8K") — with an optional cap (a context limit).
+//! 8K"); or geometric given by its mean — the memoryless, discrete
+//! exponential, which makes a queue of decoding sequences an M/M/c queue
+//! in theory checks — each with an optional cap (a context limit).
 //!
 //! Lognormal from (median m, p99 q): μ = ln m, σ = ln(q/m) / z₀.₉₉ where
-//! z₀.₉₉ = 2.3263. One draw per sample; results round to >= 1 token.
+//! z₀.₉₉ = 2.3263; results round to >= 1 token. Geometric on {1, 2, ...}
+//! with mean m: success probability p = 1/m, drawn by inversion,
+//! 1 + ⌊ln U / ln(1 − p)⌋. One draw per sample.
 
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -15,6 +19,7 @@ const Z99: f64 = 2.326_347_874_040_841;
 pub enum TokenSizes {
     Fixed(u32),
     Lognormal { mu: f64, sigma: f64, max: u32 },
+    Geometric { p: f64, max: u32 },
 }
 
 impl TokenSizes {
@@ -29,6 +34,14 @@ impl TokenSizes {
         Ok(TokenSizes::Lognormal { mu: median.ln(), sigma: (p99 / median).ln() / Z99, max: max.unwrap_or(u32::MAX) })
     }
 
+    /// Geometric on {1, 2, ...} with the given mean (>= 1).
+    pub fn geometric(mean: f64, max: Option<u32>) -> Result<TokenSizes, String> {
+        if !(mean.is_finite() && mean >= 1.0) {
+            return Err(format!("mean must be a token count >= 1, got {mean}"));
+        }
+        Ok(TokenSizes::Geometric { p: 1.0 / mean, max: max.unwrap_or(u32::MAX) })
+    }
+
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> u32 {
         match *self {
             TokenSizes::Fixed(n) => n.max(1),
@@ -36,6 +49,11 @@ impl TokenSizes {
                 let z: f64 = StandardNormal.sample(rng);
                 let x = (mu + sigma * z).exp().round();
                 (x.clamp(1.0, f64::from(max.max(1)))) as u32
+            }
+            TokenSizes::Geometric { p, max } => {
+                let u: f64 = 1.0 - rng.random::<f64>();
+                let x = if p >= 1.0 { 1.0 } else { 1.0 + (u.ln() / (1.0 - p).ln()).floor() };
+                x.clamp(1.0, f64::from(max.max(1))) as u32
             }
         }
     }
@@ -58,5 +76,21 @@ mod tests {
         assert!((p99 - 8000.0).abs() / 8000.0 < 0.05, "{p99}");
         assert!(TokenSizes::lognormal(100.0, 50.0, None).is_err());
         assert_eq!(TokenSizes::Fixed(0).sample(&mut rng), 1);
+    }
+
+    #[test]
+    fn geometric_has_its_mean_and_is_memoryless() {
+        let d = TokenSizes::geometric(50.0, None).unwrap();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2);
+        let xs: Vec<u32> = (0..200_000).map(|_| d.sample(&mut rng)).collect();
+        let mean = xs.iter().map(|&x| f64::from(x)).sum::<f64>() / xs.len() as f64;
+        assert!((mean - 50.0).abs() < 0.5, "{mean}");
+        // P(X > 40 + k | X > 40) = P(X > k): the remaining length after 40
+        // tokens has the same mean as a fresh one.
+        let tail: Vec<f64> = xs.iter().filter(|&&x| x > 40).map(|&x| f64::from(x - 40)).collect();
+        let tail_mean = tail.iter().sum::<f64>() / tail.len() as f64;
+        assert!((tail_mean - 50.0).abs() < 1.5, "{tail_mean}");
+        assert_eq!(TokenSizes::geometric(1.0, None).unwrap().sample(&mut rng), 1);
+        assert!(TokenSizes::geometric(0.5, None).is_err());
     }
 }

@@ -40,8 +40,11 @@ use router::Router;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Input {
     /// A request arrived now with its prompt and (known to the model) output
-    /// length; `prefix` is the shared prefix its prompt starts with, if any.
-    Arrival { request: RequestId, prompt_tokens: u32, output_tokens: u32, prefix: Option<Prefix> },
+    /// length; `prefix` is the cached prefix its prompt starts with, if any
+    /// (a system prompt, or its conversation's earlier turns); `session` is
+    /// its conversation, if any: when it completes, its whole context stays
+    /// cached under that id as the next turn's prefix.
+    Arrival { request: RequestId, prompt_tokens: u32, output_tokens: u32, prefix: Option<Prefix>, session: Option<u32> },
     /// Replica `replica` finished the step it was asked to run.
     StepDone { replica: u32 },
     /// A timer armed with `ArmTimer { replica, at }` fired.
@@ -54,6 +57,16 @@ pub enum Input {
     /// not interrupted; if that step completes it, it completes). Ignored
     /// for a request already answered.
     Cancel { request: RequestId },
+}
+
+/// A new request, as a replica takes it (the fields of `Input::Arrival`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Job {
+    pub request: RequestId,
+    pub prompt_tokens: u32,
+    pub output_tokens: u32,
+    pub prefix: Option<Prefix>,
+    pub session: Option<u32>,
 }
 
 /// Timing of a finished request, for TTFT / TPOT / end-to-end metrics.
@@ -206,13 +219,14 @@ impl LlmScheduler {
 
     fn dispatch(&mut self, now: SimTime, input: Input, out: &mut Vec<Action>) {
         match input {
-            Input::Arrival { request, prompt_tokens, output_tokens, prefix } => {
+            Input::Arrival { request, prompt_tokens, output_tokens, prefix, session } => {
                 let pool = self.entry_pool();
-                let r = self.router.pick(&self.replicas[..pool], prefix.map(|p| p.id));
+                let r = self.router.pick(&self.replicas[..pool], prefix.map(|p| p.id), session);
                 self.location.insert(request.0, r as u32);
                 self.tracked(&[r], |s| {
                     let replica = &mut s.replicas[r];
-                    replica.arrive(now, request, prompt_tokens, output_tokens, prefix, out);
+                    let job = Job { request, prompt_tokens, output_tokens, prefix, session };
+                    replica.arrive(now, job, out);
                     replica.poll(now, out);
                 });
             }
@@ -331,7 +345,13 @@ mod tests {
             push(
                 &mut events,
                 ms(at),
-                Input::Arrival { request: RequestId(i as u64), prompt_tokens, output_tokens, prefix: None },
+                Input::Arrival {
+                    request: RequestId(i as u64),
+                    prompt_tokens,
+                    output_tokens,
+                    prefix: None,
+                    session: None,
+                },
             );
         }
         for &(at, r) in cancels {
@@ -373,7 +393,7 @@ mod tests {
         let mut out = Vec::new();
         core.handle(
             ms(0),
-            Input::Arrival { request: RequestId(7), prompt_tokens: 100, output_tokens: 5, prefix: None },
+            Input::Arrival { request: RequestId(7), prompt_tokens: 100, output_tokens: 5, prefix: None, session: None },
             &mut out,
         );
         assert!(matches!(out.as_slice(), [Action::StartStep { replica: 0, .. }]), "{out:?}");

@@ -166,6 +166,27 @@ impl PrefixCache {
         self.entries.insert(id, e);
     }
 
+    /// Blocks held by entry `id` (0 if absent).
+    pub fn blocks_of(&self, id: u32) -> u64 {
+        self.entries.get(&id).map_or(0, |e| e.blocks)
+    }
+
+    /// Whether entry `id` exists and a sequence references it.
+    pub fn is_referenced(&self, id: u32) -> bool {
+        self.entries.get(&id).is_some_and(|e| e.refs > 0)
+    }
+
+    /// Removes unreferenced entry `id` (to replace it); returns its blocks.
+    /// Not an eviction: the caller supersedes it.
+    pub fn remove_idle(&mut self, id: u32) -> Option<u64> {
+        let e = self.entries.get(&id).copied().filter(|e| e.refs == 0)?;
+        self.idle.remove(&self.key(id, &e));
+        self.entries.remove(&id);
+        self.idle_blocks -= e.blocks;
+        self.held_blocks -= e.blocks;
+        Some(e.blocks)
+    }
+
     /// Evicts the first unreferenced prefix in eviction order, other than
     /// `keep`; returns the blocks freed.
     pub fn evict_one(&mut self, keep: Option<u32>) -> Option<u64> {

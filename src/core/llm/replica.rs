@@ -42,7 +42,7 @@
 //! copy). Unreferenced prefixes are evicted before anyone is preempted.
 
 use super::prefix::{Prefix, PrefixCache, PrefixCacheConfig};
-use super::{Action, Served};
+use super::{Action, Job, Served};
 use crate::core::{Outcome, RequestId, Slab};
 use crate::model::step::StepShape;
 use crate::time::{SimDuration, SimTime};
@@ -198,6 +198,8 @@ struct Seq {
     first_token: Option<SimTime>,
     /// A cacheable prefix: its full blocks' tokens, fewer than `prompt`.
     prefix: Option<Prefix>,
+    /// Its conversation: its context is cached under this id when it ends.
+    session: Option<u32>,
 }
 
 impl Seq {
@@ -338,6 +340,13 @@ impl Replica {
         self.prefixes.as_ref().is_some_and(|c| c.contains(id))
     }
 
+    /// Tokens of prefix `p` that its cache entry holds: all of them, or
+    /// fewer when the entry is an earlier, shorter context of the same id.
+    fn cached_tokens(&self, p: Prefix) -> u64 {
+        let entry = self.prefixes.as_ref().map_or(0, |c| c.blocks_of(p.id)) * u64::from(self.cfg.block_tokens);
+        entry.min(u64::from(p.tokens))
+    }
+
     /// Blocks held by cached prefixes, and references to them.
     pub fn prefix_cache_usage(&self) -> (u64, u64) {
         self.prefixes.as_ref().map_or((0, 0), |c| (c.held_blocks(), c.refs()))
@@ -417,18 +426,11 @@ impl Replica {
     }
 
     /// A new request: queued, or answered at once if it can never fit or
-    /// the queue is full. `prefix`, if any, is its shared prefix; with the
-    /// prefix cache on, its full blocks (fewer tokens than the prompt) are
-    /// cacheable.
-    pub fn arrive(
-        &mut self,
-        now: SimTime,
-        request: RequestId,
-        prompt: u32,
-        output: u32,
-        prefix: Option<Prefix>,
-        out: &mut Vec<Action>,
-    ) {
+    /// the queue is full. Its prefix, if any, is what it may find cached;
+    /// with the prefix cache on, only full blocks (fewer tokens than the
+    /// prompt) are cacheable.
+    pub fn arrive(&mut self, now: SimTime, job: Job, out: &mut Vec<Action>) {
+        let Job { request, prompt_tokens: prompt, output_tokens: output, prefix, session } = job;
         let b = self.cfg.block_tokens.max(1);
         let prefix = prefix
             .filter(|_| self.prefixes.is_some())
@@ -436,6 +438,7 @@ impl Replica {
             .filter(|p| p.tokens > 0);
         let seq = Seq {
             prefix,
+            session: session.filter(|_| self.prefixes.is_some() && self.role == Role::Both),
             request,
             arrived: now,
             prompt,
@@ -521,7 +524,7 @@ impl Replica {
                 (u64::from(seq.prefill_len()), self.cfg.watermark_blocks)
             };
             let hit = seq.prefix.filter(|p| self.has_prefix(p.id));
-            let shared = hit.map_or(0, |p| u64::from(p.tokens));
+            let shared = hit.map_or(0, |p| self.cached_tokens(p));
             let need = self.blocks(tokens - shared);
             if !self.reclaim(need + reserve, hit.map(|p| p.id)) {
                 break;
@@ -696,7 +699,11 @@ impl Replica {
     fn publish_prefix(&mut self, seq: &Seq, blocks: u64, shared: u64) -> (u64, u64) {
         let (Some(p), Some(cache), 0) = (seq.prefix, self.prefixes.as_mut(), shared) else { return (blocks, shared) };
         let prefix_blocks = u64::from(p.tokens) / u64::from(self.cfg.block_tokens.max(1));
-        if cache.contains(p.id) {
+        if cache.contains(p.id) && cache.blocks_of(p.id) != prefix_blocks {
+            // Another length under the same id (a conversation's other turn):
+            // keep this copy private.
+            return (blocks, 0);
+        } else if cache.contains(p.id) {
             self.used_blocks -= prefix_blocks;
         } else {
             if cache.full() {
@@ -842,6 +849,7 @@ impl Replica {
                 }
                 if let Some(mut d) = self.remove_decoding(slot) {
                     d.seq.generated = d.seq.output;
+                    self.keep_context(&d.seq, d.ctx_at_join + (self.step_counter - d.join_step));
                     self.finish(d.seq, out);
                 }
             }
@@ -860,6 +868,7 @@ impl Replica {
             if seq.generated >= seq.output {
                 self.used_blocks -= blocks;
                 self.release_prefix(&seq, shared);
+                self.keep_context(&seq, ctx);
                 self.finish(seq, out);
             } else if self.role == Role::PrefillOnly {
                 self.hand_off(seq, ctx, blocks, shared);
@@ -875,6 +884,32 @@ impl Replica {
         self.flush_static_batch(out);
     }
 
+    /// A conversation turn ended with `ctx` tokens of KV (its blocks just
+    /// freed): its full blocks become the cache entry of its session, the
+    /// next turn's prefix, replacing the session's earlier, shorter entry.
+    /// Skipped if that entry is still referenced or the blocks cannot be
+    /// found by evicting idle entries.
+    fn keep_context(&mut self, seq: &Seq, ctx: u64) {
+        let (Some(id), Some(cache)) = (seq.session, self.prefixes.as_mut()) else { return };
+        let blocks = ctx / u64::from(self.cfg.block_tokens.max(1));
+        if blocks == 0 || cache.is_referenced(id) {
+            return;
+        }
+        if let Some(old) = cache.remove_idle(id) {
+            self.used_blocks -= old;
+        }
+        if !self.reclaim(blocks, None) {
+            return;
+        }
+        let Some(cache) = self.prefixes.as_mut() else { return };
+        if cache.full() {
+            let Some(freed) = cache.evict_one(None) else { return };
+            self.used_blocks -= freed;
+        }
+        cache.insert(id, blocks);
+        self.used_blocks += blocks;
+    }
+
     fn finish(&mut self, seq: Seq, out: &mut Vec<Action>) {
         if matches!(self.cfg.policy, Policy::Static { .. }) {
             self.held.push(seq);
@@ -887,6 +922,10 @@ impl Replica {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn job(request: RequestId, prompt_tokens: u32, output_tokens: u32, prefix: Option<Prefix>) -> Job {
+        Job { request, prompt_tokens, output_tokens, prefix, session: None }
+    }
 
     fn config(policy: Policy, kv_blocks: u64, preemption: Preemption) -> ReplicaConfig {
         ReplicaConfig {
@@ -913,7 +952,7 @@ mod tests {
         let mut out = Vec::new();
         let mut now = SimTime::ZERO;
         for (i, &(p, o)) in requests.iter().enumerate() {
-            r.arrive(now, RequestId(i as u64), p, o, None, &mut out);
+            r.arrive(now, job(RequestId(i as u64), p, o, None), &mut out);
         }
         let (mut responses, mut shapes) = (Vec::new(), Vec::new());
         for _ in 0..100_000 {
@@ -1033,7 +1072,7 @@ mod tests {
         let mut out = Vec::new();
         // A 100-token prefix: its 6 full blocks (96 tokens) are cacheable.
         let prefix = Some(Prefix { id: 3, tokens: 100 });
-        r.arrive(ms(0), RequestId(0), 300, 3, prefix, &mut out);
+        r.arrive(ms(0), job(RequestId(0), 300, 3, prefix), &mut out);
         r.poll(ms(0), &mut out);
         let [Action::StartStep { shape, .. }] = out[..] else { panic!("{out:?}") };
         assert_eq!(shape, StepShape::prefill(300, 0), "a miss prefills the whole prompt");
@@ -1042,7 +1081,7 @@ mod tests {
         assert_eq!(r.prefix_cache_usage(), (6, 1), "published, referenced by its sequence");
         assert_eq!(r.kv_used_blocks(), 19, "6 shared + ceil(204 / 16) own = ceil(300 / 16)");
         // The same prefix again: a hit, 96 tokens of prefill skipped, 13 own blocks.
-        r.arrive(ms(1), RequestId(1), 300, 3, prefix, &mut out);
+        r.arrive(ms(1), job(RequestId(1), 300, 3, prefix), &mut out);
         r.poll(ms(1), &mut out);
         let [Action::StartStep { shape, .. }] = out[..] else { panic!("{out:?}") };
         assert_eq!(shape, StepShape::decode(1, 300).with_prefill(204, 96));
@@ -1067,10 +1106,10 @@ mod tests {
         // 30 blocks: a cached 6-block prefix, then a prompt needing 25 blocks.
         let mut r = Replica::new(0, cached(30));
         let mut out = Vec::new();
-        r.arrive(ms(0), RequestId(0), 100, 1, Some(Prefix { id: 1, tokens: 96 }), &mut out);
+        r.arrive(ms(0), job(RequestId(0), 100, 1, Some(Prefix { id: 1, tokens: 96 })), &mut out);
         let (responses, t) = run_out(&mut r, 0);
         assert_eq!((responses.len(), r.kv_used_blocks(), r.prefix_cache_usage()), (1, 6, (6, 0)));
-        r.arrive(ms(t), RequestId(1), 400, 2, None, &mut out);
+        r.arrive(ms(t), job(RequestId(1), 400, 2, None), &mut out);
         let (responses, _) = run_out(&mut r, t);
         assert!(matches!(responses[..], [Action::Respond { outcome: Outcome::Completed, .. }]), "{responses:?}");
         assert_eq!(r.stats().prefix_evictions, 1);
@@ -1087,7 +1126,7 @@ mod tests {
             let mut out = Vec::new();
             for i in 0..8 {
                 let prefix = Some(Prefix { id: i % 2, tokens: 64 });
-                r.arrive(ms(0), RequestId(u64::from(i)), 100, 200, prefix, &mut out);
+                r.arrive(ms(0), job(RequestId(u64::from(i)), 100, 200, prefix), &mut out);
             }
             let (responses, _) = run_out(&mut r, 0);
             assert_eq!(responses.len(), 8, "{preemption:?}");
@@ -1110,7 +1149,7 @@ mod tests {
     fn a_waiting_request_is_cancelled_at_once_and_never_runs() {
         let mut r = Replica::new(0, config(Policy::Continuous, 1000, Preemption::Recompute));
         let mut out = Vec::new();
-        r.arrive(ms(0), RequestId(0), 100, 5, None, &mut out);
+        r.arrive(ms(0), job(RequestId(0), 100, 5, None), &mut out);
         assert_eq!(r.cancel(RequestId(0), &mut out), Cancel::Stopped);
         assert!(matches!(out[..], [Action::Respond { outcome: Outcome::Cancelled, .. }]), "{out:?}");
         assert_eq!(r.outstanding(), 0);
@@ -1126,7 +1165,7 @@ mod tests {
         let mut r = Replica::new(0, config(Policy::Continuous, 1000, Preemption::Recompute));
         let mut out = Vec::new();
         for (i, &(p, o)) in requests.iter().enumerate() {
-            r.arrive(ms(0), RequestId(i as u64), p, o, None, &mut out);
+            r.arrive(ms(0), job(RequestId(i as u64), p, o, None), &mut out);
         }
         r.poll(ms(0), &mut out);
         r.step_done(ms(1), &mut out);
@@ -1162,8 +1201,8 @@ mod tests {
         let policy = Policy::Static { max_wait: SimDuration::ZERO };
         let mut r = Replica::new(0, config(policy, 1000, Preemption::Recompute));
         let mut out = Vec::new();
-        r.arrive(ms(0), RequestId(0), 10, 3, None, &mut out);
-        r.arrive(ms(0), RequestId(1), 10, 50, None, &mut out);
+        r.arrive(ms(0), job(RequestId(0), 10, 3, None), &mut out);
+        r.arrive(ms(0), job(RequestId(1), 10, 50, None), &mut out);
         r.poll(ms(0), &mut out);
         let (mut t, mut responses) = (0, Vec::new());
         while r.outstanding() > 0 {
@@ -1185,5 +1224,34 @@ mod tests {
         assert_eq!(outcomes, vec![(1, Outcome::Cancelled), (0, Outcome::Completed)]);
         assert_eq!(t, 5, "the batch ends with its longest remaining sequence");
         assert_eq!(r.kv_used_blocks(), 0);
+    }
+
+    #[test]
+    fn a_finished_turn_leaves_its_context_cached_for_the_next_turn() {
+        let mut r = Replica::new(0, cached(1000));
+        let mut out = Vec::new();
+        let turn1 = Job { session: Some(9), ..job(RequestId(0), 100, 40, None) };
+        r.arrive(ms(0), turn1, &mut out);
+        let (_, t) = run_out(&mut r, 0);
+        // KV of 100 + 39 tokens (the last answer token is never fed back):
+        // 8 full blocks stay cached under session 9.
+        assert_eq!(r.prefix_cache_usage(), (8, 0));
+        assert_eq!(r.kv_used_blocks(), 8);
+        // Turn 2 re-sends the 140-token conversation plus a 60-token message.
+        let turn2 = Job { session: Some(9), ..job(RequestId(1), 200, 10, Some(Prefix { id: 9, tokens: 140 })) };
+        r.arrive(ms(t), turn2, &mut out);
+        r.poll(ms(t), &mut out);
+        let [Action::StartStep { shape, .. }] = out[..] else { panic!("{out:?}") };
+        assert_eq!(shape, StepShape::prefill(72, 128), "only the message and the uncached tail are prefilled");
+        out.clear();
+        r.step_done(ms(t + 1), &mut out);
+        let (responses, _) = run_out(&mut r, t + 1);
+        assert_eq!(responses.len(), 1);
+        // Turn 2's longer context replaced turn 1's: 209 tokens, 13 blocks.
+        assert_eq!(r.prefix_cache_usage(), (13, 0));
+        assert_eq!(r.kv_used_blocks(), 13);
+        r.flush_prefix_cache();
+        assert_eq!(r.kv_used_blocks(), 0);
+        assert_eq!(r.stats().prefix_hits, 1);
     }
 }

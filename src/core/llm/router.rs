@@ -15,6 +15,10 @@
 //!   a hot prefix spreads over more replicas as load demands). This is the
 //!   cache-aware routing of SGLang's router, with its two balance
 //!   thresholds. Requests without a prefix go least-outstanding. O(replicas).
+//! - session-affinity: sticky sessions, as gateways do them: every turn of
+//!   a conversation goes to its session's home replica (the same hash of
+//!   the session id), whatever the load, so its earlier turns' KV is there;
+//!   requests outside a conversation go least-outstanding. O(1) for turns.
 
 use super::replica::Replica;
 use rand::Rng;
@@ -29,6 +33,7 @@ pub enum RouterPolicy {
     LeastOutstanding,
     PowerOfTwoChoices,
     PrefixAffinity,
+    SessionAffinity,
 }
 
 /// Extra outstanding requests a prefix's replica may carry over the
@@ -54,8 +59,9 @@ impl Router {
         Router { policy, next: 0, rng }
     }
 
-    /// The replica for a request with shared prefix `prefix` (if any).
-    pub fn pick(&mut self, replicas: &[Replica], prefix: Option<u32>) -> usize {
+    /// The replica for a request with cached prefix `prefix` and
+    /// conversation `session` (if any).
+    pub fn pick(&mut self, replicas: &[Replica], prefix: Option<u32>, session: Option<u32>) -> usize {
         let n = replicas.len();
         let least = || (0..n).min_by_key(|&i| replicas[i].outstanding()).unwrap_or(0);
         match self.policy {
@@ -65,6 +71,7 @@ impl Router {
                 r
             }
             RouterPolicy::LeastOutstanding => least(),
+            RouterPolicy::SessionAffinity => session.map_or_else(least, |id| home(id, n)),
             RouterPolicy::PrefixAffinity => {
                 let least = least();
                 let Some(id) = prefix else { return least };
