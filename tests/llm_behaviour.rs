@@ -195,3 +195,34 @@ fn sticky_sessions_keep_conversations_cached_and_cut_ttft() {
     let mean_prompt = sticky.requests.prompt_tokens as f64 / sticky.requests.offered as f64;
     assert!(mean_prompt > 1500.0, "mean prompt {mean_prompt}");
 }
+
+#[test]
+fn empirical_sizes_resample_the_real_trace() {
+    // The Azure code trace's own columns, drawn independently per request.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut trace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/azure-llm-2023/code.csv");
+    if !trace.exists() {
+        eprintln!("warning: {} is missing; resampling a generated trace instead", trace.display());
+        let rows: String = (0..300u32)
+            .map(|i| format!("2023-11-16 18:00:{:02}.0000000,{},{}\n", i / 10, 50 + i * 37 % 3000, 1 + i * 7 % 200))
+            .collect();
+        trace = tmp.path().join("trace.csv");
+        std::fs::write(&trace, format!("TIMESTAMP,ContextTokens,GeneratedTokens\n{rows}")).expect("write trace");
+    }
+    let rows = servesim::workload::trace::read_trace(&trace).unwrap_or_else(|e| panic!("the shared trace: {e}"));
+    let mean = |f: fn(&servesim::workload::trace::TraceRecord) -> u32| {
+        rows.iter().map(|r| f64::from(f(r))).sum::<f64>() / rows.len() as f64
+    };
+    let at = format!("{{ empirical = \"{}\" }}", trace.display());
+    let s = run_scenario(
+        "llama70b-h100-continuous.toml",
+        "10m",
+        "0s",
+        &[&format!("workload.prompt_tokens={at}"), &format!("workload.output_tokens={at}"), "workload.rate_per_s=3"],
+    );
+    let n = s.requests.offered as f64;
+    let (prompt, output) = (s.requests.prompt_tokens as f64 / n, s.requests.output_tokens as f64 / n);
+    let (want_prompt, want_output) = (mean(|r| r.prompt_tokens), mean(|r| r.output_tokens));
+    assert!((prompt / want_prompt - 1.0).abs() < 0.05, "prompt mean {prompt} vs trace {want_prompt}");
+    assert!((output / want_output - 1.0).abs() < 0.10, "output mean {output} vs trace {want_output}");
+}

@@ -4,6 +4,7 @@
 
 use super::locate::Locator;
 use super::schema::*;
+use super::validate::load_trace;
 use super::ScenarioError;
 use crate::core::llm::{Policy, PrefixCacheConfig, PrefixEviction, ReplicaConfig, RouterPolicy};
 use crate::model::profile::{self, CalibratedProfile, GpuProfile, ModelProfile, ProfileError};
@@ -12,6 +13,7 @@ use crate::time::SimDuration;
 use crate::workload::conversations::ConversationSpec;
 use crate::workload::prefixes::SharedPrefix;
 use crate::workload::tokens::TokenSizes;
+use crate::workload::trace::TraceRecord;
 use std::path::{Path, PathBuf};
 
 /// SLO targets; `None` means not set.
@@ -91,7 +93,18 @@ fn profiles_dir(r: &ReplicaSection, path: &Path) -> PathBuf {
     }
 }
 
-fn sizes(loc: &Locator, key: &str, d: &Option<TokenDist>) -> Result<TokenSizes, ScenarioError> {
+/// Which trace column an empirical size distribution resamples.
+type Column = fn(&TraceRecord) -> u32;
+
+/// A size distribution; `column` is the trace column `empirical` reads
+/// (None: this key takes no trace), relative to scenario file `path`.
+fn sizes(
+    loc: &Locator,
+    key: &str,
+    d: &Option<TokenDist>,
+    column: Option<Column>,
+    path: &Path,
+) -> Result<TokenSizes, ScenarioError> {
     let Some(d) = d else {
         return Err(loc.error(
             key,
@@ -99,18 +112,32 @@ fn sizes(loc: &Locator, key: &str, d: &Option<TokenDist>) -> Result<TokenSizes, 
             "e.g. { median = 1000, p99 = 8000 } or { fixed = 512 }",
         ));
     };
-    match (d.fixed, d.median, d.p99, d.mean) {
-        (Some(n), None, None, None) if n >= 1 => Ok(TokenSizes::Fixed(n)),
-        (None, Some(m), Some(q), None) => {
+    match (d.fixed, d.median, d.p99, d.mean, &d.empirical) {
+        (Some(n), None, None, None, None) if n >= 1 => Ok(TokenSizes::Fixed(n)),
+        (None, Some(m), Some(q), None, None) => {
             TokenSizes::lognormal(m, q, d.max).map_err(|e| loc.error(key, e, "e.g. { median = 1000, p99 = 8000 }"))
         }
-        (None, None, None, Some(m)) => {
+        (None, None, None, Some(m), None) => {
             TokenSizes::geometric(m, d.max).map_err(|e| loc.error(&format!("{key}.mean"), e, "e.g. { mean = 200 }"))
+        }
+        (None, None, None, None, Some(trace)) => {
+            let key = format!("{key}.empirical");
+            let Some(column) = column else {
+                return Err(loc.error(
+                    &key,
+                    "only prompt_tokens and output_tokens resample a trace",
+                    "use { median, p99 }",
+                ));
+            };
+            let records = load_trace(trace, path, loc, &key)?;
+            let values: Vec<u32> = records.iter().map(column).collect();
+            TokenSizes::empirical(values, d.max).map_err(|e| loc.error(&key, e, "point at a trace with rows"))
         }
         _ => Err(loc.error(
             key,
-            "expected one of `fixed` (>= 1), both `median` and `p99`, or `mean`",
-            "e.g. { median = 1000, p99 = 8000, max = 32768 }, { fixed = 512 } or { mean = 200 }",
+            "expected one of `fixed` (>= 1), both `median` and `p99`, `mean`, or `empirical`",
+            "e.g. { median = 1000, p99 = 8000, max = 32768 }, { fixed = 512 }, { mean = 200 } or \
+             { empirical = \"../../shared/data/azure-llm-2023/code.csv\" }",
         )),
     }
 }
@@ -201,8 +228,8 @@ pub(super) fn resolve(
         None
     } else {
         Some((
-            sizes(loc, "workload.prompt_tokens", &file.workload.prompt_tokens)?,
-            sizes(loc, "workload.output_tokens", &file.workload.output_tokens)?,
+            sizes(loc, "workload.prompt_tokens", &file.workload.prompt_tokens, Some(|r| r.prompt_tokens), path)?,
+            sizes(loc, "workload.output_tokens", &file.workload.output_tokens, Some(|r| r.output_tokens), path)?,
         ))
     };
     let price = r.price_per_gpu_hour_usd.unwrap_or(gpu.price_per_gpu_hour_usd);
@@ -210,7 +237,7 @@ pub(super) fn resolve(
         return Err(loc.error("replica.price_per_gpu_hour_usd", format!("expected dollars >= 0, got {price}"), ""));
     }
     let shared_prefix = shared_prefix(file, is_trace, loc)?;
-    let conversations = conversations(file, is_trace, loc)?;
+    let conversations = conversations(file, is_trace, loc, path)?;
     let prefix_cache = prefix_cache(&file.kv, loc)?;
     let s = &file.slo;
     Ok(LlmConfig {
@@ -248,6 +275,7 @@ fn conversations(
     file: &ScenarioFile,
     is_trace: bool,
     loc: &Locator,
+    path: &Path,
 ) -> Result<Option<ConversationSpec>, ScenarioError> {
     let Some(c) = &file.workload.conversations else { return Ok(None) };
     let key = "workload.conversations";
@@ -259,7 +287,7 @@ fn conversations(
             "remove it, or use synthetic arrivals",
         ));
     }
-    let turns = sizes(loc, &format!("{key}.turns"), &c.turns)?;
+    let turns = sizes(loc, &format!("{key}.turns"), &c.turns, None, path)?;
     let Some(think_time) = c.think_time else {
         return Err(loc.error(
             key,

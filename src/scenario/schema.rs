@@ -165,14 +165,17 @@ pub struct SloSection {
     pub e2e_p99: Option<SimDuration>,
 }
 
-/// A token count: `{ fixed = 512 }`, lognormal `{ median = 1000, p99 = 8000 }`
-/// or geometric `{ mean = 200 }` (memoryless: the discrete exponential),
-/// optionally capped by `max`.
+/// A token count: `{ fixed = 512 }`, lognormal `{ median = 1000, p99 = 8000 }`,
+/// geometric `{ mean = 200 }` (memoryless: the discrete exponential), or
+/// `{ empirical = "trace.csv" }` (prompt and output sizes only: the trace's
+/// `ContextTokens` or `GeneratedTokens` column, resampled), optionally
+/// capped by `max`.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenDist {
     pub fixed: Option<u32>,
     pub mean: Option<f64>,
+    pub empirical: Option<PathBuf>,
     pub median: Option<f64>,
     pub p99: Option<f64>,
     pub max: Option<u32>,

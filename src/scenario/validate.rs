@@ -15,7 +15,7 @@ use crate::core::StationConfig;
 use crate::model::ServiceModel;
 use crate::time::SimDuration;
 use crate::workload::dist::Dist;
-use crate::workload::trace::{read_trace, TraceError};
+use crate::workload::trace::{read_trace, TraceError, TraceRecord};
 use crate::workload::{ArrivalSpec, RateSchedule};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -172,6 +172,30 @@ fn forbid_llm_keys(file: &ScenarioFile, loc: &Locator) -> Result<(), ScenarioErr
     forbid(loc, "slo", &slo.ttft_p99.or(slo.tpot_p99).or(slo.e2e_p99), why)
 }
 
+/// Reads the trace at `trace` (relative to the scenario file's folder),
+/// placing any error at `key`.
+pub(super) fn load_trace(
+    trace: &Path,
+    scenario: &Path,
+    loc: &Locator,
+    key: &str,
+) -> Result<Vec<TraceRecord>, ScenarioError> {
+    let resolved = match scenario.parent() {
+        Some(dir) if trace.is_relative() => dir.join(trace),
+        _ => trace.to_path_buf(),
+    };
+    read_trace(&resolved).map_err(|e| {
+        let hint = match e {
+            TraceError::Io { .. } => "relative trace paths are resolved from the scenario file's folder",
+            TraceError::Row { .. } | TraceError::OutOfOrder { .. } => {
+                "fix or delete that row; a good row reads `2023-11-16 18:17:03.9799600,4808,10`"
+            }
+            _ => "a trace starts with the header `TIMESTAMP,ContextTokens,GeneratedTokens`, then one request per row",
+        };
+        loc.error(key, e.to_string(), hint)
+    })
+}
+
 fn arrivals(w: &WorkloadSection, path: &Path, loc: &Locator) -> Result<ArrivalSpec, ScenarioError> {
     let kind = w.arrival.unwrap_or_default();
     if kind == ArrivalKind::Trace {
@@ -204,22 +228,7 @@ fn arrivals(w: &WorkloadSection, path: &Path, loc: &Locator) -> Result<ArrivalSp
                 "2.0 replays twice as fast",
             ));
         }
-        let resolved = match path.parent() {
-            Some(dir) if trace.is_relative() => dir.join(trace),
-            _ => trace.clone(),
-        };
-        let records = read_trace(&resolved).map_err(|e| {
-            let hint = match e {
-                TraceError::Io { .. } => "relative trace paths are resolved from the scenario file's folder",
-                TraceError::Row { .. } | TraceError::OutOfOrder { .. } => {
-                    "fix or delete that row; a good row reads `2023-11-16 18:17:03.9799600,4808,10`"
-                }
-                _ => {
-                    "a trace starts with the header `TIMESTAMP,ContextTokens,GeneratedTokens`, then one request per row"
-                }
-            };
-            loc.error("workload.trace", e.to_string(), hint)
-        })?;
+        let records = load_trace(trace, path, loc, "workload.trace")?;
         return Ok(ArrivalSpec::Trace { records: Arc::new(records), time_scale });
     }
     forbid(loc, "workload.trace", &w.trace, "only `arrival = \"trace\"` reads a trace")?;

@@ -78,6 +78,7 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
     let first_session = llm.shared_prefix.map_or(0, |p| p.prefixes);
     let mut conversations = llm
         .conversations
+        .clone()
         .map(|c| Conversations::new(c, first_session, streams.stream("turns"), streams.stream("think-time")));
     let mut turns: Slab<NextTurn> = Slab::default();
     let mut recorder = Recorder::new(run.warmup, run.measure_until, llm.replicas, window(scenario, run));

@@ -28,7 +28,7 @@ use crate::time::{SimDuration, SimTime};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp1};
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ConversationSpec {
     /// Turns per conversation (>= 1).
     pub turns: TokenSizes,

@@ -4,6 +4,10 @@
 //! exponential, which makes a queue of decoding sequences an M/M/c queue
 //! in theory checks — each with an optional cap (a context limit).
 //!
+//! Empirical: the sizes of a real trace's requests, resampled uniformly
+//! (a bootstrap of the marginal; a prompt's and its output's draws are
+//! independent — replay the trace itself to keep them paired).
+//!
 //! Lognormal from (median m, p99 q): μ = ln m, σ = ln(q/m) / z₀.₉₉ where
 //! z₀.₉₉ = 2.3263; results round to >= 1 token. Geometric on {1, 2, ...}
 //! with mean m: success probability p = 1/m, drawn by inversion,
@@ -11,15 +15,25 @@
 
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
+use std::sync::Arc;
 
 /// The standard normal's 99th percentile.
 const Z99: f64 = 2.326_347_874_040_841;
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum TokenSizes {
     Fixed(u32),
-    Lognormal { mu: f64, sigma: f64, max: u32 },
-    Geometric { p: f64, max: u32 },
+    Lognormal {
+        mu: f64,
+        sigma: f64,
+        max: u32,
+    },
+    Geometric {
+        p: f64,
+        max: u32,
+    },
+    /// Observed sizes (>= 1 each, capped), drawn uniformly.
+    Empirical(Arc<[u32]>),
 }
 
 impl TokenSizes {
@@ -42,8 +56,18 @@ impl TokenSizes {
         Ok(TokenSizes::Geometric { p: 1.0 / mean, max: max.unwrap_or(u32::MAX) })
     }
 
+    /// Resamples `observed` (capped by `max`; a 0 counts as 1).
+    pub fn empirical(observed: Vec<u32>, max: Option<u32>) -> Result<TokenSizes, String> {
+        if observed.is_empty() {
+            return Err("the trace has no rows to resample".into());
+        }
+        let cap = max.unwrap_or(u32::MAX).max(1);
+        Ok(TokenSizes::Empirical(observed.into_iter().map(|x| x.clamp(1, cap)).collect()))
+    }
+
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> u32 {
         match *self {
+            TokenSizes::Empirical(ref observed) => observed[rng.random_range(0..observed.len())],
             TokenSizes::Fixed(n) => n.max(1),
             TokenSizes::Lognormal { mu, sigma, max } => {
                 let z: f64 = StandardNormal.sample(rng);
@@ -76,6 +100,19 @@ mod tests {
         assert!((p99 - 8000.0).abs() / 8000.0 < 0.05, "{p99}");
         assert!(TokenSizes::lognormal(100.0, 50.0, None).is_err());
         assert_eq!(TokenSizes::Fixed(0).sample(&mut rng), 1);
+    }
+
+    #[test]
+    fn empirical_resamples_the_observed_sizes() {
+        let d = TokenSizes::empirical(vec![0, 10, 10, 400], Some(100)).unwrap();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+        let mut counts = std::collections::BTreeMap::new();
+        for _ in 0..40_000 {
+            *counts.entry(d.sample(&mut rng)).or_insert(0u32) += 1;
+        }
+        assert_eq!(counts.keys().copied().collect::<Vec<_>>(), vec![1, 10, 100], "0 -> 1, 400 capped at 100");
+        assert!((f64::from(counts[&10]) / 40_000.0 - 0.5).abs() < 0.01, "{counts:?}");
+        assert!(TokenSizes::empirical(Vec::new(), None).is_err());
     }
 
     #[test]
