@@ -226,3 +226,28 @@ fn empirical_sizes_resample_the_real_trace() {
     assert!((prompt / want_prompt - 1.0).abs() < 0.05, "prompt mean {prompt} vs trace {want_prompt}");
     assert!((output / want_output - 1.0).abs() < 0.10, "output mean {output} vs trace {want_output}");
 }
+
+#[test]
+fn a_trace_replay_can_ask_what_a_shared_system_prompt_would_save() {
+    let trace = |sets: &[&str]| {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/azure-code-llama70b.toml");
+        let mut all = vec!["run.duration=10m".to_string(), "kv.prefix_cache=lru".to_string()];
+        all.extend(sets.iter().map(|s| s.to_string()));
+        let mut s = scenario::load(&path, &all).unwrap_or_else(|e| panic!("{e}"));
+        if !std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/azure-llm-2023/code.csv").exists() {
+            eprintln!("warning: the shared Azure trace is missing; skipping the trace what-if");
+            return None;
+        }
+        s.run.drain = true;
+        Some(sim::run(&s).summary)
+    };
+    let (Some(plain), Some(shared)) =
+        (trace(&[]), trace(&["workload.shared_prefix={ tokens = 1000, share = 0.6, prefixes = 2 }"]))
+    else {
+        return;
+    };
+    assert_eq!(plain.requests.prompt_tokens, shared.requests.prompt_tokens, "trace prompts keep their length");
+    let c = llm(&shared).prefix_cache.clone().expect("prefix cache summary");
+    assert!(c.hit_rate > 0.5 && c.cached_prompt_tokens > 400_000, "{c:?}");
+    assert!(llm(&shared).ttft.mean_s < llm(&plain).ttft.mean_s, "skipped prefill shortens TTFT");
+}

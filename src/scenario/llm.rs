@@ -236,7 +236,7 @@ pub(super) fn resolve(
     if !(price.is_finite() && price >= 0.0) {
         return Err(loc.error("replica.price_per_gpu_hour_usd", format!("expected dollars >= 0, got {price}"), ""));
     }
-    let shared_prefix = shared_prefix(file, is_trace, loc)?;
+    let shared_prefix = shared_prefix(file, loc)?;
     let conversations = conversations(file, is_trace, loc, path)?;
     let prefix_cache = prefix_cache(&file.kv, loc)?;
     let s = &file.slo;
@@ -298,18 +298,10 @@ fn conversations(
     Ok(Some(ConversationSpec { turns, think_time }))
 }
 
-/// `workload.shared_prefix`: synthetic arrivals only, tokens >= 1, share
-/// in [0, 1], prefixes >= 1.
-fn shared_prefix(file: &ScenarioFile, is_trace: bool, loc: &Locator) -> Result<Option<SharedPrefix>, ScenarioError> {
+/// `workload.shared_prefix`: tokens >= 1, share in [0, 1], prefixes >= 1.
+fn shared_prefix(file: &ScenarioFile, loc: &Locator) -> Result<Option<SharedPrefix>, ScenarioError> {
     let Some(p) = &file.workload.shared_prefix else { return Ok(None) };
     let key = "workload.shared_prefix";
-    if is_trace {
-        return Err(loc.error(
-            key,
-            "a trace's prompts carry no prefix ids",
-            "remove shared_prefix, or use synthetic arrivals",
-        ));
-    }
     let example = "e.g. shared_prefix = { tokens = 1000, share = 0.8, prefixes = 4 }";
     let tokens = match p.tokens {
         Some(t) if t >= 1 => t,

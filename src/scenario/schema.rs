@@ -232,7 +232,8 @@ pub struct WorkloadSection {
     pub prompt_tokens: Option<TokenDist>,
     /// Output lengths of synthetic arrivals (LLM serving; traces carry their own).
     pub output_tokens: Option<TokenDist>,
-    /// Shared system prompts of synthetic arrivals (LLM serving).
+    /// Shared system prompts (LLM serving): synthetic prompts follow one;
+    /// a trace's prompts keep their length and start with one.
     pub shared_prefix: Option<SharedPrefixSpec>,
     /// Multi-turn conversations (LLM serving, synthetic arrivals): each
     /// arrival opens one; later turns follow their predecessor's answer.

@@ -11,7 +11,10 @@
 //! + bytes / bandwidth; transfers do not contend for the link.
 //!
 //! Shared prefixes (`workload.shared_prefix`) are drawn from the stream
-//! `prefixes`, so they too leave arrival times and sizes as they were.
+//! `prefixes`, so they too leave arrival times and sizes as they were. A
+//! synthetic prompt is the prefix plus its drawn length; a trace's prompt
+//! keeps its length and starts with the prefix (a what-if for a trace whose
+//! rows carry no prefix ids: "what if 60% of these shared a system prompt?").
 //!
 //! Conversations (`workload.conversations`, see
 //! [`crate::workload::conversations`]): each arrival opens one; a completed
@@ -117,7 +120,9 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
                     arrival.output_tokens = output.sample(&mut output_rng);
                 }
                 let prefix = llm.shared_prefix.and_then(|p| p.draw(&mut prefix_rng));
-                if let Some(p) = prefix {
+                // A drawn prompt follows its prefix; a trace's prompt already
+                // holds it (the replica caps the prefix below the prompt).
+                if let (Some(p), true) = (prefix, llm.sizes.is_some()) {
                     arrival.prompt_tokens = arrival.prompt_tokens.saturating_add(p.tokens);
                 }
                 let request = RequestId(offered);
