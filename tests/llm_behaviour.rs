@@ -251,3 +251,15 @@ fn a_trace_replay_can_ask_what_a_shared_system_prompt_would_save() {
     assert!(c.hit_rate > 0.5 && c.cached_prompt_tokens > 400_000, "{c:?}");
     assert!(llm(&shared).ttft.mean_s < llm(&plain).ttft.mean_s, "skipped prefill shortens TTFT");
 }
+
+#[test]
+fn gpu_memory_adds_up_and_the_kv_peak_bounds_the_mean() {
+    let s = run(&[]);
+    let m = llm(&s).memory;
+    let parts = m.weights_bytes_per_gpu + m.activation_reserve_bytes_per_gpu + m.kv_cache_bytes_per_gpu;
+    assert!(parts <= m.memory_bytes_per_gpu, "{m:?}");
+    // What is left is less than one token's KV on one GPU (Llama-2-70B at
+    // tp 4: 2 x 80 layers x 2 KV heads x 128 x 2 bytes = 81,920 bytes).
+    assert!(m.memory_bytes_per_gpu - parts < 81_920, "{m:?}");
+    assert!(m.kv_peak_utilization >= llm(&s).kv_utilization_mean && m.kv_peak_utilization <= 1.0, "{m:?}");
+}

@@ -34,6 +34,8 @@ pub struct LlmSummary {
     pub replicas: u32,
     pub policy: String,
     pub kv_capacity_tokens_per_replica: u64,
+    /// Where each GPU's memory goes, and the KV cache's peak use.
+    pub memory: GpuMemory,
     pub ttft: LatencySummary,
     pub tpot: LatencySummary,
     pub tbt: LatencySummary,
@@ -61,6 +63,23 @@ pub struct LlmSummary {
     /// Shared-prefix KV cache (only when `kv.prefix_cache` is on).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prefix_cache: Option<PrefixCacheSummary>,
+}
+
+/// One GPU's memory: weights + activation reserve + KV cache (+ what is
+/// left over, less than one token's KV), and the pool's KV peak.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+pub struct GpuMemory {
+    pub memory_bytes_per_gpu: u64,
+    /// The model's weights / tp.
+    pub weights_bytes_per_gpu: u64,
+    /// `replica.activation_reserve` × memory.
+    pub activation_reserve_bytes_per_gpu: u64,
+    /// KV capacity in tokens × KV bytes per token on one GPU.
+    pub kv_cache_bytes_per_gpu: u64,
+    pub kv_blocks_per_replica: u64,
+    /// Most KV blocks in use at once across the pool / all blocks, over the
+    /// measured interval.
+    pub kv_peak_utilization: f64,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -129,6 +148,7 @@ pub struct PoolInfo {
     pub replicas: u32,
     pub policy: String,
     pub kv_capacity_tokens: u64,
+    pub memory: GpuMemory,
     pub price_per_gpu_hour_usd: f64,
     pub slo: Slo,
 }
@@ -225,6 +245,7 @@ impl LlmRecorder {
             replicas: pool.replicas,
             policy: pool.policy.clone(),
             kv_capacity_tokens_per_replica: pool.kv_capacity_tokens,
+            memory: pool.memory,
             ttft: self.ttft.summary(),
             tpot: self.tpot.summary(),
             tbt: self.tbt.summary(),

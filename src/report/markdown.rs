@@ -152,6 +152,18 @@ fn llm_section(o: &mut String, l: &LlmSummary) {
         l.kv_utilization_mean * 100.0,
         l.kv_capacity_tokens_per_replica
     );
+    let m = &l.memory;
+    let gb = |b: u64| b as f64 / 1e9;
+    let _ = writeln!(
+        o,
+        "- GPU memory {:.1} GB = weights {:.1} GB + activation reserve {:.1} GB + KV cache {:.1} GB ({} blocks per replica); KV peak {:.1}%",
+        gb(m.memory_bytes_per_gpu),
+        gb(m.weights_bytes_per_gpu),
+        gb(m.activation_reserve_bytes_per_gpu),
+        gb(m.kv_cache_bytes_per_gpu),
+        m.kv_blocks_per_replica,
+        m.kv_peak_utilization * 100.0
+    );
     let _ = writeln!(
         o,
         "- preemptions {}, recomputed tokens {}, swapped bytes {}",

@@ -7,6 +7,7 @@ use super::schema::*;
 use super::validate::load_trace;
 use super::ScenarioError;
 use crate::core::llm::{Policy, PrefixCacheConfig, PrefixEviction, ReplicaConfig, RouterPolicy};
+use crate::metrics::llm::GpuMemory;
 use crate::model::profile::{self, CalibratedProfile, GpuProfile, ModelProfile, ProfileError};
 use crate::model::step::{self, StepModel};
 use crate::time::SimDuration;
@@ -53,6 +54,8 @@ pub struct LlmConfig {
     pub replica: ReplicaConfig,
     pub step: StepModel,
     pub kv_capacity_tokens: u64,
+    /// Where a GPU's memory goes (the peak is filled in by the run).
+    pub memory: GpuMemory,
     /// Sizes of synthetic arrivals (None for traces, which carry their own).
     pub sizes: Option<(TokenSizes, TokenSizes)>,
     pub price_per_gpu_hour_usd: f64,
@@ -240,6 +243,14 @@ pub(super) fn resolve(
     let conversations = conversations(file, is_trace, loc, path)?;
     let prefix_cache = prefix_cache(&file.kv, loc)?;
     let s = &file.slo;
+    let memory = GpuMemory {
+        memory_bytes_per_gpu: gpu.memory_bytes,
+        weights_bytes_per_gpu: model.weight_bytes().div_ceil(u64::from(tp)),
+        activation_reserve_bytes_per_gpu: (reserve * gpu.memory_bytes as f64) as u64,
+        kv_cache_bytes_per_gpu: kv_capacity_tokens * step::kv_bytes_per_token_per_gpu(&model, tp),
+        kv_blocks_per_replica: kv_blocks,
+        kv_peak_utilization: 0.0,
+    };
     Ok(LlmConfig {
         replica: ReplicaConfig {
             policy,
@@ -260,6 +271,7 @@ pub(super) fn resolve(
         routing: r.routing.unwrap_or_default(),
         step,
         kv_capacity_tokens,
+        memory,
         sizes,
         price_per_gpu_hour_usd: price,
         slo: Slo { ttft_p99: s.ttft_p99, tpot_p99: s.tpot_p99, e2e_p99: s.e2e_p99 },

@@ -27,7 +27,7 @@ use crate::core::llm::{Action, Disaggregation, Input, LlmScheduler, Policy, Repl
 use crate::core::{Outcome, RequestId, Slab};
 use crate::engine::{EventQueue, RngStreams};
 use crate::metrics::latency::LatencyStat;
-use crate::metrics::llm::{KvTransferSummary, LlmRecorder, PoolInfo, PoolTotals, PrefixCacheSummary};
+use crate::metrics::llm::{GpuMemory, KvTransferSummary, LlmRecorder, PoolInfo, PoolTotals, PrefixCacheSummary};
 use crate::metrics::recorder::{Recorded, RunEnd};
 use crate::metrics::Recorder;
 use crate::scenario::{LlmConfig, RunConfig, Scenario};
@@ -98,7 +98,7 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
     let mut actions = Vec::new();
     let (mut offered, mut events, mut busy) = (0u64, 0u64, 0u32);
     let (mut end, mut last_arrival, mut cut_off) = (SimTime::ZERO, SimTime::ZERO, false);
-    let (mut bytes_per_gpu, mut kv_used, mut kv_integral) = (0.0f64, 0u64, 0.0f64);
+    let (mut bytes_per_gpu, mut kv_used, mut kv_integral, mut kv_peak) = (0.0f64, 0u64, 0.0f64, 0u64);
     let kv_total = (llm.replica.kv_blocks * u64::from(llm.replicas)).max(1) as f64;
     while let Some((now, event)) = queue.pop() {
         if let (false, Some(stop)) = (run.drain, stop) {
@@ -220,6 +220,9 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
         let load = core.load();
         let (waiting, running) = (load.waiting, load.running);
         kv_used = load.kv_used_blocks;
+        if recorder.measures(now) {
+            kv_peak = kv_peak.max(kv_used);
+        }
         let levels =
             [core.outstanding() as f64, waiting as f64, f64::from(busy), kv_used as f64 / kv_total, running as f64];
         recorder.levels(now, levels);
@@ -242,6 +245,7 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
         replicas: llm.replicas,
         policy: if llm.disaggregation.is_some() { "disaggregated" } else { policy_name(llm.replica.policy) }.into(),
         kv_capacity_tokens: llm.kv_capacity_tokens,
+        memory: GpuMemory { kv_peak_utilization: kv_peak as f64 / kv_total, ..llm.memory },
         price_per_gpu_hour_usd: llm.price_per_gpu_hour_usd,
         slo: llm.slo,
     };
