@@ -567,16 +567,21 @@ impl Replica {
             }
             let Some(&(_, slot)) = self.by_join.last() else { break };
             let Some(victim) = self.remove_decoding(slot) else { break };
-            let ctx = victim.ctx_at_join + (self.step_counter - victim.join_step);
+            let steps = self.step_counter - victim.join_step;
+            let ctx = victim.ctx_at_join + steps;
+            // The tokens it generated since joining stay generated: a
+            // recompute prefills them with the prompt, a swap keeps them.
+            let mut seq = victim.seq;
+            seq.generated += steps as u32;
             self.stats.preemptions += 1;
             match self.cfg.preemption {
                 Preemption::Recompute => {
                     self.stats.recomputed_tokens += ctx;
-                    self.waiting.push_front(victim.seq);
+                    self.waiting.push_front(seq);
                 }
                 Preemption::Swap => {
                     bytes += self.blocks(ctx) * u64::from(self.cfg.block_tokens) * self.cfg.kv_bytes_per_token;
-                    self.swapped.push_back((victim.seq, ctx));
+                    self.swapped.push_back((seq, ctx));
                 }
             }
         }
@@ -1030,9 +1035,14 @@ mod tests {
             // 40 blocks of 16 tokens; eight requests of 64 + 200 tokens each
             // cannot all grow at once.
             let requests = vec![(64, 200); 8];
-            let (r, responses, _) = drive(config(Policy::Continuous, 40, preemption), &requests);
+            let (r, responses, shapes) = drive(config(Policy::Continuous, 40, preemption), &requests);
             assert_eq!(responses.len(), 8, "{preemption:?}");
             assert!(responses.iter().all(|(_, o, s)| *o == Outcome::Completed && s.output_tokens == 200));
+            // Preempted work is redone as prefill, never regenerated: every
+            // sequence decodes exactly its 199 tokens after the first.
+            let decoded: u64 = shapes.iter().map(|s| s.decode_seqs).sum();
+            let first_tokens = 8 + r.stats().preemptions * u64::from(preemption == Preemption::Recompute);
+            assert_eq!(decoded + first_tokens, 8 * 200, "{preemption:?}");
             assert!(r.stats().preemptions > 0, "{preemption:?}");
             assert_eq!(r.kv_used_blocks(), 0, "{preemption:?}");
             match preemption {
