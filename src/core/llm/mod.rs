@@ -109,6 +109,8 @@ pub struct LlmScheduler {
     location: IdMap<u32>,
     /// Requests cancelled while their KV was in transfer.
     stopping: Vec<RequestId>,
+    /// Chunk boundaries reached (see [`LlmScheduler::watch_chunks`]).
+    chunks: Vec<(RequestId, u32)>,
 }
 
 impl LlmScheduler {
@@ -123,7 +125,24 @@ impl LlmScheduler {
             totals: Load::default(),
             location: IdMap::default(),
             stopping: Vec::new(),
+            chunks: Vec::new(),
         }
+    }
+
+    /// Streaming output checks: from now on, every replica reports each
+    /// sequence's every `tokens`-th generated token (short of its last,
+    /// which its `Respond` reports); read them with
+    /// [`LlmScheduler::drain_chunks`] after each input. O(1) per boundary
+    /// plus O(log n), nothing per step otherwise.
+    pub fn watch_chunks(mut self, tokens: u32) -> Self {
+        self.replicas.iter_mut().for_each(|r| r.watch_chunks(tokens));
+        self
+    }
+
+    /// `(request, tokens generated so far)` per chunk boundary reached by
+    /// the last input, in the order the replica produced them.
+    pub fn drain_chunks(&mut self) -> std::vec::Drain<'_, (RequestId, u32)> {
+        self.chunks.drain(..)
     }
 
     /// Splits the replicas into a prefill pool (the first
@@ -219,6 +238,7 @@ impl LlmScheduler {
             Input::StepDone { replica } if (replica as usize) < self.replicas.len() => {
                 self.tracked(&[replica as usize], |s| {
                     s.replicas[replica as usize].step_done(now, out);
+                    s.chunks.extend(s.replicas[replica as usize].drain_chunks());
                     s.transfer_prefilled(replica, out);
                     s.replicas[replica as usize].poll(now, out);
                 });
