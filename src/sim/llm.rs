@@ -13,23 +13,36 @@
 //! Shared prefixes (`workload.shared_prefix`) are drawn from the stream
 //! `prefixes`, so they too leave arrival times and sizes as they were.
 
+use super::safety::{Gate, GateEvent};
 use super::{window, Arrivals};
-use crate::core::llm::{Action, Disaggregation, Input, LlmScheduler, Policy, Replica};
+use crate::core::llm::{Action, Disaggregation, Input, LlmScheduler, Policy, Replica, Served};
 use crate::core::{Outcome, RequestId};
 use crate::engine::{EventQueue, RngStreams};
 use crate::metrics::latency::LatencyStat;
 use crate::metrics::llm::{KvTransferSummary, LlmRecorder, PoolInfo, PoolTotals, PrefixCacheSummary};
 use crate::metrics::recorder::{Recorded, RunEnd};
 use crate::metrics::Recorder;
-use crate::scenario::{LlmConfig, RunConfig, Scenario};
+use crate::scenario::{LlmConfig, RunConfig, Scenario, Slo};
 use crate::time::{SimDuration, SimTime};
 
 #[derive(Debug, Clone, Copy)]
-enum Event {
+pub(super) enum Event {
     Arrival,
-    StepDone { replica: u32 },
-    Timer { replica: u32, at: SimTime },
-    KvArrived { request: RequestId, from: u32, to: u32, handle: u32 },
+    StepDone {
+        replica: u32,
+    },
+    Timer {
+        replica: u32,
+        at: SimTime,
+    },
+    KvArrived {
+        request: RequestId,
+        from: u32,
+        to: u32,
+        handle: u32,
+    },
+    /// The safety pipeline's own events (see `safety.rs`).
+    Safety(GateEvent),
 }
 
 fn policy_name(p: Policy) -> &'static str {
@@ -48,6 +61,13 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
         let split = Disaggregation { prefill_replicas: d.prefill_replicas, kv_bytes_per_token: d.kv_bytes_per_token };
         core = core.with_disaggregation(split);
     }
+    // Safety pipeline (`[safety]`): the gate holds arrivals until they pass
+    // and answers callers; streaming checks need the core's chunk boundaries.
+    let mut gate = scenario.safety.as_deref().map(|s| Gate::new(s, &streams, window(scenario, run)));
+    if let Some(tokens) = gate.as_ref().and_then(Gate::chunk_tokens) {
+        core = core.watch_chunks(tokens);
+    }
+    let mut answers = Vec::new();
     let (mut transfers, mut transfer_bytes, mut transfer_time) = (0u64, 0u64, LatencyStat::default());
     let mut arrivals = Arrivals::new(scenario, &streams, run);
     let mut prompt_rng = streams.stream("prompt-tokens");
@@ -102,7 +122,10 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
                     output_tokens: arrival.output_tokens,
                     prefix,
                 };
-                core.handle(now, input, &mut actions);
+                match gate.as_mut() {
+                    Some(g) => g.arrive(now, input),
+                    None => core.handle(now, input, &mut actions),
+                }
                 pending = arrivals.next();
                 if let Some(a) = &pending {
                     queue.schedule(a.at, Event::Arrival);
@@ -120,48 +143,63 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
             Event::KvArrived { request, from, to, handle } => {
                 core.handle(now, Input::KvArrived { request, from, to, handle }, &mut actions)
             }
+            Event::Safety(e) => {
+                if let Some(g) = gate.as_mut() {
+                    g.event(now, e);
+                }
+            }
         }
-        for action in actions.drain(..) {
-            match action {
-                Action::StartStep { replica, shape, swap_bytes } => {
-                    let cost = llm.step.cost(&shape);
-                    let swap = SimDuration::from_secs_f64(swap_bytes as f64 / pcie);
-                    if recorder.measures(now) {
-                        bytes_per_gpu += cost.bytes_per_gpu;
+        // With a safety gate, LLM answers go to it, and what it decides may
+        // give the LLM core new inputs: repeat until both are quiet.
+        loop {
+            for action in actions.drain(..) {
+                match action {
+                    Action::StartStep { replica, shape, swap_bytes } => {
+                        let cost = llm.step.cost(&shape);
+                        let swap = SimDuration::from_secs_f64(swap_bytes as f64 / pcie);
+                        if recorder.measures(now) {
+                            bytes_per_gpu += cost.bytes_per_gpu;
+                        }
+                        let running = core.replicas()[replica as usize].running();
+                        recorder.batch_started(now, replica, running as u32);
+                        steps[replica as usize] = Some((now, shape.decode_seqs));
+                        busy += 1;
+                        queue.schedule(now + cost.time + swap, Event::StepDone { replica });
                     }
-                    let running = core.replicas()[replica as usize].running();
-                    recorder.batch_started(now, replica, running as u32);
-                    steps[replica as usize] = Some((now, shape.decode_seqs));
-                    busy += 1;
-                    queue.schedule(now + cost.time + swap, Event::StepDone { replica });
-                }
-                Action::Respond { request, outcome, served } => {
-                    recorder.respond(now, request, outcome, served.arrived, served.admitted);
-                    if outcome == Outcome::Completed && recorder.measures(served.arrived) {
-                        tokens.completed(now, &served, &llm.slo);
+                    Action::Respond { request, outcome, served } => match gate.as_mut() {
+                        Some(g) => g.llm_done(now, request, outcome, served),
+                        None => answer(&mut recorder, &mut tokens, &llm.slo, now, (request, outcome, served)),
+                    },
+                    Action::ArmTimer { replica, at } => queue.schedule(at, Event::Timer { replica, at }),
+                    Action::TransferKv { request, from, to, handle, bytes } => {
+                        let Some(d) = &llm.disaggregation else { continue };
+                        let time = d.transfer_time(bytes);
+                        if recorder.measures(now) {
+                            transfers += 1;
+                            transfer_bytes += bytes;
+                            transfer_time.record(time.0);
+                        }
+                        queue.schedule(now + time, Event::KvArrived { request, from, to, handle });
                     }
                 }
-                Action::ArmTimer { replica, at } => queue.schedule(at, Event::Timer { replica, at }),
-                Action::TransferKv { request, from, to, handle, bytes } => {
-                    let Some(d) = &llm.disaggregation else { continue };
-                    let time = d.transfer_time(bytes);
-                    if recorder.measures(now) {
-                        transfers += 1;
-                        transfer_bytes += bytes;
-                        transfer_time.record(time.0);
-                    }
-                    queue.schedule(now + time, Event::KvArrived { request, from, to, handle });
-                }
+            }
+            let Some(g) = gate.as_mut() else { break };
+            g.pump(now, &mut core, &mut actions, &mut queue, &mut answers);
+            for a in answers.drain(..) {
+                answer(&mut recorder, &mut tokens, &llm.slo, now, a);
+            }
+            if actions.is_empty() {
+                break;
             }
         }
         let load = core.load();
         let (waiting, running) = (load.waiting, load.running);
         kv_used = load.kv_used_blocks;
-        let levels =
-            [core.outstanding() as f64, waiting as f64, f64::from(busy), kv_used as f64 / kv_total, running as f64];
+        let in_system = gate.as_ref().map_or(core.outstanding(), Gate::outstanding);
+        let levels = [in_system as f64, waiting as f64, f64::from(busy), kv_used as f64 / kv_total, running as f64];
         recorder.levels(now, levels);
     }
-    let drained = !cut_off && core.outstanding() == 0;
+    let drained = !cut_off && core.outstanding() == 0 && gate.as_ref().is_none_or(|g| g.outstanding() == 0);
     let arrivals_end = stop.unwrap_or(last_arrival).min(end);
     let run_end = RunEnd { end, arrivals_end, events, events_in_past: queue.clamped(), drained };
     let stats = core
@@ -193,6 +231,7 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
         recomputed_tokens: stats.1,
         swapped_bytes: stats.2,
     };
+    let totals_busy_s = totals.busy_s;
     let mut llm_summary = tokens.finish(&pool, &totals);
     llm_summary.kv_transfer = llm.disaggregation.map(|d| KvTransferSummary {
         prefill_replicas: d.prefill_replicas,
@@ -217,6 +256,25 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
         }
     });
     recorded.summary.llm = Some(llm_summary);
+    if let Some(g) = gate {
+        let (summary, extra) = g.finish(end, totals_busy_s);
+        recorded.summary.safety = Some(summary);
+        recorded.safety = Some(Box::new(extra));
+    }
     recorded.cdfs.extend(tokens.cdfs());
     recorded
+}
+
+/// Records a caller's answer: outcome, latency and, completed, its tokens.
+fn answer(
+    recorder: &mut Recorder,
+    tokens: &mut LlmRecorder,
+    slo: &Slo,
+    now: SimTime,
+    (request, outcome, served): (RequestId, Outcome, Served),
+) {
+    recorder.respond(now, request, outcome, served.arrived, served.admitted);
+    if outcome == Outcome::Completed && recorder.measures(served.arrived) {
+        tokens.completed(now, &served, slo);
+    }
 }
