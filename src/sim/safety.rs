@@ -258,8 +258,9 @@ impl<'a> Gate<'a> {
                     return;
                 };
                 let caller = match served {
-                    // What the caller saw: its first tokens when released.
-                    Some(s) => Served { first_token: first_release.or(Some(now)), ..s },
+                    // What the caller saw: from its own arrival (the LLM
+                    // saw it only once it passed) to its first released tokens.
+                    Some(s) => Served { arrived, first_token: first_release.or(Some(now)), ..s },
                     None => {
                         let prompt_tokens = match held {
                             Some(llm::Input::Arrival { prompt_tokens, .. }) => prompt_tokens,
