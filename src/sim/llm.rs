@@ -258,6 +258,9 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
     recorded.summary.llm = Some(llm_summary);
     if let Some(g) = gate {
         let (summary, extra) = g.finish(end, totals_busy_s);
+        // Unchecked tokens break the run's invariants unless asked for (fail open).
+        let unchecked = summary.unchecked_tokens_delivered > 0 || summary.unchecked_inputs > 0;
+        recorded.summary.invariants.all_hold &= summary.fail_open || !unchecked;
         recorded.summary.safety = Some(summary);
         recorded.safety = Some(Box::new(extra));
     }
