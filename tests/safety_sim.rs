@@ -108,17 +108,13 @@ fn fail_open_counts_what_it_lets_through() {
     let extra = "output = { mode = \"streaming\", chunk_tokens = 8 }\noutages = [{ classifier = \"output\", start = \"2s\", end = \"6s\" }]\n";
     let s = load(&text(20.0, "", "servers = 2", extra), &["safety.fail_open=true".into()]);
     let summary = sim::run(&s).summary;
-    let safety = safety(&summary);
-    assert!(safety.fail_open);
-    assert!(safety.unchecked_tokens_delivered > 0, "an output outage under fail-open delivers unchecked tokens");
-    assert!(!safety.invariant_nothing_unchecked);
+    let open = safety(&summary);
+    assert!(open.fail_open);
+    assert!(open.unchecked_tokens_delivered > 0, "an output outage under fail-open delivers unchecked tokens");
+    assert!(!open.invariant_nothing_unchecked);
     let closed = sim::run(&load(&text(20.0, "", "servers = 2", extra), &[])).summary;
-    assert_eq!(safety_of(&closed).unchecked_tokens_delivered, 0);
+    assert_eq!(safety(&closed).unchecked_tokens_delivered, 0);
     assert!(closed.requests.by_outcome.get("safety_unavailable").copied().unwrap_or(0) > 0);
-}
-
-fn safety_of(s: &Summary) -> &SafetySummary {
-    safety(s)
 }
 
 /// During the input outage nothing passes the input stage (every request

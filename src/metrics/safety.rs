@@ -33,7 +33,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct SafetySummary {
     /// Failed checks let content pass (what-if); false means fail closed.
     pub fail_open: bool,
@@ -74,7 +74,7 @@ pub struct SafetySummary {
     pub outages: Vec<OutageInfo>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct SafetySlo {
     pub target_p99_s: f64,
     pub actual_p99_s: f64,

@@ -68,26 +68,8 @@ impl<'a> Gate<'a> {
             input_pass_threshold: c.input.pass,
             input_block_threshold: c.input.block,
             output_block_threshold: c.output.block,
-            unchecked_tokens_delivered: 0,
-            unchecked_inputs: 0,
             invariant_nothing_unchecked: true,
-            input_latency: Default::default(),
-            latency_slo: None,
-            output_added_latency: Default::default(),
-            ttft_added: Default::default(),
-            by_class: Default::default(),
-            false_positives: 0,
-            false_negatives: 0,
-            false_positive_rate: 0.0,
-            false_negative_rate: 0.0,
-            classifiers: Vec::new(),
-            review: None,
-            early_stops: 0,
-            tokens_not_generated_by_early_stops: 0,
-            gpu_s_per_generated_token: 0.0,
-            gpu_s_saved_by_input_blocking: 0.0,
-            gpu_s_saved_by_early_stops: 0.0,
-            outages: Vec::new(),
+            ..SafetySummary::default()
         };
         let beta = |(a, b): (f64, f64)| Beta::new(a, b).unwrap_or_else(|_| unreachable!("validated: alpha, beta > 0"));
         Gate {

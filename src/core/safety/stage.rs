@@ -79,10 +79,6 @@ impl SafetyStage {
         }
     }
 
-    pub fn config(&self) -> &SafetyConfig {
-        &self.config
-    }
-
     /// Requests the stage holds (in a check, under review, or generating).
     pub fn outstanding(&self) -> u64 {
         self.requests.len() as u64
@@ -91,11 +87,6 @@ impl SafetyStage {
     /// Requests waiting for a human reviewer.
     pub fn review_backlog(&self) -> u64 {
         self.review.as_ref().map_or(0, ReviewQueue::backlog)
-    }
-
-    /// Checks waiting in, or running on, classifier pool `pool`.
-    pub fn pool_load(&self, pool: usize) -> (u64, u64) {
-        self.pools.get(pool).map_or((0, 0), |p| (p.waiting(), p.in_service()))
     }
 
     pub fn handle(&mut self, now: SimTime, input: Input, out: &mut Vec<Action>) {
@@ -138,8 +129,7 @@ impl SafetyStage {
 
     fn decide(&self, out: &mut Vec<Action>, request: RequestId, check: Check, verdict: Verdict, score: Option<f64>) {
         let Some(req) = self.requests.get(&request.0) else { return };
-        let upto = if check == Check::Output { req.stream.asked_upto() } else { 0 };
-        out.push(Action::Decision(Decision { request, class: req.risk.class, check, verdict, score, upto }));
+        out.push(Action::Decision(Decision { request, class: req.risk.class, check, verdict, score, upto: 0 }));
     }
 
     fn after_rules(&mut self, now: SimTime, request: RequestId, out: &mut Vec<Action>) {
