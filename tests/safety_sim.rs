@@ -77,7 +77,7 @@ mod fail_closed {
                 "servers = {servers}, max_batch = {max_batch}, queue_capacity = {queue}, base = \"{base_ms}ms\", scv = 0.5"
             );
             let mut extra = format!("timeout = \"{timeout_ms}ms\"\n");
-            extra += ["", "review = { reviewers = 2, review_time = \"2s\" }\n", "review = { reviewers = 1, review_time = \"1s\", holding_refusal = true }\n"][escalate];
+            extra += ["", "review = { reviewers = 2, review_time = \"2s\", hours = { open = \"2s\", close = \"8s\", period = \"10s\" } }\n", "review = { reviewers = 1, review_time = \"1s\", holding_refusal = true }\n"][escalate];
             let input = if escalate == 0 { "escalate = \"pass\", " } else { "" };
             let mode = if streaming { "streaming" } else { "whole" };
             extra += &format!(
@@ -198,6 +198,22 @@ fn classifier_capacity_is_dedicated_and_batching_raises_its_throughput() {
     let completed = |x: &Summary| x.requests.by_outcome.get("completed").copied().unwrap_or(0);
     assert!(completed(&batched) > completed(&saturated) + 100);
     assert!(served(b) >= served(s));
+}
+
+/// Reviewers work 0..5 s of every 20 s: a request escalated after 5 s
+/// waits for the next shift (at 20 s), the backlog shows it, and every
+/// waiting caller is still answered.
+#[test]
+fn human_review_waits_for_working_hours() {
+    let review = "review = { reviewers = 2, review_time = \"200ms\", hours = { open = \"0s\", close = \"5s\", period = \"20s\" } }";
+    let s = load(&text(10.0, "", "servers = 2", review), &["safety.mix.borderline=1".into()]);
+    let summary = sim::run(&s).summary;
+    let r = safety(&summary).review.clone().expect("review stats");
+    assert!(r.reviews > 20, "{}", r.reviews);
+    assert!(r.wait.max_s >= 10.0, "escalated at 5..10 s wait for 20 s: {}", r.wait.max_s);
+    assert!(r.backlog_max > 10, "{}", r.backlog_max);
+    assert!(summary.run.drained && summary.invariants.all_hold);
+    assert!(summary.run.end_s >= 20.0, "the last reviews happen in the next shift: {}", summary.run.end_s);
 }
 
 #[test]
