@@ -28,20 +28,9 @@ use crate::time::{SimDuration, SimTime};
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Event {
     Arrival,
-    StepDone {
-        replica: u32,
-    },
-    Timer {
-        replica: u32,
-        at: SimTime,
-    },
-    KvArrived {
-        request: RequestId,
-        from: u32,
-        to: u32,
-        handle: u32,
-    },
-    /// The safety pipeline's own events (see `safety.rs`).
+    StepDone { replica: u32 },
+    Timer { replica: u32, at: SimTime },
+    KvArrived { request: RequestId, from: u32, to: u32, handle: u32 },
     Safety(GateEvent),
 }
 
@@ -149,47 +138,46 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
                 }
             }
         }
-        // With a safety gate, LLM answers go to it, and what it decides may
-        // give the LLM core new inputs: repeat until both are quiet.
-        loop {
-            for action in actions.drain(..) {
-                match action {
-                    Action::StartStep { replica, shape, swap_bytes } => {
-                        let cost = llm.step.cost(&shape);
-                        let swap = SimDuration::from_secs_f64(swap_bytes as f64 / pcie);
-                        if recorder.measures(now) {
-                            bytes_per_gpu += cost.bytes_per_gpu;
-                        }
-                        let running = core.replicas()[replica as usize].running();
-                        recorder.batch_started(now, replica, running as u32);
-                        steps[replica as usize] = Some((now, shape.decode_seqs));
-                        busy += 1;
-                        queue.schedule(now + cost.time + swap, Event::StepDone { replica });
+        for action in actions.drain(..) {
+            match action {
+                Action::StartStep { replica, shape, swap_bytes } => {
+                    let cost = llm.step.cost(&shape);
+                    let swap = SimDuration::from_secs_f64(swap_bytes as f64 / pcie);
+                    if recorder.measures(now) {
+                        bytes_per_gpu += cost.bytes_per_gpu;
                     }
-                    Action::Respond { request, outcome, served } => match gate.as_mut() {
-                        Some(g) => g.llm_done(now, request, outcome, served),
-                        None => answer(&mut recorder, &mut tokens, &llm.slo, now, (request, outcome, served)),
-                    },
-                    Action::ArmTimer { replica, at } => queue.schedule(at, Event::Timer { replica, at }),
-                    Action::TransferKv { request, from, to, handle, bytes } => {
-                        let Some(d) = &llm.disaggregation else { continue };
-                        let time = d.transfer_time(bytes);
-                        if recorder.measures(now) {
-                            transfers += 1;
-                            transfer_bytes += bytes;
-                            transfer_time.record(time.0);
-                        }
-                        queue.schedule(now + time, Event::KvArrived { request, from, to, handle });
+                    let running = core.replicas()[replica as usize].running();
+                    recorder.batch_started(now, replica, running as u32);
+                    steps[replica as usize] = Some((now, shape.decode_seqs));
+                    busy += 1;
+                    queue.schedule(now + cost.time + swap, Event::StepDone { replica });
+                }
+                Action::Respond { request, outcome, served } => match gate.as_mut() {
+                    Some(g) => g.llm_done(now, request, outcome, served),
+                    None => answer(&mut recorder, &mut tokens, &llm.slo, now, (request, outcome, served)),
+                },
+                Action::ArmTimer { replica, at } => queue.schedule(at, Event::Timer { replica, at }),
+                Action::TransferKv { request, from, to, handle, bytes } => {
+                    let Some(d) = &llm.disaggregation else { continue };
+                    let time = d.transfer_time(bytes);
+                    if recorder.measures(now) {
+                        transfers += 1;
+                        transfer_bytes += bytes;
+                        transfer_time.record(time.0);
                     }
+                    queue.schedule(now + time, Event::KvArrived { request, from, to, handle });
                 }
             }
-            let Some(g) = gate.as_mut() else { break };
+        }
+        // Safety (`[safety]`): carry out what the gate decided; LLM inputs it
+        // gave leave actions for a zero-delay event to carry out.
+        if let Some(g) = gate.as_mut() {
             g.pump(now, &mut core, &mut actions, &mut queue, &mut answers);
             for a in answers.drain(..) {
                 answer(&mut recorder, &mut tokens, &llm.slo, now, a);
             }
-            if actions.is_empty() {
-                break;
+            if !actions.is_empty() {
+                queue.schedule(now, Event::Safety(GateEvent::Flush));
             }
         }
         let load = core.load();

@@ -29,9 +29,17 @@ use rand_distr::{Beta, Distribution};
 /// Events of the safety pipeline in the driver's queue.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum GateEvent {
-    Classifier { pool: u32, batch: BatchId, ok: bool },
+    Classifier {
+        pool: u32,
+        batch: BatchId,
+        ok: bool,
+    },
     Timer(Timer),
-    ReviewDone { reviewer: u32 },
+    ReviewDone {
+        reviewer: u32,
+    },
+    /// The LLM core has actions the gate's inputs left: carry them out now.
+    Flush,
 }
 
 /// A caller's answer: request, outcome, what it saw (first token = first
@@ -150,6 +158,7 @@ impl<'a> Gate<'a> {
             GateEvent::Classifier { pool, batch, ok } => Input::ClassifierDone { pool, batch, ok },
             GateEvent::Timer(t) => Input::Timer(t),
             GateEvent::ReviewDone { reviewer } => Input::ReviewDone { reviewer },
+            GateEvent::Flush => return,
         };
         self.stage.handle(now, input, &mut self.out);
     }
