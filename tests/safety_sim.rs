@@ -273,6 +273,14 @@ fn bad_thresholds_are_refused_with_place_key_expectation_and_hint() {
         &["no classifier is named `nope`", "violence"],
     );
     refused(&["safety.output.chunk_tokens=0"], &["`safety.output.chunk_tokens`", "expected an integer >= 1"]);
+    refused(
+        &["safety.input.classifiers=[]"],
+        &["`safety.input.classifiers`", "missing: at least one input classifier"],
+    );
+    refused(&["safety.mix={benign=0,borderline=0,harmful=0}"], &["`safety.mix`", "positive total"]);
+    let station = root().join("scenarios/single-gpu-batching.toml");
+    let err = scenario::load(&station, &["safety.fail_open=true".into()]).expect_err("station").to_string();
+    assert!(err.contains("`safety`: only LLM serving has a safety pipeline") && err.contains("hint:"), "{err}");
 }
 
 #[test]
