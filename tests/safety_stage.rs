@@ -113,6 +113,12 @@ impl World {
         self.seq += 1;
     }
 
+    /// The caller of `request` gives up at `at`.
+    fn cancel_at(mut self, at: SimTime, request: u64) -> Self {
+        self.push(at, Ev::Safety(safety::Input::Cancel { request: RequestId(request) }));
+        self
+    }
+
     /// Requests `(prompt, output, output chunk scores)` all arriving at 0.
     fn run(mut self, requests: &[(u32, u32, Vec<f64>)]) -> Self {
         for (i, (prompt, output, scores)) in requests.iter().enumerate() {
@@ -268,4 +274,23 @@ fn a_flagged_response_refuses_only_its_caller_and_the_batch_completes_unchanged(
     let blocks: Vec<_> =
         world.decisions.iter().filter(|d| d.verdict == Verdict::Block).map(|d| (d.request, d.upto)).collect();
     assert_eq!(blocks, [(RequestId(5), 2 * chunk)]);
+}
+
+/// A caller that gives up during its input check is answered at once and
+/// never reaches the GPU; one that gives up while its response streams has
+/// its generation stopped (KV freed) and is answered `Cancelled`.
+#[test]
+fn a_caller_cancelling_in_either_stage_is_answered_once_and_its_work_stops() {
+    let requests: Vec<(u32, u32, Vec<f64>)> = (0..3).map(|_| (50, 40, vec![0.0; 5])).collect();
+    let stage = || Some(SafetyStage::new(config(8)));
+    let world = World::new(stage(), Some(8)).cancel_at(ms(1.0), 0).cancel_at(ms(12.0), 1).run(&requests);
+    let (early, mid, kept) = (world.answers[&0], world.answers[&1], world.answers[&2]);
+    assert_eq!((early.outcome, early.at, early.served), (Outcome::Cancelled, ms(1.0), None), "never reached the LLM");
+    assert_eq!(mid.outcome, Outcome::Cancelled);
+    let generated = mid.served.map_or(0, |s| s.output_tokens);
+    assert!(generated > 0 && generated < 40, "stopped mid-stream: {generated}");
+    assert_eq!(kept.outcome, Outcome::Completed);
+    assert_eq!(world.core.replicas()[0].stats().cancelled, 1);
+    assert_eq!(world.core.replicas()[0].kv_used_blocks(), 0);
+    assert!(world.released.get(&1).copied().unwrap_or(0) < 40);
 }

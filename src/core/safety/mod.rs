@@ -267,6 +267,12 @@ pub enum Input {
         outcome: Outcome,
         served: Served,
     },
+    /// The caller gave up: answer it `Cancelled` now, or — while the LLM
+    /// generates it — stop the stream and answer once the LLM has. Pending
+    /// checks of it are ignored; a review under way still completes.
+    Cancel {
+        request: RequestId,
+    },
 }
 
 /// What the stage asks the driver to do.

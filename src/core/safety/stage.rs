@@ -40,6 +40,8 @@ struct Req {
     llm: Option<(Outcome, Served)>,
     /// A check stopped its stream: the caller's outcome.
     stopped: Option<Outcome>,
+    /// Sent to the LLM core.
+    forwarded: bool,
 }
 
 /// A request under human review.
@@ -93,8 +95,9 @@ impl SafetyStage {
         match input {
             Input::Arrival { request, risk } => {
                 let n = self.config.input_pools.len();
+                let stream = Stream::default();
                 let req =
-                    Req { risk, input_left: n, input_max: 0.0, stream: Stream::default(), llm: None, stopped: None };
+                    Req { risk, input_left: n, input_max: 0.0, stream, llm: None, stopped: None, forwarded: false };
                 self.requests.insert(request.0, req);
                 out.push(Action::ArmTimer { at: now + self.config.rule_latency, timer: Timer::Rules(request) });
             }
@@ -124,6 +127,16 @@ impl SafetyStage {
                 }
             }
             Input::LlmDone { request, outcome, served } => self.llm_done(now, request, outcome, served, out),
+            Input::Cancel { request } => {
+                let Some(req) = self.requests.get(&request.0) else { return };
+                if req.stopped.is_some() {
+                    // Already stopping; its outcome stands.
+                } else if req.forwarded && req.llm.is_none() {
+                    self.stop(request, Outcome::Cancelled, out);
+                } else {
+                    self.respond(request, Outcome::Cancelled, out);
+                }
+            }
         }
     }
 
@@ -337,7 +350,9 @@ impl SafetyStage {
 
     /// The input side's last word: serve it, or refuse it.
     fn admit(&mut self, request: RequestId, pass: bool, out: &mut Vec<Action>) {
+        let Some(req) = self.requests.get_mut(&request.0) else { return };
         if pass {
+            req.forwarded = true;
             out.push(Action::Forward { request });
         } else {
             self.respond(request, Outcome::Refused, out);
