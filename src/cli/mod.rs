@@ -4,6 +4,7 @@ mod distribute;
 mod run;
 mod schema;
 mod sweep;
+mod tradeoff;
 mod validate;
 
 use clap::{Args, Parser, Subcommand};
@@ -50,6 +51,8 @@ enum Command {
     Run(run::RunArgs),
     /// Run a scenario at several values of one key (e.g. the arrival rate) and tabulate the knee.
     Sweep(sweep::SweepArgs),
+    /// Sweep a safety threshold: helpfulness (benign pass rate) vs safety (harmful block rate) vs added latency.
+    Tradeoff(tradeoff::TradeoffArgs),
     /// Check the simulator against queueing-theory formulas (M/M/c, M/G/1, PS, bulk service, batcher).
     Validate(validate::ValidateArgs),
     /// Print the JSON Schema of scenario files.
@@ -86,6 +89,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
     match cli.command {
         Command::Run(args) => run::run(args),
         Command::Sweep(args) => sweep::sweep(args),
+        Command::Tradeoff(args) => tradeoff::tradeoff(args),
         Command::Validate(args) => validate::validate(args),
         Command::Schema => schema::schema(),
         Command::Distribute(args) => distribute::distribute(args),

@@ -14,6 +14,7 @@
 mod batcher;
 mod idmap;
 pub mod llm;
+pub mod safety;
 pub(crate) mod slab;
 
 pub use idmap::IdMap;

@@ -5,6 +5,7 @@
 pub mod latency;
 pub mod llm;
 pub mod recorder;
+pub mod safety;
 pub mod summary;
 pub mod timeline;
 

@@ -22,6 +22,8 @@ pub struct Recorded {
     /// Latency distributions to plot as CDFs: end-to-end, and for LLM
     /// serving TTFT and TPOT.
     pub cdfs: Vec<(&'static str, LatencyStat)>,
+    /// The safety pipeline's audit log and timeline (with `[safety]` only).
+    pub safety: Option<Box<super::safety::SafetyRecorded>>,
 }
 
 /// Facts about the run only the driver knows.
@@ -169,6 +171,13 @@ impl Recorder {
             Outcome::Completed => row.completed += 1,
             _ => {
                 row.rejected += 1;
+                // Refused after time in the system (a safety check, a
+                // stopped stream): it was in L, so it counts in λW too.
+                let sojourn = now.since(arrived).0;
+                if sojourn > 0 {
+                    self.admitted += 1;
+                    self.admitted_sojourn_ns += u128::from(sojourn);
+                }
                 return;
             }
         }
@@ -292,8 +301,14 @@ impl Recorder {
             },
             littles_law,
             llm: None,
+            safety: None,
         };
-        Recorded { summary, timeline: self.timeline.finish(end.end), cdfs: vec![("end-to-end", self.e2e)] }
+        Recorded {
+            summary,
+            timeline: self.timeline.finish(end.end),
+            cdfs: vec![("end-to-end", self.e2e)],
+            safety: None,
+        }
     }
 
     /// Requests still in flight count with their sojourn so far, so the

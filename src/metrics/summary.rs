@@ -29,6 +29,9 @@ pub struct Summary {
     /// Token-level metrics, SLO verdicts and cost (LLM serving only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub llm: Option<super::llm::LlmSummary>,
+    /// The safety pipeline (scenarios with a `[safety]` table only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub safety: Option<super::safety::SafetySummary>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -5,3 +5,4 @@
 pub mod replicate;
 pub mod sweep;
 pub mod theory;
+pub mod tradeoff;

@@ -10,7 +10,7 @@ fn ms(s: f64) -> String {
     format!("{:.3}", s * 1e3)
 }
 
-fn latency_row(out: &mut String, name: &str, l: &LatencySummary) {
+pub(super) fn latency_row(out: &mut String, name: &str, l: &LatencySummary) {
     let _ = writeln!(
         out,
         "| {name} | {} | {} | {} | {} | {} | {} | {} |",
@@ -89,6 +89,9 @@ pub fn render(s: &Summary, question: &str) -> String {
     if let Some(llm) = &s.llm {
         llm_section(&mut o, llm);
     }
+    if let Some(safety) = &s.safety {
+        super::safety::markdown(&mut o, safety);
+    }
     let l = &s.littles_law;
     let _ = writeln!(o, "## Checks\n");
     let _ = writeln!(
@@ -111,6 +114,9 @@ pub fn render(s: &Summary, question: &str) -> String {
         check(i.every_request_one_outcome)
     );
     let _ = writeln!(o, "- no event scheduled in the past ({}): {}", i.events_in_past, check(i.events_in_past == 0));
+    if let Some(safety) = &s.safety {
+        super::safety::check_line(&mut o, safety);
+    }
     o
 }
 

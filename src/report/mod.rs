@@ -9,6 +9,7 @@
 
 mod markdown;
 pub mod plots;
+mod safety;
 
 use crate::metrics::recorder::Recorded;
 use crate::metrics::Summary;
@@ -83,6 +84,9 @@ pub fn render(recorded: &Recorded, question: &str) -> Result<Vec<(&'static str, 
         )?;
         files.push(("kv_cache.svg", kv_svg.into_bytes()));
         files.push(("batch_size.svg", batch_svg.into_bytes()));
+    }
+    if let (Some(summary), Some(extra)) = (&s.safety, &recorded.safety) {
+        files.extend(safety::files(&s.scenario, summary, extra)?);
     }
     Ok(files)
 }

@@ -15,11 +15,13 @@
 mod error;
 mod llm;
 mod locate;
+pub mod safety;
 pub mod schema;
 mod validate;
 
 pub use error::{Origin, ScenarioError};
 pub use llm::{Disaggregated, LlmConfig, Slo};
+pub use safety::SafetyModel;
 pub use validate::{RunConfig, Scenario, Serving, ValidationConfig};
 
 pub use locate::Locator;

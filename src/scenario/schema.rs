@@ -49,6 +49,9 @@ pub struct ScenarioFile {
     /// Prefill/decode pools and the KV-transfer link (LLM serving with
     /// `batching.policy = "disaggregated"` only).
     pub disaggregation: Option<DisaggregationSection>,
+    /// The safety pipeline: input checks before inference, output checks
+    /// before the caller sees tokens (LLM serving only).
+    pub safety: Option<super::safety::SafetySection>,
 }
 
 /// Disaggregated serving: of `replica.count` replicas, the first

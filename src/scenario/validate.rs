@@ -54,6 +54,8 @@ pub struct Scenario {
     pub arrivals: ArrivalSpec,
     pub serving: Serving,
     pub validation: ValidationConfig,
+    /// The safety pipeline (LLM serving with a `[safety]` table).
+    pub safety: Option<Box<super::SafetyModel>>,
 }
 
 /// What serves the requests.
@@ -125,6 +127,13 @@ pub(super) fn resolve(file: ScenarioFile, path: &Path, loc: &Locator) -> Result<
     if validation.requests == 0 {
         return Err(loc.error("validation.requests", "expected at least 1 request per replication", ""));
     }
+    let safety = match (&file.safety, &serving) {
+        (None, _) => None,
+        (Some(s), Serving::Llm(_)) => Some(Box::new(super::safety::resolve(s, loc)?)),
+        (Some(_), Serving::Station { .. }) => {
+            return Err(loc.error("safety", "only LLM serving has a safety pipeline", "add a [replica] table"))
+        }
+    };
     Ok(Scenario {
         name,
         seed: file.seed.unwrap_or(1),
@@ -134,6 +143,7 @@ pub(super) fn resolve(file: ScenarioFile, path: &Path, loc: &Locator) -> Result<
         arrivals,
         serving,
         validation,
+        safety,
     })
 }
 

@@ -22,21 +22,22 @@
 //! while arrivals go on. A turn's new message and answer sizes come from
 //! the size streams above; one event per conversation waiting to speak.
 
+use super::safety::{Gate, GateEvent};
 use super::{window, Arrivals};
-use crate::core::llm::{Action, Disaggregation, Input, LlmScheduler, Policy, Replica};
+use crate::core::llm::{Action, Disaggregation, Input, LlmScheduler, Policy, Replica, Served};
 use crate::core::{Outcome, RequestId, Slab};
 use crate::engine::{EventQueue, RngStreams};
 use crate::metrics::latency::LatencyStat;
 use crate::metrics::llm::{GpuMemory, KvTransferSummary, LlmRecorder, PoolInfo, PoolTotals, PrefixCacheSummary};
 use crate::metrics::recorder::{Recorded, RunEnd};
 use crate::metrics::Recorder;
-use crate::scenario::{LlmConfig, RunConfig, Scenario};
+use crate::scenario::{LlmConfig, RunConfig, Scenario, Slo};
 use crate::time::{SimDuration, SimTime};
 use crate::workload::conversations::{Conversations, NextTurn};
 use crate::workload::Arrival;
 
 #[derive(Debug, Clone, Copy)]
-enum Event {
+pub(super) enum Event {
     Arrival,
     StepDone {
         replica: u32,
@@ -55,6 +56,7 @@ enum Event {
     Turn {
         slot: u32,
     },
+    Safety(GateEvent),
 }
 
 fn policy_name(p: Policy) -> &'static str {
@@ -73,6 +75,13 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
         let split = Disaggregation { prefill_replicas: d.prefill_replicas, kv_bytes_per_token: d.kv_bytes_per_token };
         core = core.with_disaggregation(split);
     }
+    // Safety pipeline (`[safety]`): the gate holds arrivals until they pass
+    // and answers callers; streaming checks need the core's chunk boundaries.
+    let mut gate = scenario.safety.as_deref().map(|s| Gate::new(s, &streams, window(scenario, run)));
+    if let Some(tokens) = gate.as_ref().and_then(Gate::chunk_tokens) {
+        core = core.watch_chunks(tokens);
+    }
+    let mut answers = Vec::new();
     let (mut transfers, mut transfer_bytes, mut transfer_time) = (0u64, 0u64, LatencyStat::default());
     let mut arrivals = Arrivals::new(scenario, &streams, run);
     let mut prompt_rng = streams.stream("prompt-tokens");
@@ -84,6 +93,7 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
         .clone()
         .map(|c| Conversations::new(c, first_session, streams.stream("turns"), streams.stream("think-time")));
     let mut turns: Slab<NextTurn> = Slab::default();
+    let mut done = Vec::new();
     let mut recorder = Recorder::new(run.warmup, run.measure_until, llm.replicas, window(scenario, run));
     let mut tokens = LlmRecorder::default();
     let pcie = llm.gpu.pcie_bandwidth_bytes_per_s;
@@ -138,7 +148,10 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
                     prefix,
                     session,
                 };
-                core.handle(now, input, &mut actions);
+                match gate.as_mut() {
+                    Some(g) => g.arrive(now, input),
+                    None => core.handle(now, input, &mut actions),
+                }
                 pending = arrivals.next();
                 if let Some(a) = &pending {
                     queue.schedule(a.at, Event::Arrival);
@@ -176,7 +189,15 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
                     prefix: Some(prefix),
                     session: Some(turn.session),
                 };
-                core.handle(now, input, &mut actions);
+                match gate.as_mut() {
+                    Some(g) => g.arrive(now, input),
+                    None => core.handle(now, input, &mut actions),
+                }
+            }
+            Event::Safety(e) => {
+                if let Some(g) = gate.as_mut() {
+                    g.event(now, e);
+                }
             }
         }
         for action in actions.drain(..) {
@@ -193,17 +214,10 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
                     busy += 1;
                     queue.schedule(now + cost.time + swap, Event::StepDone { replica });
                 }
-                Action::Respond { request, outcome, served } => {
-                    recorder.respond(now, request, outcome, served.arrived, served.admitted);
-                    let next =
-                        conversations.as_mut().and_then(|c| c.answered(request, outcome == Outcome::Completed, now));
-                    if let Some((at, turn)) = next.filter(|(at, _)| pending.is_some() && stop.is_none_or(|s| *at < s)) {
-                        queue.schedule(at, Event::Turn { slot: turns.insert(turn) });
-                    }
-                    if outcome == Outcome::Completed && recorder.measures(served.arrived) {
-                        tokens.completed(now, &served, &llm.slo);
-                    }
-                }
+                Action::Respond { request, outcome, served } => match gate.as_mut() {
+                    Some(g) => g.llm_done(now, request, outcome, served),
+                    None => answer(&mut recorder, &mut tokens, &llm.slo, now, (request, outcome, served), &mut done),
+                },
                 Action::ArmTimer { replica, at } => queue.schedule(at, Event::Timer { replica, at }),
                 Action::TransferKv { request, from, to, handle, bytes } => {
                     let Some(d) = &llm.disaggregation else { continue };
@@ -217,17 +231,35 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
                 }
             }
         }
+        // Safety (`[safety]`): carry out what the gate decided; LLM inputs it
+        // gave leave actions for a zero-delay event to carry out.
+        if let Some(g) = gate.as_mut() {
+            g.pump(now, &mut core, &mut actions, &mut queue, &mut answers);
+            for a in answers.drain(..) {
+                answer(&mut recorder, &mut tokens, &llm.slo, now, a, &mut done);
+            }
+            if !actions.is_empty() {
+                queue.schedule(now, Event::Safety(GateEvent::Flush));
+            }
+        }
+        // Conversations: a completed turn's next turn comes after a think time.
+        for (request, outcome) in done.drain(..) {
+            let next = conversations.as_mut().and_then(|c| c.answered(request, outcome == Outcome::Completed, now));
+            if let Some((at, turn)) = next.filter(|(at, _)| pending.is_some() && stop.is_none_or(|s| *at < s)) {
+                queue.schedule(at, Event::Turn { slot: turns.insert(turn) });
+            }
+        }
         let load = core.load();
         let (waiting, running) = (load.waiting, load.running);
         kv_used = load.kv_used_blocks;
         if recorder.measures(now) {
             kv_peak = kv_peak.max(kv_used);
         }
-        let levels =
-            [core.outstanding() as f64, waiting as f64, f64::from(busy), kv_used as f64 / kv_total, running as f64];
+        let in_system = gate.as_ref().map_or(core.outstanding(), Gate::outstanding);
+        let levels = [in_system as f64, waiting as f64, f64::from(busy), kv_used as f64 / kv_total, running as f64];
         recorder.levels(now, levels);
     }
-    let drained = !cut_off && core.outstanding() == 0;
+    let drained = !cut_off && core.outstanding() == 0 && gate.as_ref().is_none_or(|g| g.outstanding() == 0);
     let arrivals_end = stop.unwrap_or(last_arrival).min(end);
     let run_end = RunEnd { end, arrivals_end, events, events_in_past: queue.clamped(), drained };
     let stats = core
@@ -260,6 +292,7 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
         recomputed_tokens: stats.1,
         swapped_bytes: stats.2,
     };
+    let totals_busy_s = totals.busy_s;
     let mut llm_summary = tokens.finish(&pool, &totals);
     llm_summary.kv_transfer = llm.disaggregation.map(|d| KvTransferSummary {
         prefill_replicas: d.prefill_replicas,
@@ -284,6 +317,30 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
         }
     });
     recorded.summary.llm = Some(llm_summary);
+    if let Some(g) = gate {
+        let (summary, extra) = g.finish(end, totals_busy_s);
+        // Unchecked tokens break the run's invariants unless asked for (fail open).
+        let unchecked = summary.unchecked_tokens_delivered > 0 || summary.unchecked_inputs > 0;
+        recorded.summary.invariants.all_hold &= summary.fail_open || !unchecked;
+        recorded.summary.safety = Some(summary);
+        recorded.safety = Some(Box::new(extra));
+    }
     recorded.cdfs.extend(tokens.cdfs());
     recorded
+}
+
+/// Records a caller's answer: outcome, latency and, completed, its tokens.
+fn answer(
+    recorder: &mut Recorder,
+    tokens: &mut LlmRecorder,
+    slo: &Slo,
+    now: SimTime,
+    (request, outcome, served): (RequestId, Outcome, Served),
+    done: &mut Vec<(RequestId, Outcome)>,
+) {
+    recorder.respond(now, request, outcome, served.arrived, served.admitted);
+    done.push((request, outcome));
+    if outcome == Outcome::Completed && recorder.measures(served.arrived) {
+        tokens.completed(now, &served, slo);
+    }
 }

@@ -24,6 +24,7 @@ use crate::time::{SimDuration, SimTime};
 use crate::workload::{Arrival, ArrivalSpec, ArrivalStream};
 
 mod llm;
+mod safety;
 
 #[derive(Debug, Clone, Copy)]
 enum Event {

@@ -122,6 +122,8 @@ pub struct LlmScheduler {
     location: IdMap<u32>,
     /// Requests cancelled while their KV was in transfer.
     stopping: Vec<RequestId>,
+    /// Chunk boundaries reached (see [`LlmScheduler::watch_chunks`]).
+    chunks: Vec<(RequestId, u32)>,
 }
 
 impl LlmScheduler {
@@ -136,7 +138,24 @@ impl LlmScheduler {
             totals: Load::default(),
             location: IdMap::default(),
             stopping: Vec::new(),
+            chunks: Vec::new(),
         }
+    }
+
+    /// Streaming output checks: from now on, every replica reports each
+    /// sequence's every `tokens`-th generated token (short of its last,
+    /// which its `Respond` reports); read them with
+    /// [`LlmScheduler::drain_chunks`] after each input. O(1) per boundary
+    /// plus O(log n), nothing per step otherwise.
+    pub fn watch_chunks(mut self, tokens: u32) -> Self {
+        self.replicas.iter_mut().for_each(|r| r.watch_chunks(tokens));
+        self
+    }
+
+    /// `(request, tokens generated so far)` per chunk boundary reached by
+    /// the last input, in the order the replica produced them.
+    pub fn drain_chunks(&mut self) -> std::vec::Drain<'_, (RequestId, u32)> {
+        self.chunks.drain(..)
     }
 
     /// Splits the replicas into a prefill pool (the first
@@ -233,6 +252,7 @@ impl LlmScheduler {
             Input::StepDone { replica } if (replica as usize) < self.replicas.len() => {
                 self.tracked(&[replica as usize], |s| {
                     s.replicas[replica as usize].step_done(now, out);
+                    s.chunks.extend(s.replicas[replica as usize].drain_chunks());
                     s.transfer_prefilled(replica, out);
                     s.replicas[replica as usize].poll(now, out);
                 });
@@ -320,6 +340,8 @@ mod tests {
         transfers: Vec<(RequestId, u32, u32, u64, SimTime)>,
         /// Most sequences seen waiting on a decode replica (arrived KV).
         max_decode_waiting: u64,
+        /// Chunk boundaries reported (with `watch_chunks`).
+        chunks: Vec<(RequestId, u32)>,
     }
 
     /// A tiny driver: 1 ms steps, `transfer` per KV transfer, arrivals
@@ -361,6 +383,7 @@ mod tests {
         let p = core.entry_pool();
         while let Some(((now, _), input)) = events.pop_first() {
             core.handle(now, input, &mut out);
+            trace.chunks.extend(core.drain_chunks());
             for a in out.drain(..) {
                 match a {
                     Action::StartStep { replica, shape, .. } => {
@@ -478,6 +501,47 @@ mod tests {
             && bytes == u64::from(requests[r.0 as usize].1) * KV_BYTES_PER_TOKEN));
         assert!(core.replicas().iter().all(|r| r.kv_used_blocks() == 0 && r.outstanding() == 0));
         assert_eq!(core.outstanding(), 0);
+    }
+
+    /// Without preemption every boundary is reported once, in order. A
+    /// preempted sequence re-reports boundaries as it regenerates (the
+    /// stage ignores tokens it has already checked), so with preemption
+    /// only the set of boundaries is exact.
+    #[test]
+    fn watched_chunks_report_every_boundary() {
+        let requests: Vec<(u64, u32, u32)> =
+            (0..200u32).map(|i| (u64::from(i % 40), 20 + i * 37 % 300, 1 + i * 13 % 120)).collect();
+        let plain = |kv| {
+            let replicas = (0..2).map(|i| Replica::new(i, config(kv))).collect();
+            LlmScheduler::new(replicas, RouterPolicy::RoundRobin, ChaCha8Rng::seed_from_u64(1))
+        };
+        let cases = [
+            ("disaggregated", scheduler(&[4000], &[4000, 4000]), true),
+            ("plain", plain(4000), true),
+            ("plain, preempting", plain(60), false),
+        ];
+        for (name, core, exact) in cases {
+            let mut core = core.watch_chunks(5);
+            let trace = simulate(&mut core, &requests, SimDuration::from_millis(2));
+            let mut seen: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+            for (r, tokens) in &trace.chunks {
+                seen.entry(r.0).or_default().push(*tokens);
+            }
+            let preempted: u64 = core.replicas().iter().map(|r| r.stats().preemptions).sum();
+            assert_eq!(preempted == 0, exact, "{name}: {preempted} preemptions");
+            for (r, outcome, ..) in &trace.responses {
+                assert_eq!(*outcome, Outcome::Completed, "{name}");
+                let output = requests[r.0 as usize].2;
+                let expected: Vec<u32> = (1..).map(|k| 5 * k).take_while(|&t| t < output).collect();
+                let mut got = seen.remove(&r.0).unwrap_or_default();
+                if !exact {
+                    got.sort_unstable();
+                    got.dedup();
+                }
+                assert_eq!(got, expected, "{name}: request {r:?} of {output} tokens");
+            }
+            assert!(seen.is_empty(), "{name}");
+        }
     }
 
     #[test]

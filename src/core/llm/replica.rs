@@ -285,6 +285,30 @@ pub struct Replica {
     prefixes: Option<PrefixCache>,
     /// Requests to stop when the step in flight ends.
     cancelling: Vec<RequestId>,
+    /// Streaming output checks: where each sequence's chunks end (off: None).
+    watch: Option<ChunkWatch>,
+}
+
+/// Reports every `tokens`-th token of each sequence (chunk boundaries for
+/// streaming output checks) without touching every sequence each step: a
+/// decoding sequence that joined at step `j` with `g` tokens reaches a
+/// multiple of `tokens` at the steps `s` with `s ≡ j − g (mod tokens)`, so
+/// sequences are indexed by that residue and a step reads only its own
+/// residue class: O(boundaries · log n) per step.
+#[derive(Debug)]
+struct ChunkWatch {
+    tokens: u64,
+    /// (residue, decoding slot).
+    by_residue: BTreeSet<(u64, u32)>,
+    /// (request, tokens generated so far) since the last drain.
+    reached: Vec<(RequestId, u32)>,
+}
+
+impl ChunkWatch {
+    fn residue(&self, d: &Decoding) -> u64 {
+        let n = self.tokens;
+        (d.join_step % n + n - u64::from(d.seq.generated) % n) % n
+    }
 }
 
 fn ceil_div(a: u64, b: u64) -> u64 {
@@ -319,7 +343,22 @@ impl Replica {
             prefilled: Vec::new(),
             arrived: VecDeque::new(),
             cancelling: Vec::new(),
+            watch: None,
         }
+    }
+
+    /// Reports each sequence's every `tokens`-th generated token (see
+    /// [`Replica::drain_chunks`]); set before the replica sees a request.
+    pub fn watch_chunks(&mut self, tokens: u32) {
+        let tokens = u64::from(tokens.max(1));
+        self.watch = Some(ChunkWatch { tokens, by_residue: BTreeSet::new(), reached: Vec::new() });
+    }
+
+    /// `(request, tokens generated)` for each chunk boundary reached since
+    /// the last call: a multiple of the watched chunk size, short of the
+    /// request's last token (its completion reports that).
+    pub fn drain_chunks(&mut self) -> impl Iterator<Item = (RequestId, u32)> + '_ {
+        self.watch.iter_mut().flat_map(|w| w.reached.drain(..))
     }
 
     /// Sets this replica's role (before it sees any request).
@@ -741,6 +780,9 @@ impl Replica {
         let r = self.residue(&d);
         self.growth[r] += 1;
         self.context_sum += ctx;
+        if let Some(w) = &mut self.watch {
+            w.by_residue.insert((w.residue(&d), slot));
+        }
     }
 
     /// Takes a decoding sequence out (finished or preempted), releasing its
@@ -751,6 +793,9 @@ impl Replica {
         self.by_join.remove(&(d.join_order, slot));
         let r = self.residue(&d);
         self.growth[r] -= 1;
+        if let Some(w) = &mut self.watch {
+            w.by_residue.remove(&(w.residue(&d), slot));
+        }
         let ctx = d.ctx_at_join + (self.step_counter - d.join_step);
         self.context_sum -= ctx;
         self.used_blocks -= self.blocks(ctx - d.shared).max(d.reserved);
@@ -858,6 +903,15 @@ impl Replica {
                     self.finish(d.seq, out);
                 }
             }
+            if let Some(w) = &mut self.watch {
+                let r = self.step_counter % w.tokens;
+                for &(_, slot) in w.by_residue.range((r, 0)..=(r, u32::MAX)) {
+                    if let Some(d) = self.decoding.get(slot) {
+                        let generated = d.seq.generated + (self.step_counter - d.join_step) as u32;
+                        w.reached.push((d.seq.request, generated));
+                    }
+                }
+            }
         }
         for chunk in plan.chunks {
             let Some(p) = self.prefilling.front_mut() else { break };
@@ -870,6 +924,11 @@ impl Replica {
             let ctx = u64::from(seq.prefill_len());
             seq.generated += 1;
             seq.first_token.get_or_insert(now);
+            if let Some(w) = &mut self.watch {
+                if seq.generated < seq.output && u64::from(seq.generated) % w.tokens == 0 {
+                    w.reached.push((seq.request, seq.generated));
+                }
+            }
             if seq.generated >= seq.output {
                 self.used_blocks -= blocks;
                 self.release_prefix(&seq, shared);
