@@ -58,6 +58,8 @@ pub struct LlmConfig {
     pub disaggregation: Option<Disaggregated>,
     /// Shared system prompts of synthetic arrivals.
     pub shared_prefix: Option<SharedPrefix>,
+    /// The multi-tenant front door (`[[tenants]]`); None without tenants.
+    pub frontdoor: Option<super::frontdoor::FrontDoorConfig>,
 }
 
 /// A profile problem, placed at the scenario key that chose it.
@@ -184,7 +186,7 @@ pub(super) fn resolve(
     if b.max_wait.is_some() && !matches!(policy, Policy::Static { .. }) {
         return Err(loc.error("batching.max_wait", "only the static policy waits to fill a batch", "remove max_wait"));
     }
-    let sizes = if is_trace {
+    let sizes = if is_trace || !file.tenants.is_empty() {
         if file.workload.prompt_tokens.is_some() || file.workload.output_tokens.is_some() {
             return Err(loc.error(
                 "workload.prompt_tokens",
@@ -205,6 +207,7 @@ pub(super) fn resolve(
     }
     let shared_prefix = shared_prefix(file, is_trace, loc)?;
     let prefix_cache = prefix_cache(&file.kv, loc)?;
+    let frontdoor = super::frontdoor::resolve(file, &step, replicas, max_seqs, loc, |k, d| self::sizes(loc, k, d))?;
     let s = &file.slo;
     Ok(LlmConfig {
         replica: ReplicaConfig {
@@ -231,6 +234,7 @@ pub(super) fn resolve(
         slo: Slo { ttft_p99: s.ttft_p99, tpot_p99: s.tpot_p99, e2e_p99: s.e2e_p99 },
         disaggregation,
         shared_prefix,
+        frontdoor,
     })
 }
 

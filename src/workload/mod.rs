@@ -5,6 +5,7 @@
 pub mod arrivals;
 pub mod dist;
 pub mod prefixes;
+pub mod tenants;
 pub mod tokens;
 pub mod trace;
 
