@@ -165,14 +165,20 @@ impl Recorder {
             *self.measured_outcomes.entry(outcome.name()).or_default() += 1;
         }
         let row = self.timeline.row();
+        let sojourn = now.since(arrived).0;
         match outcome {
             Outcome::Completed => row.completed += 1,
             _ => {
                 row.rejected += 1;
+                // Time spent in the system before a non-completion (a
+                // cancelled or expired request) counts in L and so in W.
+                if sojourn > 0 {
+                    self.admitted += 1;
+                    self.admitted_sojourn_ns += u128::from(sojourn);
+                }
                 return;
             }
         }
-        let sojourn = now.since(arrived).0;
         self.admitted += 1;
         self.admitted_sojourn_ns += u128::from(sojourn);
         self.timeline.record_e2e(sojourn);
@@ -292,6 +298,7 @@ impl Recorder {
             },
             littles_law,
             llm: None,
+            frontdoor: None,
         };
         Recorded { summary, timeline: self.timeline.finish(end.end), cdfs: vec![("end-to-end", self.e2e)] }
     }

@@ -29,6 +29,9 @@ pub struct Summary {
     /// Token-level metrics, SLO verdicts and cost (LLM serving only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub llm: Option<super::llm::LlmSummary>,
+    /// Tenants, gateway and clients (scenarios with `[[tenants]]` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frontdoor: Option<super::frontdoor::FrontDoorSummary>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

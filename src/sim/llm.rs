@@ -13,6 +13,7 @@
 //! Shared prefixes (`workload.shared_prefix`) are drawn from the stream
 //! `prefixes`, so they too leave arrival times and sizes as they were.
 
+use super::frontdoor::{self, FrontDoor};
 use super::{window, Arrivals};
 use crate::core::llm::{Action, Disaggregation, Input, LlmScheduler, Policy, Replica};
 use crate::core::{Outcome, RequestId};
@@ -27,9 +28,21 @@ use crate::time::{SimDuration, SimTime};
 #[derive(Debug, Clone, Copy)]
 enum Event {
     Arrival,
-    StepDone { replica: u32 },
-    Timer { replica: u32, at: SimTime },
-    KvArrived { request: RequestId, from: u32, to: u32, handle: u32 },
+    StepDone {
+        replica: u32,
+    },
+    Timer {
+        replica: u32,
+        at: SimTime,
+    },
+    KvArrived {
+        request: RequestId,
+        from: u32,
+        to: u32,
+        handle: u32,
+    },
+    /// The multi-tenant front door's own events (`frontdoor.rs`).
+    FrontDoor(frontdoor::Event),
 }
 
 fn policy_name(p: Policy) -> &'static str {
@@ -58,7 +71,15 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
     let pcie = llm.gpu.pcie_bandwidth_bytes_per_s;
 
     let mut queue = EventQueue::new();
-    let mut pending = arrivals.next();
+    // Front door (issue 4): with [[tenants]], their arrivals replace `arrivals`.
+    let kv_blocks = llm.replica.kv_blocks * u64::from(llm.replicas);
+    let measured = (SimTime::ZERO + run.warmup, SimTime::ZERO + run.duration.unwrap_or_default());
+    let mut door =
+        llm.frontdoor.as_ref().map(|f| FrontDoor::new(f, &streams, measured, window(scenario, run), kv_blocks));
+    if let Some(d) = door.as_mut() {
+        d.start(&mut |at, e| queue.schedule(at, Event::FrontDoor(e)));
+    }
+    let mut pending = if door.is_some() { None } else { arrivals.next() };
     if let Some(a) = &pending {
         queue.schedule(a.at, Event::Arrival);
     }
@@ -120,6 +141,12 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
             Event::KvArrived { request, from, to, handle } => {
                 core.handle(now, Input::KvArrived { request, from, to, handle }, &mut actions)
             }
+            Event::FrontDoor(e) => {
+                if let Some(d) = door.as_mut() {
+                    let mut sched = |at, e| queue.schedule(at, Event::FrontDoor(e));
+                    d.handle(now, e, &mut core, &mut recorder, &mut actions, &mut sched);
+                }
+            }
         }
         for action in actions.drain(..) {
             match action {
@@ -135,7 +162,16 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
                     busy += 1;
                     queue.schedule(now + cost.time + swap, Event::StepDone { replica });
                 }
-                Action::Respond { request, outcome, served } => {
+                Action::Respond { request, outcome, mut served } => {
+                    // Front door: an attempt arrived at the gateway, before its
+                    // dispatch; a preempted request's answer is not terminal.
+                    if let Some(d) = door.as_mut() {
+                        let mut sched = |at, e| queue.schedule(at, Event::FrontDoor(e));
+                        match d.on_response(now, request, outcome, &served, &mut sched) {
+                            Some(sent) => served.arrived = sent,
+                            None => continue,
+                        }
+                    }
                     recorder.respond(now, request, outcome, served.arrived, served.admitted);
                     if outcome == Outcome::Completed && recorder.measures(served.arrived) {
                         tokens.completed(now, &served, &llm.slo);
@@ -155,10 +191,16 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
             }
         }
         let load = core.load();
-        let (waiting, running) = (load.waiting, load.running);
+        let held = door.as_ref().map_or(0, |d| d.queued()); // front door: held in the gateway
+        let (waiting, running) = (load.waiting + held, load.running);
         kv_used = load.kv_used_blocks;
-        let levels =
-            [core.outstanding() as f64, waiting as f64, f64::from(busy), kv_used as f64 / kv_total, running as f64];
+        let levels = [
+            (core.outstanding() + held) as f64,
+            waiting as f64,
+            f64::from(busy),
+            kv_used as f64 / kv_total,
+            running as f64,
+        ];
         recorder.levels(now, levels);
     }
     let drained = !cut_off && core.outstanding() == 0;
@@ -217,6 +259,11 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
         }
     });
     recorded.summary.llm = Some(llm_summary);
+    if let Some(d) = door {
+        let (frontdoor, holds) = d.finish(&core, drained, span);
+        recorded.summary.invariants.all_hold &= holds;
+        recorded.summary.frontdoor = Some(frontdoor);
+    }
     recorded.cdfs.extend(tokens.cdfs());
     recorded
 }
