@@ -23,7 +23,9 @@
 //! lower-class request that has waited `aging` is served before any fresh
 //! higher-class one (oldest first), so batch is never starved. Preemption:
 //! when a realtime request waits because the pool is full, the most
-//! recently dispatched batch request is cancelled in the pool (`Preempt`;
+//! recently dispatched batch request (not one dispatched by aging, which
+//! would be requeued and aged in again at once) is cancelled in the pool
+//! (`Preempt`;
 //! the driver sends the core `Cancel`, which frees its batch slot and KV)
 //! and, once the core answers `Cancelled`, requeued at the head of its
 //! flow (`Requeued`) to be recomputed later; its discarded work is counted
@@ -371,16 +373,15 @@ impl Gateway {
         }
     }
 
-    /// The next request to dispatch: an aged lower-class head first (oldest),
-    /// else strict priority with WF2Q+ inside the class.
-    fn next(&mut self, now: SimTime) -> Option<(usize, Queued)> {
+    /// The next request to dispatch: an aged lower-class head first (oldest;
+    /// `true`: it was aged), else strict priority with WF2Q+ in the class.
+    fn next(&mut self, now: SimTime) -> Option<(usize, Queued, bool)> {
         let (counts, tenants) = (&self.counts, &self.cfg.tenants);
         let open = |f: usize| tenants[f].max_concurrency.is_none_or(|cap| counts[f].in_flight < cap);
-        if let Some(aging) = self.aging_due(now, &open) {
-            let (class, flow) = aging;
-            return self.classes[class].pop(|f| f == flow);
+        if let Some((class, flow)) = self.aging_due(now, &open) {
+            return self.classes[class].pop(|f| f == flow).map(|(f, q)| (f, q, true));
         }
-        self.classes.iter_mut().find_map(|c| c.pop(open))
+        self.classes.iter_mut().find_map(|c| c.pop(open)).map(|(f, q)| (f, q, false))
     }
 
     fn aging_due(&self, now: SimTime, open: &impl Fn(usize) -> bool) -> Option<(usize, usize)> {
@@ -400,7 +401,7 @@ impl Gateway {
 
     fn pump(&mut self, now: SimTime, out: &mut Vec<Action>) {
         while self.in_flight < self.cfg.max_in_flight {
-            let Some((flow, q)) = self.next(now) else { break };
+            let Some((flow, q, aged)) = self.next(now) else { break };
             let Some(e) = self.entries.get_mut(&q.request) else { continue };
             if let State::Queued { deadline: Some(d) } = e.state {
                 if d < now {
@@ -421,7 +422,9 @@ impl Gateway {
             let c = &mut self.counts[flow];
             c.in_flight += 1;
             c.dispatched += 1;
-            if self.cfg.tenants[flow].class == Class::Batch {
+            // An aged request has earned its place: it is never preempted
+            // (else it would be requeued, aged and dispatched again at once).
+            if self.cfg.tenants[flow].class == Class::Batch && !aged {
                 self.batch_in_pool.push(q.request);
                 if self.batch_in_pool.len() as u64 > 2 * self.in_flight + 16 {
                     let entries = &self.entries;
