@@ -10,7 +10,9 @@
 //!   from the first attempt, as the caller sees it), `slo_attainment` =
 //!   slo_met / requests (a rejected or abandoned request misses);
 //!   `rejected` by gateway reason, `preempted`, `timeouts`, and the client
-//!   view `e2e` of completed requests.
+//!   view `e2e` of completed requests, and `rejected_after`: how long the
+//!   gateway took to answer the attempts it rejected (rate limited or
+//!   overloaded; 0 for a rejection on arrival).
 //! - `gpu_s`: estimated GPU-seconds (the cost fair queuing charges) of
 //!   attempts completed inside the measured interval while arrivals lasted;
 //!   `gpu_share` = gpu_s / total, `weight_share` = weight / total weight.
@@ -75,6 +77,8 @@ pub struct TenantSummary {
     pub gpu_share: f64,
     pub wasted_gpu_s: f64,
     pub e2e: LatencySummary,
+    /// Attempt to answer, of attempts the gateway rejected (rate limited or overloaded).
+    pub rejected_after: LatencySummary,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -119,6 +123,7 @@ pub struct TenantCounts {
     pub gpu_s: f64,
     pub wasted_gpu_s: f64,
     pub e2e: LatencyStat,
+    pub rejected_after: LatencyStat,
 }
 
 /// Fixed facts about a tenant and the gateway's counts for it.
@@ -260,6 +265,7 @@ impl FrontDoorRecorder {
                 gpu_share: share(c.gpu_s, total_gpu),
                 wasted_gpu_s: c.wasted_gpu_s,
                 e2e: c.e2e.summary(),
+                rejected_after: c.rejected_after.summary(),
             })
             .collect();
         let x: Vec<f64> = tenants.iter().map(|t| share(t.gpu_share, t.weight_share)).collect();

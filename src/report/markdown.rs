@@ -89,6 +89,9 @@ pub fn render(s: &Summary, question: &str) -> String {
     if let Some(llm) = &s.llm {
         llm_section(&mut o, llm);
     }
+    if let Some(fd) = &s.frontdoor {
+        super::frontdoor::section(&mut o, fd);
+    }
     let l = &s.littles_law;
     let _ = writeln!(o, "## Checks\n");
     let _ = writeln!(

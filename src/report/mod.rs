@@ -7,6 +7,7 @@
 //! leaves a partial report (an older complete report is replaced only once
 //! the new one is whole).
 
+mod frontdoor;
 mod markdown;
 pub mod plots;
 
@@ -83,6 +84,9 @@ pub fn render(recorded: &Recorded, question: &str) -> Result<Vec<(&'static str, 
         )?;
         files.push(("kv_cache.svg", kv_svg.into_bytes()));
         files.push(("batch_size.svg", batch_svg.into_bytes()));
+    }
+    if let Some(fd) = &s.frontdoor {
+        files.push(("timeline.svg", frontdoor::timeline_svg(&s.scenario, fd, &recorded.timeline)?.into_bytes()));
     }
     Ok(files)
 }

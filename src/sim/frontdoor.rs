@@ -234,8 +234,12 @@ impl<'a> FrontDoor<'a> {
                     core.handle(now, input, actions);
                 }
                 gateway::Action::Reject { request, reason, retry_after, .. } => {
-                    let Some(sent) = self.attempts.get(&request).map(|a| a.sent) else { continue };
+                    let Some(a) = self.attempts.get(&request) else { continue };
+                    let (sent, measured) = (a.sent, self.logical.get(&a.logical).map(|l| (l.tenant, l.measured)));
                     recorder.respond(now, request, reason.outcome(), sent, None);
+                    if let (Some((tenant, true)), false) = (measured, reason == Reason::Withdrawn) {
+                        self.rec.tenants[tenant as usize].rejected_after.record(now.since(sent).0);
+                    }
                     self.rec.rejected(now);
                     // A rate-limited request without a Retry-After never conforms.
                     let after = match (reason, retry_after) {
