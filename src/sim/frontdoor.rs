@@ -272,7 +272,7 @@ impl<'a> FrontDoor<'a> {
     ) -> Option<SimTime> {
         let before = self.out.len();
         self.gateway.handle(now, gateway::Input::Done { request, outcome }, &mut self.out);
-        let requeued = self.out[before..].iter().any(|a| *a == gateway::Action::Requeued { request });
+        let requeued = self.out[before..].contains(&gateway::Action::Requeued { request });
         if self.out.len() > before {
             sched(now, Event::Pump);
         }

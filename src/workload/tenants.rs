@@ -141,14 +141,14 @@ mod tests {
     #[test]
     fn merged_streams_are_ordered_and_a_new_tenant_leaves_the_others_alone() {
         let streams = RngStreams::new(5);
-        let stop = Some(SimTime::ZERO + SimDuration::from_secs(100));
-        let one: Vec<_> = TenantArrivals::new(&[tenant("a", 3.0)], &streams, stop).collect();
-        let two: Vec<_> = TenantArrivals::new(&[tenant("a", 3.0), tenant("b", 5.0)], &streams, stop).collect();
+        let stop = SimTime::ZERO + SimDuration::from_secs(100);
+        let one: Vec<_> = TenantArrivals::new(&[tenant("a", 3.0)], &streams, Some(stop)).collect();
+        let two: Vec<_> = TenantArrivals::new(&[tenant("a", 3.0), tenant("b", 5.0)], &streams, Some(stop)).collect();
         assert!(two.windows(2).all(|w| w[0].at <= w[1].at));
         let a_again: Vec<_> = two.iter().filter(|a| a.tenant == 0).copied().collect();
         assert_eq!(one, a_again, "tenant a's arrivals and sizes do not depend on tenant b");
         let b = two.len() - a_again.len();
         assert!((b as f64 - 500.0).abs() < 4.0 * 500f64.sqrt(), "{b}");
-        assert!(two.iter().all(|a| a.at < stop.unwrap()));
+        assert!(two.iter().all(|a| a.at < stop));
     }
 }

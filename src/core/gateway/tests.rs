@@ -54,14 +54,12 @@ fn batch_is_starved_by_strict_priority_and_served_with_aging() {
         let mut g = gateway(vec![tenant(Class::Realtime, 1.0), tenant(Class::Batch, 1.0)], 1);
         g.cfg.aging = aging;
         let mut served_batch = 0;
-        let mut next_id = 1;
         let mut in_pool = dispatched(&offer(&mut g, SimTime::ZERO, 0, 0));
         // A realtime flood keeps the one slot busy for 100 s; one batch request waits.
         assert!(offer(&mut g, SimTime::ZERO, 1_000_000, 1).is_empty());
         for ms in 1..100_000u64 {
             let now = SimTime(ms * 1_000_000);
-            let mut out = offer(&mut g, now, next_id, 0);
-            next_id += 1;
+            let mut out = offer(&mut g, now, ms, 0);
             if let Some(r) = in_pool.pop() {
                 out.extend(done(&mut g, now, r, Outcome::Completed));
             }
