@@ -63,8 +63,8 @@ fn two_backlogged_tenants_of_weights_1_3_get_gpu_seconds_1_3() {
 }
 
 /// 2x overload (38 req/s on a pool that serves ~19), with and without
-/// admission control.
-fn overload(admission: bool) -> Summary {
+/// admission control; `extra` adds gateway keys.
+fn overload(admission: bool, extra: &str) -> Summary {
     // Admission control: the predicted-wait check against a 2 s deadline
     // (and dropping requests still queued at their deadline).
     let (deadline, gateway) = match admission {
@@ -76,7 +76,7 @@ fn overload(admission: bool) -> Summary {
             "[run]\nduration = \"3m\"\nwarmup = \"30s\"\n\
              [[tenants]]\nname = \"api\"\nrate_per_s = 38.0\nprompt_tokens = {{ fixed = 500 }}\n\
              output_tokens = {{ median = 100, p99 = 250, max = 400 }}\nslo = {{ e2e = \"5s\" }}\n{deadline}\
-             [clients]\ntimeout = \"60s\"\n{gateway}"
+             [clients]\ntimeout = \"60s\"\n{gateway}{extra}"
         ),
         &[],
     )
@@ -84,7 +84,7 @@ fn overload(admission: bool) -> Summary {
 
 #[test]
 fn admission_control_under_2x_overload_rejects_early_and_admitted_requests_meet_their_slo() {
-    let with = overload(true);
+    let with = overload(true, "");
     let t = &fd(&with).tenants[0];
     let rejected: u64 = t.rejected.values().sum();
     assert!(rejected as f64 > 0.3 * t.requests as f64, "about half must be turned away: {rejected} of {}", t.requests);
@@ -96,7 +96,7 @@ fn admission_control_under_2x_overload_rejects_early_and_admitted_requests_meet_
     assert!(t.rejected_after.max_s <= 3.0, "{:?}", t.rejected_after);
     assert!(t.rejected_after.p50_s < 0.1, "most are rejected on arrival: {:?}", t.rejected_after);
     // Without it, the queue grows for the whole run and (almost) everyone misses.
-    let without = overload(false);
+    let without = overload(false, "");
     let t = &fd(&without).tenants[0];
     assert_eq!(t.rejected.values().sum::<u64>(), 0);
     assert!(t.slo_attainment < 0.1, "attainment without admission control {}", t.slo_attainment);
@@ -133,4 +133,23 @@ fn every_attempt_has_one_outcome_and_cancelled_work_frees_its_kv_blocks() {
     // all_hold includes the front door's check: drained, nothing is left in
     // the gateway or the pool and no KV block is held.
     assert!(s.run.drained && s.invariants.all_hold);
+}
+
+#[test]
+fn degradation_serves_part_of_the_overload_on_a_fallback_pool_under_the_same_checks() {
+    let plain = overload(true, "");
+    let fallback = "[gateway.fallback]\ngpu = \"a100-80gb\"\nmodel = \"llama-3-8b\"\ncount = 1\n";
+    let degraded = overload(true, fallback);
+    let (p, d) = (&fd(&plain).tenants[0], &fd(&degraded).tenants[0]);
+    let f = fd(&degraded);
+    assert!(
+        d.degraded > 500 && f.fallback_completed > 500,
+        "degraded {}, completed {}",
+        d.degraded,
+        f.fallback_completed
+    );
+    assert!(d.completed as f64 > 1.3 * p.completed as f64, "completed {} vs {} without", d.completed, p.completed);
+    assert!(d.rejected.values().sum::<u64>() < p.rejected.values().sum::<u64>());
+    // No check is skipped: what the fallback admits also meets the SLO.
+    assert!(d.slo_met as f64 >= 0.99 * d.completed as f64, "{} of {}", d.slo_met, d.completed);
 }

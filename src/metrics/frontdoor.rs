@@ -18,6 +18,9 @@
 //!   `gpu_share` = gpu_s / total, `weight_share` = weight / total weight.
 //!   `jain_index` = (Σx)² / (n·Σx²) over x = gpu_share / weight_share (1 =
 //!   every tenant got exactly its weight; 1/n = one tenant got everything).
+//! - `degraded` (per tenant): requests the primary pool's admission refused
+//!   and the fallback pool admitted; `fallback_completed`: attempts it
+//!   completed. Their `gpu_s` is the primary model's estimate.
 //! - `wasted_gpu_s`: estimated GPU-seconds of work thrown away by cancelled
 //!   attempts (prefill if admitted, plus generated tokens); preempted work
 //!   separately (`preempted_gpu_s`), recomputed later.
@@ -50,6 +53,8 @@ pub struct FrontDoorSummary {
     pub preemptions: u64,
     pub preempted_gpu_s: f64,
     pub cache_hits: u64,
+    /// Attempts completed by the fallback pool (degradation).
+    pub fallback_completed: u64,
     pub goodput_per_s: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trigger: Option<TriggerSummary>,
@@ -72,6 +77,8 @@ pub struct TenantSummary {
     pub slo_attainment: f64,
     pub rejected: BTreeMap<String, u64>,
     pub preempted: u64,
+    /// Admitted to the fallback pool after the primary refused them.
+    pub degraded: u64,
     pub timeouts: u64,
     pub gpu_s: f64,
     pub gpu_share: f64,
@@ -134,6 +141,7 @@ pub struct TenantInfo<'a> {
     pub weight: f64,
     pub admitted: u64,
     pub preempted: u64,
+    pub degraded: u64,
     pub rejected: BTreeMap<String, u64>,
 }
 
@@ -169,6 +177,7 @@ pub struct FrontDoorTotals {
     pub preemptions: u64,
     pub preempted_gpu_s: f64,
     pub cache_hits: u64,
+    pub fallback_completed: u64,
     pub good: u64,
 }
 
@@ -260,6 +269,7 @@ impl FrontDoorRecorder {
                 slo_attainment: share(c.slo_met as f64, c.requests as f64),
                 rejected: i.rejected.clone(),
                 preempted: i.preempted,
+                degraded: i.degraded,
                 timeouts: c.timeouts,
                 gpu_s: c.gpu_s,
                 gpu_share: share(c.gpu_s, total_gpu),
@@ -304,6 +314,7 @@ impl FrontDoorRecorder {
             preemptions: t.preemptions,
             preempted_gpu_s: t.preempted_gpu_s,
             cache_hits: t.cache_hits,
+            fallback_completed: t.fallback_completed,
             goodput_per_s: share(t.good as f64, span_s),
             trigger,
             timeline: self.windows,

@@ -91,6 +91,14 @@ pub(super) fn section(o: &mut String, fd: &FrontDoorSummary) {
         "- cancelled in the pool {}: {:.1} GPU-s of work wasted; {} preemptions: {:.1} GPU-s redone",
         fd.cancelled_in_pool, fd.wasted_gpu_s, fd.preemptions, fd.preempted_gpu_s
     );
+    let degraded: u64 = fd.tenants.iter().map(|t| t.degraded).sum();
+    if degraded > 0 {
+        let _ = writeln!(
+            o,
+            "- degraded to the fallback pool: {degraded} requests; {} attempts completed there",
+            fd.fallback_completed
+        );
+    }
     if let Some(t) = &fd.trigger {
         let _ = writeln!(
             o,

@@ -8,8 +8,9 @@
 //! request is charged by fair queuing is its estimated GPU-seconds from the
 //! pool's own step-time model (see [`CostModel`]).
 
+use super::llm::LlmConfig;
 use super::locate::Locator;
-use super::schema::{ArrivalKind, RateStep, ScenarioFile, TokenDist};
+use super::schema::{ArrivalKind, RateStep, ReplicaSection, ScenarioFile, TokenDist};
 use super::ScenarioError;
 use crate::core::gateway::{AdmissionConfig, Class, GatewayConfig, Gcra, Limits, TenantPolicy};
 use crate::model::clients::{BreakerPolicy, ClientPolicy};
@@ -106,6 +107,11 @@ pub struct GatewaySection {
     pub drain_window: Option<SimDuration>,
     /// Limits on all tenants together.
     pub limits: Option<LimitsSection>,
+    /// Degradation: a pool of a smaller model (keys as in `[replica]`; the
+    /// same batching and KV settings). A request the primary pool's
+    /// admission refuses faces the same checks against this pool's state,
+    /// and is served there if it passes. Default: none.
+    pub fallback: Option<ReplicaSection>,
 }
 
 /// What every tenant's clients do on slow or refused requests.
@@ -187,6 +193,8 @@ pub struct Trigger {
 pub struct FrontDoorConfig {
     pub tenants: Vec<Tenant>,
     pub gateway: GatewayConfig,
+    /// Degradation: the smaller model's pool, tried when the primary refuses.
+    pub fallback: Option<Box<LlmConfig>>,
     pub clients: ClientPolicy,
     pub trigger: Option<Trigger>,
     pub cost: CostModel,
@@ -326,14 +334,14 @@ fn tenant(
 }
 
 /// Resolves the front door of an LLM scenario with tenants (None without).
+/// `fallback` resolves `gateway.fallback` into a pool.
 pub(super) fn resolve(
     file: &ScenarioFile,
-    step: &StepModel,
-    replicas: u32,
-    max_batch: u32,
+    primary: &LlmConfig,
     loc: &Locator,
     sizes: impl Fn(&str, &Option<TokenDist>) -> Result<crate::workload::tokens::TokenSizes, ScenarioError>,
-) -> Result<Option<FrontDoorConfig>, ScenarioError> {
+    fallback: impl FnOnce(&ReplicaSection) -> Result<LlmConfig, ScenarioError>,
+) -> Result<Option<Box<FrontDoorConfig>>, ScenarioError> {
     if file.tenants.is_empty() {
         return Ok(None);
     }
@@ -373,7 +381,7 @@ pub(super) fn resolve(
             deadline: t.deadline,
         });
     }
-    let per_replica = g.max_in_flight_per_replica.unwrap_or(max_batch);
+    let per_replica = g.max_in_flight_per_replica.unwrap_or(primary.replica.max_seqs);
     if per_replica == 0 {
         return Err(loc.error(
             "gateway.max_in_flight_per_replica",
@@ -390,10 +398,10 @@ pub(super) fn resolve(
     if g.drain_window == Some(SimDuration::ZERO) {
         return Err(loc.error("gateway.drain_window", "expected a duration > 0", "e.g. \"10s\""));
     }
-    let gateway = GatewayConfig {
+    let mut gateway = GatewayConfig {
         tenants: policies,
         global: limits(loc, "gateway.limits", &g.limits)?,
-        max_in_flight: u64::from(per_replica) * u64::from(replicas),
+        max_in_flight: vec![u64::from(per_replica) * u64::from(primary.replicas)],
         aging: g.aging,
         preemption: g.preemption.unwrap_or(false),
         admission: AdmissionConfig {
@@ -404,13 +412,18 @@ pub(super) fn resolve(
             tiers: order.len().max(1) as u32,
         },
     };
-    Ok(Some(FrontDoorConfig {
+    let fallback = g.fallback.as_ref().map(fallback).transpose()?.map(Box::new);
+    if let Some(f) = &fallback {
+        gateway.max_in_flight.push(u64::from(per_replica.min(f.replica.max_seqs)) * u64::from(f.replicas));
+    }
+    Ok(Some(Box::new(FrontDoorConfig {
         tenants,
         gateway,
+        fallback,
         clients: clients(file.clients.clone().unwrap_or_default(), loc)?,
         trigger: trigger(file, loc)?,
-        cost: CostModel::new(step, max_batch.min(64)),
-    }))
+        cost: CostModel::new(&primary.step, primary.replica.max_seqs.min(64)),
+    })))
 }
 
 fn clients(c: ClientsSection, loc: &Locator) -> Result<ClientPolicy, ScenarioError> {

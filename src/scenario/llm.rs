@@ -59,7 +59,7 @@ pub struct LlmConfig {
     /// Shared system prompts of synthetic arrivals.
     pub shared_prefix: Option<SharedPrefix>,
     /// The multi-tenant front door (`[[tenants]]`); None without tenants.
-    pub frontdoor: Option<super::frontdoor::FrontDoorConfig>,
+    pub frontdoor: Option<Box<super::frontdoor::FrontDoorConfig>>,
 }
 
 /// A profile problem, placed at the scenario key that chose it.
@@ -112,6 +112,36 @@ fn sizes(loc: &Locator, key: &str, d: &Option<TokenDist>) -> Result<TokenSizes, 
 }
 
 pub(super) fn resolve(
+    file: &ScenarioFile,
+    r: &ReplicaSection,
+    is_trace: bool,
+    path: &Path,
+    loc: &Locator,
+) -> Result<LlmConfig, ScenarioError> {
+    let mut llm = pool(file, r, is_trace, path, loc)?;
+    let fallback = |f: &ReplicaSection| {
+        // The fallback pool: resolved like `[replica]`, its errors placed at its own keys.
+        let is_disaggregated = file.batching.policy == Some(BatchingPolicy::Disaggregated);
+        let moved = |e: ScenarioError| match e.key.strip_prefix("replica") {
+            Some(rest) => loc.error(&format!("gateway.fallback{rest}"), e.message, e.hint.unwrap_or_default()),
+            None => e,
+        };
+        match is_disaggregated {
+            true => Err(loc.error(
+                "gateway.fallback",
+                "a fallback pool needs a plain (not disaggregated) primary pool",
+                "use batching.policy = \"continuous\" or \"chunked-prefill\", or remove gateway.fallback",
+            )),
+            false => pool(file, f, is_trace, path, loc).map_err(moved),
+        }
+    };
+    llm.frontdoor = super::frontdoor::resolve(file, &llm, loc, |k, d| sizes(loc, k, d), fallback)?;
+    Ok(llm)
+}
+
+/// One pool of replicas (`[replica]`, or the front door's fallback) with
+/// the scenario's batching, KV and SLO settings.
+fn pool(
     file: &ScenarioFile,
     r: &ReplicaSection,
     is_trace: bool,
@@ -207,7 +237,6 @@ pub(super) fn resolve(
     }
     let shared_prefix = shared_prefix(file, is_trace, loc)?;
     let prefix_cache = prefix_cache(&file.kv, loc)?;
-    let frontdoor = super::frontdoor::resolve(file, &step, replicas, max_seqs, loc, |k, d| self::sizes(loc, k, d))?;
     let s = &file.slo;
     Ok(LlmConfig {
         replica: ReplicaConfig {
@@ -234,7 +263,7 @@ pub(super) fn resolve(
         slo: Slo { ttft_p99: s.ttft_p99, tpot_p99: s.tpot_p99, e2e_p99: s.e2e_p99 },
         disaggregation,
         shared_prefix,
-        frontdoor,
+        frontdoor: None,
     })
 }
 

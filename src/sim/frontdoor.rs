@@ -15,6 +15,7 @@
 //! Streams: tenants' own (`tenant/<name>/...`) and `clients/backoff`; a
 //! scenario without tenants creates none of them.
 
+use super::fallback::FallbackPool;
 use crate::core::gateway::{self, Gateway, Offer, Reason};
 use crate::core::llm::{self, LlmScheduler, Served};
 use crate::core::{Outcome, RequestId};
@@ -41,6 +42,14 @@ pub(super) enum Event {
     },
     /// Carry out gateway actions produced while the pool was answering.
     Pump,
+    /// The fallback pool's replica finished a step, or its timer fired.
+    FallbackStep {
+        replica: u32,
+    },
+    FallbackTimer {
+        replica: u32,
+        at: SimTime,
+    },
 }
 
 /// What a client wants (its attempts share it).
@@ -58,6 +67,8 @@ struct Attempt {
     logical: u64,
     sent: SimTime,
     given_up: bool,
+    /// The pool it was dispatched to (0: primary, 1: fallback).
+    pool: usize,
 }
 
 pub(super) struct FrontDoor<'a> {
@@ -65,6 +76,7 @@ pub(super) struct FrontDoor<'a> {
     arrivals: TenantArrivals,
     pending: Option<TenantArrival>,
     gateway: Gateway,
+    fallback: Option<FallbackPool<'a>>,
     clients: Vec<Client>,
     backoff_rng: ChaCha8Rng,
     logical: BTreeMap<u64, Logical>,
@@ -97,6 +109,7 @@ impl<'a> FrontDoor<'a> {
             arrivals: TenantArrivals::new(&cfg.tenants, streams, Some(stop)),
             pending: None,
             gateway: Gateway::new(cfg.gateway.clone()),
+            fallback: cfg.fallback.as_deref().map(|f| FallbackPool::new(f, streams)),
             clients: cfg.tenants.iter().map(|_| Client::new(cfg.clients)).collect(),
             backoff_rng: streams.stream("clients/backoff"),
             logical: BTreeMap::new(),
@@ -124,6 +137,11 @@ impl<'a> FrontDoor<'a> {
         self.gateway.queued()
     }
 
+    /// Requests in the fallback pool.
+    pub(super) fn in_fallback(&self) -> u64 {
+        self.fallback.as_ref().map_or(0, |f| f.core.outstanding())
+    }
+
     pub(super) fn handle(
         &mut self,
         now: SimTime,
@@ -134,7 +152,11 @@ impl<'a> FrontDoor<'a> {
         sched: &mut impl FnMut(SimTime, Event),
     ) {
         let kv_used_fraction = core.load().kv_used_blocks as f64 / self.kv_total_blocks as f64;
-        self.gateway.handle(now, gateway::Input::Observe { kv_used_fraction }, &mut self.out);
+        self.gateway.handle(now, gateway::Input::Observe { pool: 0, kv_used_fraction }, &mut self.out);
+        if let Some(f) = &self.fallback {
+            let kv_used_fraction = f.kv_used_fraction();
+            self.gateway.handle(now, gateway::Input::Observe { pool: 1, kv_used_fraction }, &mut self.out);
+        }
         match event {
             Event::Arrival => {
                 let Some(a) = self.pending.take() else { return };
@@ -161,8 +183,28 @@ impl<'a> FrontDoor<'a> {
             Event::Retry { logical } => self.attempt(now, logical, recorder, sched),
             Event::Timeout { request } => self.timeout(now, request, sched),
             Event::Pump => {}
+            Event::FallbackStep { replica } => self.fallback_input(now, llm::Input::StepDone { replica }),
+            Event::FallbackTimer { replica, at } => self.fallback_input(now, llm::Input::Timer { replica, at }),
         }
         self.apply(now, core, recorder, actions, sched);
+        self.fallback_answers(now, recorder, sched);
+    }
+
+    fn fallback_input(&mut self, now: SimTime, input: llm::Input) {
+        if let Some(f) = self.fallback.as_mut() {
+            f.core.handle(now, input, &mut f.actions);
+        }
+    }
+
+    /// Carries out the fallback pool's actions; records its answers.
+    fn fallback_answers(&mut self, now: SimTime, recorder: &mut Recorder, sched: &mut impl FnMut(SimTime, Event)) {
+        let Some(f) = self.fallback.as_mut() else { return };
+        for (request, outcome, served) in f.carry_out(now, sched) {
+            if let Some(sent) = self.on_response(now, request, outcome, &served, sched) {
+                self.rec.totals.fallback_completed += u64::from(outcome == Outcome::Completed);
+                recorder.respond(now, request, outcome, sent, served.admitted);
+            }
+        }
     }
 
     /// Sends an attempt of `id`, unless the tenant's breaker refuses it.
@@ -184,7 +226,7 @@ impl<'a> FrontDoor<'a> {
         counts.attempts += u64::from(l.measured);
         counts.retries += u64::from(l.measured && retry);
         self.rec.attempt(now, retry);
-        self.attempts.insert(request, Attempt { logical: id, sent: now, given_up: false });
+        self.attempts.insert(request, Attempt { logical: id, sent: now, given_up: false, pool: 0 });
         if self.cfg.clients.idempotency && self.results.remove(&id) {
             // Completed after an earlier attempt was given up: served from the cache.
             self.rec.totals.cache_hits += 1;
@@ -225,13 +267,16 @@ impl<'a> FrontDoor<'a> {
     ) {
         for action in std::mem::take(&mut self.out) {
             match action {
-                gateway::Action::Dispatch { request } => {
-                    let Some(l) = self.attempts.get(&request).and_then(|a| self.logical.get(&a.logical)) else {
-                        continue;
-                    };
+                gateway::Action::Dispatch { request, pool } => {
+                    let Some(a) = self.attempts.get_mut(&request) else { continue };
+                    a.pool = pool;
+                    let Some(l) = self.logical.get(&a.logical) else { continue };
                     let input =
                         llm::Input::Arrival { request, prompt_tokens: l.prompt, output_tokens: l.output, prefix: None };
-                    core.handle(now, input, actions);
+                    match self.fallback.as_mut().filter(|_| pool > 0) {
+                        Some(f) => f.core.handle(now, input, &mut f.actions),
+                        None => core.handle(now, input, actions),
+                    }
                 }
                 gateway::Action::Reject { request, reason, retry_after, .. } => {
                     let Some(a) = self.attempts.get(&request) else { continue };
@@ -248,10 +293,15 @@ impl<'a> FrontDoor<'a> {
                     };
                     self.ended(now, request, reason.outcome(), after, None, sched);
                 }
-                gateway::Action::Preempt { request } => core.handle(now, llm::Input::Cancel { request }, actions),
-                gateway::Action::Cancel { request } => {
-                    self.rec.totals.cancelled_in_pool += 1;
-                    core.handle(now, llm::Input::Cancel { request }, actions);
+                gateway::Action::Preempt { request } | gateway::Action::Cancel { request } => {
+                    if matches!(action, gateway::Action::Cancel { .. }) {
+                        self.rec.totals.cancelled_in_pool += 1;
+                    }
+                    let pool = self.attempts.get(&request).map_or(0, |a| a.pool);
+                    match self.fallback.as_mut().filter(|_| pool > 0) {
+                        Some(f) => f.core.handle(now, llm::Input::Cancel { request }, &mut f.actions),
+                        None => core.handle(now, llm::Input::Cancel { request }, actions),
+                    }
                 }
                 gateway::Action::Requeued { .. } => {}
             }
@@ -391,6 +441,7 @@ impl<'a> FrontDoor<'a> {
                 weight: t.weight,
                 admitted: c.admitted,
                 preempted: c.preempted,
+                degraded: c.degraded,
                 rejected: REASONS.iter().map(|r| (r.name().to_string(), c.rejected[*r as usize])).collect(),
             })
             .collect();
@@ -419,7 +470,12 @@ impl<'a> FrontDoor<'a> {
             || (load.kv_used_blocks == 0
                 && core.outstanding() == 0
                 && self.gateway.queued() == 0
-                && self.gateway.in_flight() == 0);
+                && self.gateway.in_flight(0) == 0
+                && self.gateway.in_flight(1) == 0
+                && self
+                    .fallback
+                    .as_ref()
+                    .is_none_or(|f| f.core.outstanding() == 0 && f.core.load().kv_used_blocks == 0));
         (self.rec.finish(&info, changes, phases, span_s), holds)
     }
 }

@@ -191,11 +191,12 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
             }
         }
         let load = core.load();
-        let held = door.as_ref().map_or(0, |d| d.queued()); // front door: held in the gateway
+        // Front door: requests held in the gateway wait; those in its fallback pool are in the system.
+        let (held, fallback) = door.as_ref().map_or((0, 0), |d| (d.queued(), d.in_fallback()));
         let (waiting, running) = (load.waiting + held, load.running);
         kv_used = load.kv_used_blocks;
         let levels = [
-            (core.outstanding() + held) as f64,
+            (core.outstanding() + held + fallback) as f64,
             waiting as f64,
             f64::from(busy),
             kv_used as f64 / kv_total,

@@ -23,6 +23,7 @@ use crate::scenario::{RunConfig, Scenario, Serving};
 use crate::time::{SimDuration, SimTime};
 use crate::workload::{Arrival, ArrivalSpec, ArrivalStream};
 
+mod fallback;
 mod frontdoor;
 mod llm;
 

@@ -77,6 +77,11 @@ impl Fair {
         self.len == 0
     }
 
+    /// Number of flows.
+    pub fn flows(&self) -> usize {
+        self.flows.len()
+    }
+
     /// Requests waiting in `flow`.
     pub fn flow_len(&self, flow: usize) -> usize {
         self.flows[flow].queue.len()

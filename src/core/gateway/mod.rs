@@ -38,6 +38,7 @@
 mod admission;
 mod fair;
 mod gcra;
+mod lane;
 
 pub use admission::{predicted_wait, AdmissionConfig, DecayedRate};
 pub use fair::{Fair, Queued};
@@ -45,6 +46,7 @@ pub use gcra::{Gcra, Verdict};
 
 use super::{Outcome, RequestId};
 use crate::time::{SimDuration, SimTime};
+use lane::Lane;
 use std::collections::BTreeMap;
 
 /// Priority class, highest first.
@@ -89,7 +91,9 @@ pub struct TenantPolicy {
 pub struct GatewayConfig {
     pub tenants: Vec<TenantPolicy>,
     pub global: Limits,
-    pub max_in_flight: u64,
+    /// The dispatch cap of each pool: the primary first, then the fallback
+    /// (a smaller model) if degradation is on.
+    pub max_in_flight: Vec<u64>,
     pub aging: Option<SimDuration>,
     pub preemption: bool,
     pub admission: AdmissionConfig,
@@ -118,8 +122,9 @@ pub enum Input {
     Withdraw {
         request: RequestId,
     },
-    /// The pool's KV use, a fraction of its blocks.
+    /// Pool `pool`'s KV use, a fraction of its blocks.
     Observe {
+        pool: usize,
         kv_used_fraction: f64,
     },
 }
@@ -158,8 +163,8 @@ impl Reason {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Action {
-    /// Hand `request` to the pool now.
-    Dispatch { request: RequestId },
+    /// Hand `request` to pool `pool` now (0: primary, 1: fallback).
+    Dispatch { request: RequestId, pool: usize },
     /// Answer `request` now. `retry_after`: when a rate-limited request
     /// would conform (None if it never can); `position`: its place in the
     /// queue when rejected for overload.
@@ -184,6 +189,7 @@ enum State {
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Entry {
     tenant: u32,
+    pool: usize,
     cost: f64,
     arrived: SimTime,
     state: State,
@@ -197,47 +203,37 @@ pub struct TenantCounts {
     pub dispatched: u64,
     pub rejected: [u64; 6],
     pub preempted: u64,
+    /// Admitted to the fallback pool after the primary refused them.
+    pub degraded: u64,
     pub in_flight: u32,
 }
 
 pub struct Gateway {
     cfg: GatewayConfig,
-    classes: [Fair; 3],
+    lanes: Vec<Lane>,
     entries: BTreeMap<RequestId, Entry>,
     counts: Vec<TenantCounts>,
-    in_flight: u64,
-    /// Batch-class requests in the pool, latest last (stale ids skipped).
-    batch_in_pool: Vec<RequestId>,
-    preempting: u64,
-    drained: DecayedRate,
-    kv_used_fraction: f64,
 }
 
 impl Gateway {
     pub fn new(cfg: GatewayConfig) -> Gateway {
         let weights: Vec<f64> = cfg.tenants.iter().map(|t| t.weight).collect();
-        let fair = Fair::new(&weights);
         Gateway {
-            classes: [fair.clone(), fair.clone(), fair],
+            lanes: cfg.max_in_flight.iter().map(|&cap| Lane::new(&weights, cap, cfg.admission.drain_window)).collect(),
             entries: BTreeMap::new(),
             counts: vec![TenantCounts::default(); cfg.tenants.len()],
-            in_flight: 0,
-            batch_in_pool: Vec::new(),
-            preempting: 0,
-            drained: DecayedRate::new(cfg.admission.drain_window),
-            kv_used_fraction: 0.0,
             cfg,
         }
     }
 
     /// Requests waiting in the gateway.
     pub fn queued(&self) -> u64 {
-        self.classes.iter().map(|c| c.len() as u64).sum()
+        self.lanes.iter().map(Lane::queued).sum()
     }
 
-    /// Requests dispatched to the pool and not yet answered.
-    pub fn in_flight(&self) -> u64 {
-        self.in_flight
+    /// Requests dispatched to pool `pool` and not yet answered.
+    pub fn in_flight(&self, pool: usize) -> u64 {
+        self.lanes.get(pool).map_or(0, |l| l.in_flight)
     }
 
     pub fn counts(&self) -> &[TenantCounts] {
@@ -249,9 +245,15 @@ impl Gateway {
             Input::Offer(offer) => self.offer(now, offer, out),
             Input::Done { request, outcome } => self.done(request, outcome, out),
             Input::Withdraw { request } => self.withdraw(request, out),
-            Input::Observe { kv_used_fraction } => self.kv_used_fraction = kv_used_fraction,
+            Input::Observe { pool, kv_used_fraction } => {
+                if let Some(lane) = self.lanes.get_mut(pool) {
+                    lane.kv_used_fraction = kv_used_fraction;
+                }
+            }
         }
-        self.pump(now, out);
+        for pool in 0..self.lanes.len() {
+            self.pump(now, pool, out);
+        }
     }
 
     fn reject(&mut self, o: &Offer, reason: Reason, retry_after: Option<SimDuration>, position: Option<u64>) -> Action {
@@ -288,6 +290,29 @@ impl Gateway {
         None
     }
 
+    /// Admission to pool `pool`: queue depth, tier shedding, predicted wait.
+    fn admit(&self, now: SimTime, pool: usize, tenant: &TenantPolicy) -> Result<(), (Reason, u64)> {
+        let (a, lane) = (self.cfg.admission, &self.lanes[pool]);
+        let queued = lane.queued();
+        // Requests that would be served before this one (same or higher class).
+        let ahead: u64 = lane.classes[..=tenant.class as usize].iter().map(|c| c.len() as u64).sum();
+        if a.max_queue.is_some_and(|m| queued >= m) {
+            return Err((Reason::QueueFull, ahead));
+        }
+        if a.sheds(tenant.shed_rank, a.pressure(queued, lane.kv_used_fraction)) {
+            return Err((Reason::Shed, ahead));
+        }
+        let must_wait = lane.in_flight >= lane.max_in_flight || ahead > 0;
+        if let (true, true, Some(deadline)) = (a.predicted_wait, must_wait, tenant.deadline) {
+            if predicted_wait(ahead, lane.drained.rate(now)).is_some_and(|w| w > deadline) {
+                return Err((Reason::PredictedWait, ahead));
+            }
+        }
+        Ok(())
+    }
+
+    /// Rate limits once, then admission to the primary pool, else (when
+    /// degradation is on) the same checks against the fallback pool.
     fn offer(&mut self, now: SimTime, o: Offer, out: &mut Vec<Action>) {
         self.counts[o.tenant as usize].offered += 1;
         match self.rate_limit(now, &o) {
@@ -298,65 +323,66 @@ impl Gateway {
             None => {}
         }
         let tenant = self.cfg.tenants[o.tenant as usize].clone();
-        let a = self.cfg.admission;
-        let queued = self.queued();
-        // Requests that would be served before this one (same or higher class).
-        let ahead: u64 = self.classes[..=tenant.class as usize].iter().map(|c| c.len() as u64).sum();
-        if a.max_queue.is_some_and(|m| queued >= m) {
-            return out.push(self.reject(&o, Reason::QueueFull, None, Some(ahead)));
-        }
-        if a.sheds(tenant.shed_rank, a.pressure(queued, self.kv_used_fraction)) {
-            return out.push(self.reject(&o, Reason::Shed, None, Some(ahead)));
-        }
-        let must_wait = self.in_flight >= self.cfg.max_in_flight || ahead > 0;
-        if let (true, true, Some(deadline)) = (a.predicted_wait, must_wait, tenant.deadline) {
-            if predicted_wait(ahead, self.drained.rate(now)).is_some_and(|w| w > deadline) {
-                return out.push(self.reject(&o, Reason::PredictedWait, None, Some(ahead)));
+        let mut refusal = None;
+        for pool in 0..self.lanes.len() {
+            match self.admit(now, pool, &tenant) {
+                Ok(()) => {
+                    let c = &mut self.counts[o.tenant as usize];
+                    c.admitted += 1;
+                    c.degraded += u64::from(pool > 0);
+                    let deadline = tenant.deadline.map(|d| now + d);
+                    let state = State::Queued { deadline };
+                    let entry = Entry { tenant: o.tenant, pool, cost: o.cost, arrived: now, state };
+                    self.entries.insert(o.request, entry);
+                    let q = Queued { request: o.request, cost: o.cost, enqueued: now };
+                    self.lanes[pool].classes[tenant.class as usize].push(o.tenant as usize, q);
+                    return;
+                }
+                Err(r) => refusal = refusal.or(Some(r)),
             }
         }
-        self.counts[o.tenant as usize].admitted += 1;
-        let deadline = tenant.deadline.map(|d| now + d);
-        let entry = Entry { tenant: o.tenant, cost: o.cost, arrived: now, state: State::Queued { deadline } };
-        self.entries.insert(o.request, entry);
-        self.classes[tenant.class as usize]
-            .push(o.tenant as usize, Queued { request: o.request, cost: o.cost, enqueued: now });
+        if let Some((reason, ahead)) = refusal {
+            out.push(self.reject(&o, reason, None, Some(ahead)));
+        }
     }
 
-    fn release(&mut self, tenant: u32) {
-        self.in_flight -= 1;
+    fn release(&mut self, tenant: u32, pool: usize) {
+        self.lanes[pool].in_flight -= 1;
         self.counts[tenant as usize].in_flight -= 1;
     }
 
     fn done(&mut self, request: RequestId, outcome: Outcome, out: &mut Vec<Action>) {
         let Some(e) = self.entries.get_mut(&request) else { return };
+        let pool = e.pool;
         match e.state {
             State::Queued { .. } => return,
             State::Preempting if outcome == Outcome::Cancelled => {
                 let (tenant, class) = (e.tenant, self.cfg.tenants[e.tenant as usize].class);
                 e.state = State::Queued { deadline: None };
                 let q = Queued { request, cost: e.cost, enqueued: e.arrived };
-                self.preempting -= 1;
-                self.release(tenant);
+                self.lanes[pool].preempting -= 1;
+                self.release(tenant, pool);
                 self.counts[tenant as usize].preempted += 1;
-                self.classes[class as usize].push_front(tenant as usize, q);
+                self.lanes[pool].classes[class as usize].push_front(tenant as usize, q);
                 out.push(Action::Requeued { request });
                 return;
             }
-            State::Preempting => self.preempting -= 1,
+            State::Preempting => self.lanes[pool].preempting -= 1,
             State::InPool | State::Withdrawing => {}
         }
         let tenant = e.tenant;
         self.entries.remove(&request);
-        self.release(tenant);
+        self.release(tenant, pool);
     }
 
     fn withdraw(&mut self, request: RequestId, out: &mut Vec<Action>) {
         let Some(e) = self.entries.get_mut(&request) else { return };
+        let pool = e.pool;
         match e.state {
             State::Queued { .. } => {
                 let (tenant, class) = (e.tenant, self.cfg.tenants[e.tenant as usize].class);
                 self.entries.remove(&request);
-                self.classes[class as usize].remove(tenant as usize, request);
+                self.lanes[pool].classes[class as usize].remove(tenant as usize, request);
                 self.counts[tenant as usize].rejected[Reason::Withdrawn as usize] += 1;
                 out.push(Action::Reject { request, reason: Reason::Withdrawn, retry_after: None, position: None });
             }
@@ -367,87 +393,39 @@ impl Gateway {
             State::Preempting => {
                 // Its cancel is on the way; that answer is now final.
                 e.state = State::Withdrawing;
-                self.preempting -= 1;
+                self.lanes[pool].preempting -= 1;
             }
             State::Withdrawing => {}
         }
     }
 
-    /// The next request to dispatch: an aged lower-class head first (oldest;
-    /// `true`: it was aged), else strict priority with WF2Q+ in the class.
-    fn next(&mut self, now: SimTime) -> Option<(usize, Queued, bool)> {
-        let (counts, tenants) = (&self.counts, &self.cfg.tenants);
-        let open = |f: usize| tenants[f].max_concurrency.is_none_or(|cap| counts[f].in_flight < cap);
-        if let Some((class, flow)) = self.aging_due(now, &open) {
-            return self.classes[class].pop(|f| f == flow).map(|(f, q)| (f, q, true));
-        }
-        self.classes.iter_mut().find_map(|c| c.pop(open)).map(|(f, q)| (f, q, false))
-    }
-
-    fn aging_due(&self, now: SimTime, open: &impl Fn(usize) -> bool) -> Option<(usize, usize)> {
-        let aging = self.cfg.aging?;
-        let mut best: Option<(SimTime, usize, usize)> = None;
-        for (class, fair) in self.classes.iter().enumerate().skip(1) {
-            for flow in 0..self.cfg.tenants.len() {
-                if let Some(h) = fair.head(flow).filter(|h| open(flow) && h.enqueued + aging <= now) {
-                    if best.is_none_or(|b| h.enqueued < b.0) {
-                        best = Some((h.enqueued, class, flow));
-                    }
-                }
-            }
-        }
-        best.map(|(_, class, flow)| (class, flow))
-    }
-
-    fn pump(&mut self, now: SimTime, out: &mut Vec<Action>) {
-        while self.in_flight < self.cfg.max_in_flight {
-            let Some((flow, q, aged)) = self.next(now) else { break };
+    fn pump(&mut self, now: SimTime, pool: usize, out: &mut Vec<Action>) {
+        while self.lanes[pool].in_flight < self.lanes[pool].max_in_flight {
+            let (counts, tenants) = (&self.counts, &self.cfg.tenants);
+            let open = |f: usize| tenants[f].max_concurrency.is_none_or(|cap| counts[f].in_flight < cap);
+            let Some((flow, q, aged)) = self.lanes[pool].next(now, self.cfg.aging, open) else { break };
             let Some(e) = self.entries.get_mut(&q.request) else { continue };
             if let State::Queued { deadline: Some(d) } = e.state {
                 if d < now {
                     self.entries.remove(&q.request);
                     self.counts[flow].rejected[Reason::Expired as usize] += 1;
-                    out.push(Action::Reject {
-                        request: q.request,
-                        reason: Reason::Expired,
-                        retry_after: None,
-                        position: None,
-                    });
+                    let reason = Reason::Expired;
+                    out.push(Action::Reject { request: q.request, reason, retry_after: None, position: None });
                     continue;
                 }
             }
             e.state = State::InPool;
-            self.in_flight += 1;
-            self.drained.add(now, 1.0);
             let c = &mut self.counts[flow];
             c.in_flight += 1;
             c.dispatched += 1;
             // An aged request has earned its place: it is never preempted
             // (else it would be requeued, aged and dispatched again at once).
-            if self.cfg.tenants[flow].class == Class::Batch && !aged {
-                self.batch_in_pool.push(q.request);
-                if self.batch_in_pool.len() as u64 > 2 * self.in_flight + 16 {
-                    let entries = &self.entries;
-                    self.batch_in_pool.retain(|r| entries.get(r).is_some_and(|e| e.state == State::InPool));
-                }
-            }
-            out.push(Action::Dispatch { request: q.request });
+            let preemptible = self.cfg.tenants[flow].class == Class::Batch && !aged;
+            self.lanes[pool].dispatched(now, q.request, preemptible, &self.entries);
+            out.push(Action::Dispatch { request: q.request, pool });
         }
-        self.preempt(out);
-    }
-
-    /// One preemption per realtime request waiting for a full pool.
-    fn preempt(&mut self, out: &mut Vec<Action>) {
-        if !self.cfg.preemption || self.in_flight < self.cfg.max_in_flight {
-            return;
-        }
-        while (self.classes[Class::Realtime as usize].len() as u64) > self.preempting {
-            let Some(victim) = self.batch_in_pool.pop() else { return };
-            if let Some(e) = self.entries.get_mut(&victim).filter(|e| e.state == State::InPool) {
-                e.state = State::Preempting;
-                self.preempting += 1;
-                out.push(Action::Preempt { request: victim });
-            }
+        if self.cfg.preemption {
+            self.lanes[pool].preempt(&mut self.entries, out);
         }
     }
 }

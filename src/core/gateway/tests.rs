@@ -8,7 +8,7 @@ fn gateway(tenants: Vec<TenantPolicy>, max_in_flight: u64) -> Gateway {
     Gateway::new(GatewayConfig {
         tenants,
         global: Limits::default(),
-        max_in_flight,
+        max_in_flight: vec![max_in_flight],
         aging: None,
         preemption: false,
         admission: AdmissionConfig::open(),
@@ -28,7 +28,7 @@ fn done(g: &mut Gateway, now: SimTime, id: u64, outcome: Outcome) -> Vec<Action>
 }
 
 fn dispatched(out: &[Action]) -> Vec<u64> {
-    out.iter().filter_map(|a| if let Action::Dispatch { request } = a { Some(request.0) } else { None }).collect()
+    out.iter().filter_map(|a| if let Action::Dispatch { request, .. } = a { Some(request.0) } else { None }).collect()
 }
 
 #[test]
@@ -83,7 +83,10 @@ fn realtime_preempts_the_latest_batch_request_which_is_requeued() {
     // The core answers the preempted request Cancelled: not final, requeued;
     // the slot goes to the realtime request.
     let out = done(&mut g, SimTime(2), 1, Outcome::Cancelled);
-    assert_eq!(out, vec![Action::Requeued { request: RequestId(1) }, Action::Dispatch { request: RequestId(2) }]);
+    assert_eq!(
+        out,
+        vec![Action::Requeued { request: RequestId(1) }, Action::Dispatch { request: RequestId(2), pool: 0 }]
+    );
     assert_eq!(g.counts()[1].preempted, 1);
     assert_eq!(g.queued(), 1);
     // When the realtime request finishes, the batch request runs again.
@@ -102,7 +105,7 @@ fn withdrawn_requests_leave_the_queue_or_are_cancelled_in_the_pool() {
     g.handle(SimTime(1), Input::Withdraw { request: RequestId(0) }, &mut out);
     assert_eq!(out, vec![Action::Cancel { request: RequestId(0) }]);
     assert!(done(&mut g, SimTime(2), 0, Outcome::Cancelled).is_empty());
-    assert_eq!((g.queued(), g.in_flight()), (0, 0));
+    assert_eq!((g.queued(), g.in_flight(0)), (0, 0));
 }
 
 #[test]
@@ -116,4 +119,37 @@ fn concurrency_caps_and_deadlines_hold_requests_back() {
     assert_eq!(dispatched(&offer(&mut g, SimTime::ZERO, 2, 1)), vec![2], "another tenant is not held");
     let out = done(&mut g, SimTime(2_000_000_000), 0, Outcome::Completed);
     assert!(matches!(out[..], [Action::Reject { reason: Reason::Expired, .. }]), "{out:?}");
+}
+
+#[test]
+fn degradation_sends_what_the_primary_refuses_through_the_same_checks_on_the_fallback() {
+    let mut limited = tenant(Class::Streaming, 1.0);
+    limited.limits.requests = Some(Gcra::new(1.0, 4.0));
+    let mut g = Gateway::new(GatewayConfig {
+        tenants: vec![limited],
+        global: Limits::default(),
+        max_in_flight: vec![1, 1],
+        aging: None,
+        preemption: false,
+        admission: AdmissionConfig { max_queue: Some(1), ..AdmissionConfig::open() },
+    });
+    let pools = |out: &[Action]| -> Vec<(u64, usize)> {
+        out.iter()
+            .filter_map(|a| if let Action::Dispatch { request, pool } = a { Some((request.0, *pool)) } else { None })
+            .collect()
+    };
+    assert_eq!(pools(&offer(&mut g, SimTime::ZERO, 0, 0)), vec![(0, 0)]);
+    assert!(offer(&mut g, SimTime::ZERO, 1, 0).is_empty(), "queued for the primary");
+    assert_eq!(pools(&offer(&mut g, SimTime::ZERO, 2, 0)), vec![(2, 1)], "primary queue full: degraded");
+    assert!(offer(&mut g, SimTime::ZERO, 3, 0).is_empty(), "queued for the fallback");
+    // The rate limit (burst 4) is charged once and refuses before either pool.
+    let out = offer(&mut g, SimTime::ZERO, 4, 0);
+    assert!(matches!(out[..], [Action::Reject { reason: Reason::RateLimited, .. }]), "{out:?}");
+    // Both queues full: refused with the primary's reason.
+    let out = offer(&mut g, SimTime(1_000_000_000), 5, 0);
+    assert!(matches!(out[..], [Action::Reject { reason: Reason::QueueFull, .. }]), "{out:?}");
+    assert_eq!((g.counts()[0].admitted, g.counts()[0].degraded), (4, 2));
+    // Each pool's answers free its own slot.
+    assert_eq!(pools(&done(&mut g, SimTime(2), 2, Outcome::Completed)), vec![(3, 1)]);
+    assert_eq!(pools(&done(&mut g, SimTime(2), 0, Outcome::Completed)), vec![(1, 0)]);
 }
