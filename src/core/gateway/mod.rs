@@ -31,6 +31,13 @@
 //! flow (`Requeued`) to be recomputed later; its discarded work is counted
 //! by the driver.
 //!
+//! Degradation: with a second pool (a smaller fallback model), a request
+//! the primary pool's admission refuses faces the same admission checks
+//! against the fallback's own queue, drain rate and KV pressure, and waits
+//! in the fallback's queues if it passes; rate limits are charged once,
+//! before either. Each pool has its own `Lane` (`lane.rs`): class queues,
+//! dispatch cap, drain rate, preemption candidates.
+//!
 //! Requests still queued at their deadline are rejected (`Overloaded`)
 //! when they reach the head, without ever reaching the pool. Cost per
 //! event: O(tenants) for a dispatch, O(log n) for bookkeeping.
