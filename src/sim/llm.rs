@@ -28,21 +28,10 @@ use crate::time::{SimDuration, SimTime};
 #[derive(Debug, Clone, Copy)]
 enum Event {
     Arrival,
-    StepDone {
-        replica: u32,
-    },
-    Timer {
-        replica: u32,
-        at: SimTime,
-    },
-    KvArrived {
-        request: RequestId,
-        from: u32,
-        to: u32,
-        handle: u32,
-    },
-    /// The multi-tenant front door's own events (`frontdoor.rs`).
-    FrontDoor(frontdoor::Event),
+    StepDone { replica: u32 },
+    Timer { replica: u32, at: SimTime },
+    KvArrived { request: RequestId, from: u32, to: u32, handle: u32 },
+    FrontDoor(frontdoor::Event), // the multi-tenant front door's own events (`frontdoor.rs`)
 }
 
 fn policy_name(p: Policy) -> &'static str {
