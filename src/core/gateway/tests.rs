@@ -145,9 +145,9 @@ fn degradation_sends_what_the_primary_refuses_through_the_same_checks_on_the_fal
     // The rate limit (burst 4) is charged once and refuses before either pool.
     let out = offer(&mut g, SimTime::ZERO, 4, 0);
     assert!(matches!(out[..], [Action::Reject { reason: Reason::RateLimited, .. }]), "{out:?}");
-    // Both queues full: refused with the primary's reason.
+    // Both queues full: refused with the primary's reason and its queue position.
     let out = offer(&mut g, SimTime(1_000_000_000), 5, 0);
-    assert!(matches!(out[..], [Action::Reject { reason: Reason::QueueFull, .. }]), "{out:?}");
+    assert!(matches!(out[..], [Action::Reject { reason: Reason::QueueFull, position: Some(1), .. }]), "{out:?}");
     assert_eq!((g.counts()[0].admitted, g.counts()[0].degraded), (4, 2));
     // Each pool's answers free its own slot.
     assert_eq!(pools(&done(&mut g, SimTime(2), 2, Outcome::Completed)), vec![(3, 1)]);
