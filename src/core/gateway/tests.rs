@@ -153,3 +153,19 @@ fn degradation_sends_what_the_primary_refuses_through_the_same_checks_on_the_fal
     assert_eq!(pools(&done(&mut g, SimTime(2), 2, Outcome::Completed)), vec![(3, 1)]);
     assert_eq!(pools(&done(&mut g, SimTime(2), 0, Outcome::Completed)), vec![(1, 0)]);
 }
+
+#[test]
+fn the_global_token_limit_spans_tenants_and_a_refusal_charges_no_limit() {
+    let mut g = gateway(vec![tenant(Class::Streaming, 1.0), tenant(Class::Streaming, 1.0)], 10);
+    // 1000 tokens/s for everyone together, burst 250 (each offer is 100 tokens).
+    g.cfg.global.tokens = Some(Gcra::new(1000.0, 250.0));
+    assert_eq!(dispatched(&offer(&mut g, SimTime::ZERO, 0, 0)), vec![0]);
+    assert_eq!(dispatched(&offer(&mut g, SimTime::ZERO, 1, 1)), vec![1]);
+    let out = offer(&mut g, SimTime::ZERO, 2, 0);
+    // TAT 200 ms; 100 more tokens conform at 200 + 99 - 249 = 50 ms.
+    let [Action::Reject { reason: Reason::RateLimited, retry_after: Some(after), .. }] = out[..] else {
+        panic!("{out:?}")
+    };
+    assert_eq!(after, SimDuration::from_millis(50));
+    assert_eq!(dispatched(&offer(&mut g, SimTime(50_000_000), 3, 1)), vec![3], "the refusal charged nothing");
+}
