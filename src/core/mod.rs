@@ -12,6 +12,7 @@
 //! comes from a stream handed in at construction.
 
 mod batcher;
+pub mod gateway;
 mod idmap;
 pub mod llm;
 pub mod safety;

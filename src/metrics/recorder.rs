@@ -167,13 +167,14 @@ impl Recorder {
             *self.measured_outcomes.entry(outcome.name()).or_default() += 1;
         }
         let row = self.timeline.row();
+        let sojourn = now.since(arrived).0;
         match outcome {
             Outcome::Completed => row.completed += 1,
             _ => {
                 row.rejected += 1;
-                // Refused after time in the system (a safety check, a
-                // stopped stream): it was in L, so it counts in λW too.
-                let sojourn = now.since(arrived).0;
+                // Time spent in the system before a non-completion (a
+                // cancelled, expired or refused request, a stopped stream)
+                // counts in L and so in W.
                 if sojourn > 0 {
                     self.admitted += 1;
                     self.admitted_sojourn_ns += u128::from(sojourn);
@@ -181,7 +182,6 @@ impl Recorder {
                 return;
             }
         }
-        let sojourn = now.since(arrived).0;
         self.admitted += 1;
         self.admitted_sojourn_ns += u128::from(sojourn);
         self.timeline.record_e2e(sojourn);
@@ -302,6 +302,7 @@ impl Recorder {
             littles_law,
             llm: None,
             safety: None,
+            frontdoor: None,
         };
         Recorded {
             summary,

@@ -32,6 +32,9 @@ pub struct Summary {
     /// The safety pipeline (scenarios with a `[safety]` table only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub safety: Option<super::safety::SafetySummary>,
+    /// Tenants, gateway and clients (scenarios with `[[tenants]]` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frontdoor: Option<super::frontdoor::FrontDoorSummary>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

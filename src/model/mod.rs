@@ -2,6 +2,7 @@
 //! a batch takes on a GPU (`service`), and a GPU shared by processor sharing
 //! (`ps`). Models draw randomness only from the streams they are handed.
 
+pub mod clients;
 pub mod profile;
 pub mod ps;
 pub mod service;

@@ -92,6 +92,9 @@ pub fn render(s: &Summary, question: &str) -> String {
     if let Some(safety) = &s.safety {
         super::safety::markdown(&mut o, safety);
     }
+    if let Some(fd) = &s.frontdoor {
+        super::frontdoor::section(&mut o, fd);
+    }
     let l = &s.littles_law;
     let _ = writeln!(o, "## Checks\n");
     let _ = writeln!(

@@ -7,6 +7,7 @@
 //! leaves a partial report (an older complete report is replaced only once
 //! the new one is whole).
 
+mod frontdoor;
 mod markdown;
 pub mod plots;
 mod safety;
@@ -87,6 +88,9 @@ pub fn render(recorded: &Recorded, question: &str) -> Result<Vec<(&'static str, 
     }
     if let (Some(summary), Some(extra)) = (&s.safety, &recorded.safety) {
         files.extend(safety::files(&s.scenario, summary, extra)?);
+    }
+    if let Some(fd) = &s.frontdoor {
+        files.push(("timeline.svg", frontdoor::timeline_svg(&s.scenario, fd, &recorded.timeline)?.into_bytes()));
     }
     Ok(files)
 }

@@ -82,6 +82,15 @@ struct Spec<'a> {
     y: (f64, f64),
     log_x: bool,
     legend_at: SeriesLabelPosition,
+    mark: Option<Mark<'a>>,
+}
+
+/// An interval of the x axis to shade and name (a trigger: a spike, an outage).
+#[derive(Debug, Clone, Copy)]
+pub struct Mark<'a> {
+    pub from: f64,
+    pub to: f64,
+    pub label: &'a str,
 }
 
 /// Renders a latency CDF (x: latency in seconds, log-scale x axis when max/min positive ratio > 100, else linear; y: fraction 0..1) with one line per series and a legend; title given. Returns the SVG document as a String.
@@ -103,16 +112,37 @@ pub fn latency_cdf_svg(title: &str, series: &[CdfSeries]) -> Result<String, Plot
         y: (0.0, 1.0),
         log_x,
         legend_at: SeriesLabelPosition::LowerRight,
+        mark: None,
     })
 }
 
 /// Renders lines over time (x: simulated time, seconds; y label given), one line per series with legend.
 pub fn time_series_svg(title: &str, y_label: &str, series: &[TimeSeries]) -> Result<String, PlotError> {
-    xy_svg(title, "simulated time (s)", y_label, series)
+    marked_time_series_svg(title, y_label, series, None)
+}
+
+/// As [`time_series_svg`], with `mark`'s interval shaded and named in the legend.
+pub fn marked_time_series_svg(
+    title: &str,
+    y_label: &str,
+    series: &[TimeSeries],
+    mark: Option<Mark>,
+) -> Result<String, PlotError> {
+    marked_xy_svg(title, "simulated time (s)", y_label, series, mark)
 }
 
 /// Renders lines of (x, y) points on linear axes with the given labels, one line per series with legend.
 pub fn xy_svg(title: &str, x_label: &str, y_label: &str, series: &[TimeSeries]) -> Result<String, PlotError> {
+    marked_xy_svg(title, x_label, y_label, series, None)
+}
+
+fn marked_xy_svg(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[TimeSeries],
+    mark: Option<Mark>,
+) -> Result<String, PlotError> {
     let lines: Vec<Line> = series.iter().map(|s| Line { label: s.label, points: finite(s.points).collect() }).collect();
     let (x_min, x_max) = bounds(lines.iter().flat_map(|l| l.points.iter().map(|p| p.0)));
     let (y_min, y_max) = bounds(lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)));
@@ -125,6 +155,7 @@ pub fn xy_svg(title: &str, x_label: &str, y_label: &str, series: &[TimeSeries]) 
         y: widen(y_min, y_max, 0.05),
         log_x: false,
         legend_at: SeriesLabelPosition::UpperRight,
+        mark,
     })
 }
 
@@ -196,6 +227,15 @@ where
         .axis_desc_style((FONT, 15))
         .draw()
         .map_err(&err)?;
+    if let Some(m) = spec.mark {
+        let shade = RGBColor(230, 159, 0).mix(0.2);
+        let area = Rectangle::new([(m.from, spec.y.0), (m.to, spec.y.1)], shade.filled());
+        chart
+            .draw_series(std::iter::once(area))
+            .map_err(&err)?
+            .label(m.label)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 20, y + 5)], shade.filled()));
+    }
     for (i, line) in spec.lines.iter().enumerate() {
         let colour = PALETTE[i % PALETTE.len()];
         chart

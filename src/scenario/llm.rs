@@ -66,6 +66,8 @@ pub struct LlmConfig {
     pub shared_prefix: Option<SharedPrefix>,
     /// Multi-turn conversations (synthetic arrivals).
     pub conversations: Option<ConversationSpec>,
+    /// The multi-tenant front door (`[[tenants]]`); None without tenants.
+    pub frontdoor: Option<Box<super::frontdoor::FrontDoorConfig>>,
 }
 
 /// A profile problem, placed at the scenario key that chose it.
@@ -152,6 +154,40 @@ pub(super) fn resolve(
     path: &Path,
     loc: &Locator,
 ) -> Result<LlmConfig, ScenarioError> {
+    let mut llm = pool(file, r, is_trace, path, loc)?;
+    let fallback = |f: &ReplicaSection| {
+        // The fallback pool: resolved like `[replica]`, its errors placed at its own keys.
+        let is_disaggregated = file.batching.policy == Some(BatchingPolicy::Disaggregated);
+        let moved = |e: ScenarioError| match e.key.strip_prefix("replica") {
+            Some(rest) => loc.error(&format!("gateway.fallback{rest}"), e.message, e.hint.unwrap_or_default()),
+            None => e,
+        };
+        match is_disaggregated {
+            true => Err(loc.error(
+                "gateway.fallback",
+                "a fallback pool needs a plain (not disaggregated) primary pool",
+                "use batching.policy = \"continuous\" or \"chunked-prefill\", or remove gateway.fallback",
+            )),
+            false => pool(file, f, is_trace, path, loc).map_err(moved),
+        }
+    };
+    let tenant_sizes = |k: &str, d: &Option<TokenDist>| {
+        let column: Column = if k.ends_with("output_tokens") { |r| r.output_tokens } else { |r| r.prompt_tokens };
+        sizes(loc, k, d, Some(column), path)
+    };
+    llm.frontdoor = super::frontdoor::resolve(file, &llm, loc, tenant_sizes, fallback)?;
+    Ok(llm)
+}
+
+/// One pool of replicas (`[replica]`, or the front door's fallback) with
+/// the scenario's batching, KV and SLO settings.
+fn pool(
+    file: &ScenarioFile,
+    r: &ReplicaSection,
+    is_trace: bool,
+    path: &Path,
+    loc: &Locator,
+) -> Result<LlmConfig, ScenarioError> {
     let dir = profiles_dir(r, path);
     let gpu: GpuProfile = profile::find(&dir, &r.gpu).map_err(|e| profile_error(loc, "replica.gpu", e))?;
     let model: ModelProfile = profile::find(&dir, &r.model).map_err(|e| profile_error(loc, "replica.model", e))?;
@@ -220,7 +256,7 @@ pub(super) fn resolve(
     if b.max_wait.is_some() && !matches!(policy, Policy::Static { .. }) {
         return Err(loc.error("batching.max_wait", "only the static policy waits to fill a batch", "remove max_wait"));
     }
-    let sizes = if is_trace {
+    let sizes = if is_trace || !file.tenants.is_empty() {
         if file.workload.prompt_tokens.is_some() || file.workload.output_tokens.is_some() {
             return Err(loc.error(
                 "workload.prompt_tokens",
@@ -278,6 +314,7 @@ pub(super) fn resolve(
         disaggregation,
         shared_prefix,
         conversations,
+        frontdoor: None,
     })
 }
 

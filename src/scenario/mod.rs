@@ -13,6 +13,7 @@
 #![allow(clippy::result_large_err)]
 
 mod error;
+pub mod frontdoor;
 mod llm;
 mod locate;
 pub mod safety;

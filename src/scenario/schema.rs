@@ -52,6 +52,17 @@ pub struct ScenarioFile {
     /// The safety pipeline: input checks before inference, output checks
     /// before the caller sees tokens (LLM serving only).
     pub safety: Option<super::safety::SafetySection>,
+    /// Tenants of a multi-tenant front door (LLM serving): each with its
+    /// own arrivals, sizes, class, weight, limits and SLOs. With tenants,
+    /// `workload` holds no arrival or size keys.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tenants: Vec<super::frontdoor::TenantSection>,
+    /// The front door's gateway: limits, fair queues, admission (tenants only).
+    pub gateway: Option<super::frontdoor::GatewaySection>,
+    /// Client behaviour: timeouts, retries, breaker (tenants only).
+    pub clients: Option<super::frontdoor::ClientsSection>,
+    /// A marked interval (a spike) for the front door's report (tenants only).
+    pub trigger: Option<super::frontdoor::TriggerSection>,
 }
 
 /// Disaggregated serving: of `replica.count` replicas, the first

@@ -95,7 +95,11 @@ pub(super) fn resolve(file: ScenarioFile, path: &Path, loc: &Locator) -> Result<
             "use letters, digits, `-`, `_` and `.`",
         ));
     }
-    let arrivals = arrivals(&file.workload, path, loc)?;
+    super::frontdoor::check_placement(&file, loc)?;
+    let arrivals = match file.tenants.is_empty() {
+        true => arrivals(&file.workload, path, loc)?,
+        false => super::frontdoor::aggregate_arrivals(&file),
+    };
     let run = run(&file.run, &arrivals, loc)?;
     let is_trace = matches!(arrivals, ArrivalSpec::Trace { .. });
     let serving = match &file.replica {
@@ -129,6 +133,13 @@ pub(super) fn resolve(file: ScenarioFile, path: &Path, loc: &Locator) -> Result<
     }
     let safety = match (&file.safety, &serving) {
         (None, _) => None,
+        (Some(_), Serving::Llm(llm)) if llm.frontdoor.is_some() => {
+            return Err(loc.error(
+                "safety",
+                "the safety pipeline does not yet sit behind a multi-tenant front door ([[tenants]])",
+                "study the front door and the safety pipeline in separate scenarios for now",
+            ))
+        }
         (Some(s), Serving::Llm(_)) => Some(Box::new(super::safety::resolve(s, loc)?)),
         (Some(_), Serving::Station { .. }) => {
             return Err(loc.error("safety", "only LLM serving has a safety pipeline", "add a [replica] table"))
@@ -243,17 +254,30 @@ fn arrivals(w: &WorkloadSection, path: &Path, loc: &Locator) -> Result<ArrivalSp
     }
     forbid(loc, "workload.trace", &w.trace, "only `arrival = \"trace\"` reads a trace")?;
     forbid(loc, "workload.time_scale", &w.time_scale, "only trace replay has a time scale")?;
-    let Some(rate) = w.rate_per_s else {
+    renewal(loc, "workload", kind, w.rate_per_s, w.scv, &w.schedule)
+}
+
+/// A renewal process from the keys under `prefix` (`workload`, or a tenant).
+pub(super) fn renewal(
+    loc: &Locator,
+    prefix: &str,
+    kind: ArrivalKind,
+    rate_per_s: Option<f64>,
+    scv: Option<f64>,
+    schedule: &[RateStep],
+) -> Result<ArrivalSpec, ScenarioError> {
+    let key = |k: &str| format!("{prefix}.{k}");
+    let Some(rate) = rate_per_s else {
         return Err(loc.error(
-            "workload.rate_per_s",
+            &key("rate_per_s"),
             "missing: the arrival rate in requests per second",
             "e.g. rate_per_s = 50.0",
         ));
     };
-    let base = positive_rate(loc, "workload.rate_per_s", rate)?;
+    let base = positive_rate(loc, &key("rate_per_s"), rate)?;
     let mut changes = Vec::new();
-    for (i, step) in w.schedule.iter().enumerate() {
-        let key = format!("workload.schedule[{i}].rate_per_s");
+    for (i, step) in schedule.iter().enumerate() {
+        let key = key(&format!("schedule[{i}].rate_per_s"));
         if !(step.rate_per_s.is_finite() && step.rate_per_s >= 0.0) {
             return Err(loc.error(&key, format!("expected a rate >= 0, got {}", step.rate_per_s), "0 pauses arrivals"));
         }
@@ -261,7 +285,7 @@ fn arrivals(w: &WorkloadSection, path: &Path, loc: &Locator) -> Result<ArrivalSp
     }
     let gap = match kind {
         ArrivalKind::Poisson | ArrivalKind::Deterministic => {
-            forbid(loc, "workload.scv", &w.scv, "scv is only for `arrival = \"gamma\"`")?;
+            forbid(loc, &key("scv"), &scv, "scv is only for `arrival = \"gamma\"`")?;
             if kind == ArrivalKind::Poisson {
                 Dist::Exponential { mean: 1.0 }
             } else {
@@ -269,15 +293,15 @@ fn arrivals(w: &WorkloadSection, path: &Path, loc: &Locator) -> Result<ArrivalSp
             }
         }
         _ => {
-            let Some(scv) = w.scv else {
+            let Some(scv) = scv else {
                 return Err(loc.error(
-                    "workload.scv",
+                    &key("scv"),
                     "missing: gamma arrivals need the gaps' squared coefficient of variation",
                     "scv = 1 is Poisson; 4 is bursty",
                 ));
             };
             let gap = Dist::Gamma { mean: 1.0, scv };
-            gap.validate().map_err(|e| loc.error("workload.scv", e.to_string(), ""))?;
+            gap.validate().map_err(|e| loc.error(&key("scv"), e.to_string(), ""))?;
             gap
         }
     };

@@ -22,6 +22,7 @@
 //! while arrivals go on. A turn's new message and answer sizes come from
 //! the size streams above; one event per conversation waiting to speak.
 
+use super::frontdoor::{self, FrontDoor};
 use super::safety::{Gate, GateEvent};
 use super::{window, Arrivals};
 use crate::core::llm::{Action, Disaggregation, Input, LlmScheduler, Policy, Replica, Served};
@@ -57,6 +58,7 @@ pub(super) enum Event {
         slot: u32,
     },
     Safety(GateEvent),
+    FrontDoor(frontdoor::Event), // the multi-tenant front door's own events (`frontdoor.rs`)
 }
 
 fn policy_name(p: Policy) -> &'static str {
@@ -99,7 +101,15 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
     let pcie = llm.gpu.pcie_bandwidth_bytes_per_s;
 
     let mut queue = EventQueue::new();
-    let mut pending = arrivals.next();
+    // Front door (issue 4): with [[tenants]], their arrivals replace `arrivals`.
+    let kv_blocks = llm.replica.kv_blocks * u64::from(llm.replicas);
+    let measured = (SimTime::ZERO + run.warmup, SimTime::ZERO + run.duration.unwrap_or_default());
+    let mut door =
+        llm.frontdoor.as_ref().map(|f| FrontDoor::new(f, &streams, measured, window(scenario, run), kv_blocks));
+    if let Some(d) = door.as_mut() {
+        d.start(&mut |at, e| queue.schedule(at, Event::FrontDoor(e)));
+    }
+    let mut pending = if door.is_some() { None } else { arrivals.next() };
     if let Some(a) = &pending {
         queue.schedule(a.at, Event::Arrival);
     }
@@ -199,6 +209,12 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
                     g.event(now, e);
                 }
             }
+            Event::FrontDoor(e) => {
+                if let Some(d) = door.as_mut() {
+                    let mut sched = |at, e| queue.schedule(at, Event::FrontDoor(e));
+                    d.handle(now, e, &mut core, &mut recorder, &mut actions, &mut sched);
+                }
+            }
         }
         for action in actions.drain(..) {
             match action {
@@ -214,10 +230,23 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
                     busy += 1;
                     queue.schedule(now + cost.time + swap, Event::StepDone { replica });
                 }
-                Action::Respond { request, outcome, served } => match gate.as_mut() {
-                    Some(g) => g.llm_done(now, request, outcome, served),
-                    None => answer(&mut recorder, &mut tokens, &llm.slo, now, (request, outcome, served), &mut done),
-                },
+                Action::Respond { request, outcome, mut served } => {
+                    // Front door: an attempt arrived at the gateway, before its
+                    // dispatch; a preempted request's answer is not terminal.
+                    if let Some(d) = door.as_mut() {
+                        let mut sched = |at, e| queue.schedule(at, Event::FrontDoor(e));
+                        match d.on_response(now, request, outcome, &served, &mut sched) {
+                            Some(sent) => served.arrived = sent,
+                            None => continue,
+                        }
+                    }
+                    match gate.as_mut() {
+                        Some(g) => g.llm_done(now, request, outcome, served),
+                        None => {
+                            answer(&mut recorder, &mut tokens, &llm.slo, now, (request, outcome, served), &mut done)
+                        }
+                    }
+                }
                 Action::ArmTimer { replica, at } => queue.schedule(at, Event::Timer { replica, at }),
                 Action::TransferKv { request, from, to, handle, bytes } => {
                     let Some(d) = &llm.disaggregation else { continue };
@@ -250,12 +279,14 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
             }
         }
         let load = core.load();
-        let (waiting, running) = (load.waiting, load.running);
+        // Front door: requests held in the gateway wait; those in its fallback pool are in the system.
+        let (held, fallback) = door.as_ref().map_or((0, 0), |d| (d.queued(), d.in_fallback()));
+        let (waiting, running) = (load.waiting + held, load.running);
         kv_used = load.kv_used_blocks;
         if recorder.measures(now) {
             kv_peak = kv_peak.max(kv_used);
         }
-        let in_system = gate.as_ref().map_or(core.outstanding(), Gate::outstanding);
+        let in_system = gate.as_ref().map_or(core.outstanding(), Gate::outstanding) + held + fallback;
         let levels = [in_system as f64, waiting as f64, f64::from(busy), kv_used as f64 / kv_total, running as f64];
         recorder.levels(now, levels);
     }
@@ -324,6 +355,11 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
         recorded.summary.invariants.all_hold &= summary.fail_open || !unchecked;
         recorded.summary.safety = Some(summary);
         recorded.safety = Some(Box::new(extra));
+    }
+    if let Some(d) = door {
+        let (frontdoor, holds) = d.finish(&core, drained, span);
+        recorded.summary.invariants.all_hold &= holds;
+        recorded.summary.frontdoor = Some(frontdoor);
     }
     recorded.cdfs.extend(tokens.cdfs());
     recorded

@@ -23,6 +23,8 @@ use crate::scenario::{RunConfig, Scenario, Serving};
 use crate::time::{SimDuration, SimTime};
 use crate::workload::{Arrival, ArrivalSpec, ArrivalStream};
 
+mod fallback;
+mod frontdoor;
 mod llm;
 mod safety;
 

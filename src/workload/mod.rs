@@ -6,6 +6,7 @@ pub mod arrivals;
 pub mod conversations;
 pub mod dist;
 pub mod prefixes;
+pub mod tenants;
 pub mod tokens;
 pub mod trace;
 

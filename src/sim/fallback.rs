@@ -1,0 +1,61 @@
+//! The front door's fallback pool (degradation): replicas of a smaller
+//! model that serve what the primary pool's admission refused. The front
+//! door drives it beside the primary pool; it has its own LLM core, its own
+//! step-time model and its own router stream (`fallback/router`), and its
+//! steps become the front door's `FallbackStep` events. Its requests are
+//! recorded like the primary's (one outcome per attempt); its token-level
+//! metrics (TTFT, TPOT, ...) are not in the `llm` section, which describes
+//! the primary pool.
+
+use super::frontdoor::Event;
+use crate::core::llm::{self, LlmScheduler, Replica, Served};
+use crate::core::{Outcome, RequestId};
+use crate::engine::RngStreams;
+use crate::scenario::LlmConfig;
+use crate::time::{SimDuration, SimTime};
+
+pub(super) struct FallbackPool<'a> {
+    llm: &'a LlmConfig,
+    pub core: LlmScheduler,
+    pub actions: Vec<llm::Action>,
+    kv_total_blocks: u64,
+}
+
+impl<'a> FallbackPool<'a> {
+    pub fn new(llm: &'a LlmConfig, streams: &RngStreams) -> Self {
+        let replicas = (0..llm.replicas).map(|i| Replica::new(i, llm.replica.clone())).collect();
+        FallbackPool {
+            core: LlmScheduler::new(replicas, llm.routing, streams.stream("fallback/router")),
+            actions: Vec::new(),
+            kv_total_blocks: (llm.replica.kv_blocks * u64::from(llm.replicas)).max(1),
+            llm,
+        }
+    }
+
+    pub fn kv_used_fraction(&self) -> f64 {
+        self.core.load().kv_used_blocks as f64 / self.kv_total_blocks as f64
+    }
+
+    /// Schedules the steps and timers the pool asked for; returns its
+    /// answers, in order.
+    pub fn carry_out(
+        &mut self,
+        now: SimTime,
+        sched: &mut impl FnMut(SimTime, Event),
+    ) -> Vec<(RequestId, Outcome, Served)> {
+        let mut answers = Vec::new();
+        for action in self.actions.drain(..) {
+            match action {
+                llm::Action::StartStep { replica, shape, swap_bytes } => {
+                    let swap = SimDuration::from_secs_f64(swap_bytes as f64 / self.llm.gpu.pcie_bandwidth_bytes_per_s);
+                    sched(now + self.llm.step.cost(&shape).time + swap, Event::FallbackStep { replica });
+                }
+                llm::Action::ArmTimer { replica, at } => sched(at, Event::FallbackTimer { replica, at }),
+                llm::Action::Respond { request, outcome, served } => answers.push((request, outcome, served)),
+                // A fallback pool is never disaggregated (refused by the loader).
+                llm::Action::TransferKv { .. } => {}
+            }
+        }
+        answers
+    }
+}
