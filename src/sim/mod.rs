@@ -23,7 +23,7 @@ use crate::scenario::{RunConfig, Scenario, Serving};
 use crate::time::{SimDuration, SimTime};
 use crate::workload::{Arrival, ArrivalSpec, ArrivalStream};
 
-mod llm;
+pub(crate) mod llm;
 
 #[derive(Debug, Clone, Copy)]
 enum Event {
