@@ -1,0 +1,84 @@
+//! Fidelity: one workload run live and simulated with the calibrated
+//! profile, metric by metric.
+//!
+//! Why: a calibrated step-time fit can be good step by step and still
+//! mislead at the request level (queueing amplifies small errors near
+//! saturation; overheads outside a step are not modeled). Running the same
+//! scenario and seed both ways — same arrivals, sizes and scheduling
+//! settings; only the step times differ — measures the error a capacity
+//! planner would actually see. The error of a metric is `(sim − live) /
+//! live`.
+
+use super::driver::{executed_config, llm_config};
+use super::{Executor, LiveError};
+use crate::metrics::latency::LatencySummary;
+use crate::metrics::recorder::Recorded;
+use crate::metrics::Summary;
+use crate::model::profile::CalibratedProfile;
+use crate::scenario::Scenario;
+
+/// One compared metric.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub metric: String,
+    pub live: f64,
+    pub sim: f64,
+    /// `(sim − live) / live` (NaN when `live` is 0).
+    pub error: f64,
+}
+
+/// Both runs and their comparison.
+pub struct Fidelity {
+    pub live: Recorded,
+    pub sim: Recorded,
+    pub rows: Vec<Row>,
+    pub device: String,
+}
+
+/// TTFT, TPOT and end-to-end at p50/p90/p99, then throughput.
+pub fn compare(live: &Summary, sim: &Summary) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let mut push = |metric: String, live: f64, sim: f64| {
+        rows.push(Row { metric, live, sim, error: if live != 0.0 { (sim - live) / live } else { f64::NAN } })
+    };
+    let latencies = |s: &Summary| -> [(&'static str, LatencySummary); 3] {
+        let (ttft, tpot) = s.llm.as_ref().map(|l| (l.ttft, l.tpot)).unwrap_or_default();
+        [("ttft", ttft), ("tpot", tpot), ("e2e", s.latency.end_to_end)]
+    };
+    for ((name, l), (_, s)) in latencies(live).into_iter().zip(latencies(sim)) {
+        push(format!("{name}_p50_s"), l.p50_s, s.p50_s);
+        push(format!("{name}_p90_s"), l.p90_s, s.p90_s);
+        push(format!("{name}_p99_s"), l.p99_s, s.p99_s);
+    }
+    push("completed_per_s".into(), live.throughput.completed_per_s, sim.throughput.completed_per_s);
+    let tokens = |s: &Summary| s.llm.as_ref().map_or(0.0, |l| l.tokens.output_per_s);
+    push("output_tokens_per_s".into(), tokens(live), tokens(sim));
+    rows
+}
+
+/// Runs `scenario` live on `exec`, then simulated with `calibrated` over
+/// the executed model, and compares them.
+pub fn run(scenario: &Scenario, exec: Box<dyn Executor>, calibrated: &CalibratedProfile) -> Result<Fidelity, LiveError> {
+    let sim_config = executed_config(llm_config(scenario)?, exec.model(), Some(calibrated))?;
+    let device = exec.device();
+    let live = super::driver::run(scenario, exec)?;
+    let sim = crate::sim::llm::run(scenario, &sim_config, scenario.seed, &scenario.run);
+    let rows = compare(&live.summary, &sim.summary);
+    Ok(Fidelity { live, sim, rows, device })
+}
+
+/// The comparison as a Markdown table (seconds shown as ms).
+pub fn table(rows: &[Row]) -> String {
+    let mut out = String::from("| metric | live | sim | error |\n|---|---:|---:|---:|\n");
+    for r in rows {
+        let (scale, unit) = if r.metric.ends_with("_s") { (1e3, " ms") } else { (1.0, "") };
+        let name = r.metric.strip_suffix("_s").unwrap_or(&r.metric);
+        out.push_str(&format!(
+            "| {name} | {:.3}{unit} | {:.3}{unit} | {:+.1}% |\n",
+            r.live * scale,
+            r.sim * scale,
+            r.error * 100.0
+        ));
+    }
+    out
+}

@@ -23,8 +23,11 @@
 //! [`LiveError::NoCuda`]: one clear line, never a panic.
 
 pub mod batch;
+pub mod calibrate;
 pub mod cpu;
 pub mod cuda;
+pub mod driver;
+pub mod fidelity;
 
 pub use batch::{Batch, ExecModel, Seq};
 

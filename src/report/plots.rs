@@ -108,12 +108,17 @@ pub fn latency_cdf_svg(title: &str, series: &[CdfSeries]) -> Result<String, Plot
 
 /// Renders lines over time (x: simulated time, seconds; y label given), one line per series with legend.
 pub fn time_series_svg(title: &str, y_label: &str, series: &[TimeSeries]) -> Result<String, PlotError> {
+    xy_svg(title, "simulated time (s)", y_label, series)
+}
+
+/// Renders lines on linear axes with the given labels, one line per series with legend.
+pub fn xy_svg(title: &str, x_label: &str, y_label: &str, series: &[TimeSeries]) -> Result<String, PlotError> {
     let lines: Vec<Line> = series.iter().map(|s| Line { label: s.label, points: finite(s.points).collect() }).collect();
     let (x_min, x_max) = bounds(lines.iter().flat_map(|l| l.points.iter().map(|p| p.0)));
     let (y_min, y_max) = bounds(lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)));
     render(Spec {
         title,
-        x_label: "simulated time (s)",
+        x_label,
         y_label,
         lines,
         x: widen(x_min, x_max, 0.0),

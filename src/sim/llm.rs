@@ -83,7 +83,7 @@ impl Steps for Modeled {
     }
 }
 
-pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConfig) -> Recorded {
+pub(crate) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConfig) -> Recorded {
     drive(scenario, llm, seed, run, &mut Modeled)
 }
 
