@@ -1,16 +1,10 @@
-// The small kernels between GEMMs: bf16 conversion (optionally gathering
-// rows), SiLU-gated FFN activation, residual add, random fills. Each is
+// The small kernels between GEMMs: bf16 conversion, SiLU-gated FFN activation, residual add, random fills. Each is
 // one pass over its data, a grid-stride loop.
 
-// y[r][c] = bf16(x[rows ? rows[r] : r][c]) for r < nrows.
-extern "C" __global__ void rows_to_bf16(const float* __restrict__ x, const int* __restrict__ rows, int nrows,
-                                        int cols, bf16_t* __restrict__ y) {
-    const size_t n = (size_t)nrows * cols;
-    for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < n; e += (size_t)gridDim.x * blockDim.x) {
-        const size_t r = e / cols, c = e % cols;
-        const size_t src = rows ? (size_t)rows[r] : r;
-        y[e] = f32_to_bf16(x[src * cols + c]);
-    }
+// y = bf16(x), n elements.
+extern "C" __global__ void to_bf16(const float* __restrict__ x, size_t n, bf16_t* __restrict__ y) {
+    for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < n; e += (size_t)gridDim.x * blockDim.x)
+        y[e] = f32_to_bf16(x[e]);
 }
 
 // gate_up rows are [gate (inter) | up (inter)]; act = bf16(silu(gate) * up).

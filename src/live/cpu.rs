@@ -10,7 +10,7 @@
 //! One step, per layer: fused QKV projection, KV written into the paged
 //! cache, attention of every new token over its sequence's cache (causal),
 //! O projection and residual, gated FFN (SiLU) and residual; then the
-//! lm_head on each sequence's last token. GEMMs take bf16 activations and
+//! lm_head on every token (as the step-time model counts it). GEMMs take bf16 activations and
 //! weights and accumulate in fp32, as the kernels do. Single-threaded,
 //! timed with the wall clock. O(tokens x weights + tokens x keys).
 
@@ -44,14 +44,43 @@ pub fn from_bf16(b: u16) -> f32 {
 /// `y[m x n] = x[m x k] * w[n x k]^T`: bf16 in, fp32 accumulate. `w` is
 /// row-major by output (the layout the tensor-core kernel streams).
 pub fn gemm(x: &[u16], w: &[u16], m: usize, n: usize, k: usize, y: &mut [f32]) {
-    let xf: Vec<f32> = x[..m * k].iter().map(|&b| from_bf16(b)).collect();
-    for (j, row) in w[..n * k].chunks_exact(k).enumerate() {
-        let wf: Vec<f32> = row.iter().map(|&b| from_bf16(b)).collect();
-        for i in 0..m {
-            let xi = &xf[i * k..(i + 1) * k];
-            y[i * n + j] = xi.iter().zip(&wf).map(|(a, b)| a * b).sum();
+    gemm_f32(&widen(&x[..m * k]), &widen(&w[..n * k]), m, n, k, y);
+}
+
+/// [`gemm`] on bf16 values already widened to f32 (exact), so that the
+/// executor converts its weights once, not every step.
+pub fn gemm_f32(x: &[f32], w: &[f32], m: usize, n: usize, k: usize, y: &mut [f32]) {
+    for (j, wj) in w[..n * k].chunks_exact(k).enumerate() {
+        for (i, xi) in x[..m * k].chunks_exact(k).enumerate() {
+            y[i * n + j] = dot(xi, wj);
         }
     }
+}
+
+/// bf16 bits to f32 values.
+pub fn widen(v: &[u16]) -> Vec<f32> {
+    v.iter().map(|&b| from_bf16(b)).collect()
+}
+
+/// `v` rounded to bf16 (kept as f32): what a kernel's bf16 activation holds.
+fn round_bf16(v: &[f32]) -> Vec<f32> {
+    v.iter().map(|&a| from_bf16(bf16(a))).collect()
+}
+
+/// fp32 dot product in 8 independent lanes (so it vectorizes), summed
+/// pairwise at the end.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in ca.zip(cb) {
+        let (x, y): (&[f32; 8], &[f32; 8]) = (x.try_into().unwrap_or(&[0.0; 8]), y.try_into().unwrap_or(&[0.0; 8]));
+        for l in 0..8 {
+            lanes[l] += x[l] * y[l];
+        }
+    }
+    let quads = [lanes[0] + lanes[4], lanes[1] + lanes[5], lanes[2] + lanes[6], lanes[3] + lanes[7]];
+    (quads[0] + quads[2]) + (quads[1] + quads[3]) + tail
 }
 
 /// A paged KV cache: `k` and `v` are `[block][kv_head][slot][head_dim]` bf16.
@@ -110,7 +139,7 @@ impl KvCache {
         let group = (model.heads / model.kv_heads) as usize;
         let scale = 1.0 / (hd as f32).sqrt();
         let tokens = *layout.token_start.last().unwrap_or(&0) as usize;
-        let mut scores = Vec::new();
+        let (mut scores, mut key_f32) = (Vec::new(), vec![0.0f32; hd]);
         for t in 0..tokens {
             let (seq, pos) = layout.token_place(t);
             for h in 0..model.heads as usize {
@@ -120,8 +149,8 @@ impl KvCache {
                 for key in 0..=pos {
                     let (block, slot) = Self::place(layout, seq, key);
                     let base = self.index(block, kvh, slot, 0);
-                    let dot: f32 = q.iter().zip(&self.k[base..base + hd]).map(|(a, &b)| a * from_bf16(b)).sum();
-                    scores.push(dot * scale);
+                    key_f32.iter_mut().zip(&self.k[base..base + hd]).for_each(|(f, &b)| *f = from_bf16(b));
+                    scores.push(dot(q, &key_f32) * scale);
                 }
                 let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 let mut sum = 0.0;
@@ -149,18 +178,19 @@ pub fn random_weights(rows: usize, cols: usize, rng: &mut ChaCha8Rng) -> Vec<u16
     (0..rows * cols).map(|_| bf16(rng.random_range(-a..a))).collect()
 }
 
+/// One layer's bf16 weights, widened to f32 once.
 struct Layer {
-    qkv: Vec<u16>,
-    o: Vec<u16>,
-    gate_up: Vec<u16>,
-    down: Vec<u16>,
+    qkv: Vec<f32>,
+    o: Vec<f32>,
+    gate_up: Vec<f32>,
+    down: Vec<f32>,
 }
 
 /// The reference executor (see the module doc).
 pub struct CpuExecutor {
     model: ExecModel,
     layers: Vec<Layer>,
-    lm_head: Vec<u16>,
+    lm_head: Vec<f32>,
     cache: KvCache,
     rng: ChaCha8Rng,
 }
@@ -179,19 +209,22 @@ impl CpuExecutor {
         let (h, i) = (model.hidden as usize, model.intermediate as usize);
         let layers = (0..model.layers)
             .map(|_| Layer {
-                qkv: random_weights(model.qkv_dim(), h, &mut rng),
-                o: random_weights(h, model.q_dim(), &mut rng),
-                gate_up: random_weights(2 * i, h, &mut rng),
-                down: random_weights(h, i, &mut rng),
+                qkv: widen(&random_weights(model.qkv_dim(), h, &mut rng)),
+                o: widen(&random_weights(h, model.q_dim(), &mut rng)),
+                gate_up: widen(&random_weights(2 * i, h, &mut rng)),
+                down: widen(&random_weights(h, i, &mut rng)),
             })
             .collect();
-        let lm_head = random_weights(model.vocab as usize, h, &mut rng);
+        let lm_head = widen(&random_weights(model.vocab as usize, h, &mut rng));
         let block_bytes = 2 * 2 * (model.kv_dim() as u64) * BLOCK_TOKENS;
         let cache = KvCache::random(POOL_BYTES / block_bytes, model.kv_heads as usize, model.head_dim as usize, &mut rng);
         Ok(CpuExecutor { model, layers, lm_head, cache, rng })
     }
 
-    /// Runs one step and returns the logits of each sequence's last token.
+    /// Runs one step and returns the logits of every step token (the
+    /// lm_head is applied to every token, prefill included, as the
+    /// step-time model counts it; engines apply it to each prompt's last
+    /// token only, a difference a calibrated profile does not absorb).
     pub fn step(&mut self, batch: &Batch) -> Vec<f32> {
         let m = &self.model;
         let layout = batch.layout(self.cache.blocks);
@@ -199,28 +232,24 @@ impl CpuExecutor {
         let mut x: Vec<f32> = (0..t * h).map(|_| self.rng.random_range(-1.0..1.0)).collect();
         let (mut qkv, mut attn) = (vec![0.0; t * m.qkv_dim()], vec![0.0; t * m.q_dim()]);
         let (mut proj, mut gate_up, mut act) = (vec![0.0; t * h], vec![0.0; t * 2 * i], vec![0.0; t * i]);
-        let to_bf16 = |v: &[f32]| v.iter().map(|&a| bf16(a)).collect::<Vec<u16>>();
         for layer in &self.layers {
-            gemm(&to_bf16(&x), &layer.qkv, t, m.qkv_dim(), h, &mut qkv);
+            gemm_f32(&round_bf16(&x), &layer.qkv, t, m.qkv_dim(), h, &mut qkv);
             self.cache.write(&qkv, m, &layout);
             self.cache.attend(&qkv, m, &layout, &mut attn);
-            gemm(&to_bf16(&attn), &layer.o, t, h, m.q_dim(), &mut proj);
+            gemm_f32(&round_bf16(&attn), &layer.o, t, h, m.q_dim(), &mut proj);
             x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
-            gemm(&to_bf16(&x), &layer.gate_up, t, 2 * i, h, &mut gate_up);
+            gemm_f32(&round_bf16(&x), &layer.gate_up, t, 2 * i, h, &mut gate_up);
             for (row, out) in gate_up.chunks_exact(2 * i).zip(act.chunks_exact_mut(i)) {
                 let (g, u) = row.split_at(i);
                 for ((o, &g), &u) in out.iter_mut().zip(g).zip(u) {
                     *o = g / (1.0 + (-g).exp()) * u;
                 }
             }
-            gemm(&to_bf16(&act), &layer.down, t, h, i, &mut proj);
+            gemm_f32(&round_bf16(&act), &layer.down, t, h, i, &mut proj);
             x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
         }
-        let last: Vec<u16> =
-            layout.token_start[1..].iter().flat_map(|&end| to_bf16(&x[(end as usize - 1) * h..end as usize * h])).collect();
-        let seqs = batch.seqs.len();
-        let mut logits = vec![0.0; seqs * m.vocab as usize];
-        gemm(&last, &self.lm_head, seqs, m.vocab as usize, h, &mut logits);
+        let mut logits = vec![0.0; t * m.vocab as usize];
+        gemm_f32(&round_bf16(&x), &self.lm_head, t, m.vocab as usize, h, &mut logits);
         logits
     }
 }
@@ -357,7 +386,7 @@ mod tests {
     fn the_executor_runs_steps_and_refuses_huge_models() {
         let mut exec = CpuExecutor::new(tiny()).unwrap();
         let logits = exec.step(&Batch::from_shape(&StepShape::decode(2, 40).with_prefill(9, 0)));
-        assert_eq!(logits.len(), 3 * 80);
+        assert_eq!(logits.len(), 11 * 80);
         assert!(logits.iter().all(|v| v.is_finite()));
         assert!(exec.run(&StepShape::decode(1, 10)).unwrap() > Duration::ZERO);
         assert!(exec.run(&StepShape::default()).is_err());

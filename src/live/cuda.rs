@@ -9,7 +9,7 @@
 //! A step mirrors [`super::cpu::CpuExecutor::step`] kernel for kernel:
 //! per layer QKV GEMM, KV write, split attention + combine, O GEMM and
 //! residual, gate/up GEMM, SiLU, down GEMM and residual; then the lm_head on
-//! each sequence's last token. It is timed with CUDA events around the
+//! every token (as the CPU executor and the step-time model). It is timed with CUDA events around the
 //! launches only (the batch's small index arrays and the random input are
 //! uploaded before the start event). Weights are random (a hash fill on the
 //! device); when one copy of them would fit in L2 a step rotates through
@@ -96,7 +96,6 @@ struct Layer {
 struct Buffers {
     tokens: usize,
     splits: usize,
-    seqs: usize,
     x: Option<CudaSlice<f32>>,
     xb: Option<CudaSlice<u16>>,
     qkv: Option<CudaSlice<f32>>,
@@ -167,7 +166,7 @@ impl CudaExecutor {
             split: f(1, "attention_split")?,
             combine: f(1, "attention_combine")?,
             kv_write: f(1, "kv_write")?,
-            to_bf16: f(2, "rows_to_bf16")?,
+            to_bf16: f(2, "to_bf16")?,
             silu_mul: f(2, "silu_mul")?,
             add_to: f(2, "add_to")?,
             fill_bf16: f(2, "fill_bf16")?,
@@ -242,12 +241,12 @@ impl CudaExecutor {
         self.random_bf16(rows * cols, (3.0 / cols as f32).sqrt(), seed)
     }
 
-    fn grow(&mut self, tokens: usize, splits: usize, seqs: usize) -> Result<(), LiveError> {
+    fn grow(&mut self, tokens: usize, splits: usize) -> Result<(), LiveError> {
         let b = &mut self.buf;
-        if tokens <= b.tokens && splits <= b.splits && seqs <= b.seqs && b.x.is_some() {
+        if tokens <= b.tokens && splits <= b.splits && b.x.is_some() {
             return Ok(());
         }
-        let (t, s, q) = (tokens.max(b.tokens), splits.max(b.splits), seqs.max(b.seqs));
+        let (t, s) = (tokens.max(b.tokens), splits.max(b.splits));
         let m = &self.model;
         let (h, i, v) = (m.hidden as usize, m.intermediate as usize, m.vocab as usize);
         let st = &self.stream;
@@ -256,7 +255,6 @@ impl CudaExecutor {
         *b = Buffers {
             tokens: t,
             splits: s,
-            seqs: q,
             x: Some(f(t * h)?),
             xb: Some(u(t * h.max(m.q_dim()))?),
             qkv: Some(f(t * m.qkv_dim())?),
@@ -266,7 +264,7 @@ impl CudaExecutor {
             act: Some(u(t * i)?),
             part_out: Some(f(t * m.heads as usize * s * m.head_dim as usize)?),
             part_ml: Some(f(t * m.heads as usize * s * 2)?),
-            logits: Some(f(q * v)?),
+            logits: Some(f(t * v)?),
         };
         Ok(())
     }
@@ -304,18 +302,11 @@ impl CudaExecutor {
         Ok(())
     }
 
-    fn to_bf16(&self, x: &CudaSlice<f32>, rows: Option<&CudaSlice<i32>>, nrows: usize, cols: usize, y: &mut CudaSlice<u16>) -> Result<(), LiveError> {
-        let (nr, c) = (nrows as i32, cols as i32);
+    fn to_bf16(&self, x: &CudaSlice<f32>, n: usize, y: &mut CudaSlice<u16>) -> Result<(), LiveError> {
         let mut b = self.stream.launch_builder(&self.k.to_bf16);
-        let null = 0u64;
-        b.arg(x);
-        match rows {
-            Some(r) => b.arg(r),
-            None => b.arg(&null),
-        };
-        b.arg(&nr).arg(&c).arg(y);
-        // SAFETY: rows (or a null pointer) index within x; y holds nrows x cols.
-        unsafe { b.launch(flat(nrows * cols)) }.map_err(cuda("rows_to_bf16"))?;
+        b.arg(x).arg(&n).arg(y);
+        // SAFETY: x and y hold at least n elements.
+        unsafe { b.launch(flat(n)) }.map_err(cuda("to_bf16"))?;
         Ok(())
     }
 
@@ -387,7 +378,6 @@ impl CudaExecutor {
         Ok(DeviceLayout {
             tokens,
             splits: max_ctx.div_ceil(SPLIT_KEYS).max(1),
-            last_rows: up(&layout.token_start[1..].iter().map(|e| e - 1).collect::<Vec<_>>())?,
             seq: up(&seq)?,
             pos: up(&pos)?,
             table_start: up(&layout.table_start)?,
@@ -396,17 +386,17 @@ impl CudaExecutor {
     }
 
     /// Enqueues one step (no timing, no synchronization).
-    fn enqueue(&mut self, batch: &Batch, dl: &DeviceLayout) -> Result<(), LiveError> {
+    fn enqueue(&mut self, dl: &DeviceLayout) -> Result<(), LiveError> {
         let mut b = std::mem::take(&mut self.buf);
         let mut kv = self.kv.take().ok_or_else(|| LiveError::Cuda("KV pool not allocated".into()))?;
-        let result = self.enqueue_with(&mut b, &mut kv, batch, dl);
+        let result = self.enqueue_with(&mut b, &mut kv, dl);
         (self.buf, self.kv) = (b, Some(kv));
         result
     }
 
-    fn enqueue_with(&self, b: &mut Buffers, kv: &mut Kv, batch: &Batch, dl: &DeviceLayout) -> Result<(), LiveError> {
+    fn enqueue_with(&self, b: &mut Buffers, kv: &mut Kv, dl: &DeviceLayout) -> Result<(), LiveError> {
         let m = &self.model;
-        let (t, h, i, seqs) = (dl.tokens, m.hidden as usize, m.intermediate as usize, batch.seqs.len());
+        let (t, h, i) = (dl.tokens, m.hidden as usize, m.intermediate as usize);
         let (layers, lm_head) = &self.copies[self.step_count % self.copies.len()];
         let missing = || LiveError::Cuda("step buffers not allocated".into());
         let Buffers { x, xb, qkv, attn, proj, gate_up, act, part_out, part_ml, logits, .. } = b;
@@ -421,13 +411,13 @@ impl CudaExecutor {
         let part_ml = part_ml.as_mut().ok_or_else(missing)?;
         let logits = logits.as_mut().ok_or_else(missing)?;
         for layer in layers {
-            self.to_bf16(x, None, t, h, xb)?;
+            self.to_bf16(x, t * h, xb)?;
             self.gemm(xb, &layer.qkv, qkv, (t, m.qkv_dim(), h))?;
             self.attention(kv, (&mut *part_out, &mut *part_ml), dl, qkv, attn)?;
-            self.to_bf16(attn, None, t, m.q_dim(), xb)?;
+            self.to_bf16(attn, t * m.q_dim(), xb)?;
             self.gemm(xb, &layer.o, proj, (t, h, m.q_dim()))?;
             self.add(x, proj, t * h)?;
-            self.to_bf16(x, None, t, h, xb)?;
+            self.to_bf16(x, t * h, xb)?;
             self.gemm(xb, &layer.gate_up, gate_up, (t, 2 * i, h))?;
             let (t32, i32_) = (t as i32, i as i32);
             let mut k = self.stream.launch_builder(&self.k.silu_mul);
@@ -437,8 +427,8 @@ impl CudaExecutor {
             self.gemm(act, &layer.down, proj, (t, h, i))?;
             self.add(x, proj, t * h)?;
         }
-        self.to_bf16(x, Some(&dl.last_rows), seqs, h, xb)?;
-        self.gemm(xb, lm_head, logits, (seqs, m.vocab as usize, h))
+        self.to_bf16(x, t * h, xb)?;
+        self.gemm(xb, lm_head, logits, (t, m.vocab as usize, h))
     }
 
 }
@@ -453,7 +443,6 @@ struct Kv {
 struct DeviceLayout {
     tokens: usize,
     splits: usize,
-    last_rows: CudaSlice<i32>,
     seq: CudaSlice<i32>,
     pos: CudaSlice<i32>,
     table_start: CudaSlice<i32>,
@@ -475,7 +464,7 @@ impl Executor for CudaExecutor {
         }
         let layout = batch.layout(self.pool_blocks);
         let dl = self.upload(&layout, tokens)?;
-        self.grow(tokens, dl.splits, batch.seqs.len())?;
+        self.grow(tokens, dl.splits)?;
         let x = self.buf.x.as_mut().ok_or_else(|| LiveError::Cuda("step buffers not allocated".into()))?;
         let n = tokens * self.model.hidden as usize;
         let seed = 0x1234_5678u64 + self.step_count as u64;
@@ -485,7 +474,7 @@ impl Executor for CudaExecutor {
         // SAFETY: x holds at least tokens x hidden.
         unsafe { b.launch(flat(n)) }.map_err(cuda("fill_f32"))?;
         self.start.record(&self.stream).map_err(cuda("event record"))?;
-        self.enqueue(&batch, &dl)?;
+        self.enqueue(&dl)?;
         self.end.record(&self.stream).map_err(cuda("event record"))?;
         let ms = self.start.elapsed_ms(&self.end).map_err(cuda("running the step"))?;
         self.step_count += 1;
