@@ -27,8 +27,17 @@ impl ExecutorFlags {
         &self.profiles
     }
 
+    /// Bad input first: `--backend cuda` where CUDA cannot load.
+    pub fn check(backend: Backend) -> Result<(), Failure> {
+        match backend {
+            Backend::Cuda => live::cuda::available().map_err(Failure::input),
+            _ => Ok(()),
+        }
+    }
+
     /// The executor for `backend` (cpu or cuda) on the chosen shape.
     pub fn open(&self, backend: Backend) -> Result<Box<dyn Executor>, Failure> {
+        Self::check(backend)?;
         let default = if backend == Backend::Cuda { "llama-3-8b" } else { "tiny-llama" };
         let name = self.model.as_deref().unwrap_or(default);
         let profile = ModelProfile::find(&self.profiles, name).map_err(Failure::input)?;

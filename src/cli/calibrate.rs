@@ -8,7 +8,7 @@ use super::Failure;
 use anyhow::anyhow;
 use clap::Args;
 use servesim::live::calibrate::{self, Point};
-use servesim::live::Backend;
+use servesim::live::{self, Backend};
 use servesim::model::profile::{CalibratedProfile, GpuProfile};
 use servesim::report::{self, plots};
 use std::path::{Path, PathBuf};
@@ -79,6 +79,7 @@ pub fn calibrate(args: CalibrateArgs) -> Result<ExitCode, Failure> {
     if args.out.extension().is_none_or(|e| e != "toml") {
         return Err(Failure::input(anyhow!("--out {}: expected a .toml file path", args.out.display())));
     }
+    ExecutorFlags::check(args.backend)?;
     let gpu = GpuProfile::find(args.exec.profiles(), &args.gpu).map_err(Failure::input)?;
     let mut exec = args.exec.open(args.backend)?;
     let shapes = calibrate::grid(args.backend);
@@ -103,12 +104,14 @@ pub fn calibrate(args: CalibrateArgs) -> Result<ExitCode, Failure> {
     })
     .map_err(Failure::failed)?;
     let fit = calibrate::fit(&points).map_err(Failure::failed)?;
+    let (handoff, exec) = live::driver::handoff(exec, shapes[0], args.repeats as usize).map_err(Failure::failed)?;
     let ((mem_mape, mem_n), (comp_mape, comp_n)) = calibrate::regime_mape(&fit, &points);
     let bound = |fitted: bool| if fitted { "" } else { " (bound: no point in this regime)" };
     let summary = format!(
-        "fit: overhead {:.1} us, bandwidth {:.3e} B/s = {:.3} of {} peak{}, compute {:.3e} FLOP/s = {:.3} of peak{}\n\
+        "fit: overhead {:.1} us (+ live-path hand-off {:.1} us in the profile), bandwidth {:.3e} B/s = {:.3} of {} peak{}, compute {:.3e} FLOP/s = {:.3} of peak{}\n\
          MAPE: memory-bound {:.2}% over {mem_n} points, compute-bound {:.2}% over {comp_n} points, all {:.2}%\n",
         fit.overhead_s * 1e6,
+        handoff.as_secs_f64() * 1e6,
         fit.bandwidth_bytes_per_s,
         fit.bandwidth_bytes_per_s / gpu.memory_bandwidth_bytes_per_s,
         gpu.name,
@@ -122,7 +125,8 @@ pub fn calibrate(args: CalibrateArgs) -> Result<ExitCode, Failure> {
     );
     print!("{summary}");
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let date = chrono::DateTime::from_timestamp(secs as i64, 0).map_or("?".into(), |d| d.format("%Y-%m-%d").to_string());
+    let date =
+        chrono::DateTime::from_timestamp(secs as i64, 0).map_or("?".into(), |d| d.format("%Y-%m-%d").to_string());
     let source = format!(
         "servesim calibrate --backend {} on {}, model {} (tp 1), {date}, {} shapes x median of {}; MAPE memory {:.2}% \
          compute {:.2}%",
@@ -134,11 +138,13 @@ pub fn calibrate(args: CalibrateArgs) -> Result<ExitCode, Failure> {
         mem_mape * 100.0,
         comp_mape * 100.0
     );
-    let profile = calibrate::profile(&fit, &gpu.name, source);
+    let with_handoff = calibrate::Fit { overhead_s: fit.overhead_s + handoff.as_secs_f64(), ..fit };
+    let profile = calibrate::profile(&with_handoff, &gpu.name, source);
     let body = toml::to_string(&profile).map_err(|e| Failure::failed(anyhow!("encoding the profile: {e}")))?;
     let text = format!("# Measured step-time coefficients (servesim calibrate). Use with replica.calibrated.\n{body}");
     write_atomic(&args.out, &text).map_err(|e| Failure::failed(anyhow!("writing {}: {e}", args.out.display())))?;
-    CalibratedProfile::load(&args.out).map_err(|e| Failure::failed(anyhow!("the written profile does not load: {e}")))?;
+    CalibratedProfile::load(&args.out)
+        .map_err(|e| Failure::failed(anyhow!("the written profile does not load: {e}")))?;
     println!("profile: {}", args.out.display());
 
     let stem = args.out.file_stem().map_or("profile".into(), |s| s.to_string_lossy().into_owned());
@@ -151,7 +157,10 @@ pub fn calibrate(args: CalibrateArgs) -> Result<ExitCode, Failure> {
         &format!("{} on {}: measured vs predicted step time", exec.model().name, exec.device()),
         "shape (sorted by measured time)",
         "step time (ms)",
-        &[plots::TimeSeries { label: "measured", points: &measured }, plots::TimeSeries { label: "predicted", points: &predicted }],
+        &[
+            plots::TimeSeries { label: "measured", points: &measured },
+            plots::TimeSeries { label: "predicted", points: &predicted },
+        ],
     )
     .map_err(Failure::failed)?;
     let md = format!("# Calibration: {}\n\n```\n{summary}```\n\nProfile:\n\n```toml\n{text}```\n", stem);

@@ -34,6 +34,7 @@ pub fn fidelity(args: FidelityArgs) -> Result<ExitCode, Failure> {
     if args.backend == Backend::Sim {
         return Err(Failure::input(anyhow!("fidelity compares a live run with the sim: use --backend cpu or cuda")));
     }
+    ExecutorFlags::check(args.backend)?;
     let scenario = args.flags.load(&args.scenario)?;
     live::driver::llm_config(&scenario).map_err(Failure::input)?;
     let calibrated = CalibratedProfile::load(&args.profile).map_err(Failure::input)?;
@@ -42,7 +43,16 @@ pub fn fidelity(args: FidelityArgs) -> Result<ExitCode, Failure> {
         live::LiveError::Shape(_) => Failure::input(e),
         _ => Failure::failed(e),
     })?;
-    let table = live::fidelity::table(&f.rows);
+    let st = &f.steps;
+    let table = format!(
+        "{}\nsteps: {} live steps; calibrated model vs executor timing MAPE {:.1}%, vs wall time {:.1}%; \
+         hand-off outside the timed step {:.1} us mean\n",
+        live::fidelity::table(&f.rows),
+        st.count,
+        st.mape_executor * 100.0,
+        st.mape_wall * 100.0,
+        st.handoff_mean_s * 1e6
+    );
     let head = format!(
         "{} (seed {}): live on {} vs sim with {}; {} requests offered\n\n",
         scenario.name,
@@ -61,7 +71,10 @@ pub fn fidelity(args: FidelityArgs) -> Result<ExitCode, Failure> {
     let curves: Vec<(String, Vec<(f64, f64)>)> = [("live", &f.live), ("sim", &f.sim)]
         .iter()
         .flat_map(|(run, rec)| {
-            rec.cdfs.iter().filter(|(n, _)| *n != "end-to-end").map(move |(n, s)| (format!("{run} {n}"), s.cdf_points()))
+            rec.cdfs
+                .iter()
+                .filter(|(n, _)| *n != "end-to-end")
+                .map(move |(n, s)| (format!("{run} {n}"), s.cdf_points()))
         })
         .collect();
     let series: Vec<plots::CdfSeries> =

@@ -37,7 +37,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Failure> {
             if !args.flags.quiet {
                 println!("live run on {}: model {} (real time; Ctrl-C to stop)", exec.device(), exec.model().name);
             }
-            let recorded = live::driver::run(&scenario, exec).map_err(Failure::failed)?;
+            let recorded = live::driver::run(&scenario, exec).map_err(Failure::failed)?.recorded;
             (recorded, format!("{}-{}", scenario.name, live_backend.name()))
         }
     };

@@ -136,7 +136,10 @@ impl Batch {
     pub fn from_shape(shape: &StepShape) -> Batch {
         let n = shape.decode_seqs;
         let mut seqs: Vec<Seq> = (0..n)
-            .map(|i| Seq { cached: shape.decode_context_tokens / n + u64::from(i < shape.decode_context_tokens % n), new: 1 })
+            .map(|i| Seq {
+                cached: shape.decode_context_tokens / n + u64::from(i < shape.decode_context_tokens % n),
+                new: 1,
+            })
             .collect();
         if shape.prefill_tokens > 0 {
             seqs.push(Seq { cached: shape.prefill_cached_tokens, new: shape.prefill_tokens });

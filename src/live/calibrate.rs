@@ -57,9 +57,12 @@ impl Fit {
 /// small CPU shapes.
 pub fn grid(backend: Backend) -> Vec<StepShape> {
     let (batches, contexts, prompts, cap): (&[u64], &[u64], &[u64], u64) = match backend {
-        Backend::Cuda => {
-            (&[1, 2, 4, 8, 16, 32, 64, 128, 256], &[128, 512, 2048, 8192, 32768], &[128, 256, 512, 1024, 2048, 4096], 1 << 20)
-        }
+        Backend::Cuda => (
+            &[1, 2, 4, 8, 16, 32, 64, 128, 256],
+            &[128, 512, 2048, 8192, 32768],
+            &[128, 256, 512, 1024, 2048, 4096],
+            1 << 20,
+        ),
         _ => (&[1, 4, 16, 48], &[64, 256], &[16, 64, 160], 1 << 14),
     };
     let mut shapes = Vec::new();
@@ -230,9 +233,8 @@ mod tests {
             memory_fitted: true,
             compute_fitted: true,
         };
-        let points: Vec<Point> = (0..12)
-            .map(|i| point(1.6e10 * (1.0 + 0.1 * f64::from(i)), 1.6e10 * 2f64.powi(i), &truth))
-            .collect();
+        let points: Vec<Point> =
+            (0..12).map(|i| point(1.6e10 * (1.0 + 0.1 * f64::from(i)), 1.6e10 * 2f64.powi(i), &truth)).collect();
         let f = fit(&points).unwrap();
         assert!(f.memory_fitted && f.compute_fitted);
         assert!((f.overhead_s - 2e-4).abs() < 1e-9, "{f:?}");
@@ -244,7 +246,13 @@ mod tests {
 
     #[test]
     fn one_regime_gives_a_bound_for_the_other() {
-        let truth = Fit { overhead_s: 0.0, bandwidth_bytes_per_s: 1e9, flops_per_s: 1e15, memory_fitted: true, compute_fitted: true };
+        let truth = Fit {
+            overhead_s: 0.0,
+            bandwidth_bytes_per_s: 1e9,
+            flops_per_s: 1e15,
+            memory_fitted: true,
+            compute_fitted: true,
+        };
         let points: Vec<Point> = (1..6).map(|i| point(1e6 * f64::from(i), 1e6, &truth)).collect();
         let f = fit(&points).unwrap();
         assert!(f.memory_fitted && !f.compute_fitted, "{f:?}");

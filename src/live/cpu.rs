@@ -217,7 +217,8 @@ impl CpuExecutor {
             .collect();
         let lm_head = widen(&random_weights(model.vocab as usize, h, &mut rng));
         let block_bytes = 2 * 2 * (model.kv_dim() as u64) * BLOCK_TOKENS;
-        let cache = KvCache::random(POOL_BYTES / block_bytes, model.kv_heads as usize, model.head_dim as usize, &mut rng);
+        let cache =
+            KvCache::random(POOL_BYTES / block_bytes, model.kv_heads as usize, model.head_dim as usize, &mut rng);
         Ok(CpuExecutor { model, layers, lm_head, cache, rng })
     }
 
@@ -354,7 +355,8 @@ mod tests {
                 let sum: f64 = keys.iter().map(|k| (k.0 - max).exp()).sum();
                 for (s, base) in keys {
                     for d in 0..hd {
-                        out[t * m.q_dim() + h * hd + d] += (s - max).exp() / sum * f64::from(from_bf16(cache.v[base + d]));
+                        out[t * m.q_dim() + h * hd + d] +=
+                            (s - max).exp() / sum * f64::from(from_bf16(cache.v[base + d]));
                     }
                 }
             }

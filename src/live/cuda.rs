@@ -19,9 +19,7 @@
 use super::batch::{Batch, ExecModel, Layout, BLOCK_TOKENS};
 use super::{Backend, Executor, LiveError};
 use crate::model::step::StepShape;
-use cudarc::driver::{
-    sys, CudaContext, CudaEvent, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
-};
+use cudarc::driver::{sys, CudaContext, CudaEvent, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,6 +43,18 @@ pub fn nvrtc_present() -> bool {
 pub fn driver_present() -> bool {
     // SAFETY: only tries to dlopen the library by its usual names.
     unsafe { cudarc::driver::sys::is_culib_present() }
+}
+
+/// Whether the CUDA executor can start here: libcuda and libnvrtc load.
+/// (Whether a device exists is known only once the driver is asked.)
+pub fn available() -> Result<(), LiveError> {
+    if !driver_present() {
+        return Err(LiveError::NoCuda("libcuda.so not loadable".into()));
+    }
+    if !nvrtc_present() {
+        return Err(LiveError::NoCuda("libnvrtc.so not loadable".into()));
+    }
+    Ok(())
 }
 
 /// Compiles every kernel file to PTX for `compute_<arch>` (e.g. "90").
@@ -137,12 +147,7 @@ fn flat(n: usize) -> LaunchConfig {
 impl CudaExecutor {
     /// Opens device 0, compiles the kernels for it and allocates the model.
     pub fn new(model: ExecModel) -> Result<CudaExecutor, LiveError> {
-        if !driver_present() {
-            return Err(LiveError::NoCuda("libcuda.so not loadable".into()));
-        }
-        if !nvrtc_present() {
-            return Err(LiveError::NoCuda("libnvrtc.so not loadable".into()));
-        }
+        available()?;
         let count = CudaContext::device_count().map_err(|e| LiveError::NoCuda(format!("no CUDA device ({e})")))?;
         if count < 1 {
             return Err(LiveError::NoCuda("the CUDA driver loads but reports no device".into()));
@@ -430,7 +435,6 @@ impl CudaExecutor {
         self.to_bf16(x, t * h, xb)?;
         self.gemm(xb, lm_head, logits, (t, m.vocab as usize, h))
     }
-
 }
 
 /// The paged KV pool (K and V), shared by all layers (see `live::batch`).
@@ -524,7 +528,8 @@ pub fn check_against_cpu(exec: &CudaExecutor) -> Result<Vec<(String, f64)>, Live
     let layout = batch.layout(blocks);
     let tokens = batch.tokens() as usize;
     let qkv: Vec<f32> = (0..tokens * model.qkv_dim()).map(|_| rng.random_range(-1.0..1.0)).collect();
-    let mut kv = Kv { k: st.clone_htod(&cache.k).map_err(err("upload"))?, v: st.clone_htod(&cache.v).map_err(err("upload"))? };
+    let mut kv =
+        Kv { k: st.clone_htod(&cache.k).map_err(err("upload"))?, v: st.clone_htod(&cache.v).map_err(err("upload"))? };
     cache.write(&qkv, &model, &layout);
     let mut want = vec![f32::NAN; tokens * model.q_dim()];
     cache.attend(&qkv, &model, &layout, &mut want);

@@ -29,13 +29,32 @@ use std::time::{Duration, Instant};
 
 type Done = (u32, Result<Duration, LiveError>);
 
+/// One live step: its shape, the executor's own timing (CUDA events, or
+/// the CPU's clock around the step) and the wall time the core saw from
+/// `StartStep` to `StepDone` (hand-off to the worker and back included).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepTiming {
+    pub shape: StepShape,
+    pub executor: Duration,
+    pub wall: Duration,
+}
+
+/// A live run's record and its steps.
+pub struct LiveRun {
+    pub recorded: Recorded,
+    pub steps: Vec<StepTiming>,
+}
+
 /// Steps run on a worker thread's executor, ended in wall-clock time.
 struct Live {
     backend: &'static str,
     start: Instant,
     jobs: Option<Sender<(u32, StepShape)>>,
     done: Receiver<Done>,
-    worker: Option<JoinHandle<()>>,
+    /// Started, not yet reported: (shape, when sent), FIFO (one worker).
+    pending: std::collections::VecDeque<(StepShape, Instant)>,
+    steps: Vec<StepTiming>,
+    worker: Option<JoinHandle<Box<dyn Executor>>>,
     in_flight: usize,
     error: Option<LiveError>,
 }
@@ -51,23 +70,34 @@ impl Live {
                     break;
                 }
             }
+            exec
         });
-        Live { backend, start: Instant::now(), jobs: Some(jobs), done, worker: Some(worker), in_flight: 0, error: None }
+        Live {
+            backend,
+            start: Instant::now(),
+            jobs: Some(jobs),
+            done,
+            pending: Default::default(),
+            steps: Vec::new(),
+            worker: Some(worker),
+            in_flight: 0,
+            error: None,
+        }
     }
 
     fn now(&self) -> SimTime {
         SimTime::ZERO + SimDuration(self.start.elapsed().as_nanos() as u64)
     }
 
-    /// Stops the worker; the first executor error, if any.
-    fn finish(mut self) -> Result<(), LiveError> {
+    /// Stops the worker; its steps and executor, or the first error.
+    fn finish(mut self) -> Result<(Vec<StepTiming>, Box<dyn Executor>), LiveError> {
         self.jobs = None;
-        if let Some(w) = self.worker.take() {
-            if w.join().is_err() && self.error.is_none() {
-                self.error = Some(LiveError::Stopped("the executor thread panicked".into()));
-            }
+        let exec = self.worker.take().map(JoinHandle::join);
+        match (self.error, exec) {
+            (Some(e), _) => Err(e),
+            (None, Some(Ok(exec))) => Ok((self.steps, exec)),
+            (None, _) => Err(LiveError::Stopped("the executor thread panicked".into())),
         }
-        self.error.map_or(Ok(()), Err)
     }
 }
 
@@ -78,7 +108,10 @@ impl Steps for Live {
 
     fn start(&mut self, replica: u32, shape: StepShape, _modeled: SimDuration) -> Option<SimDuration> {
         match self.jobs.as_ref().map(|j| j.send((replica, shape))) {
-            Some(Ok(())) => self.in_flight += 1,
+            Some(Ok(())) => {
+                self.in_flight += 1;
+                self.pending.push_back((shape, Instant::now()));
+            }
             _ => self.error = Some(LiveError::Stopped("the executor thread is gone".into())),
         }
         None
@@ -106,7 +139,10 @@ impl Steps for Live {
         };
         self.in_flight = self.in_flight.saturating_sub(1);
         match received {
-            Ok((replica, Ok(_))) => {
+            Ok((replica, Ok(executor))) => {
+                if let Some((shape, sent)) = self.pending.pop_front() {
+                    self.steps.push(StepTiming { shape, executor, wall: sent.elapsed() });
+                }
                 // Never after the queued event that was not yet due.
                 let at = next.map_or(self.now(), |t| self.now().min(t));
                 Waited::StepDone { at, replica }
@@ -151,10 +187,33 @@ pub fn llm_config(scenario: &Scenario) -> Result<&LlmConfig, LiveError> {
 
 /// Runs `scenario` live on `exec`, in real time. The summary says
 /// `backend = "cpu" | "cuda"`; the model is the executed one.
-pub fn run(scenario: &Scenario, exec: Box<dyn Executor>) -> Result<Recorded, LiveError> {
+pub fn run(scenario: &Scenario, exec: Box<dyn Executor>) -> Result<LiveRun, LiveError> {
     let llm = executed_config(llm_config(scenario)?, exec.model(), None)?;
     let mut live = Live::new(exec);
     let recorded = drive(scenario, &llm, scenario.seed, &scenario.run, &mut live);
-    live.finish()?;
-    Ok(recorded)
+    let (steps, _) = live.finish()?;
+    Ok(LiveRun { recorded, steps })
+}
+
+/// The median hand-off of the live path: wall time from `StartStep` to
+/// `StepDone` minus the executor's own timing, over `n` steps of `shape`
+/// sent one at a time through the worker thread, as a live run sends them.
+/// It is host time outside every timed step, so calibration adds it to the
+/// fitted overhead. Returns the executor for further use.
+pub fn handoff(
+    exec: Box<dyn Executor>,
+    shape: StepShape,
+    n: usize,
+) -> Result<(Duration, Box<dyn Executor>), LiveError> {
+    let mut live = Live::new(exec);
+    for _ in 0..n {
+        live.start(0, shape, SimDuration::ZERO);
+        if let Waited::Stop = live.wait(None) {
+            break;
+        }
+    }
+    let (steps, exec) = live.finish()?;
+    let mut gaps: Vec<Duration> = steps.iter().map(|s| s.wall.saturating_sub(s.executor)).collect();
+    gaps.sort();
+    Ok((gaps.get(gaps.len() / 2).copied().unwrap_or_default(), exec))
 }
