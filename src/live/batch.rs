@@ -147,6 +147,15 @@ impl Batch {
         Batch { seqs }
     }
 
+    /// [`Batch::from_shape`] for an executor: a step with no token is an error.
+    pub fn for_step(shape: &StepShape) -> Result<Batch, LiveError> {
+        let batch = Batch::from_shape(shape);
+        if batch.tokens() == 0 {
+            return Err(LiveError::Shape("a step with no tokens".into()));
+        }
+        Ok(batch)
+    }
+
     /// Tokens through the linear layers.
     pub fn tokens(&self) -> u64 {
         self.seqs.iter().map(|s| s.new).sum()

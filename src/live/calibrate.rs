@@ -124,13 +124,10 @@ fn solve(rows: &[([f64; 3], f64)], use_cols: [bool; 3]) -> Option<[f64; 3]> {
         if a[i][i].abs() < 1e-300 {
             return None;
         }
-        for r in 0..n {
-            if r != i {
-                let f = a[r][i] / a[i][i];
-                for c in i..=n {
-                    a[r][c] -= f * a[i][c];
-                }
-            }
+        let pivot_row = a[i].clone();
+        for (_, row) in a.iter_mut().enumerate().filter(|(r, _)| *r != i) {
+            let f = row[i] / pivot_row[i];
+            row.iter_mut().zip(&pivot_row).skip(i).for_each(|(x, p)| *x -= f * p);
         }
     }
     let mut beta = [0.0; 3];

@@ -263,10 +263,7 @@ impl Executor for CpuExecutor {
         &self.model
     }
     fn run(&mut self, shape: &StepShape) -> Result<Duration, LiveError> {
-        let batch = Batch::from_shape(shape);
-        if batch.tokens() == 0 {
-            return Err(LiveError::Shape("a step with no tokens".into()));
-        }
+        let batch = Batch::for_step(shape)?;
         let start = Instant::now();
         std::hint::black_box(self.step(&batch));
         Ok(start.elapsed())

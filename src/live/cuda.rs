@@ -461,11 +461,8 @@ impl Executor for CudaExecutor {
         &self.model
     }
     fn run(&mut self, shape: &StepShape) -> Result<Duration, LiveError> {
-        let batch = Batch::from_shape(shape);
+        let batch = Batch::for_step(shape)?;
         let tokens = batch.tokens() as usize;
-        if tokens == 0 {
-            return Err(LiveError::Shape("a step with no tokens".into()));
-        }
         let layout = batch.layout(self.pool_blocks);
         let dl = self.upload(&layout, tokens)?;
         self.grow(tokens, dl.splits)?;

@@ -107,10 +107,11 @@ impl Steps for Live {
     }
 
     fn start(&mut self, replica: u32, shape: StepShape, _modeled: SimDuration) -> Option<SimDuration> {
+        let sent = Instant::now();
         match self.jobs.as_ref().map(|j| j.send((replica, shape))) {
             Some(Ok(())) => {
                 self.in_flight += 1;
-                self.pending.push_back((shape, Instant::now()));
+                self.pending.push_back((shape, sent));
             }
             _ => self.error = Some(LiveError::Stopped("the executor thread is gone".into())),
         }
