@@ -45,12 +45,13 @@ pub fn fidelity(args: FidelityArgs) -> Result<ExitCode, Failure> {
     })?;
     let st = &f.steps;
     let table = format!(
-        "{}\nsteps: {} live steps; calibrated model vs executor timing MAPE {:.1}%, vs wall time {:.1}%; \
-         hand-off outside the timed step {:.1} us mean\n",
+        "{}\nsteps: {} live steps; calibrated step model vs the wall time the core saw MAPE {:.1}%, vs the \
+         executor's own timing {:.1}% (the profile's overhead includes the calibrated hand-off); hand-off outside \
+         the timed step {:.1} us mean\n",
         live::fidelity::table(&f.rows),
         st.count,
-        st.mape_executor * 100.0,
         st.mape_wall * 100.0,
+        st.mape_executor * 100.0,
         st.handoff_mean_s * 1e6
     );
     let head = format!(
