@@ -58,7 +58,12 @@ impl ExecModel {
             intermediate: profile.intermediate_size,
             vocab: profile.vocab_size,
         };
-        let dims = [("hidden_size", m.hidden), ("intermediate_size", m.intermediate), ("head_dim", m.head_dim)];
+        let dims = [
+            ("hidden_size", m.hidden),
+            ("intermediate_size", m.intermediate),
+            ("head_dim", m.head_dim),
+            ("vocab_size", m.vocab),
+        ];
         if let Some((key, v)) = dims.iter().find(|(_, v)| v % 16 != 0 || *v == 0) {
             return Err(LiveError::Shape(format!(
                 "model `{}`: {key} = {v} must be a positive multiple of 16 to run on the executors",
