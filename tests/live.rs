@@ -103,6 +103,7 @@ fn calibrate_then_fidelity_end_to_end_on_the_cpu() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{out:?}");
     assert!(stdout.contains("MAPE: memory-bound") && stdout.contains("of h100-sxm peak"), "{stdout}");
+    assert!(stdout.contains("copy bandwidth (read + write, measured here)"), "{stdout}");
     let cal = servesim::model::profile::CalibratedProfile::load(&tmp.path().join("cal/cpu.toml")).expect("loads");
     assert_eq!(cal.gpu, "h100-sxm");
     assert!(cal.effective_flops_per_s.is_some_and(|f| f > 1e6), "{cal:?}");

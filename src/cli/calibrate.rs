@@ -104,12 +104,15 @@ pub fn calibrate(args: CalibrateArgs) -> Result<ExitCode, Failure> {
     })
     .map_err(Failure::failed)?;
     let fit = calibrate::fit(&points).map_err(Failure::failed)?;
+    let copy = exec.copy_bandwidth().map_err(Failure::failed)?;
     let (handoff, exec) = live::driver::handoff(exec, shapes[0], args.repeats as usize).map_err(Failure::failed)?;
     let ((mem_mape, mem_n), (comp_mape, comp_n)) = calibrate::regime_mape(&fit, &points);
     let bound = |fitted: bool| if fitted { "" } else { " (bound: no point in this regime)" };
     let summary = format!(
         "fit: overhead {:.1} us (+ live-path hand-off {:.1} us in the profile), bandwidth {:.3e} B/s = {:.3} of {} peak{}, compute {:.3e} FLOP/s = {:.3} of peak{}\n\
-         MAPE: memory-bound {:.2}% over {mem_n} points, compute-bound {:.2}% over {comp_n} points, all {:.2}%\n",
+         MAPE: memory-bound {:.2}% over {mem_n} points, compute-bound {:.2}% over {comp_n} points, all {:.2}%\n\
+         copy bandwidth (read + write, measured here) {:.3e} B/s; fitted bandwidth = {:.3} of it; \
+         best memory-bound step moved {:.3} of it (bytes / measured time)\n",
         fit.overhead_s * 1e6,
         handoff.as_secs_f64() * 1e6,
         fit.bandwidth_bytes_per_s,
@@ -122,6 +125,9 @@ pub fn calibrate(args: CalibrateArgs) -> Result<ExitCode, Failure> {
         mem_mape * 100.0,
         comp_mape * 100.0,
         calibrate::mape(&fit, &points.iter().collect::<Vec<_>>()) * 100.0,
+        copy,
+        fit.bandwidth_bytes_per_s / copy,
+        points.iter().filter(|p| fit.memory_bound(p)).map(|p| p.bytes / p.measured_s).fold(0.0, f64::max) / copy,
     );
     print!("{summary}");
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());

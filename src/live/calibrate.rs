@@ -166,16 +166,17 @@ pub fn fit(points: &[Point]) -> Result<Fit, LiveError> {
         if (memory && beta[1] <= 0.0) || (compute && beta[2] <= 0.0) {
             continue;
         }
-        // An empty regime gets the weakest rate that never binds.
+        // An empty regime gets the weakest rate that never binds (just
+        // under the tie, so every point stays in the fitted regime).
         let inv_bw = if memory {
             beta[1]
         } else {
-            sorted.iter().map(|p| beta[2] * p.flops / p.bytes).fold(f64::INFINITY, f64::min)
+            sorted.iter().map(|p| beta[2] * p.flops / p.bytes).fold(f64::INFINITY, f64::min) * (1.0 - 1e-9)
         };
         let inv_fl = if compute {
             beta[2]
         } else {
-            sorted.iter().map(|p| beta[1] * p.bytes / p.flops).fold(f64::INFINITY, f64::min)
+            sorted.iter().map(|p| beta[1] * p.bytes / p.flops).fold(f64::INFINITY, f64::min) * (1.0 - 1e-9)
         };
         let candidate = Fit {
             overhead_s: beta[0],
@@ -254,6 +255,9 @@ mod tests {
         let f = fit(&points).unwrap();
         assert!(f.memory_fitted && !f.compute_fitted, "{f:?}");
         assert!(points.iter().all(|p| f.memory_bound(p)));
+        let compute_only: Vec<Point> = (1..6).map(|i| point(1e3, 1e9 * f64::from(i), &truth)).collect();
+        let g = fit(&compute_only).unwrap();
+        assert!(!g.memory_fitted && compute_only.iter().all(|p| !g.memory_bound(p)), "{g:?}");
         assert!(fit(&points[..2]).is_err());
     }
 }

@@ -271,6 +271,16 @@ impl Executor for CpuExecutor {
     fn device(&self) -> String {
         "cpu (plain Rust, 1 thread)".into()
     }
+    fn copy_bandwidth(&mut self) -> Result<f64, LiveError> {
+        const BYTES: usize = 64 << 20;
+        let (src, mut dst) = (vec![1u8; BYTES], vec![0u8; BYTES]);
+        super::copy_rate(BYTES, || {
+            let start = Instant::now();
+            dst.copy_from_slice(std::hint::black_box(&src));
+            std::hint::black_box(&dst);
+            Ok(start.elapsed())
+        })
+    }
 }
 
 #[cfg(test)]

@@ -486,6 +486,19 @@ impl Executor for CudaExecutor {
     fn device(&self) -> String {
         self.device.clone()
     }
+    fn copy_bandwidth(&mut self) -> Result<f64, LiveError> {
+        const BYTES: usize = 1 << 30;
+        let src = self.random_bf16(BYTES / 2, 1.0, &mut 7)?;
+        // SAFETY: only written (by the copy) before any read.
+        let mut dst = unsafe { self.stream.alloc::<u16>(BYTES / 2) }.map_err(cuda("allocating the copy"))?;
+        super::copy_rate(BYTES, || {
+            self.start.record(&self.stream).map_err(cuda("event record"))?;
+            self.stream.memcpy_dtod(&src, &mut dst).map_err(cuda("device-to-device copy"))?;
+            self.end.record(&self.stream).map_err(cuda("event record"))?;
+            let ms = self.start.elapsed_ms(&self.end).map_err(cuda("device-to-device copy"))?;
+            Ok(Duration::from_secs_f64(f64::from(ms) / 1e3))
+        })
+    }
 }
 
 /// Kernel-level checks against the CPU reference on this device: GEMM and

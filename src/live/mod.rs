@@ -87,6 +87,19 @@ pub trait Executor: Send {
     fn run(&mut self, shape: &StepShape) -> Result<Duration, LiveError>;
     /// A device description for reports ("NVIDIA H100 80GB HBM3", "cpu: 2 threads").
     fn device(&self) -> String;
+    /// Memory bandwidth of a large copy on the device, bytes read plus
+    /// bytes written per second (median of repeats): the ceiling a
+    /// weight-streaming decode step is measured against.
+    fn copy_bandwidth(&mut self) -> Result<f64, LiveError>;
+}
+
+/// Bytes read plus written per second by `copy`, which moves `bytes` once
+/// and returns how long it took: median of 9 after one warm-up.
+pub fn copy_rate(bytes: usize, mut copy: impl FnMut() -> Result<Duration, LiveError>) -> Result<f64, LiveError> {
+    copy()?;
+    let mut times = (0..9).map(|_| copy()).collect::<Result<Vec<_>, _>>()?;
+    times.sort();
+    Ok(2.0 * bytes as f64 / times[4].as_secs_f64().max(1e-12))
 }
 
 /// Opens the executor for `backend` (not [`Backend::Sim`]) on `model`.
