@@ -4,7 +4,7 @@
 //! Why it reuses the sim driver's loop: the point of a live run is to see
 //! the *same* decisions meet real step times, so arrivals, sizes, routing,
 //! recording and the report all come from `sim::llm::drive`. Only the
-//! [`Steps`] differ: here `start` hands the step to a worker thread that
+//! `Steps` differ: here `start` hands the step to a worker thread that
 //! owns the executor, and `wait` sleeps until the next queued event (an
 //! arrival replayed at its scenario time, a timer) is due on the wall
 //! clock, or returns early when the worker reports a finished step. Time
