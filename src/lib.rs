@@ -7,8 +7,8 @@
 //! ([`core`]) makes every serving decision — batching, queueing, rejection —
 //! as a sans-IO state machine fed with `(now, input)` that emits actions. A
 //! **driver** runs it: [`sim`] under a virtual clock against modeled GPUs
-//! ([`model`]) and a seeded workload ([`workload`]); a live driver will run
-//! the same core against real kernels. What happens is recorded and checked
+//! ([`model`]) and a seeded workload ([`workload`]); [`live`] runs the
+//! same core in wall-clock time against real kernels. What happens is recorded and checked
 //! ([`metrics`]) and written out ([`report`]); [`plan`] compares the
 //! simulator with queueing theory.
 //!
@@ -24,6 +24,7 @@
 pub mod core;
 pub mod distribute;
 pub mod engine;
+pub mod live;
 pub mod metrics;
 pub mod model;
 pub mod plan;

@@ -1,6 +1,9 @@
 //! Subcommands, one file each; shared flags and the exit-code convention.
 
+mod backend;
+mod calibrate;
 mod distribute;
+mod fidelity;
 mod run;
 mod schema;
 mod sweep;
@@ -59,6 +62,10 @@ enum Command {
     Schema,
     /// Distribute model weights to a fleet: sequential, fan-out, tree, swarm, rack-aware swarm vs the lower bound.
     Distribute(distribute::DistributeArgs),
+    /// Measure real steps (cpu or cuda executor), fit the step-time model, write a calibrated profile.
+    Calibrate(calibrate::CalibrateArgs),
+    /// Run a scenario live and simulated with a calibrated profile; per-metric error.
+    Fidelity(fidelity::FidelityArgs),
 }
 
 /// Flags shared by commands that load scenarios.
@@ -93,5 +100,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Validate(args) => validate::validate(args),
         Command::Schema => schema::schema(),
         Command::Distribute(args) => distribute::distribute(args),
+        Command::Calibrate(args) => calibrate::calibrate(args),
+        Command::Fidelity(args) => fidelity::fidelity(args),
     }
 }

@@ -1,8 +1,11 @@
-//! `servesim run`: one scenario, one report folder.
+//! `servesim run`: one scenario, one report folder; simulated by default,
+//! or live on a real executor (`--backend cpu|cuda`).
 
+use super::backend::ExecutorFlags;
 use super::{Failure, ScenarioFlags};
 use anyhow::anyhow;
 use clap::Args;
+use servesim::live::{self, Backend};
 use servesim::{report, sim};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,9 +14,14 @@ use std::process::ExitCode;
 pub struct RunArgs {
     /// Scenario file (TOML), e.g. scenarios/single-gpu-batching.toml.
     scenario: PathBuf,
-    /// Report folder. Default: reports/<scenario name>/.
+    /// Report folder. Default: reports/<scenario name>/ (reports/<name>-<backend>/ for live runs).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Where steps run: the step-time model (sim), or live in wall-clock time on the CPU reference or CUDA kernels.
+    #[arg(long, value_enum, default_value = "sim")]
+    backend: Backend,
+    #[command(flatten)]
+    exec: ExecutorFlags,
     #[command(flatten)]
     flags: ScenarioFlags,
 }
@@ -21,16 +29,28 @@ pub struct RunArgs {
 pub fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     let scenario = args.flags.load(&args.scenario)?;
     let text = std::fs::read_to_string(&args.scenario).unwrap_or_default();
-    let recorded = sim::run(&scenario);
-    let out = args.out.unwrap_or_else(|| PathBuf::from("reports").join(&scenario.name));
+    let (recorded, leaf) = match args.backend {
+        Backend::Sim => (sim::run(&scenario), scenario.name.clone()),
+        live_backend => {
+            live::driver::llm_config(&scenario).map_err(Failure::input)?;
+            let exec = args.exec.open(live_backend)?;
+            if !args.flags.quiet {
+                println!("live run on {}: model {} (real time; Ctrl-C to stop)", exec.device(), exec.model().name);
+            }
+            let recorded = live::driver::run(&scenario, exec).map_err(Failure::failed)?.recorded;
+            (recorded, format!("{}-{}", scenario.name, live_backend.name()))
+        }
+    };
+    let out = args.out.unwrap_or_else(|| PathBuf::from("reports").join(leaf));
     let dir = report::write(&out, &recorded, &report::question_of(&text)).map_err(Failure::failed)?;
     let s = &recorded.summary;
     if !args.flags.quiet {
         let e2e = &s.latency.end_to_end;
         let outcomes: Vec<String> =
             s.requests.by_outcome.iter().filter(|(_, &n)| n > 0).map(|(name, n)| format!("{name} {n}")).collect();
+        let backend = if s.backend == "sim" { String::new() } else { format!(", backend {}", s.backend) };
         println!(
-            "{} (seed {}): {} requests offered; outcomes: {}",
+            "{} (seed {}{backend}): {} requests offered; outcomes: {}",
             s.scenario,
             s.seed,
             s.requests.offered,

@@ -32,6 +32,7 @@ use crate::metrics::latency::LatencyStat;
 use crate::metrics::llm::{GpuMemory, KvTransferSummary, LlmRecorder, PoolInfo, PoolTotals, PrefixCacheSummary};
 use crate::metrics::recorder::{Recorded, RunEnd};
 use crate::metrics::Recorder;
+use crate::model::step::StepShape;
 use crate::scenario::{LlmConfig, RunConfig, Scenario, Slo};
 use crate::time::{SimDuration, SimTime};
 use crate::workload::conversations::{Conversations, NextTurn};
@@ -69,7 +70,61 @@ fn policy_name(p: Policy) -> &'static str {
     }
 }
 
-pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConfig) -> Recorded {
+/// What ended a step-driving loop early.
+pub(crate) enum Waited {
+    /// The earliest queued event is due (or nothing is left to wait for).
+    Due,
+    /// A step started by [`Steps::start`] ended at `at` on `replica`.
+    StepDone { at: SimTime, replica: u32 },
+    /// The steps' executor failed: end the run here (the caller reports
+    /// the failure and discards the record).
+    Stop,
+}
+
+/// How a driver turns the core's `StartStep` into a `StepDone`: the one
+/// thing the sim and live drivers do differently. The sim schedules the
+/// modeled duration on the virtual clock; the live driver runs the step on
+/// a real executor and reports its end, in wall-clock time, from `wait`.
+pub(crate) trait Steps {
+    /// "sim", "cpu" or "cuda": the summary's `backend`.
+    fn backend(&self) -> &'static str;
+    /// Starts a step whose modeled duration (step model plus KV swap) is
+    /// `modeled`. Returns the duration to schedule on the event queue, or
+    /// `None` when the step's end is reported by [`Steps::wait`].
+    fn start(&mut self, replica: u32, shape: StepShape, modeled: SimDuration) -> Option<SimDuration>;
+    /// Called before each event: returns when `next` (the earliest queued
+    /// event) is due, or earlier when a started step ends.
+    fn wait(&mut self, next: Option<SimTime>) -> Waited;
+}
+
+/// The virtual clock's steps: the modeled duration, nothing to wait for.
+struct Modeled;
+
+impl Steps for Modeled {
+    fn backend(&self) -> &'static str {
+        "sim"
+    }
+    fn start(&mut self, _: u32, _: StepShape, modeled: SimDuration) -> Option<SimDuration> {
+        Some(modeled)
+    }
+    fn wait(&mut self, _: Option<SimTime>) -> Waited {
+        Waited::Due
+    }
+}
+
+pub(crate) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConfig) -> Recorded {
+    drive(scenario, llm, seed, run, &mut Modeled)
+}
+
+/// Runs the LLM core over the scenario's arrivals, with step ends from
+/// `steps`.
+pub(crate) fn drive(
+    scenario: &Scenario,
+    llm: &LlmConfig,
+    seed: u64,
+    run: &RunConfig,
+    steps: &mut dyn Steps,
+) -> Recorded {
     let streams = RngStreams::new(seed);
     let replicas = (0..llm.replicas).map(|i| Replica::new(i, llm.replica.clone())).collect();
     let mut core = LlmScheduler::new(replicas, llm.routing, streams.stream("router"));
@@ -114,13 +169,24 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
         queue.schedule(a.at, Event::Arrival);
     }
     let stop = run.duration.map(|d| SimTime::ZERO + d);
-    let mut steps: Vec<Option<(SimTime, u64)>> = vec![None; llm.replicas as usize];
+    let mut started: Vec<Option<(SimTime, u64)>> = vec![None; llm.replicas as usize];
     let mut actions = Vec::new();
     let (mut offered, mut events, mut busy) = (0u64, 0u64, 0u32);
     let (mut end, mut last_arrival, mut cut_off) = (SimTime::ZERO, SimTime::ZERO, false);
     let (mut bytes_per_gpu, mut kv_used, mut kv_integral, mut kv_peak) = (0.0f64, 0u64, 0.0f64, 0u64);
     let kv_total = (llm.replica.kv_blocks * u64::from(llm.replicas)).max(1) as f64;
-    while let Some((now, event)) = queue.pop() {
+    loop {
+        let (now, event) = match steps.wait(queue.peek_time()) {
+            Waited::Due => match queue.pop() {
+                Some(next) => next,
+                None => break,
+            },
+            Waited::StepDone { at, replica } => (at, Event::StepDone { replica }),
+            Waited::Stop => {
+                cut_off = true;
+                break;
+            }
+        };
         if let (false, Some(stop)) = (run.drain, stop) {
             if now > stop {
                 kv_integral += kv_used as f64 * recorder.measured_overlap(end, stop);
@@ -168,8 +234,8 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
                 }
             }
             Event::StepDone { replica } => {
-                if let Some((started, decode_seqs)) = steps[replica as usize].take() {
-                    tokens.step(now.since(started), decode_seqs);
+                if let Some((at, decode_seqs)) = started[replica as usize].take() {
+                    tokens.step(now.since(at), decode_seqs);
                 }
                 busy -= 1;
                 recorder.batch_finished(now, replica);
@@ -226,9 +292,11 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
                     }
                     let running = core.replicas()[replica as usize].running();
                     recorder.batch_started(now, replica, running as u32);
-                    steps[replica as usize] = Some((now, shape.decode_seqs));
+                    started[replica as usize] = Some((now, shape.decode_seqs));
                     busy += 1;
-                    queue.schedule(now + cost.time + swap, Event::StepDone { replica });
+                    if let Some(took) = steps.start(replica, shape, cost.time + swap) {
+                        queue.schedule(now + took, Event::StepDone { replica });
+                    }
                 }
                 Action::Respond { request, outcome, mut served } => {
                     // Front door: an attempt arrived at the gateway, before its
@@ -361,6 +429,7 @@ pub(super) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConf
         recorded.summary.invariants.all_hold &= holds;
         recorded.summary.frontdoor = Some(frontdoor);
     }
+    recorded.summary.backend = steps.backend().into();
     recorded.cdfs.extend(tokens.cdfs());
     recorded
 }

@@ -25,7 +25,7 @@ use crate::workload::{Arrival, ArrivalSpec, ArrivalStream};
 
 mod fallback;
 mod frontdoor;
-mod llm;
+pub(crate) mod llm;
 mod safety;
 
 #[derive(Debug, Clone, Copy)]

@@ -1,0 +1,181 @@
+//! `servesim calibrate`: measure real steps over a grid of shapes, fit the
+//! step-time model, write `profiles/calibrated/<name>.toml` (atomically,
+//! checked by loading it back) and a report folder with the points, the
+//! fit's errors and a measured-vs-predicted plot.
+
+use super::backend::ExecutorFlags;
+use super::Failure;
+use anyhow::anyhow;
+use clap::Args;
+use servesim::live::calibrate::{self, Point};
+use servesim::live::{self, Backend};
+use servesim::model::profile::{CalibratedProfile, GpuProfile};
+use servesim::report::{self, plots};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Args, Debug)]
+pub struct CalibrateArgs {
+    /// Executor to measure.
+    #[arg(long, value_enum)]
+    backend: Backend,
+    /// The GPU profile (in <profiles>/gpus/) the calibration replaces datasheet values of.
+    #[arg(long, value_name = "NAME", default_value = "h100-sxm")]
+    gpu: String,
+    /// Calibrated profile to write, e.g. profiles/calibrated/h100.toml.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Timed repeats per shape (the median is kept); at least 20.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(20..))]
+    repeats: u32,
+    /// Untimed warm-up runs per shape.
+    #[arg(long, default_value_t = 3)]
+    warmup: u32,
+    /// Report folder. Default: reports/calibrate-<profile name>/.
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
+    #[command(flatten)]
+    exec: ExecutorFlags,
+}
+
+fn csv(points: &[Point], fit: &calibrate::Fit) -> String {
+    let mut out = String::from(
+        "prefill_tokens,prefill_cached_tokens,decode_seqs,decode_context_tokens,bytes,flops,measured_s,predicted_s,regime\n",
+    );
+    for p in points {
+        let s = &p.shape;
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{}\n",
+            s.prefill_tokens,
+            s.prefill_cached_tokens,
+            s.decode_seqs,
+            s.decode_context_tokens,
+            p.bytes,
+            p.flops,
+            p.measured_s,
+            fit.predict(p),
+            if fit.memory_bound(p) { "memory" } else { "compute" }
+        ));
+    }
+    out
+}
+
+/// Writes `text` to `path` through a temporary sibling and a rename.
+fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension(format!("toml.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+pub fn calibrate(args: CalibrateArgs) -> Result<ExitCode, Failure> {
+    if args.backend == Backend::Sim {
+        return Err(Failure::input(anyhow!("calibrate measures real steps: use --backend cpu or --backend cuda")));
+    }
+    if args.out.extension().is_none_or(|e| e != "toml") {
+        return Err(Failure::input(anyhow!("--out {}: expected a .toml file path", args.out.display())));
+    }
+    ExecutorFlags::check(args.backend)?;
+    let gpu = GpuProfile::find(args.exec.profiles(), &args.gpu).map_err(Failure::input)?;
+    let mut exec = args.exec.open(args.backend)?;
+    let shapes = calibrate::grid(args.backend);
+    println!(
+        "calibrating {} on {}: {} shapes x ({} warm-up + {} timed, median)",
+        exec.model().name,
+        exec.device(),
+        shapes.len(),
+        args.warmup,
+        args.repeats
+    );
+    let points = calibrate::measure(exec.as_mut(), &gpu, &shapes, (args.warmup, args.repeats), |p| {
+        let s = &p.shape;
+        println!(
+            "  prefill {:>5} (+{:>5} cached)  decode {:>3} seqs / {:>8} ctx  {:>10.3} ms",
+            s.prefill_tokens,
+            s.prefill_cached_tokens,
+            s.decode_seqs,
+            s.decode_context_tokens,
+            p.measured_s * 1e3
+        );
+    })
+    .map_err(Failure::failed)?;
+    let fit = calibrate::fit(&points).map_err(Failure::failed)?;
+    let copy = exec.copy_bandwidth().map_err(Failure::failed)?;
+    let (handoff, exec) = live::driver::handoff(exec, shapes[0], args.repeats as usize).map_err(Failure::failed)?;
+    let ((mem_mape, mem_n), (comp_mape, comp_n)) = calibrate::regime_mape(&fit, &points);
+    let bound = |fitted: bool| if fitted { "" } else { " (bound: no point in this regime)" };
+    let summary = format!(
+        "fit: overhead {:.1} us (+ live-path hand-off {:.1} us in the profile), bandwidth {:.3e} B/s = {:.3} of {} peak{}, compute {:.3e} FLOP/s = {:.3} of peak{}\n\
+         MAPE: memory-bound {:.2}% over {mem_n} points, compute-bound {:.2}% over {comp_n} points, all {:.2}%\n\
+         copy bandwidth (read + write, measured here) {:.3e} B/s; fitted bandwidth = {:.3} of it; \
+         best memory-bound step moved {:.3} of it (bytes / measured time)\n",
+        fit.overhead_s * 1e6,
+        handoff.as_secs_f64() * 1e6,
+        fit.bandwidth_bytes_per_s,
+        fit.bandwidth_bytes_per_s / gpu.memory_bandwidth_bytes_per_s,
+        gpu.name,
+        bound(fit.memory_fitted),
+        fit.flops_per_s,
+        fit.flops_per_s / gpu.bf16_flops_per_s,
+        bound(fit.compute_fitted),
+        mem_mape * 100.0,
+        comp_mape * 100.0,
+        calibrate::mape(&fit, &points.iter().collect::<Vec<_>>()) * 100.0,
+        copy,
+        fit.bandwidth_bytes_per_s / copy,
+        points.iter().filter(|p| fit.memory_bound(p)).map(|p| p.bytes / p.measured_s).fold(0.0, f64::max) / copy,
+    );
+    print!("{summary}");
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let date =
+        chrono::DateTime::from_timestamp(secs as i64, 0).map_or("?".into(), |d| d.format("%Y-%m-%d").to_string());
+    let source = format!(
+        "servesim calibrate --backend {} on {}, model {} (tp 1), {date}, {} shapes x median of {}; MAPE memory {:.2}% \
+         compute {:.2}%",
+        args.backend.name(),
+        exec.device(),
+        exec.model().name,
+        points.len(),
+        args.repeats,
+        mem_mape * 100.0,
+        comp_mape * 100.0
+    );
+    let with_handoff = calibrate::Fit { overhead_s: fit.overhead_s + handoff.as_secs_f64(), ..fit };
+    let profile = calibrate::profile(&with_handoff, &gpu.name, source);
+    let body = toml::to_string(&profile).map_err(|e| Failure::failed(anyhow!("encoding the profile: {e}")))?;
+    let text = format!("# Measured step-time coefficients (servesim calibrate). Use with replica.calibrated.\n{body}");
+    write_atomic(&args.out, &text).map_err(|e| Failure::failed(anyhow!("writing {}: {e}", args.out.display())))?;
+    CalibratedProfile::load(&args.out)
+        .map_err(|e| Failure::failed(anyhow!("the written profile does not load: {e}")))?;
+    println!("profile: {}", args.out.display());
+
+    let stem = args.out.file_stem().map_or("profile".into(), |s| s.to_string_lossy().into_owned());
+    let dir = args.report.unwrap_or_else(|| PathBuf::from("reports").join(format!("calibrate-{stem}")));
+    let mut order: Vec<&Point> = points.iter().collect();
+    order.sort_by(|a, b| a.measured_s.total_cmp(&b.measured_s));
+    let measured: Vec<(f64, f64)> = order.iter().enumerate().map(|(i, p)| (i as f64, p.measured_s * 1e3)).collect();
+    let predicted: Vec<(f64, f64)> = order.iter().enumerate().map(|(i, p)| (i as f64, fit.predict(p) * 1e3)).collect();
+    let svg = plots::xy_svg(
+        &format!("{} on {}: measured vs predicted step time", exec.model().name, exec.device()),
+        "shape (sorted by measured time)",
+        "step time (ms)",
+        &[
+            plots::TimeSeries { label: "measured", points: &measured },
+            plots::TimeSeries { label: "predicted", points: &predicted },
+        ],
+    )
+    .map_err(Failure::failed)?;
+    let md = format!("# Calibration: {}\n\n```\n{summary}```\n\nProfile:\n\n```toml\n{text}```\n", stem);
+    let files = vec![
+        ("points.csv", csv(&points, &fit).into_bytes()),
+        ("calibration.md", md.into_bytes()),
+        ("measured_vs_predicted.svg", svg.into_bytes()),
+    ];
+    let dir = report::write_files(&dir, &files).map_err(Failure::failed)?;
+    println!("report: {}", dir.display());
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,126 @@
+//! Fidelity: one workload run live and simulated with the calibrated
+//! profile, metric by metric.
+//!
+//! Why: a calibrated step-time fit can be good step by step and still
+//! mislead at the request level (queueing amplifies small errors near
+//! saturation; overheads outside a step are not modeled). Running the same
+//! scenario and seed both ways — same arrivals, sizes and scheduling
+//! settings; only the step times differ — measures the error a capacity
+//! planner would actually see. The error of a metric is `(sim − live) /
+//! live`.
+
+use super::driver::{executed_config, llm_config, StepTiming};
+use super::{Executor, LiveError};
+use crate::metrics::latency::LatencySummary;
+use crate::metrics::recorder::Recorded;
+use crate::metrics::Summary;
+use crate::model::profile::CalibratedProfile;
+use crate::model::step::StepModel;
+use crate::scenario::Scenario;
+
+/// One compared metric.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub metric: String,
+    pub live: f64,
+    pub sim: f64,
+    /// `(sim − live) / live` (NaN when `live` is 0).
+    pub error: f64,
+}
+
+/// Both runs and their comparison.
+pub struct Fidelity {
+    pub live: Recorded,
+    pub sim: Recorded,
+    pub rows: Vec<Row>,
+    pub steps: StepErrors,
+    pub device: String,
+}
+
+/// The calibrated step model on the live run's own steps: separates a
+/// step-time error from what queueing makes of it.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct StepErrors {
+    pub count: usize,
+    /// MAPE of the prediction against the executor's timing of each step.
+    pub mape_executor: f64,
+    /// MAPE against the wall time the core saw (hand-off included).
+    pub mape_wall: f64,
+    /// Mean wall − executor time per step, seconds: host work outside the
+    /// timed region (hand-off to the worker thread, batch upload).
+    pub handoff_mean_s: f64,
+}
+
+/// Errors of `model` on the live steps.
+pub fn step_errors(model: &StepModel, steps: &[StepTiming]) -> StepErrors {
+    if steps.is_empty() {
+        return StepErrors::default();
+    }
+    let n = steps.len() as f64;
+    let rel = |pred: f64, actual: f64| ((pred - actual) / actual).abs();
+    let (mut exe, mut wall, mut gap) = (0.0, 0.0, 0.0);
+    for s in steps {
+        let pred = model.time(&s.shape).as_secs_f64();
+        let (e, w) = (s.executor.as_secs_f64().max(1e-9), s.wall.as_secs_f64().max(1e-9));
+        exe += rel(pred, e);
+        wall += rel(pred, w);
+        gap += w - e;
+    }
+    StepErrors { count: steps.len(), mape_executor: exe / n, mape_wall: wall / n, handoff_mean_s: gap / n }
+}
+
+/// TTFT, TPOT and end-to-end at p50/p90/p99, then throughput.
+pub fn compare(live: &Summary, sim: &Summary) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let mut push = |metric: String, live: f64, sim: f64| {
+        rows.push(Row { metric, live, sim, error: if live != 0.0 { (sim - live) / live } else { f64::NAN } })
+    };
+    let latencies = |s: &Summary| -> [(&'static str, LatencySummary); 3] {
+        let (ttft, tpot) = s.llm.as_ref().map(|l| (l.ttft, l.tpot)).unwrap_or_default();
+        [("ttft", ttft), ("tpot", tpot), ("e2e", s.latency.end_to_end)]
+    };
+    for ((name, l), (_, s)) in latencies(live).into_iter().zip(latencies(sim)) {
+        push(format!("{name}_p50_s"), l.p50_s, s.p50_s);
+        push(format!("{name}_p90_s"), l.p90_s, s.p90_s);
+        push(format!("{name}_p99_s"), l.p99_s, s.p99_s);
+    }
+    push("completed_per_s".into(), live.throughput.completed_per_s, sim.throughput.completed_per_s);
+    let tokens = |s: &Summary| s.llm.as_ref().map_or(0.0, |l| l.tokens.output_per_s);
+    push("output_tokens_per_s".into(), tokens(live), tokens(sim));
+    rows
+}
+
+/// Runs `scenario` live on `exec`, then simulated with `calibrated` over
+/// the executed model, and compares them.
+pub fn run(
+    scenario: &Scenario,
+    exec: Box<dyn Executor>,
+    calibrated: &CalibratedProfile,
+) -> Result<Fidelity, LiveError> {
+    let sim_config = executed_config(llm_config(scenario)?, exec.model(), Some(calibrated))?;
+    let device = exec.device();
+    let live = super::driver::run(scenario, exec)?;
+    let sim = crate::sim::llm::run(scenario, &sim_config, scenario.seed, &scenario.run);
+    let rows = compare(&live.recorded.summary, &sim.summary);
+    let steps = step_errors(&sim_config.step, &live.steps);
+    Ok(Fidelity { live: live.recorded, sim, rows, steps, device })
+}
+
+/// The comparison as a Markdown table (seconds shown as ms).
+pub fn table(rows: &[Row]) -> String {
+    let mut out = String::from("| metric | live | sim | error |\n|---|---:|---:|---:|\n");
+    for r in rows {
+        let seconds = r.metric.ends_with("_s") && !r.metric.ends_with("_per_s");
+        let (scale, unit, name) = match r.metric.strip_suffix("_s") {
+            Some(name) if seconds => (1e3, " ms", name),
+            _ => (1.0, "", r.metric.as_str()),
+        };
+        out.push_str(&format!(
+            "| {name} | {:.3}{unit} | {:.3}{unit} | {:+.1}% |\n",
+            r.live * scale,
+            r.sim * scale,
+            r.error * 100.0
+        ));
+    }
+    out
+}
