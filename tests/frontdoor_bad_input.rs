@@ -97,3 +97,19 @@ fn tiers_and_front_door_keys_are_checked() {
     let err = scenario::load(&plain, &["gateway.max_queue=10".into()]).expect_err("gateway").to_string();
     assert!(err.contains("`gateway`") && err.contains("only a multi-tenant front door"), "{err}");
 }
+
+#[test]
+fn a_safety_pipeline_behind_the_front_door_is_refused_until_they_compose() {
+    let (path, text) = shipped();
+    let safety =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/safety-pipeline.toml"))
+            .expect("the shipped safety scenario");
+    let table = &safety[safety.find("[safety]").expect("a [safety] table")..];
+    let combined = format!("{text}\n{table}");
+    let line = line_of(&combined, "[safety]");
+    let err = scenario::from_text(&combined, &path, &[]).expect_err("tenants + safety").to_string();
+    assert!(
+        err.contains(&format!(":{line}:1: `safety`")) && err.contains("front door") && err.contains("hint:"),
+        "{err}"
+    );
+}
