@@ -513,18 +513,25 @@ mod tests {
         assert!(e.contains("(from --set disaggregation.link_bandwidth_bytes_per_s=-1)"), "{e}");
     }
 
-    #[test]
-    fn bad_prefix_values_are_rejected_with_their_place() {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/llama8b-prefix-cache.toml");
-        let text = std::fs::read_to_string(&path).expect("the shipped prefix-cache scenario");
-        let line = text.lines().position(|l| l.starts_with("shared_prefix")).expect("line") + 1;
-        let err = |from: &str, to: &str, sets: &[&str]| {
+    /// The 1-based line of shipped `file`'s first line starting with
+    /// `key`, and the error for `file` with `from` replaced by `to` and `sets`.
+    fn edited(file: &str, key: &str) -> (usize, impl Fn(&str, &str, &[&str]) -> String) {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(file);
+        let text = std::fs::read_to_string(&path).expect("a shipped scenario");
+        let line = text.lines().position(|l| l.starts_with(key)).expect("line") + 1;
+        let err = move |from: &str, to: &str, sets: &[&str]| {
             let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
             match super::super::from_text(&text.replace(from, to), &path, &sets) {
                 Ok(_) => panic!("{to} {sets:?} was accepted"),
                 Err(e) => e.to_string(),
             }
         };
+        (line, err)
+    }
+
+    #[test]
+    fn bad_prefix_values_are_rejected_with_their_place() {
+        let (line, err) = edited("llama8b-prefix-cache.toml", "shared_prefix");
         let e = err("share = 0.8", "share = 1.5", &[]);
         assert!(e.contains(&format!(":{line}:")) && e.contains("`workload.shared_prefix.share`"), "{e}");
         assert!(e.contains("expected a fraction in [0, 1], got 1.5") && e.contains("hint:"), "{e}");
@@ -549,16 +556,7 @@ mod tests {
 
     #[test]
     fn bad_conversations_are_rejected_with_their_place() {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/llama8b-chat-conversations.toml");
-        let text = std::fs::read_to_string(&path).expect("the shipped conversations scenario");
-        let line = text.lines().position(|l| l.starts_with("conversations")).expect("line") + 1;
-        let err = |from: &str, to: &str, sets: &[&str]| {
-            let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-            match super::super::from_text(&text.replace(from, to), &path, &sets) {
-                Ok(_) => panic!("{to} {sets:?} was accepted"),
-                Err(e) => e.to_string(),
-            }
-        };
+        let (line, err) = edited("llama8b-chat-conversations.toml", "conversations");
         let e = err(", think_time = \"15s\"", "", &[]);
         assert!(e.contains(&format!(":{line}:")) && e.contains("missing `think_time`") && e.contains("hint:"), "{e}");
         let e = err("turns = { median = 4, p99 = 20, max = 40 }", "turns = { mean = 0.5 }", &[]);
