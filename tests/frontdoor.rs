@@ -153,3 +153,35 @@ fn degradation_serves_part_of_the_overload_on_a_fallback_pool_under_the_same_che
     // No check is skipped: what the fallback admits also meets the SLO.
     assert!(d.slo_met as f64 >= 0.99 * d.completed as f64, "{} of {}", d.slo_met, d.completed);
 }
+
+#[test]
+fn the_safety_pipeline_sits_behind_the_front_door_with_a_mix_per_tenant() {
+    // The fairness scenario's tenants, through the shipped safety pipeline;
+    // the free-tier tenant sends only harmful prompts.
+    let fairness = std::fs::read_to_string(root().join("scenarios/multi-tenant-fairness.toml")).expect("fairness");
+    let safety = std::fs::read_to_string(root().join("scenarios/safety-pipeline.toml")).expect("safety");
+    let table = &safety[safety.find("[safety]").expect("a [safety] table")..];
+    let run = |hobby_mix: &str| {
+        let tenants = fairness.replacen("name = \"hobby\"\n", &format!("name = \"hobby\"\n{hobby_mix}"), 1);
+        let text = format!("{tenants}\n{table}");
+        let s =
+            scenario::from_text(&text, &root().join("scenarios/combined.toml"), &[]).unwrap_or_else(|e| panic!("{e}"));
+        sim::run(&s).summary
+    };
+    let harmful = run("safety_mix = { harmful = 1.0 }\n");
+    let benign = run("safety_mix = { benign = 1.0 }\n");
+    for s in [&harmful, &benign] {
+        let safety = s.safety.as_ref().expect("a safety section");
+        assert_eq!(safety.unchecked_tokens_delivered, 0, "nothing unchecked gets out");
+        let hobby = fd(s).tenants.iter().find(|t| t.name == "hobby").expect("hobby").clone();
+        assert!(hobby.admitted > 100, "{hobby:?}");
+    }
+    let hobby = |s: &Summary| fd(s).tenants.iter().find(|t| t.name == "hobby").expect("hobby").completed;
+    let refused = |s: &Summary| s.requests.by_outcome["refused"];
+    // Harmful prompts are refused before they reach a GPU; the same tenant's
+    // benign traffic completes; the other tenants are served either way.
+    assert!(hobby(&harmful) * 20 < hobby(&benign), "hobby completed {} vs {}", hobby(&harmful), hobby(&benign));
+    assert!(refused(&harmful) > 5 * refused(&benign).max(1), "refused {} vs {}", refused(&harmful), refused(&benign));
+    let acme = |s: &Summary| fd(s).tenants.iter().find(|t| t.name == "acme").expect("acme").completed;
+    assert!(acme(&harmful) > 0 && acme(&benign) > 0);
+}

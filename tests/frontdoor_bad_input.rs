@@ -98,18 +98,34 @@ fn tiers_and_front_door_keys_are_checked() {
     assert!(err.contains("`gateway`") && err.contains("only a multi-tenant front door"), "{err}");
 }
 
-#[test]
-fn a_safety_pipeline_behind_the_front_door_is_refused_until_they_compose() {
+/// The shipped fairness scenario with the shipped safety pipeline's table.
+fn with_safety() -> (PathBuf, String) {
     let (path, text) = shipped();
     let safety =
         std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/safety-pipeline.toml"))
             .expect("the shipped safety scenario");
-    let table = &safety[safety.find("[safety]").expect("a [safety] table")..];
-    let combined = format!("{text}\n{table}");
-    let line = line_of(&combined, "[safety]");
-    let err = scenario::from_text(&combined, &path, &[]).expect_err("tenants + safety").to_string();
-    assert!(
-        err.contains(&format!(":{line}:1: `safety`")) && err.contains("front door") && err.contains("hint:"),
-        "{err}"
-    );
+    (path, format!("{text}\n{}", &safety[safety.find("[safety]").expect("a [safety] table")..]))
+}
+
+#[test]
+fn a_fallback_pool_that_would_skip_the_safety_checks_is_refused() {
+    let (path, text) = with_safety();
+    let text = text
+        .replace("[gateway]\n", "[gateway]\nfallback = { gpu = \"a100-80gb\", model = \"llama-3-8b\", count = 1 }\n");
+    let err = scenario::from_text(&text, &path, &[]).expect_err("fallback + safety").to_string();
+    assert!(err.contains("`gateway.fallback`") && err.contains("skip its checks") && err.contains("hint:"), "{err}");
+}
+
+#[test]
+fn a_tenant_safety_mix_needs_a_safety_pipeline_and_positive_weights() {
+    let (_, text) = shipped();
+    let line = line_of(&text, "name = \"hobby\"");
+    let mixed = text.replacen("name = \"hobby\"\n", "name = \"hobby\"\nsafety_mix = { harmful = 1.0 }\n", 1);
+    let err = scenario::from_text(&mixed, &shipped().0, &[]).expect_err("mix without safety").to_string();
+    assert!(err.contains("`tenants[2].safety_mix`") && err.contains("only a safety pipeline"), "{err}");
+    let (path, text) = with_safety();
+    let zero = text.replacen("name = \"hobby\"\n", "name = \"hobby\"\nsafety_mix = { harmful = 0.0 }\n", 1);
+    let err = scenario::from_text(&zero, &path, &[]).expect_err("zero mix").to_string();
+    assert!(err.contains(&format!(":{}:", line + 1)) && err.contains("`tenants[2].safety_mix`"), "{err}");
+    assert!(err.contains("positive total") && err.contains("hint:"), "{err}");
 }

@@ -64,6 +64,10 @@ pub struct TenantSection {
     pub limits: Option<LimitsSection>,
     /// Most requests of this tenant in the pool at once. Default: no cap.
     pub max_concurrency: Option<u32>,
+    /// This tenant's safety traffic mix (with `[safety]` only), in place of
+    /// `safety.mix`: `{ benign = 0.5, borderline = 0.2, harmful = 0.3 }`
+    /// (relative weights; an absent class weighs 0).
+    pub safety_mix: Option<super::safety::ClassNumbers>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -330,6 +334,7 @@ fn tenant(
         deadline: t.deadline,
         limits: limits(loc, &k("limits"), &t.limits)?,
         max_concurrency: t.max_concurrency,
+        safety_mix: t.safety_mix.map(|m| super::safety::traffic_mix(loc, &k("safety_mix"), m, [0.0; 3])).transpose()?,
     })
 }
 

@@ -38,8 +38,9 @@ pub struct SafetySection {
     pub latency_slo_p99: Option<SimDuration>,
     /// Write `audit.jsonl` (one decision per line) with the report. Default: false.
     pub audit_log: Option<bool>,
-    /// Traffic mix by class (relative weights), for every request. Per-tenant
-    /// mixes will come with tenants. Default: benign 0.9, borderline 0.07, harmful 0.03.
+    /// Traffic mix by class (relative weights), for every request (a
+    /// tenant's `safety_mix` replaces it for that tenant's requests).
+    /// Default: benign 0.9, borderline 0.07, harmful 0.03.
     pub mix: Option<ClassNumbers>,
     #[serde(default)]
     pub rules: RulesSection,
@@ -252,6 +253,26 @@ fn unit(loc: &Locator, key: &str, value: f64) -> Result<f64, ScenarioError> {
     }
 }
 
+/// A traffic mix (relative weights of benign, borderline, harmful) at
+/// `key`, normalized to sum to 1; absent classes weigh `default`'s.
+pub(super) fn traffic_mix(
+    loc: &Locator,
+    key: &str,
+    n: ClassNumbers,
+    default: [f64; 3],
+) -> Result<[f64; 3], ScenarioError> {
+    let mix = class_numbers(loc, key, n, default)?;
+    let total: f64 = mix.iter().sum();
+    if !(total > 0.0 && total.is_finite()) {
+        return Err(loc.error(
+            key,
+            "expected weights with a positive total",
+            "e.g. { benign = 0.9, borderline = 0.07, harmful = 0.03 }",
+        ));
+    }
+    Ok(mix.map(|w| w / total))
+}
+
 fn class_numbers(loc: &Locator, key: &str, n: ClassNumbers, default: [f64; 3]) -> Result<[f64; 3], ScenarioError> {
     let mut out = default;
     for (i, (name, v)) in
@@ -422,15 +443,7 @@ pub(super) fn resolve(s: &SafetySection, loc: &Locator) -> Result<SafetyModel, S
         }
         outages.push(Outage { pool: pool as u32, start: out.start, end: out.end });
     }
-    let mix = class_numbers(loc, "safety.mix", s.mix.unwrap_or_default(), [0.9, 0.07, 0.03])?;
-    let total: f64 = mix.iter().sum();
-    if !(total > 0.0 && total.is_finite()) {
-        return Err(loc.error(
-            "safety.mix",
-            "expected weights with a positive total",
-            "e.g. { benign = 0.9, borderline = 0.07, harmful = 0.03 }",
-        ));
-    }
+    let mix = traffic_mix(loc, "safety.mix", s.mix.unwrap_or_default(), [0.9, 0.07, 0.03])?;
     let rule_hit = class_numbers(loc, "safety.rules.hit_rate", s.rules.hit_rate.unwrap_or_default(), [0.0, 0.0, 0.2])?;
     for (i, r) in rule_hit.iter().enumerate() {
         unit(loc, &format!("safety.rules.hit_rate.{}", crate::core::safety::Class::ALL[i].name()), *r)?;
@@ -452,7 +465,7 @@ pub(super) fn resolve(s: &SafetySection, loc: &Locator) -> Result<SafetyModel, S
     Ok(SafetyModel {
         core,
         pools,
-        mix: mix.map(|w| w / total),
+        mix,
         rule_hit,
         review_time,
         outages,

@@ -132,12 +132,21 @@ pub(super) fn resolve(file: ScenarioFile, path: &Path, loc: &Locator) -> Result<
         return Err(loc.error("validation.requests", "expected at least 1 request per replication", ""));
     }
     let safety = match (&file.safety, &serving) {
-        (None, _) => None,
-        (Some(_), Serving::Llm(llm)) if llm.frontdoor.is_some() => {
+        (None, _) => {
+            if let Some(i) = file.tenants.iter().position(|t| t.safety_mix.is_some()) {
+                return Err(loc.error(
+                    &format!("tenants[{i}].safety_mix"),
+                    "only a safety pipeline ([safety]) draws requests' traffic classes",
+                    "add a [safety] table, or remove safety_mix",
+                ));
+            }
+            None
+        }
+        (Some(_), Serving::Llm(llm)) if llm.frontdoor.as_ref().is_some_and(|f| f.fallback.is_some()) => {
             return Err(loc.error(
-                "safety",
-                "the safety pipeline does not yet sit behind a multi-tenant front door ([[tenants]])",
-                "study the front door and the safety pipeline in separate scenarios for now",
+                "gateway.fallback",
+                "the fallback pool does not sit behind the safety pipeline: degraded requests would skip its checks",
+                "remove gateway.fallback, or the [safety] table",
             ))
         }
         (Some(s), Serving::Llm(_)) => Some(Box::new(super::safety::resolve(s, loc)?)),

@@ -16,6 +16,7 @@
 //! scenario without tenants creates none of them.
 
 use super::fallback::FallbackPool;
+use super::safety::Gate;
 use crate::core::gateway::{self, Gateway, Offer, Reason};
 use crate::core::llm::{self, LlmScheduler, Served};
 use crate::core::{Outcome, RequestId};
@@ -69,6 +70,33 @@ struct Attempt {
     given_up: bool,
     /// The pool it was dispatched to (0: primary, 1: fallback).
     pool: usize,
+}
+
+/// Where the front door sends the primary pool's requests: into the LLM
+/// core, or — with a safety pipeline — into its gate, which forwards only
+/// what passes its input checks and checks what comes out.
+pub(super) struct Primary<'a, 'g> {
+    pub core: &'a mut LlmScheduler,
+    pub gate: Option<&'a mut Gate<'g>>,
+    pub actions: &'a mut Vec<llm::Action>,
+}
+
+impl Primary<'_, '_> {
+    /// A dispatched request; `mix` is its tenant's safety traffic mix.
+    fn submit(&mut self, now: SimTime, input: llm::Input, mix: Option<[f64; 3]>) {
+        match self.gate.as_deref_mut() {
+            Some(g) => g.arrive_with_mix(now, input, mix),
+            None => self.core.handle(now, input, self.actions),
+        }
+    }
+
+    /// A preempted or withdrawn request: stopped wherever it is.
+    fn cancel(&mut self, now: SimTime, request: RequestId) {
+        match self.gate.as_deref_mut() {
+            Some(g) => g.cancel(now, request),
+            None => self.core.handle(now, llm::Input::Cancel { request }, self.actions),
+        }
+    }
 }
 
 pub(super) struct FrontDoor<'a> {
@@ -146,12 +174,11 @@ impl<'a> FrontDoor<'a> {
         &mut self,
         now: SimTime,
         event: Event,
-        core: &mut LlmScheduler,
+        primary: &mut Primary,
         recorder: &mut Recorder,
-        actions: &mut Vec<llm::Action>,
         sched: &mut impl FnMut(SimTime, Event),
     ) {
-        let kv_used_fraction = core.load().kv_used_blocks as f64 / self.kv_total_blocks as f64;
+        let kv_used_fraction = primary.core.load().kv_used_blocks as f64 / self.kv_total_blocks as f64;
         self.gateway.handle(now, gateway::Input::Observe { pool: 0, kv_used_fraction }, &mut self.out);
         if let Some(f) = &self.fallback {
             let kv_used_fraction = f.kv_used_fraction();
@@ -186,7 +213,7 @@ impl<'a> FrontDoor<'a> {
             Event::FallbackStep { replica } => self.fallback_input(now, llm::Input::StepDone { replica }),
             Event::FallbackTimer { replica, at } => self.fallback_input(now, llm::Input::Timer { replica, at }),
         }
-        self.apply(now, core, recorder, actions, sched);
+        self.apply(now, primary, recorder, sched);
         self.fallback_answers(now, recorder, sched);
     }
 
@@ -260,9 +287,8 @@ impl<'a> FrontDoor<'a> {
     fn apply(
         &mut self,
         now: SimTime,
-        core: &mut LlmScheduler,
+        primary: &mut Primary,
         recorder: &mut Recorder,
-        actions: &mut Vec<llm::Action>,
         sched: &mut impl FnMut(SimTime, Event),
     ) {
         for action in std::mem::take(&mut self.out) {
@@ -278,9 +304,10 @@ impl<'a> FrontDoor<'a> {
                         prefix: None,
                         session: None,
                     };
+                    let mix = self.cfg.tenants[l.tenant as usize].safety_mix;
                     match self.fallback.as_mut().filter(|_| pool > 0) {
                         Some(f) => f.core.handle(now, input, &mut f.actions),
-                        None => core.handle(now, input, actions),
+                        None => primary.submit(now, input, mix),
                     }
                 }
                 gateway::Action::Reject { request, reason, retry_after, .. } => {
@@ -305,7 +332,7 @@ impl<'a> FrontDoor<'a> {
                     let pool = self.attempts.get(&request).map_or(0, |a| a.pool);
                     match self.fallback.as_mut().filter(|_| pool > 0) {
                         Some(f) => f.core.handle(now, llm::Input::Cancel { request }, &mut f.actions),
-                        None => core.handle(now, llm::Input::Cancel { request }, actions),
+                        None => primary.cancel(now, request),
                     }
                 }
                 gateway::Action::Requeued { .. } => {}

@@ -22,7 +22,7 @@
 //! while arrivals go on. A turn's new message and answer sizes come from
 //! the size streams above; one event per conversation waiting to speak.
 
-use super::frontdoor::{self, FrontDoor};
+use super::frontdoor::{self, FrontDoor, Primary};
 use super::safety::{Gate, GateEvent};
 use super::{window, Arrivals};
 use crate::core::llm::{Action, Disaggregation, Input, LlmScheduler, Policy, Replica, Served};
@@ -278,7 +278,8 @@ pub(crate) fn drive(
             Event::FrontDoor(e) => {
                 if let Some(d) = door.as_mut() {
                     let mut sched = |at, e| queue.schedule(at, Event::FrontDoor(e));
-                    d.handle(now, e, &mut core, &mut recorder, &mut actions, &mut sched);
+                    let mut primary = Primary { core: &mut core, gate: gate.as_mut(), actions: &mut actions };
+                    d.handle(now, e, &mut primary, &mut recorder, &mut sched);
                 }
             }
         }
@@ -298,23 +299,10 @@ pub(crate) fn drive(
                         queue.schedule(now + took, Event::StepDone { replica });
                     }
                 }
-                Action::Respond { request, outcome, mut served } => {
-                    // Front door: an attempt arrived at the gateway, before its
-                    // dispatch; a preempted request's answer is not terminal.
-                    if let Some(d) = door.as_mut() {
-                        let mut sched = |at, e| queue.schedule(at, Event::FrontDoor(e));
-                        match d.on_response(now, request, outcome, &served, &mut sched) {
-                            Some(sent) => served.arrived = sent,
-                            None => continue,
-                        }
-                    }
-                    match gate.as_mut() {
-                        Some(g) => g.llm_done(now, request, outcome, served),
-                        None => {
-                            answer(&mut recorder, &mut tokens, &llm.slo, now, (request, outcome, served), &mut done)
-                        }
-                    }
-                }
+                Action::Respond { request, outcome, served } => match gate.as_mut() {
+                    Some(g) => g.llm_done(now, request, outcome, served),
+                    None => answers.push((request, outcome, served)),
+                },
                 Action::ArmTimer { replica, at } => queue.schedule(at, Event::Timer { replica, at }),
                 Action::TransferKv { request, from, to, handle, bytes } => {
                     let Some(d) = &llm.disaggregation else { continue };
@@ -332,12 +320,21 @@ pub(crate) fn drive(
         // gave leave actions for a zero-delay event to carry out.
         if let Some(g) = gate.as_mut() {
             g.pump(now, &mut core, &mut actions, &mut queue, &mut answers);
-            for a in answers.drain(..) {
-                answer(&mut recorder, &mut tokens, &llm.slo, now, a, &mut done);
-            }
             if !actions.is_empty() {
                 queue.schedule(now, Event::Safety(GateEvent::Flush));
             }
+        }
+        // Callers' answers. Front door: an attempt arrived at the gateway,
+        // before its dispatch; a preempted request's answer is not terminal.
+        for (request, outcome, mut served) in answers.drain(..) {
+            if let Some(d) = door.as_mut() {
+                let mut sched = |at, e| queue.schedule(at, Event::FrontDoor(e));
+                match d.on_response(now, request, outcome, &served, &mut sched) {
+                    Some(sent) => served.arrived = sent,
+                    None => continue,
+                }
+            }
+            answer(&mut recorder, &mut tokens, &llm.slo, now, (request, outcome, served), &mut done);
         }
         // Conversations: a completed turn's next turn comes after a think time.
         for (request, outcome) in done.drain(..) {

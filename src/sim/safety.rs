@@ -112,14 +112,14 @@ impl<'a> Gate<'a> {
         self.stage.outstanding()
     }
 
-    fn draw_risk(&mut self, output_tokens: u32) -> Risk {
+    fn draw_risk(&mut self, output_tokens: u32, mix: [f64; 3]) -> Risk {
         let c = &self.model.core;
         let rng = &mut self.risk_rng;
         let u: f64 = rng.random();
         let mut acc = 0.0;
         let class = Class::ALL
             .into_iter()
-            .zip(self.model.mix)
+            .zip(mix)
             .find(|(_, w)| {
                 acc += w;
                 u < acc
@@ -146,11 +146,23 @@ impl<'a> Gate<'a> {
 
     /// A caller's request arrived; the LLM sees it only if it passes.
     pub(super) fn arrive(&mut self, now: SimTime, input: llm::Input) {
+        self.arrive_with_mix(now, input, None);
+    }
+
+    /// As [`Gate::arrive`], with its sender's traffic mix (a tenant's) in
+    /// place of the scenario's.
+    pub(super) fn arrive_with_mix(&mut self, now: SimTime, input: llm::Input, mix: Option<[f64; 3]>) {
         let llm::Input::Arrival { request, output_tokens, .. } = input else { return };
-        let risk = self.draw_risk(output_tokens);
+        let risk = self.draw_risk(output_tokens, mix.unwrap_or(self.model.mix));
         self.recorder.arrival(now, request, risk.class, output_tokens);
         self.held.insert(request.0, input);
         self.stage.handle(now, Input::Arrival { request, risk }, &mut self.out);
+    }
+
+    /// The caller gave up on `request`: answered `Cancelled` at once, or,
+    /// once the LLM has it, its stream is stopped.
+    pub(super) fn cancel(&mut self, now: SimTime, request: RequestId) {
+        self.stage.handle(now, Input::Cancel { request }, &mut self.out);
     }
 
     pub(super) fn event(&mut self, now: SimTime, event: GateEvent) {

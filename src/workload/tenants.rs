@@ -45,6 +45,9 @@ pub struct Tenant {
     pub deadline: Option<SimDuration>,
     pub limits: Limits,
     pub max_concurrency: Option<u32>,
+    /// Its safety traffic mix (benign, borderline, harmful; sums to 1), in
+    /// place of the scenario's, when a safety pipeline runs.
+    pub safety_mix: Option<[f64; 3]>,
 }
 
 /// One arrival of the merged stream.
@@ -135,6 +138,7 @@ mod tests {
             deadline: None,
             limits: Limits::default(),
             max_concurrency: None,
+            safety_mix: None,
         }
     }
 
