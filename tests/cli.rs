@@ -99,3 +99,19 @@ fn validate_passes_on_the_shipped_validation_set() {
         assert!(stdout.contains(model), "validate did not check {model}:\n{stdout}");
     }
 }
+
+#[test]
+fn a_closed_stdout_ends_the_output_quietly() {
+    use std::process::Stdio;
+    // `servesim schema | head -0`: the reader is gone before the first write.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_servesim"))
+        .arg("schema")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("binary ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && !stderr.contains("panicked"), "{:?}: {stderr}", out.status);
+}

@@ -83,7 +83,7 @@ pub fn calibrate(args: CalibrateArgs) -> Result<ExitCode, Failure> {
     let gpu = GpuProfile::find(args.exec.profiles(), &args.gpu).map_err(Failure::input)?;
     let mut exec = args.exec.open(args.backend)?;
     let shapes = calibrate::grid(args.backend);
-    println!(
+    say!(
         "calibrating {} on {}: {} shapes x ({} warm-up + {} timed, median)",
         exec.model().name,
         exec.device(),
@@ -93,7 +93,7 @@ pub fn calibrate(args: CalibrateArgs) -> Result<ExitCode, Failure> {
     );
     let points = calibrate::measure(exec.as_mut(), &gpu, &shapes, (args.warmup, args.repeats), |p| {
         let s = &p.shape;
-        println!(
+        say!(
             "  prefill {:>5} (+{:>5} cached)  decode {:>3} seqs / {:>8} ctx  {:>10.3} ms",
             s.prefill_tokens,
             s.prefill_cached_tokens,
@@ -151,7 +151,7 @@ pub fn calibrate(args: CalibrateArgs) -> Result<ExitCode, Failure> {
     write_atomic(&args.out, &text).map_err(|e| Failure::failed(anyhow!("writing {}: {e}", args.out.display())))?;
     CalibratedProfile::load(&args.out)
         .map_err(|e| Failure::failed(anyhow!("the written profile does not load: {e}")))?;
-    println!("profile: {}", args.out.display());
+    say!("profile: {}", args.out.display());
 
     let stem = args.out.file_stem().map_or("profile".into(), |s| s.to_string_lossy().into_owned());
     let dir = args.report.unwrap_or_else(|| PathBuf::from("reports").join(format!("calibrate-{stem}")));
@@ -176,6 +176,6 @@ pub fn calibrate(args: CalibrateArgs) -> Result<ExitCode, Failure> {
         ("measured_vs_predicted.svg", svg.into_bytes()),
     ];
     let dir = report::write_files(&dir, &files).map_err(Failure::failed)?;
-    println!("report: {}", dir.display());
+    say!("report: {}", dir.display());
     Ok(ExitCode::SUCCESS)
 }

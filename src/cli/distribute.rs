@@ -32,7 +32,7 @@ pub fn distribute(args: DistributeArgs) -> Result<ExitCode, Failure> {
     let s = &result.summary;
     if !args.flags.quiet {
         let b = &s.lower_bound;
-        println!(
+        say!(
             "{} (seed {}): {} nodes, {:.1} GB in {} chunks; lower bound {} (F/u_s {}, F/d_min {}, N·F/(u_s+Σu) {})",
             s.scenario,
             s.seed,
@@ -45,7 +45,7 @@ pub fn distribute(args: DistributeArgs) -> Result<ExitCode, Failure> {
             report::humane_secs(b.aggregate_upload_s),
         );
         print!("{}", report::table(s));
-        println!("  report: {}", dir.display());
+        say!("  report: {}", dir.display());
     }
     let broken: Vec<&str> = s.strategies.iter().filter(|r| !r.invariants.all_hold).map(|r| r.strategy).collect();
     if !broken.is_empty() {

@@ -92,7 +92,7 @@ pub fn fidelity(args: FidelityArgs) -> Result<ExitCode, Failure> {
     let out = args.out.unwrap_or_else(|| PathBuf::from("reports").join(leaf));
     let dir = report::write_files(&out, &files).map_err(Failure::failed)?;
     if !args.flags.quiet {
-        println!("report: {}", dir.display());
+        say!("report: {}", dir.display());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,14 @@
 //! Subcommands, one file each; shared flags and the exit-code convention.
 
+/// `println!` that stops quietly when stdout is closed (`servesim schema |
+/// head`): a reader that has seen enough is not an error to panic on.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 mod backend;
 mod calibrate;
 mod distribute;

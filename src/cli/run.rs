@@ -35,7 +35,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Failure> {
             live::driver::llm_config(&scenario).map_err(Failure::input)?;
             let exec = args.exec.open(live_backend)?;
             if !args.flags.quiet {
-                println!("live run on {}: model {} (real time; Ctrl-C to stop)", exec.device(), exec.model().name);
+                say!("live run on {}: model {} (real time; Ctrl-C to stop)", exec.device(), exec.model().name);
             }
             let recorded = live::driver::run(&scenario, exec).map_err(Failure::failed)?.recorded;
             (recorded, format!("{}-{}", scenario.name, live_backend.name()))
@@ -49,27 +49,27 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Failure> {
         let outcomes: Vec<String> =
             s.requests.by_outcome.iter().filter(|(_, &n)| n > 0).map(|(name, n)| format!("{name} {n}")).collect();
         let backend = if s.backend == "sim" { String::new() } else { format!(", backend {}", s.backend) };
-        println!(
+        say!(
             "{} (seed {}{backend}): {} requests offered; outcomes: {}",
             s.scenario,
             s.seed,
             s.requests.offered,
             outcomes.join(", ")
         );
-        println!(
+        say!(
             "  end-to-end latency: mean {:.3} ms, p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
             e2e.mean_s * 1e3,
             e2e.p50_s * 1e3,
             e2e.p99_s * 1e3,
             e2e.max_s * 1e3
         );
-        println!(
+        say!(
             "  throughput {:.3} req/s, GPU utilization {:.1}%, mean batch {:.2}",
             s.throughput.completed_per_s,
             s.servers.utilization_mean * 100.0,
             s.batching.mean_size
         );
-        println!("  report: {}", dir.display());
+        say!("  report: {}", dir.display());
     }
     if !s.invariants.all_hold {
         return Err(Failure::failed(anyhow!(

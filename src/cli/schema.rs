@@ -8,6 +8,6 @@ use std::process::ExitCode;
 pub fn schema() -> Result<ExitCode, Failure> {
     let schema = schemars::schema_for!(ScenarioFile);
     let text = serde_json::to_string_pretty(&schema).map_err(Failure::failed)?;
-    println!("{text}");
+    say!("{text}");
     Ok(ExitCode::SUCCESS)
 }

@@ -59,7 +59,7 @@ pub fn sweep(args: SweepArgs) -> Result<ExitCode, Failure> {
     let dir = report::write_files(&out, &files).map_err(Failure::failed)?;
     if !args.flags.quiet {
         print!("{table}");
-        println!("report: {}", dir.display());
+        say!("report: {}", dir.display());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -49,7 +49,7 @@ pub fn tradeoff(args: TradeoffArgs) -> Result<ExitCode, Failure> {
     let dir = report::write_files(&out, &files).map_err(Failure::failed)?;
     if !args.flags.quiet {
         print!("{table}");
-        println!("report: {}", dir.display());
+        say!("report: {}", dir.display());
     }
     Ok(ExitCode::SUCCESS)
 }

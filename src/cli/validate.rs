@@ -54,16 +54,21 @@ pub fn validate(args: ValidateArgs) -> Result<ExitCode, Failure> {
         scenarios.push((s, t));
     }
     let mut failures = 0;
-    println!(
+    say!(
         "{:<28} {:<38} {:<17} {:>12} {:>12} {:>24}  result",
-        "scenario", "model", "metric", "theory", "simulated", "95% CI"
+        "scenario",
+        "model",
+        "metric",
+        "theory",
+        "simulated",
+        "95% CI"
     );
     for (s, t) in &scenarios {
         let v = replicate::validate(s, t);
         for c in &v.checks {
             let e = c.simulated;
             failures += usize::from(!c.pass);
-            println!(
+            say!(
                 "{:<28} {:<38} {:<17} {:>12.6} {:>12.6} [{:>10.6}, {:>10.6}]  {}",
                 s.name,
                 t.model,
@@ -77,7 +82,7 @@ pub fn validate(args: ValidateArgs) -> Result<ExitCode, Failure> {
         }
         failures += usize::from(!v.littles_law_holds);
         if !args.flags.quiet || !v.littles_law_holds {
-            println!(
+            say!(
                 "{:<28} {:<38} {:<17} Little's law and invariants in all {} replications: {}",
                 s.name,
                 "",
@@ -87,7 +92,7 @@ pub fn validate(args: ValidateArgs) -> Result<ExitCode, Failure> {
             );
         }
     }
-    println!("pass criterion: theory inside the simulated 99% Student-t interval over independent replications");
+    say!("pass criterion: theory inside the simulated 99% Student-t interval over independent replications");
     if failures > 0 {
         return Err(Failure::failed(anyhow!("{failures} validation check(s) failed")));
     }
