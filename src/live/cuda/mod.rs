@@ -87,7 +87,8 @@ fn cuda(what: &str) -> impl FnOnce(cudarc::driver::DriverError) -> LiveError + '
 }
 
 struct Kernels {
-    gemm: CudaFunction,
+    gemm_skinny: CudaFunction,
+    gemm_tiled: CudaFunction,
     split: CudaFunction,
     combine: CudaFunction,
     kv_write: CudaFunction,
@@ -171,7 +172,8 @@ impl CudaExecutor {
             functions[m].load_function(name).map_err(|e| LiveError::Cuda(format!("kernel {name}: {e}")))
         };
         let k = Kernels {
-            gemm: f(0, "gemm_bf16")?,
+            gemm_skinny: f(0, "gemm_bf16_skinny")?,
+            gemm_tiled: f(0, "gemm_bf16_tiled")?,
             split: f(1, "attention_split")?,
             combine: f(1, "attention_combine")?,
             kv_write: f(1, "kv_write")?,
@@ -278,19 +280,12 @@ impl CudaExecutor {
         Ok(())
     }
 
-    /// Split-K factor: doubled while there are fewer than four blocks (16
-    /// warps) per SM, K/16 stays divisible by it and each split keeps at
-    /// least 256 of K, so that a skinny GEMM has enough loads in flight.
-    fn k_splits(&self, m: usize, n: usize, k: usize) -> usize {
-        let blocks = n.div_ceil(32) * m.div_ceil(64);
-        let mut splits = 1;
-        while blocks * splits < 4 * self.sms && (k / 16).is_multiple_of(splits * 2) && k / (splits * 2) >= 256 {
-            splits *= 2;
-        }
-        splits
-    }
-
-    /// `y[m x n] = x[m x k] * w^T` (y zeroed here: the kernel adds).
+    /// `y[m x n] = x[m x k] * w^T` on tensor cores (`kernels/gemm.cu`): the
+    /// weight-streaming kernel for decode-sized `m <= 64`, the tiled one
+    /// above. K is split while the grid has too few blocks to fill the GPU
+    /// (skinny: 4 blocks of 4 warps per SM; tiled: 2 blocks of 8 warps),
+    /// keeping at least 256 (skinny) or 512 (tiled) of K per split; split
+    /// partial sums are added atomically into a zeroed `y`.
     fn gemm(
         &self,
         x: &CudaSlice<u16>,
@@ -298,18 +293,35 @@ impl CudaExecutor {
         y: &mut CudaSlice<f32>,
         (m, n, k): (usize, usize, usize),
     ) -> Result<(), LiveError> {
-        self.stream.memset_zeros(&mut y.slice_mut(..m * n)).map_err(cuda("memset"))?;
-        let splits = self.k_splits(m, n, k);
+        if !(n.is_multiple_of(8) && k.is_multiple_of(16)) {
+            return Err(LiveError::Shape(format!(
+                "GEMM {m}x{n}x{k}: the CUDA kernels need N % 8 == 0 and K % 16 == 0 (model dimensions)"
+            )));
+        }
+        let skinny = m <= 64;
+        let (kernel, block, tile_m, tile_n, chunk, min_chunks, per_sm) = if skinny {
+            (&self.k.gemm_skinny, 128, 64, 32, 64, 4, 4)
+        } else {
+            (&self.k.gemm_tiled, 256, 128, 128, 32, 16, 2)
+        };
+        let blocks = n.div_ceil(tile_n) * m.div_ceil(tile_m);
+        let chunks = k.div_ceil(chunk);
+        let wanted = (per_sm * self.sms).div_ceil(blocks).clamp(1, (chunks / min_chunks).max(1));
+        let per_split = chunks.div_ceil(wanted);
+        let splits = chunks.div_ceil(per_split);
+        if splits > 1 {
+            self.stream.memset_zeros(&mut y.slice_mut(..m * n)).map_err(cuda("memset"))?;
+        }
         let cfg = LaunchConfig {
-            grid_dim: (n.div_ceil(32) as u32, m.div_ceil(64) as u32, splits as u32),
-            block_dim: (128, 1, 1),
+            grid_dim: (n.div_ceil(tile_n) as u32, m.div_ceil(tile_m) as u32, splits as u32),
+            block_dim: (block, 1, 1),
             shared_mem_bytes: 0,
         };
-        let (m, n, k) = (m as i32, n as i32, k as i32);
-        let mut b = self.stream.launch_builder(&self.k.gemm);
-        b.arg(x).arg(w).arg(y).arg(&m).arg(&n).arg(&k);
+        let (m, n, k, per_split) = (m as i32, n as i32, k as i32, per_split as i32);
+        let mut b = self.stream.launch_builder(kernel);
+        b.arg(x).arg(w).arg(y).arg(&m).arg(&n).arg(&k).arg(&per_split);
         // SAFETY: shapes checked by the caller against the buffers' sizes.
-        unsafe { b.launch(cfg) }.map_err(cuda("gemm_bf16"))?;
+        unsafe { b.launch(cfg) }.map_err(cuda(if skinny { "gemm_bf16_skinny" } else { "gemm_bf16_tiled" }))?;
         Ok(())
     }
 
