@@ -8,8 +8,7 @@
 //   (n0 = blockIdx.x * 32 + 8w) and up to 64 rows (m0 = blockIdx.y * 64);
 //   blockIdx.z splits K. Each lane loads 16 contiguous bf16 of its W row
 //   per 64 of K (two 16-byte loads; the 4 lanes of a row cover 128
-//   contiguous bytes), four such chunks in flight, the next four loading
-//   while the current ones are multiplied.
+//   contiguous bytes), four such chunks in flight before the first use.
 // gemm_bf16_tiled (prefill, M > 64): 128 x 128 block tiles, K in steps of
 //   32 staged through shared memory (double buffered, the next tile held in
 //   registers while the current one is multiplied); 8 warps, each 64 x 32.
@@ -32,6 +31,17 @@
 // with one split Y is stored. Host guarantees: N % 8 == 0, K % 16 == 0
 // (rows 16-byte aligned; a 16-element group is wholly inside K or not),
 // each split covers `chunks` chunks of K (64 skinny, 32 tiled).
+
+__device__ __forceinline__ void mma_bf16(float* c, unsigned a0, unsigned a1, unsigned a2, unsigned a3, unsigned b0,
+                                         unsigned b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+        "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ uint4 load16(const bf16_t* p) { return *(const uint4*)p; }
 
 // One C fragment (rows r0 and r0 + 8, columns c and c + 1) into Y.
 __device__ __forceinline__ void store_fragment(float* Y, const float* acc, int r0, int c, int M, int N, bool add) {
@@ -73,19 +83,15 @@ gemm_bf16_skinny(const bf16_t* __restrict__ X, const bf16_t* __restrict__ W, flo
 #pragma unroll
         for (int j = 0; j < 4; ++j) acc[i][j] = 0.0f;
     }
-    // W for the next SKINNY_UNROLL chunks is loaded while this batch is multiplied.
-    uint4 w[SKINNY_UNROLL][2], next[SKINNY_UNROLL][2];
-    auto fetch = [&](uint4 (&dst)[SKINNY_UNROLL][2], int k) {
+    for (int k = kbeg; k < kend; k += SKINNY_CHUNK * SKINNY_UNROLL) {
+        uint4 w[SKINNY_UNROLL][2];
 #pragma unroll
         for (int u = 0; u < SKINNY_UNROLL; ++u) {
-            const bool in = k + u * SKINNY_CHUNK + 16 * t < kend;
-            dst[u][0] = in ? load16(wrow + k + u * SKINNY_CHUNK) : zero;
-            dst[u][1] = in ? load16(wrow + k + u * SKINNY_CHUNK + 8) : zero;
+            const int kk = k + u * SKINNY_CHUNK + 16 * t;
+            const bool in = kk < kend;
+            w[u][0] = in ? load16(wrow + k + u * SKINNY_CHUNK) : zero;
+            w[u][1] = in ? load16(wrow + k + u * SKINNY_CHUNK + 8) : zero;
         }
-    };
-    fetch(w, kbeg);
-    for (int k = kbeg; k < kend; k += SKINNY_CHUNK * SKINNY_UNROLL) {
-        if (k + SKINNY_CHUNK * SKINNY_UNROLL < kend) fetch(next, k + SKINNY_CHUNK * SKINNY_UNROLL);
 #pragma unroll
         for (int u = 0; u < SKINNY_UNROLL; ++u) {
             const int kk = k + u * SKINNY_CHUNK + 16 * t;
@@ -103,11 +109,6 @@ gemm_bf16_skinny(const bf16_t* __restrict__ X, const bf16_t* __restrict__ W, flo
                 mma_bf16(acc[mt], q0.x, q1.x, q0.y, q1.y, w[u][1].x, w[u][1].y);
                 mma_bf16(acc[mt], q0.z, q1.z, q0.w, q1.w, w[u][1].z, w[u][1].w);
             }
-        }
-#pragma unroll
-        for (int u = 0; u < SKINNY_UNROLL; ++u) {
-            w[u][0] = next[u][0];
-            w[u][1] = next[u][1];
         }
     }
 #pragma unroll

@@ -37,7 +37,7 @@ if command -v nvcc >/dev/null; then
     done | tee -a "$log"
 fi
 test_bin=$(ls "$bin"/live-* | head -n 1)
-step correctness 150 "$test_bin" --nocapture --test-threads 1 cuda
+step correctness 90 "$test_bin" --nocapture --test-threads 1 cuda
 step calibrate 300 "$bin/servesim" calibrate --backend cuda --out "$out/h100.toml" --report "$out/calibrate"
-step fidelity 120 "$bin/servesim" fidelity scenarios/live-h100-llama8b.toml --profile "$out/h100.toml" \
+step fidelity 150 "$bin/servesim" fidelity scenarios/live-h100-llama8b.toml --profile "$out/h100.toml" \
     --backend cuda --out "$out/fidelity"

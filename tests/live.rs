@@ -218,12 +218,9 @@ fn kernels_compile_to_ptx_for_sm_90() {
 }
 
 /// On a GPU: kernel outputs (poisoned with NaN first) against the CPU
-/// reference on the same bf16 inputs, norm-wise relative error, for both
-/// attention instantiations in use (head_dim 128 with 4 query heads per KV
-/// head, head_dim 64 with 2). Bounds: GEMM 1e-5 (both accumulate in fp32,
-/// in a different order, K up to 14,336); attention 1e-2 (the tensor cores
-/// take Q and the softmax weights P rounded to bf16, as FlashAttention
-/// does, where the reference keeps fp32); KV write exact (the same
+/// reference on the same bf16 inputs, norm-wise relative error. Bounds:
+/// GEMM 1e-4 (both accumulate in fp32, in a different order, K up to
+/// 14,336), attention 1e-3 (`__expf`, `rsqrtf`), KV write exact (the same
 /// round-to-nearest-even of the same fp32 values).
 #[test]
 fn cuda_kernels_match_the_cpu_reference() {
@@ -231,25 +228,23 @@ fn cuda_kernels_match_the_cpu_reference() {
         println!("skipped: no CUDA driver or NVRTC here (needs a GPU machine)");
         return;
     }
-    for model in ["llama-3-8b", "tiny-llama"] {
-        let profile = ModelProfile::find(&root().join("profiles"), model).expect("profile");
-        let exec = match cuda::CudaExecutor::new(ExecModel::from_profile(&profile, Some(1)).expect("shape")) {
-            Err(live::LiveError::NoCuda(why)) => {
-                println!("skipped: {why}");
-                return;
-            }
-            other => other.expect("CUDA executor"),
-        };
-        for (check, err) in cuda::check_against_cpu(&exec).expect("checks run") {
-            println!("{model}: {check}: relative error {err:.3e}");
-            let bound = if check.starts_with("gemm") {
-                1e-5
-            } else if check.starts_with("attention") {
-                1e-2
-            } else {
-                0.0
-            };
-            assert!(err <= bound, "{model}: {check}: {err} > {bound}");
+    let profile = ModelProfile::find(&root().join("profiles"), "llama-3-8b").expect("profile");
+    let exec = match cuda::CudaExecutor::new(ExecModel::from_profile(&profile, Some(1)).expect("shape")) {
+        Err(live::LiveError::NoCuda(why)) => {
+            println!("skipped: {why}");
+            return;
         }
+        other => other.expect("CUDA executor"),
+    };
+    for (check, err) in cuda::check_against_cpu(&exec).expect("checks run") {
+        println!("{check}: relative error {err:.3e}");
+        let bound = if check.starts_with("gemm") {
+            1e-5
+        } else if check.starts_with("attention") {
+            1e-4
+        } else {
+            0.0
+        };
+        assert!(err <= bound, "{check}: {err} > {bound}");
     }
 }

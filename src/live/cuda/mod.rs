@@ -123,10 +123,8 @@ struct Buffers {
     logits: Option<CudaSlice<f32>>,
 }
 
-/// Query rows of one attention tile (the tensor-core m16).
-const TILE_ROWS: usize = 16;
-/// Warps per attention block (`ATT_WARPS` in `kernels/attention.cu`).
-const ATTENTION_WARPS: usize = 4;
+/// Keys per attention split (split-K over the KV length).
+const SPLIT_KEYS: usize = 256;
 const THREADS: u32 = 256;
 
 /// The CUDA executor (see the module doc).
@@ -155,14 +153,6 @@ impl CudaExecutor {
     /// Opens device 0, compiles the kernels for it and allocates the model.
     pub fn new(model: ExecModel) -> Result<CudaExecutor, LiveError> {
         available()?;
-        let group = (model.heads / model.kv_heads) as usize;
-        if ![64, 128, 256].contains(&model.head_dim) || !TILE_ROWS.is_multiple_of(group) {
-            return Err(LiveError::Shape(format!(
-                "model `{}`: the CUDA attention kernel needs head_dim 64, 128 or 256 (got {}) and \
-                 attention_heads / kv_heads dividing 16 (got {group})",
-                model.name, model.head_dim
-            )));
-        }
         let count = CudaContext::device_count().map_err(|e| LiveError::NoCuda(format!("no CUDA device ({e})")))?;
         if count < 1 {
             return Err(LiveError::NoCuda("the CUDA driver loads but reports no device".into()));
@@ -184,7 +174,7 @@ impl CudaExecutor {
         let k = Kernels {
             gemm_skinny: f(0, "gemm_bf16_skinny")?,
             gemm_tiled: f(0, "gemm_bf16_tiled")?,
-            split: f(1, &format!("attention_split_{}", model.head_dim))?,
+            split: f(1, "attention_split")?,
             combine: f(1, "attention_combine")?,
             kv_write: f(1, "kv_write")?,
             to_bf16: f(2, "to_bf16")?,
@@ -293,7 +283,7 @@ impl CudaExecutor {
     /// `y[m x n] = x[m x k] * w^T` on tensor cores (`kernels/gemm.cu`): the
     /// weight-streaming kernel for decode-sized `m <= 64`, the tiled one
     /// above. K is split while the grid has too few blocks to fill the GPU
-    /// (skinny: 8 blocks of 4 warps per SM; tiled: 2 blocks of 8 warps),
+    /// (skinny: 4 blocks of 4 warps per SM; tiled: 2 blocks of 8 warps),
     /// keeping at least 256 (skinny) or 512 (tiled) of K per split; split
     /// partial sums are added atomically into a zeroed `y`.
     fn gemm(
@@ -310,7 +300,7 @@ impl CudaExecutor {
         }
         let skinny = m <= 64;
         let (kernel, block, tile_m, tile_n, chunk, min_chunks, per_sm) = if skinny {
-            (&self.k.gemm_skinny, 128, 64, 32, 64, 4, 8)
+            (&self.k.gemm_skinny, 128, 64, 32, 64, 4, 4)
         } else {
             (&self.k.gemm_tiled, 256, 128, 128, 32, 16, 2)
         };
@@ -366,7 +356,7 @@ impl CudaExecutor {
         let (tokens, splits) = (per_token.tokens, per_token.splits);
         let (qkv_stride, q_dim) = (m.qkv_dim() as i32, m.q_dim() as i32);
         let (heads, kv_heads, hd) = (m.heads as i32, m.kv_heads as i32, m.head_dim as i32);
-        let split_keys = per_token.split_keys as i32;
+        let split_keys = SPLIT_KEYS as i32;
         let mut b = self.stream.launch_builder(&self.k.kv_write);
         b.arg(qkv).arg(&qkv_stride).arg(&q_dim);
         b.arg(&per_token.seq).arg(&per_token.pos).arg(&per_token.table_start).arg(&per_token.table);
@@ -374,18 +364,18 @@ impl CudaExecutor {
         let cfg = LaunchConfig { grid_dim: (tokens as u32, 1, 1), block_dim: (128, 1, 1), shared_mem_bytes: 0 };
         // SAFETY: the layout's blocks are < pool_blocks; positions < ctx_len.
         unsafe { b.launch(cfg) }.map_err(cuda("kv_write"))?;
+        let group = m.heads / m.kv_heads;
         let (part_out, part_ml) = parts;
         let mut b = self.stream.launch_builder(&self.k.split);
-        b.arg(qkv).arg(&qkv_stride).arg(&kv.k).arg(&kv.v).arg(&per_token.pos);
-        b.arg(&per_token.tile_first).arg(&per_token.tile_count).arg(&per_token.tile_table).arg(&per_token.table);
-        b.arg(&heads).arg(&kv_heads).arg(&split_keys).arg(&mut *part_out).arg(&mut *part_ml);
+        b.arg(qkv).arg(&qkv_stride).arg(&kv.k).arg(&kv.v);
+        b.arg(&per_token.seq).arg(&per_token.pos).arg(&per_token.table_start).arg(&per_token.table);
+        b.arg(&heads).arg(&kv_heads).arg(&hd).arg(&split_keys).arg(&mut *part_out).arg(&mut *part_ml);
         let cfg = LaunchConfig {
-            grid_dim: ((splits / ATTENTION_WARPS) as u32, m.kv_heads, per_token.tiles as u32),
-            block_dim: (32 * ATTENTION_WARPS as u32, 1, 1),
-            shared_mem_bytes: 0,
+            grid_dim: (splits as u32, m.kv_heads, tokens as u32),
+            block_dim: (32 * group, 1, 1),
+            shared_mem_bytes: group * m.head_dim * 4,
         };
-        // SAFETY: part buffers hold tokens x heads x splits (grow()); tiles
-        // index tokens of one sequence each.
+        // SAFETY: part buffers hold tokens x heads x splits (grow()).
         unsafe { b.launch(cfg) }.map_err(cuda("attention_split"))?;
         let splits_i = splits as i32;
         let mut b = self.stream.launch_builder(&self.k.combine);
@@ -397,10 +387,7 @@ impl CudaExecutor {
         Ok(())
     }
 
-    /// Uploads a batch's per-token arrays and its attention tiles: each
-    /// sequence's step tokens in runs of `16 / group` (one tile's query rows
-    /// are its tokens x the heads sharing a KV head). Keys are split so
-    /// that about 64 warps per SM have work (at least 64 keys per split).
+    /// Uploads a batch's per-token arrays.
     fn upload(&self, layout: &Layout, tokens: usize) -> Result<DeviceLayout, LiveError> {
         let (seq, pos): (Vec<i32>, Vec<i32>) = (0..tokens)
             .map(|t| {
@@ -408,35 +395,16 @@ impl CudaExecutor {
                 (s as i32, p as i32)
             })
             .unzip();
-        let per_tile = TILE_ROWS / (self.model.heads / self.model.kv_heads) as usize;
-        let (mut tile_first, mut tile_count, mut tile_table) = (Vec::new(), Vec::new(), Vec::new());
-        for s in 0..layout.ctx_len.len() {
-            let (from, to) = (layout.token_start[s], layout.token_start[s + 1]);
-            for first in (from..to).step_by(per_tile) {
-                tile_first.push(first);
-                tile_count.push((to - first).min(per_tile as i32));
-                tile_table.push(layout.table_start[s]);
-            }
-        }
-        let max_ctx = layout.ctx_len.iter().copied().max().unwrap_or(1).max(1) as usize;
-        let warps = tile_first.len() * self.model.kv_heads as usize;
-        let wanted = (64 * self.sms).div_ceil(warps.max(1)).clamp(1, max_ctx.div_ceil(64));
-        let split_keys = max_ctx.div_ceil(wanted).next_multiple_of(16);
-        let splits = max_ctx.div_ceil(split_keys).next_multiple_of(ATTENTION_WARPS);
+        let max_ctx = layout.ctx_len.iter().copied().max().unwrap_or(1) as usize;
         let st = &self.stream;
         let up = |v: &[i32]| st.clone_htod(v).map_err(cuda("uploading the batch layout"));
         Ok(DeviceLayout {
             tokens,
-            tiles: tile_first.len(),
-            splits,
-            split_keys,
+            splits: max_ctx.div_ceil(SPLIT_KEYS).max(1),
             seq: up(&seq)?,
             pos: up(&pos)?,
             table_start: up(&layout.table_start)?,
             table: up(&layout.table)?,
-            tile_first: up(&tile_first)?,
-            tile_count: up(&tile_count)?,
-            tile_table: up(&tile_table)?,
         })
     }
 
@@ -496,17 +464,11 @@ struct Kv {
 /// A batch's per-token arrays on the device.
 struct DeviceLayout {
     tokens: usize,
-    tiles: usize,
-    /// Key ranges per query row (a multiple of the block's warps).
     splits: usize,
-    split_keys: usize,
     seq: CudaSlice<i32>,
     pos: CudaSlice<i32>,
     table_start: CudaSlice<i32>,
     table: CudaSlice<i32>,
-    tile_first: CudaSlice<i32>,
-    tile_count: CudaSlice<i32>,
-    tile_table: CudaSlice<i32>,
 }
 
 impl Executor for CudaExecutor {
