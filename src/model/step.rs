@@ -65,7 +65,7 @@
 //!   Llama-3-8B, 1.5% for Llama-3-70B, 0.4% for Llama-2-70B) and prefill
 //!   FLOPs by about twice that.
 //! - Activation traffic and the overlap of communication with compute are
-//!   left out, and so are attention kernels' own efficiency at long
+//!   left out, and so is the attention kernels' own efficiency at long
 //!   context unless a calibrated profile has the attention term.
 //!
 //! Cost: O(1) per step — callers keep the sums in [`StepShape`]
