@@ -309,3 +309,44 @@ fn calibrated_values_replace_datasheet_times_efficiency() {
     let path = write(dir.path(), "calibrated", "zero", "gpu = \"h100-sxm\"\neffective_flops_per_s = 0.0\n");
     assert_eq!(CalibratedProfile::load(&path).unwrap_err().key(), "effective_flops_per_s");
 }
+
+#[test]
+fn a_calibrated_attention_term_times_kv_and_attention_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "calibrated",
+        "h100-sxm",
+        "gpu = \"h100-sxm\"\nstep_overhead = \"300us\"\neffective_memory_bandwidth_bytes_per_s = 3.0e12\n\
+         effective_flops_per_s = 7.0e14\neffective_attention_bandwidth_bytes_per_s = 1.0e12\n\
+         effective_attention_flops_per_s = 2.0e14\n",
+    );
+    let cal = CalibratedProfile::load(&path).unwrap();
+    let step = StepModel::new(&gpu("h100-sxm"), &model("llama-3-8b"), 1, Some(&cal)).unwrap();
+    // Llama-3-8B: 32 layers x 32 heads x head_dim 128; KV 2 x 32 x 8 x 128 x 2 bytes per token.
+    let (weights, kv_token, flops_per_key, linear_per_token) =
+        (8_030_261_248.0 * 2.0, 131_072.0, 4.0 * 32.0 * 32.0 * 128.0, 2.0 * 8_030_261_248.0);
+    // Long-context decode: weights stream at 3e12 B/s, the KV cache at 1e12 B/s.
+    let decode = step.cost(&StepShape::decode(32, 1 << 20));
+    let kv = kv_token * (1_048_576.0 + 32.0);
+    assert_eq!(decode.kv_bytes_per_gpu, kv);
+    assert_eq!(decode.bytes_per_gpu, weights + kv);
+    assert_eq!(decode.attention_flops_per_gpu, flops_per_key * (1_048_576.0 + 32.0));
+    assert_close_ns(decode.time, 300e-6 + weights / 3e12 + kv / 1e12);
+    assert!((decode.memory_s - (weights / 3e12 + kv / 1e12)).abs() < 1e-12 && decode.memory_bound());
+    // A prefill chunk on cached tokens: both terms compute-bound.
+    let prefill = step.cost(&StepShape::prefill(1024, 2048));
+    let attention_flops = flops_per_key * (1024.0 * 2048.0 + 1024.0 * 1025.0 / 2.0);
+    let linear_s = linear_per_token * 1024.0 / 7e14;
+    assert_close_ns(prefill.time, 300e-6 + linear_s + attention_flops / 2e14);
+    assert!((prefill.compute_s - (linear_s + attention_flops / 2e14)).abs() < 1e-12 && !prefill.memory_bound());
+
+    // Both attention rates or neither; each must be positive.
+    let path = write(dir.path(), "calibrated", "half", "gpu = \"h100-sxm\"\neffective_attention_flops_per_s = 2e14\n");
+    let e = CalibratedProfile::load(&path).unwrap_err();
+    assert_eq!(e.key(), "effective_attention_flops_per_s");
+    assert!(e.to_string().contains("together with `effective_attention_bandwidth_bytes_per_s`"), "{e}");
+    let text = "gpu = \"h100-sxm\"\neffective_attention_bandwidth_bytes_per_s = -1.0\neffective_attention_flops_per_s = 2e14\n";
+    let e = CalibratedProfile::load(&write(dir.path(), "calibrated", "negative", text)).unwrap_err();
+    assert_eq!(e.key(), "effective_attention_bandwidth_bytes_per_s");
+}

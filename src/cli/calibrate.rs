@@ -40,12 +40,13 @@ pub struct CalibrateArgs {
 
 fn csv(points: &[Point], fit: &calibrate::Fit) -> String {
     let mut out = String::from(
-        "prefill_tokens,prefill_cached_tokens,decode_seqs,decode_context_tokens,bytes,flops,measured_s,predicted_s,regime\n",
+        "prefill_tokens,prefill_cached_tokens,decode_seqs,decode_context_tokens,bytes,flops,measured_s,predicted_s,\
+         regime,kv_bytes,attention_flops\n",
     );
     for p in points {
         let s = &p.shape;
         out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{}\n",
             s.prefill_tokens,
             s.prefill_cached_tokens,
             s.decode_seqs,
@@ -54,7 +55,9 @@ fn csv(points: &[Point], fit: &calibrate::Fit) -> String {
             p.flops,
             p.measured_s,
             fit.predict(p),
-            if fit.memory_bound(p) { "memory" } else { "compute" }
+            if fit.memory_bound(p) { "memory" } else { "compute" },
+            p.kv_bytes,
+            p.attention_flops,
         ));
     }
     out
@@ -108,25 +111,44 @@ pub fn calibrate(args: CalibrateArgs) -> Result<ExitCode, Failure> {
     let (handoff, exec) = live::driver::handoff(exec, shapes[0], args.repeats as usize).map_err(Failure::failed)?;
     let ((mem_mape, mem_n), (comp_mape, comp_n)) = calibrate::regime_mape(&fit, &points);
     let bound = |fitted: bool| if fitted { "" } else { " (bound: no point in this regime)" };
+    let (linear, form) = match fit.attention {
+        None => ("", "one term: whole step"),
+        Some(_) => (" linear-layer", "two terms: linear layers + attention"),
+    };
+    let attention = fit.attention.map_or(String::new(), |a| {
+        format!(
+            "attention: bandwidth {:.3e} B/s = {:.3} of the copy bandwidth below = {:.3} of {} peak{}, \
+             compute {:.3e} FLOP/s = {:.3} of peak{}\n",
+            a.bandwidth_bytes_per_s,
+            a.bandwidth_bytes_per_s / copy,
+            a.bandwidth_bytes_per_s / gpu.memory_bandwidth_bytes_per_s,
+            gpu.name,
+            bound(a.memory_fitted),
+            a.flops_per_s,
+            a.flops_per_s / gpu.bf16_flops_per_s,
+            bound(a.compute_fitted),
+        )
+    });
     let summary = format!(
-        "fit: overhead {:.1} us (+ live-path hand-off {:.1} us in the profile), bandwidth {:.3e} B/s = {:.3} of {} peak{}, compute {:.3e} FLOP/s = {:.3} of peak{}\n\
+        "fit ({form}): overhead {:.1} us (+ live-path hand-off {:.1} us in the profile),{linear} bandwidth {:.3e} B/s = {:.3} of {} peak{},{linear} compute {:.3e} FLOP/s = {:.3} of peak{}\n\
+         {attention}\
          MAPE: memory-bound {:.2}% over {mem_n} points, compute-bound {:.2}% over {comp_n} points, all {:.2}%\n\
-         copy bandwidth (read + write, measured here) {:.3e} B/s; fitted bandwidth = {:.3} of it; \
+         copy bandwidth (read + write, measured here) {:.3e} B/s; fitted{linear} bandwidth = {:.3} of it; \
          best memory-bound step moved {:.3} of it (bytes / measured time)\n",
         fit.overhead_s * 1e6,
         handoff.as_secs_f64() * 1e6,
-        fit.bandwidth_bytes_per_s,
-        fit.bandwidth_bytes_per_s / gpu.memory_bandwidth_bytes_per_s,
+        fit.linear.bandwidth_bytes_per_s,
+        fit.linear.bandwidth_bytes_per_s / gpu.memory_bandwidth_bytes_per_s,
         gpu.name,
-        bound(fit.memory_fitted),
-        fit.flops_per_s,
-        fit.flops_per_s / gpu.bf16_flops_per_s,
-        bound(fit.compute_fitted),
+        bound(fit.linear.memory_fitted),
+        fit.linear.flops_per_s,
+        fit.linear.flops_per_s / gpu.bf16_flops_per_s,
+        bound(fit.linear.compute_fitted),
         mem_mape * 100.0,
         comp_mape * 100.0,
         calibrate::mape(&fit, &points.iter().collect::<Vec<_>>()) * 100.0,
         copy,
-        fit.bandwidth_bytes_per_s / copy,
+        fit.linear.bandwidth_bytes_per_s / copy,
         points.iter().filter(|p| fit.memory_bound(p)).map(|p| p.bytes / p.measured_s).fold(0.0, f64::max) / copy,
     );
     print!("{summary}");
@@ -134,8 +156,8 @@ pub fn calibrate(args: CalibrateArgs) -> Result<ExitCode, Failure> {
     let date =
         chrono::DateTime::from_timestamp(secs as i64, 0).map_or("?".into(), |d| d.format("%Y-%m-%d").to_string());
     let source = format!(
-        "servesim calibrate --backend {} on {}, model {} (tp 1), {date}, {} shapes x median of {}; MAPE memory {:.2}% \
-         compute {:.2}%",
+        "servesim calibrate --backend {} on {}, model {} (tp 1), {date}, {} shapes x median of {}; fit {form}; \
+         MAPE memory {:.2}% compute {:.2}%",
         args.backend.name(),
         exec.device(),
         exec.model().name,

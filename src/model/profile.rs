@@ -111,7 +111,10 @@ impl ModelProfile {
 
 /// Measured coefficients for one GPU (`profiles/calibrated/<name>.toml`).
 /// Each value present replaces the datasheet x efficiency value of the GPU
-/// profile named by `gpu`; absent values keep the GPU profile's.
+/// profile named by `gpu`; absent values keep the GPU profile's. The two
+/// attention rates, both or neither, add the attention term of
+/// [`super::step`]: KV bytes and attention FLOPs then run at their own
+/// rates, and the memory and FLOP rates above apply to the linear layers.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CalibratedProfile {
@@ -127,6 +130,10 @@ pub struct CalibratedProfile {
     pub effective_memory_bandwidth_bytes_per_s: Option<f64>,
     pub effective_flops_per_s: Option<f64>,
     pub effective_nvlink_bandwidth_bytes_per_s: Option<f64>,
+    /// Rate at which attention reads and writes the KV cache.
+    pub effective_attention_bandwidth_bytes_per_s: Option<f64>,
+    /// Rate of the attention kernels' FLOPs.
+    pub effective_attention_flops_per_s: Option<f64>,
 }
 
 /// A kind of profile file: where it lives and what its values must satisfy.
@@ -234,10 +241,20 @@ impl Profile for CalibratedProfile {
             ("effective_memory_bandwidth_bytes_per_s", self.effective_memory_bandwidth_bytes_per_s),
             ("effective_flops_per_s", self.effective_flops_per_s),
             ("effective_nvlink_bandwidth_bytes_per_s", self.effective_nvlink_bandwidth_bytes_per_s),
+            ("effective_attention_bandwidth_bytes_per_s", self.effective_attention_bandwidth_bytes_per_s),
+            ("effective_attention_flops_per_s", self.effective_attention_flops_per_s),
         ] {
             v.map_or(Ok(()), |v| positive(key, v))?;
         }
-        Ok(())
+        let (bandwidth, flops) = ("effective_attention_bandwidth_bytes_per_s", "effective_attention_flops_per_s");
+        let alone = match (self.effective_attention_bandwidth_bytes_per_s, self.effective_attention_flops_per_s) {
+            (Some(_), None) => Some((bandwidth, flops)),
+            (None, Some(_)) => Some((flops, bandwidth)),
+            _ => None,
+        };
+        alone.map_or(Ok(()), |(key, other)| {
+            Err((key, format!("expected together with `{other}` (the attention term needs both), or neither")))
+        })
     }
     fn set_name(&mut self, name: String) {
         self.name = name;

@@ -31,6 +31,24 @@
 //! eff_flops     = bf16_flops * flops_efficiency                   (or calibrated)
 //! ```
 //!
+//! The attention term (optional, calibrated only). Attention kernels run at
+//! a different efficiency than the GEMMs (a long-context decode reads its
+//! KV cache well below the rate the weights stream at), so a calibrated
+//! profile with both `effective_attention_bandwidth_bytes_per_s` and
+//! `effective_attention_flops_per_s` splits the roofline in two:
+//!
+//! ```text
+//! time            = overhead + max(linear_bytes / eff_bandwidth, linear_flops / eff_flops)
+//!                 + max(kv_bytes / eff_attention_bandwidth, attention_flops / eff_attention_flops)
+//!                 + comm
+//! kv_bytes        = kv_token_bytes_gpu * (prefill_cached + decode_context + tokens)
+//! attention_flops = 4 * layers * heads * head_dim / tp * attended
+//! linear_bytes    = bytes - kv_bytes       (the weights)
+//! linear_flops    = flops - attention_flops
+//! ```
+//!
+//! Without those keys the single max form above applies, unchanged.
+//!
 //! Tensor parallelism (Megatron style): `tp` must divide the attention
 //! heads. KV heads are split when `tp` divides them and replicated when `tp`
 //! is a multiple of them (one KV head per GPU, as vLLM does); any other `tp`
@@ -46,8 +64,9 @@
 //!   That overstates decode bytes by vocab x hidden / parameters (6.5% for
 //!   Llama-3-8B, 1.5% for Llama-3-70B, 0.4% for Llama-2-70B) and prefill
 //!   FLOPs by about twice that.
-//! - Activation traffic, attention kernels' own inefficiency at long
-//!   context, and the overlap of communication with compute are left out.
+//! - Activation traffic and the overlap of communication with compute are
+//!   left out, and so is the attention kernels' own efficiency at long
+//!   context unless a calibrated profile has the attention term.
 //!
 //! Cost: O(1) per step — callers keep the sums in [`StepShape`]
 //! incrementally; nothing here loops over sequences.
@@ -229,10 +248,20 @@ pub fn kv_capacity_tokens(
 /// Where one step's time goes (per GPU of the replica).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct StepCost {
+    /// All bytes read and written: weights and KV cache.
     pub bytes_per_gpu: f64,
+    /// All FLOPs: linear layers and attention.
     pub flops_per_gpu: f64,
+    /// The KV-cache part of `bytes_per_gpu` (read and written).
+    pub kv_bytes_per_gpu: f64,
+    /// The attention part of `flops_per_gpu`.
+    pub attention_flops_per_gpu: f64,
     pub overhead_s: f64,
+    /// Time to move the bytes; with the attention term, the sum of the
+    /// linear and the attention terms' memory times.
     pub memory_s: f64,
+    /// Time for the FLOPs; with the attention term, the sum of the two
+    /// terms' compute times.
     pub compute_s: f64,
     pub comm_s: f64,
     /// The step's duration, rounded once to whole nanoseconds.
@@ -240,7 +269,9 @@ pub struct StepCost {
 }
 
 impl StepCost {
-    /// True when reading memory, not arithmetic, sets the roofline term.
+    /// True when reading memory, not arithmetic, sets the roofline term
+    /// (with the attention term: when `memory_s >= compute_s` summed over
+    /// both terms).
     pub fn memory_bound(&self) -> bool {
         self.memory_s >= self.compute_s
     }
@@ -254,6 +285,8 @@ pub struct StepModel {
     peak_bandwidth: f64,
     eff_bandwidth: f64,
     eff_flops: f64,
+    /// `(bandwidth, FLOP/s)` of the attention term, when calibrated.
+    eff_attention: Option<(f64, f64)>,
     weight_bytes_per_gpu: f64,
     kv_bytes_per_token_per_gpu: f64,
     linear_flops_per_token: f64,
@@ -292,6 +325,7 @@ impl StepModel {
                 .effective_memory_bandwidth_bytes_per_s
                 .unwrap_or(gpu.memory_bandwidth_bytes_per_s * gpu.memory_bandwidth_efficiency),
             eff_flops: cal.effective_flops_per_s.unwrap_or(gpu.bf16_flops_per_s * gpu.flops_efficiency),
+            eff_attention: cal.effective_attention_bandwidth_bytes_per_s.zip(cal.effective_attention_flops_per_s),
             weight_bytes_per_gpu: model.weight_bytes() as f64 / tp_f,
             kv_bytes_per_token_per_gpu: kv_bytes_per_token_per_gpu(model, tp) as f64,
             linear_flops_per_token: 2.0 * model.parameters as f64 / tp_f,
@@ -323,22 +357,40 @@ impl StepModel {
             return StepCost::default();
         }
         let kv_read = s.prefill_cached_tokens.saturating_add(s.decode_context_tokens) as f64;
-        let bytes = self.weight_bytes_per_gpu + self.kv_bytes_per_token_per_gpu * (kv_read + tokens);
+        let kv_bytes = self.kv_bytes_per_token_per_gpu * (kv_read + tokens);
+        let bytes = self.weight_bytes_per_gpu + kv_bytes;
         let attended = s.prefill_attended.saturating_add(s.decode_context_tokens).saturating_add(s.decode_seqs) as f64;
-        let flops = self.linear_flops_per_token * tokens + self.attention_flops_per_key * attended;
+        let linear_flops = self.linear_flops_per_token * tokens;
+        let attention_flops = self.attention_flops_per_key * attended;
+        let flops = linear_flops + attention_flops;
         let comm_s = self.allreduces_per_step
             * (self.ring_bytes_per_token * tokens / self.eff_nvlink_bandwidth + self.nvlink_latency_s);
-        let memory_s = bytes / self.eff_bandwidth;
-        let compute_s = flops / self.eff_flops;
-        let overhead_s = self.overhead.as_secs_f64();
+        let (memory_s, compute_s, roofline_s) = match self.eff_attention {
+            None => {
+                let (memory_s, compute_s) = (bytes / self.eff_bandwidth, flops / self.eff_flops);
+                (memory_s, compute_s, memory_s.max(compute_s))
+            }
+            Some((attention_bandwidth, attention_flops_per_s)) => {
+                let (linear_memory_s, linear_compute_s) =
+                    (self.weight_bytes_per_gpu / self.eff_bandwidth, linear_flops / self.eff_flops);
+                let (kv_s, attention_s) = (kv_bytes / attention_bandwidth, attention_flops / attention_flops_per_s);
+                (
+                    linear_memory_s + kv_s,
+                    linear_compute_s + attention_s,
+                    linear_memory_s.max(linear_compute_s) + kv_s.max(attention_s),
+                )
+            }
+        };
         StepCost {
             bytes_per_gpu: bytes,
             flops_per_gpu: flops,
-            overhead_s,
+            kv_bytes_per_gpu: kv_bytes,
+            attention_flops_per_gpu: attention_flops,
+            overhead_s: self.overhead.as_secs_f64(),
             memory_s,
             compute_s,
             comm_s,
-            time: self.overhead + SimDuration::from_secs_f64(memory_s.max(compute_s) + comm_s),
+            time: self.overhead + SimDuration::from_secs_f64(roofline_s + comm_s),
         }
     }
 
