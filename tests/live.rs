@@ -103,13 +103,28 @@ fn calibrate_then_fidelity_end_to_end_on_the_cpu() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{out:?}");
     assert!(stdout.contains("MAPE: memory-bound") && stdout.contains("of h100-sxm peak"), "{stdout}");
-    assert!(stdout.contains("copy bandwidth (read + write, measured here)"), "{stdout}");
-    let cal = servesim::model::profile::CalibratedProfile::load(&tmp.path().join("cal/cpu.toml")).expect("loads");
+    assert!(stdout.contains("copy bandwidth (read + write, measured on the device)"), "{stdout}");
+    let load = |name: &str| {
+        servesim::model::profile::CalibratedProfile::load(&tmp.path().join("cal").join(name)).expect("loads")
+    };
+    let cal = load("cpu.toml");
     assert_eq!(cal.gpu, "h100-sxm");
     assert!(cal.effective_flops_per_s.is_some_and(|f| f > 1e6), "{cal:?}");
-    for file in ["points.csv", "calibration.md", "measured_vs_predicted.svg"] {
+    for file in ["sweep.json", "points.csv", "calibration.md", "measured_vs_predicted.svg"] {
         assert!(tmp.path().join("cal-report").join(file).is_file(), "{file}");
     }
+    // The saved sweep fits again, with no executor, to the same coefficients.
+    let refit = servesim(
+        &["calibrate", "--refit", "cal-report/sweep.json", "--out", "cal/refit.toml", "--profiles", &profiles],
+        tmp.path(),
+    );
+    assert!(refit.status.success(), "{refit:?}");
+    let again = load("refit.toml");
+    assert!(again.source.ends_with("refitted from cal-report/sweep.json"), "{again:?}");
+    assert_eq!(
+        servesim::model::profile::CalibratedProfile { source: String::new(), name: String::new(), ..again },
+        servesim::model::profile::CalibratedProfile { source: String::new(), name: String::new(), ..cal.clone() }
+    );
     let out = servesim(
         &[
             "fidelity",
@@ -147,6 +162,11 @@ fn calibrate_then_fidelity_end_to_end_on_the_cpu() {
     for file in ["fidelity.md", "fidelity_cdf.svg", "summary_live.json", "summary_sim.json"] {
         assert!(tmp.path().join("fid").join(file).is_file(), "{file}");
     }
+    // One row per live step, each with positive timings and a prediction.
+    let steps = std::fs::read_to_string(tmp.path().join("fid/live_steps.csv")).expect("live_steps.csv");
+    let timings: Vec<Vec<f64>> =
+        steps.lines().skip(1).map(|l| l.split(',').skip(4).map(|v| v.parse().expect("number")).collect()).collect();
+    assert!(!timings.is_empty() && timings.iter().all(|t| t.len() == 3 && t.iter().all(|&v| v > 0.0)), "{steps}");
 }
 
 #[test]

@@ -35,12 +35,16 @@ impl ExecutorFlags {
         }
     }
 
+    /// The model profile the executor for `backend` runs.
+    pub fn model_name(&self, backend: Backend) -> &str {
+        let default = if backend == Backend::Cuda { "llama-3-8b" } else { "tiny-llama" };
+        self.model.as_deref().unwrap_or(default)
+    }
+
     /// The executor for `backend` (cpu or cuda) on the chosen shape.
     pub fn open(&self, backend: Backend) -> Result<Box<dyn Executor>, Failure> {
         Self::check(backend)?;
-        let default = if backend == Backend::Cuda { "llama-3-8b" } else { "tiny-llama" };
-        let name = self.model.as_deref().unwrap_or(default);
-        let profile = ModelProfile::find(&self.profiles, name).map_err(Failure::input)?;
+        let profile = ModelProfile::find(&self.profiles, self.model_name(backend)).map_err(Failure::input)?;
         let model = ExecModel::from_profile(&profile, self.layers).map_err(Failure::input)?;
         live::open(backend, model).map_err(|e| match e {
             LiveError::NoCuda(_) | LiveError::Shape(_) => Failure::input(e),

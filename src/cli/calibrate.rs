@@ -1,15 +1,17 @@
 //! `servesim calibrate`: measure real steps over a grid of shapes, fit the
 //! step-time model, write `profiles/calibrated/<name>.toml` (atomically,
-//! checked by loading it back) and a report folder with the points, the
-//! fit's errors and a measured-vs-predicted plot.
+//! checked by loading it back) and a report folder with the sweep as
+//! measured (`sweep.json`), the points, the fit's errors and a
+//! measured-vs-predicted plot. `--refit sweep.json` fits a saved sweep
+//! again, with no device: device time is scarce, fitting is not.
 
 use super::backend::ExecutorFlags;
 use super::Failure;
 use anyhow::anyhow;
 use clap::Args;
-use servesim::live::calibrate::{self, Point};
+use servesim::live::calibrate::{self, Point, Sweep};
 use servesim::live::{self, Backend};
-use servesim::model::profile::{CalibratedProfile, GpuProfile};
+use servesim::model::profile::{CalibratedProfile, GpuProfile, ModelProfile};
 use servesim::report::{self, plots};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -17,8 +19,11 @@ use std::process::ExitCode;
 #[derive(Args, Debug)]
 pub struct CalibrateArgs {
     /// Executor to measure.
-    #[arg(long, value_enum)]
-    backend: Backend,
+    #[arg(long, value_enum, required_unless_present = "refit")]
+    backend: Option<Backend>,
+    /// Fit a saved sweep (a calibration report's sweep.json) again instead of measuring: no device needed.
+    #[arg(long, value_name = "SWEEP_JSON", conflicts_with = "backend")]
+    refit: Option<PathBuf>,
     /// The GPU profile (in <profiles>/gpus/) the calibration replaces datasheet values of.
     #[arg(long, value_name = "NAME", default_value = "h100-sxm")]
     gpu: String,
@@ -75,17 +80,10 @@ fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
     })
 }
 
-pub fn calibrate(args: CalibrateArgs) -> Result<ExitCode, Failure> {
-    if args.backend == Backend::Sim {
-        return Err(Failure::input(anyhow!("calibrate measures real steps: use --backend cpu or --backend cuda")));
-    }
-    if args.out.extension().is_none_or(|e| e != "toml") {
-        return Err(Failure::input(anyhow!("--out {}: expected a .toml file path", args.out.display())));
-    }
-    ExecutorFlags::check(args.backend)?;
-    let gpu = GpuProfile::find(args.exec.profiles(), &args.gpu).map_err(Failure::input)?;
-    let mut exec = args.exec.open(args.backend)?;
-    let shapes = calibrate::grid(args.backend);
+/// Measures the sweep on `backend`'s executor, printing each step.
+fn measure(args: &CalibrateArgs, backend: Backend) -> Result<Sweep, Failure> {
+    let mut exec = args.exec.open(backend)?;
+    let shapes = calibrate::grid(backend);
     say!(
         "calibrating {} on {}: {} shapes x ({} warm-up + {} timed, median)",
         exec.model().name,
@@ -94,21 +92,74 @@ pub fn calibrate(args: CalibrateArgs) -> Result<ExitCode, Failure> {
         args.warmup,
         args.repeats
     );
-    let points = calibrate::measure(exec.as_mut(), &gpu, &shapes, (args.warmup, args.repeats), |p| {
-        let s = &p.shape;
+    let steps = calibrate::measure(exec.as_mut(), &shapes, (args.warmup, args.repeats), |s| {
         say!(
             "  prefill {:>5} (+{:>5} cached)  decode {:>3} seqs / {:>8} ctx  {:>10.3} ms",
             s.prefill_tokens,
             s.prefill_cached_tokens,
             s.decode_seqs,
             s.decode_context_tokens,
-            p.measured_s * 1e3
+            s.measured_s * 1e3
         );
     })
     .map_err(Failure::failed)?;
-    let fit = calibrate::fit(&points).map_err(Failure::failed)?;
     let copy = exec.copy_bandwidth().map_err(Failure::failed)?;
-    let (handoff, exec) = live::driver::handoff(exec, shapes[0], args.repeats as usize).map_err(Failure::failed)?;
+    let (device, layers) = (exec.device(), exec.model().layers);
+    let (handoff, _) = live::driver::handoff(exec, shapes[0], args.repeats as usize).map_err(Failure::failed)?;
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let date =
+        chrono::DateTime::from_timestamp(secs as i64, 0).map_or("?".into(), |d| d.format("%Y-%m-%d").to_string());
+    Ok(Sweep {
+        backend: backend.name().into(),
+        device,
+        model: args.exec.model_name(backend).into(),
+        layers,
+        date,
+        warmup: args.warmup,
+        repeats: args.repeats,
+        copy_bandwidth_bytes_per_s: copy,
+        handoff_s: handoff.as_secs_f64(),
+        steps,
+    })
+}
+
+/// A saved sweep; bad input names the file and where it went wrong.
+fn load_sweep(path: &Path) -> Result<Sweep, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::input(anyhow!("--refit {}: cannot read it: {e}", path.display())))?;
+    let sweep: Sweep = serde_json::from_str(&text).map_err(|e| {
+        Failure::input(anyhow!(
+            "{}:{}:{}: not a calibration sweep: {e} (hint: pass the sweep.json of a `servesim calibrate` report)",
+            path.display(),
+            e.line(),
+            e.column()
+        ))
+    })?;
+    if sweep.steps.is_empty() {
+        return Err(Failure::input(anyhow!("{}: `steps`: expected at least one measured step", path.display())));
+    }
+    Ok(sweep)
+}
+
+pub fn calibrate(args: CalibrateArgs) -> Result<ExitCode, Failure> {
+    if args.out.extension().is_none_or(|e| e != "toml") {
+        return Err(Failure::input(anyhow!("--out {}: expected a .toml file path", args.out.display())));
+    }
+    if let (None, Some(backend @ (Backend::Cpu | Backend::Cuda))) = (&args.refit, args.backend) {
+        ExecutorFlags::check(backend)?;
+    }
+    let gpu = GpuProfile::find(args.exec.profiles(), &args.gpu).map_err(Failure::input)?;
+    let sweep = match (&args.refit, args.backend) {
+        (Some(path), _) => load_sweep(path)?,
+        (None, Some(backend @ (Backend::Cpu | Backend::Cuda))) => measure(&args, backend)?,
+        (None, _) => {
+            return Err(Failure::input(anyhow!("calibrate measures real steps: use --backend cpu or --backend cuda")))
+        }
+    };
+    let model = ModelProfile::find(args.exec.profiles(), &sweep.model).map_err(Failure::input)?;
+    let points = sweep.points(&gpu, &model).map_err(Failure::input)?;
+    let (copy, handoff) = (sweep.copy_bandwidth_bytes_per_s, sweep.handoff_s);
+    let fit = calibrate::fit(&points).map_err(Failure::failed)?;
     let ((mem_mape, mem_n), (comp_mape, comp_n)) = calibrate::regime_mape(&fit, &points);
     let bound = |fitted: bool| if fitted { "" } else { " (bound: no point in this regime)" };
     let (linear, form) = match fit.attention {
@@ -133,10 +184,10 @@ pub fn calibrate(args: CalibrateArgs) -> Result<ExitCode, Failure> {
         "fit ({form}): overhead {:.1} us (+ live-path hand-off {:.1} us in the profile),{linear} bandwidth {:.3e} B/s = {:.3} of {} peak{},{linear} compute {:.3e} FLOP/s = {:.3} of peak{}\n\
          {attention}\
          MAPE: memory-bound {:.2}% over {mem_n} points, compute-bound {:.2}% over {comp_n} points, all {:.2}%\n\
-         copy bandwidth (read + write, measured here) {:.3e} B/s; fitted{linear} bandwidth = {:.3} of it; \
+         copy bandwidth (read + write, measured on the device) {:.3e} B/s; fitted{linear} bandwidth = {:.3} of it; \
          best memory-bound step moved {:.3} of it (bytes / measured time)\n",
         fit.overhead_s * 1e6,
-        handoff.as_secs_f64() * 1e6,
+        handoff * 1e6,
         fit.linear.bandwidth_bytes_per_s,
         fit.linear.bandwidth_bytes_per_s / gpu.memory_bandwidth_bytes_per_s,
         gpu.name,
@@ -152,21 +203,21 @@ pub fn calibrate(args: CalibrateArgs) -> Result<ExitCode, Failure> {
         points.iter().filter(|p| fit.memory_bound(p)).map(|p| p.bytes / p.measured_s).fold(0.0, f64::max) / copy,
     );
     print!("{summary}");
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let date =
-        chrono::DateTime::from_timestamp(secs as i64, 0).map_or("?".into(), |d| d.format("%Y-%m-%d").to_string());
+    let refit = args.refit.as_ref().map_or(String::new(), |p| format!("; refitted from {}", p.display()));
     let source = format!(
-        "servesim calibrate --backend {} on {}, model {} (tp 1), {date}, {} shapes x median of {}; fit {form}; \
-         MAPE memory {:.2}% compute {:.2}%",
-        args.backend.name(),
-        exec.device(),
-        exec.model().name,
+        "servesim calibrate --backend {} on {}, model {} ({} layers, tp 1), {}, {} shapes x median of {}; fit {form}; \
+         MAPE memory {:.2}% compute {:.2}%{refit}",
+        sweep.backend,
+        sweep.device,
+        sweep.model,
+        sweep.layers,
+        sweep.date,
         points.len(),
-        args.repeats,
+        sweep.repeats,
         mem_mape * 100.0,
         comp_mape * 100.0
     );
-    let with_handoff = calibrate::Fit { overhead_s: fit.overhead_s + handoff.as_secs_f64(), ..fit };
+    let with_handoff = calibrate::Fit { overhead_s: fit.overhead_s + handoff, ..fit };
     let profile = calibrate::profile(&with_handoff, &gpu.name, source);
     let body = toml::to_string(&profile).map_err(|e| Failure::failed(anyhow!("encoding the profile: {e}")))?;
     let text = format!("# Measured step-time coefficients (servesim calibrate). Use with replica.calibrated.\n{body}");
@@ -182,7 +233,7 @@ pub fn calibrate(args: CalibrateArgs) -> Result<ExitCode, Failure> {
     let measured: Vec<(f64, f64)> = order.iter().enumerate().map(|(i, p)| (i as f64, p.measured_s * 1e3)).collect();
     let predicted: Vec<(f64, f64)> = order.iter().enumerate().map(|(i, p)| (i as f64, fit.predict(p) * 1e3)).collect();
     let svg = plots::xy_svg(
-        &format!("{} on {}: measured vs predicted step time", exec.model().name, exec.device()),
+        &format!("{} ({} layers) on {}: measured vs predicted step time", sweep.model, sweep.layers, sweep.device),
         "shape (sorted by measured time)",
         "step time (ms)",
         &[
@@ -192,7 +243,10 @@ pub fn calibrate(args: CalibrateArgs) -> Result<ExitCode, Failure> {
     )
     .map_err(Failure::failed)?;
     let md = format!("# Calibration: {}\n\n```\n{summary}```\n\nProfile:\n\n```toml\n{text}```\n", stem);
+    let sweep_json =
+        serde_json::to_string_pretty(&sweep).map_err(|e| Failure::failed(anyhow!("encoding the sweep: {e}")))?;
     let files = vec![
+        ("sweep.json", sweep_json.into_bytes()),
         ("points.csv", csv(&points, &fit).into_bytes()),
         ("calibration.md", md.into_bytes()),
         ("measured_vs_predicted.svg", svg.into_bytes()),

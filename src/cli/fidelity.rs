@@ -85,6 +85,7 @@ pub fn fidelity(args: FidelityArgs) -> Result<ExitCode, Failure> {
         ("fidelity.md", format!("# Fidelity\n\n{head}{table}").into_bytes()),
         ("fidelity.csv", csv.into_bytes()),
         ("fidelity_cdf.svg", svg.into_bytes()),
+        ("live_steps.csv", live::fidelity::steps_csv(&f.live_steps).into_bytes()),
         ("summary_live.json", report::summary_json(&f.live.summary).map_err(Failure::failed)?.into_bytes()),
         ("summary_sim.json", report::summary_json(&f.sim.summary).map_err(Failure::failed)?.into_bytes()),
     ];

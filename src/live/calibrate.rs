@@ -26,7 +26,16 @@
 //! better to shapes not measured.
 //!
 //! In both forms a fit with a negative overhead is redone without one, and
-//! a split that needs a non-positive rate is rejected. A point counts when
+//! a split that needs a non-positive rate is rejected. The overhead is not
+//! fitted at all when the first term's bytes over the points span less
+//! than a factor of [`OVERHEAD_BYTES_SPAN`]: in the two-term
+//! form every step of one model streams the same weights, so the overhead
+//! and `linear_bytes / bw` are one column and any split of the time between
+//! them fits equally well (on an H100 sweep the fit put 12.7 ms of a
+//! weight-streaming decode step into the "overhead", called every step
+//! compute-bound and bounded the bandwidth at 71x the peak). Left to the bandwidth, the fixed per-step
+//! cost then scales with the weights, as kernel launches scale with layers
+//! when the profile is applied to another model. A point counts when
 //! its time and its four parts (linear and attention bytes and FLOPs) are
 //! positive, as every real step's are. Bytes and FLOPs
 //! (and their KV and attention parts) come from `StepModel::cost` for the
@@ -36,10 +45,11 @@
 //! consistent with the points (so the other regime of that term binds
 //! everywhere) and reported as a bound.
 
-use super::{median_time, Backend, Executor, LiveError};
-use crate::model::profile::{CalibratedProfile, GpuProfile};
+use super::{median_time, Backend, ExecModel, Executor, LiveError};
+use crate::model::profile::{CalibratedProfile, GpuProfile, ModelProfile};
 use crate::model::step::{StepModel, StepShape};
 use crate::time::SimDuration;
+use serde::{Deserialize, Serialize};
 
 /// One measured shape.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -168,32 +178,101 @@ pub fn grid(backend: Backend) -> Vec<StepShape> {
     shapes
 }
 
+/// A sweep as measured, before any fit: what `servesim calibrate` saves as
+/// `sweep.json` so that the same measurements can be fitted again later
+/// (another model form, another GPU profile's peaks) with no device at
+/// hand (`servesim calibrate --refit sweep.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sweep {
+    /// `cpu` or `cuda`.
+    pub backend: String,
+    /// The executor's device, as it describes itself.
+    pub device: String,
+    /// Model profile name (in `profiles/models/`) and the layers run.
+    pub model: String,
+    pub layers: u32,
+    /// Day of the measurement, `YYYY-MM-DD`.
+    pub date: String,
+    pub warmup: u32,
+    pub repeats: u32,
+    /// Device copy bandwidth, read + write bytes per second.
+    pub copy_bandwidth_bytes_per_s: f64,
+    /// Mean live-path hand-off per step, seconds (added to the overhead).
+    pub handoff_s: f64,
+    pub steps: Vec<MeasuredStep>,
+}
+
+/// One measured shape: the step's sums and the median time.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeasuredStep {
+    pub prefill_tokens: u64,
+    pub prefill_cached_tokens: u64,
+    pub decode_seqs: u64,
+    pub decode_context_tokens: u64,
+    pub measured_s: f64,
+}
+
+impl MeasuredStep {
+    /// The step as the core describes it (one prefill chunk, as `grid` makes).
+    pub fn shape(&self) -> StepShape {
+        let decode = StepShape::decode(self.decode_seqs, self.decode_context_tokens);
+        if self.prefill_tokens > 0 {
+            decode.with_prefill(self.prefill_tokens, self.prefill_cached_tokens)
+        } else {
+            decode
+        }
+    }
+}
+
+impl Sweep {
+    /// The measured points with bytes and FLOPs of `model` (the executed
+    /// shape: the model's profile with this sweep's layers) on `gpu`.
+    pub fn points(&self, gpu: &GpuProfile, model: &ModelProfile) -> Result<Vec<Point>, LiveError> {
+        let executed = ExecModel::from_profile(model, Some(self.layers))?.profile();
+        let step = StepModel::new(gpu, &executed, 1, None).map_err(|e| LiveError::Shape(e.to_string()))?;
+        Ok(self
+            .steps
+            .iter()
+            .map(|m| {
+                let shape = m.shape();
+                let cost = step.cost(&shape);
+                Point {
+                    shape,
+                    bytes: cost.bytes_per_gpu,
+                    flops: cost.flops_per_gpu,
+                    kv_bytes: cost.kv_bytes_per_gpu,
+                    attention_flops: cost.attention_flops_per_gpu,
+                    measured_s: m.measured_s,
+                }
+            })
+            .collect())
+    }
+}
+
 /// Measures every shape: `warmup` untimed runs, then the median of
-/// `repeats` timed ones. `progress` sees each point as it is measured.
+/// `repeats` timed ones. `progress` sees each step as it is measured.
 pub fn measure(
     exec: &mut dyn Executor,
-    gpu: &GpuProfile,
     shapes: &[StepShape],
     (warmup, repeats): (u32, u32),
-    mut progress: impl FnMut(&Point),
-) -> Result<Vec<Point>, LiveError> {
-    let model = StepModel::new(gpu, &exec.model().profile(), 1, None).map_err(|e| LiveError::Shape(e.to_string()))?;
-    let mut points = Vec::with_capacity(shapes.len());
-    for shape in shapes {
-        let cost = model.cost(shape);
-        let measured_s = median_time(exec, shape, warmup, repeats)?.as_secs_f64();
-        let p = Point {
-            shape: *shape,
-            bytes: cost.bytes_per_gpu,
-            flops: cost.flops_per_gpu,
-            kv_bytes: cost.kv_bytes_per_gpu,
-            attention_flops: cost.attention_flops_per_gpu,
-            measured_s,
-        };
-        progress(&p);
-        points.push(p);
-    }
-    Ok(points)
+    mut progress: impl FnMut(&MeasuredStep),
+) -> Result<Vec<MeasuredStep>, LiveError> {
+    shapes
+        .iter()
+        .map(|shape| {
+            let step = MeasuredStep {
+                prefill_tokens: shape.prefill_tokens,
+                prefill_cached_tokens: shape.prefill_cached_tokens,
+                decode_seqs: shape.decode_seqs,
+                decode_context_tokens: shape.decode_context_tokens,
+                measured_s: median_time(exec, shape, warmup, repeats)?.as_secs_f64(),
+            };
+            progress(&step);
+            Ok(step)
+        })
+        .collect()
 }
 
 /// Least-squares unknowns: `[overhead, 1/bw, 1/fl, 1/bw_att, 1/fl_att]`.
@@ -280,6 +359,10 @@ fn roofline(
     Roofline { bandwidth_bytes_per_s: 1.0 / inv_bw, flops_per_s: 1.0 / inv_fl, memory_fitted, compute_fitted }
 }
 
+/// The spread (max / min) of the first term's bytes over the points below
+/// which the overhead is not fitted.
+pub const OVERHEAD_BYTES_SPAN: f64 = 2.0;
+
 /// The least-squares fit of one assignment of the points to regimes:
 /// `linear[i]` says whether point i's first term is memory-bound,
 /// `attention` the same for the attention term (`None`: the one-term form).
@@ -315,7 +398,12 @@ fn fit_regimes(points: &[&Point], linear: &[bool], attention: Option<&[bool]>) -
         populated(attention, true),
         populated(attention, false),
     ];
-    let with_overhead = solve(&rows, cols).filter(|b| b[0] >= 0.0);
+    // The overhead and a first term whose bytes hardly vary are one column
+    // twice (see the module doc): then only the rates are fitted.
+    let bytes = points.iter().map(|p| p.first_term(two_term).0);
+    let (least, most) = bytes.fold((f64::INFINITY, 0.0f64), |(lo, hi), b| (lo.min(b), hi.max(b)));
+    let overhead_identifiable = most >= OVERHEAD_BYTES_SPAN * least;
+    let with_overhead = overhead_identifiable.then(|| solve(&rows, cols)).flatten().filter(|b| b[0] >= 0.0);
     let beta = with_overhead.or_else(|| solve(&rows, [false, cols[1], cols[2], cols[3], cols[4]]))?;
     if cols.iter().zip(beta).skip(1).any(|(&used, b)| used && b <= 0.0) {
         return None;
@@ -450,11 +538,12 @@ mod tests {
     #[test]
     fn recovers_a_two_term_truth_from_all_four_regimes() {
         let truth = Fit { overhead_s: 2e-4, linear: rates(3e12, 7e14), attention: Some(rates(1e12, 2e14)) };
-        // Linear intensity 0.6..2048 around fl / bw = 233; attention
-        // intensity 0.7..4096 around fl_att / bw_att = 200, varied apart.
+        // Linear intensity 0.4..2048 around fl / bw = 233 (bytes spanning
+        // 2.5x, so that the overhead is identifiable); attention intensity
+        // 0.7..4096 around fl_att / bw_att = 200, varied apart.
         let points: Vec<Point> = (0..36)
             .map(|i| {
-                let linear = (1.6e10 * (1.0 + 0.1 * f64::from(i % 7)), 1.6e10 * 2f64.powi(i % 12));
+                let linear = (1.6e10 * (1.0 + 0.25 * f64::from(i % 7)), 1.6e10 * 2f64.powi(i % 12));
                 let attention = (1e9 * (1.0 + 0.1 * f64::from(i % 5)), 1e9 * 2f64.powi((7 * i) % 13));
                 point(linear, attention, &truth)
             })
@@ -466,6 +555,26 @@ mod tests {
         assert!(close(f.linear.bandwidth_bytes_per_s, 3e12) && close(f.linear.flops_per_s, 7e14), "{f:?}");
         assert!(close(a.bandwidth_bytes_per_s, 1e12) && close(a.flops_per_s, 2e14), "{f:?}");
         assert!(mape(&f, &points.iter().collect::<Vec<_>>()) < 1e-9);
+    }
+
+    #[test]
+    fn flat_weight_bytes_leave_the_fixed_cost_to_the_bandwidth_not_the_overhead() {
+        // One model: every step streams the same weights (bytes within 4%),
+        // so overhead + bytes / bw is one column. The fit does not split
+        // the truth's 2 ms of fixed cost off: the bandwidth carries it.
+        let truth = Fit { overhead_s: 2e-3, linear: rates(1.1e12, 1.3e14), attention: Some(rates(4e11, 2e12)) };
+        let points: Vec<Point> = (0..30)
+            .map(|i| {
+                let linear = (1.5e10 * (1.0 + 0.005 * f64::from(i % 8)), 1.5e10 * 2f64.powi(i % 15));
+                let attention = (1e8 * 2f64.powi(i % 9), 1e9 * 2f64.powi((5 * i) % 14));
+                point(linear, attention, &truth)
+            })
+            .collect();
+        let f = fit(&points).unwrap();
+        assert_eq!(f.overhead_s, 0.0, "{f:?}");
+        // 15 GB in 13.6 ms + 2 ms: the effective bandwidth is ~0.87 of the truth's.
+        let effective = 1.5e10 / (1.5e10 / 1.1e12 + 2e-3);
+        assert!(f.linear.memory_fitted && (f.linear.bandwidth_bytes_per_s / effective - 1.0).abs() < 0.02, "{f:?}");
     }
 
     #[test]

@@ -34,6 +34,10 @@ pub struct Fidelity {
     pub sim: Recorded,
     pub rows: Vec<Row>,
     pub steps: StepErrors,
+    /// Every live step with the calibrated model's prediction for it,
+    /// seconds: kept so that a live run's steps can be studied (and
+    /// re-scored against another profile) after the device is gone.
+    pub live_steps: Vec<(StepTiming, f64)>,
     pub device: String,
 }
 
@@ -103,7 +107,28 @@ pub fn run(
     let sim = crate::sim::llm::run(scenario, &sim_config, scenario.seed, &scenario.run);
     let rows = compare(&live.recorded.summary, &sim.summary);
     let steps = step_errors(&sim_config.step, &live.steps);
-    Ok(Fidelity { live: live.recorded, sim, rows, steps, device })
+    let live_steps = live.steps.into_iter().map(|s| (s, sim_config.step.time(&s.shape).as_secs_f64())).collect();
+    Ok(Fidelity { live: live.recorded, sim, rows, steps, live_steps, device })
+}
+
+/// The live steps as CSV: shape, executor and wall times, prediction.
+pub fn steps_csv(steps: &[(StepTiming, f64)]) -> String {
+    let mut out = String::from(
+        "prefill_tokens,prefill_cached_tokens,decode_seqs,decode_context_tokens,executor_s,wall_s,predicted_s\n",
+    );
+    for (s, predicted) in steps {
+        let shape = &s.shape;
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{predicted}\n",
+            shape.prefill_tokens,
+            shape.prefill_cached_tokens,
+            shape.decode_seqs,
+            shape.decode_context_tokens,
+            s.executor.as_secs_f64(),
+            s.wall.as_secs_f64()
+        ));
+    }
+    out
 }
 
 /// The comparison as a Markdown table (seconds shown as ms).

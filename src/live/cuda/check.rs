@@ -30,7 +30,15 @@ pub fn check_against_cpu(exec: &CudaExecutor) -> Result<Vec<(String, f64)>, Live
     let st = exec.stream.clone();
     let err = cuda;
     // Both kernels, split and unsplit K, and tails in M, N and K (688 = 21 x 32 + 16).
-    for (m, n, k) in [(1, 4096, 4096), (7, 1024, 14336), (64, 328, 688), (70, 512, 512), (256, 256, 4096), (200, 328, 688), (1000, 4096, 4096)] {
+    for (m, n, k) in [
+        (1, 4096, 4096),
+        (7, 1024, 14336),
+        (64, 328, 688),
+        (70, 512, 512),
+        (256, 256, 4096),
+        (200, 328, 688),
+        (1000, 4096, 4096),
+    ] {
         let x: Vec<u16> = (0..m * k).map(|_| cpu::bf16(rng.random_range(-1.0..1.0))).collect();
         let w = cpu::random_weights(n, k, &mut rng);
         let mut want = vec![f32::NAN; m * n];
