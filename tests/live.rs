@@ -206,6 +206,16 @@ fn bad_live_input_is_exit_2() {
     assert!(String::from_utf8_lossy(&big.stderr).contains("the CPU executor runs at most"), "{big:?}");
     let missing = servesim(&["fidelity", &scenario, "--profile", "nope.toml", "--backend", "cpu"], tmp.path());
     assert_eq!(missing.status.code(), Some(2), "{missing:?}");
+    // A sweep to refit that is missing, or not a sweep: the file, where, and a hint; nothing written.
+    std::fs::write(tmp.path().join("bad.json"), "{\n  \"backend\": \"cuda\",\n  \"steps\": 3\n}\n").expect("write");
+    for (file, expected) in [("none.json", "none.json: cannot read it"), ("bad.json", "bad.json:3:")] {
+        let refit = servesim(&["calibrate", "--refit", file, "--out", "p.toml", "--profiles", &profiles], tmp.path());
+        let stderr = String::from_utf8_lossy(&refit.stderr);
+        assert_eq!(refit.status.code(), Some(2), "{refit:?}");
+        assert!(stderr.contains(expected) && !tmp.path().join("p.toml").exists(), "{stderr}");
+    }
+    let both = servesim(&["calibrate", "--refit", "bad.json", "--backend", "cpu", "--out", "p.toml"], tmp.path());
+    assert_eq!(both.status.code(), Some(2), "--refit and --backend conflict: {both:?}");
 }
 
 /// Every `kernels/*.cu` compiles to PTX for sm_90 through NVRTC.
