@@ -12,6 +12,7 @@ use clap::Args;
 use servesim::live::calibrate::{self, Point, Sweep};
 use servesim::live::{self, Backend};
 use servesim::model::profile::{CalibratedProfile, GpuProfile, ModelProfile};
+use servesim::model::step::StepShape;
 use servesim::report::{self, plots};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -44,18 +45,12 @@ pub struct CalibrateArgs {
 }
 
 fn csv(points: &[Point], fit: &calibrate::Fit) -> String {
-    let mut out = String::from(
-        "prefill_tokens,prefill_cached_tokens,decode_seqs,decode_context_tokens,bytes,flops,measured_s,predicted_s,\
-         regime,kv_bytes,attention_flops\n",
-    );
+    let mut out =
+        format!("{},bytes,flops,measured_s,predicted_s,regime,kv_bytes,attention_flops\n", StepShape::CSV_HEADER);
     for p in points {
-        let s = &p.shape;
         out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{}\n",
-            s.prefill_tokens,
-            s.prefill_cached_tokens,
-            s.decode_seqs,
-            s.decode_context_tokens,
+            "{},{},{},{},{},{},{},{}\n",
+            p.shape.csv_fields(),
             p.bytes,
             p.flops,
             p.measured_s,

@@ -15,7 +15,7 @@ use crate::metrics::latency::LatencySummary;
 use crate::metrics::recorder::Recorded;
 use crate::metrics::Summary;
 use crate::model::profile::CalibratedProfile;
-use crate::model::step::StepModel;
+use crate::model::step::{StepModel, StepShape};
 use crate::scenario::Scenario;
 
 /// One compared metric.
@@ -113,17 +113,11 @@ pub fn run(
 
 /// The live steps as CSV: shape, executor and wall times, prediction.
 pub fn steps_csv(steps: &[(StepTiming, f64)]) -> String {
-    let mut out = String::from(
-        "prefill_tokens,prefill_cached_tokens,decode_seqs,decode_context_tokens,executor_s,wall_s,predicted_s\n",
-    );
+    let mut out = format!("{},executor_s,wall_s,predicted_s\n", StepShape::CSV_HEADER);
     for (s, predicted) in steps {
-        let shape = &s.shape;
         out.push_str(&format!(
-            "{},{},{},{},{},{},{predicted}\n",
-            shape.prefill_tokens,
-            shape.prefill_cached_tokens,
-            shape.decode_seqs,
-            shape.decode_context_tokens,
+            "{},{},{},{predicted}\n",
+            s.shape.csv_fields(),
             s.executor.as_secs_f64(),
             s.wall.as_secs_f64()
         ));

@@ -98,6 +98,18 @@ pub fn prefill_attended(chunk: u64, cached: u64) -> u64 {
 }
 
 impl StepShape {
+    /// CSV header of [`StepShape::csv_fields`] (the step's sums as reports
+    /// list them, one step per row).
+    pub const CSV_HEADER: &'static str = "prefill_tokens,prefill_cached_tokens,decode_seqs,decode_context_tokens";
+
+    /// The step's sums as CSV fields, in [`StepShape::CSV_HEADER`]'s order.
+    pub fn csv_fields(&self) -> String {
+        format!(
+            "{},{},{},{}",
+            self.prefill_tokens, self.prefill_cached_tokens, self.decode_seqs, self.decode_context_tokens
+        )
+    }
+
     /// One prefill chunk of `chunk` tokens on top of `cached` tokens.
     pub fn prefill(chunk: u64, cached: u64) -> StepShape {
         StepShape::default().with_prefill(chunk, cached)
