@@ -7,7 +7,7 @@
 //! match the CPU reference.
 
 use servesim::live::{self, cuda, Backend, ExecModel};
-use servesim::model::profile::ModelProfile;
+use servesim::model::profile::{CalibratedProfile, ModelProfile};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -104,9 +104,7 @@ fn calibrate_then_fidelity_end_to_end_on_the_cpu() {
     assert!(out.status.success(), "{out:?}");
     assert!(stdout.contains("MAPE: memory-bound") && stdout.contains("of h100-sxm peak"), "{stdout}");
     assert!(stdout.contains("copy bandwidth (read + write, measured on the device)"), "{stdout}");
-    let load = |name: &str| {
-        servesim::model::profile::CalibratedProfile::load(&tmp.path().join("cal").join(name)).expect("loads")
-    };
+    let load = |name: &str| CalibratedProfile::load(&tmp.path().join("cal").join(name)).expect("loads");
     let cal = load("cpu.toml");
     assert_eq!(cal.gpu, "h100-sxm");
     assert!(cal.effective_flops_per_s.is_some_and(|f| f > 1e6), "{cal:?}");
@@ -122,8 +120,8 @@ fn calibrate_then_fidelity_end_to_end_on_the_cpu() {
     let again = load("refit.toml");
     assert!(again.source.ends_with("refitted from cal-report/sweep.json"), "{again:?}");
     assert_eq!(
-        servesim::model::profile::CalibratedProfile { source: String::new(), name: String::new(), ..again },
-        servesim::model::profile::CalibratedProfile { source: String::new(), name: String::new(), ..cal.clone() }
+        CalibratedProfile { source: String::new(), name: String::new(), ..again },
+        CalibratedProfile { source: String::new(), name: String::new(), ..cal.clone() }
     );
     let out = servesim(
         &[
@@ -278,4 +276,34 @@ fn cuda_kernels_match_the_cpu_reference() {
         };
         assert!(err <= bound, "{check}: {err} > {bound}");
     }
+}
+
+/// The shipped H100 profile is exactly the refit of the shipped H100 sweep
+/// (`profiles/calibrated/h100.sweep.json`, measured on the device), so the
+/// profile can always be reproduced, and a change to the fit shows here.
+#[test]
+fn the_shipped_h100_profile_is_the_refit_of_its_sweep() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let profiles = root().join("profiles");
+    let sweep = profiles.join("calibrated/h100.sweep.json").display().to_string();
+    let out = servesim(
+        &[
+            "calibrate",
+            "--refit",
+            &sweep,
+            "--out",
+            "h100.toml",
+            "--report",
+            "r",
+            "--profiles",
+            &profiles.display().to_string(),
+        ],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{out:?}");
+    let load = |path: &Path| CalibratedProfile::load(path).expect("loads");
+    let strip = |p: CalibratedProfile| CalibratedProfile { source: String::new(), name: String::new(), ..p };
+    let shipped = load(&profiles.join("calibrated/h100.toml"));
+    assert!(shipped.effective_attention_bandwidth_bytes_per_s.is_some(), "the two-term form: {shipped:?}");
+    assert_eq!(strip(load(&tmp.path().join("h100.toml"))), strip(shipped));
 }
