@@ -51,6 +51,27 @@ fn every_shipped_profile_loads() {
     }
     for name in &models {
         let m = model(name);
+        if let Some(base) = name.strip_suffix("-live") {
+            // A model as the live executor streams it: the base's shapes,
+            // parameters as the executor counts them (no input embedding).
+            let base = model(base);
+            let executed = servesim::live::ExecModel::from_profile(&base, None).expect("shape").profile();
+            assert_eq!(m.parameters, executed.parameters, "{name}: parameters disagree with the executor's");
+            assert_eq!(
+                (m.layers, m.hidden_size, m.attention_heads, m.kv_heads, m.head_dim, m.intermediate_size, m.vocab_size),
+                (
+                    base.layers,
+                    base.hidden_size,
+                    base.attention_heads,
+                    base.kv_heads,
+                    base.head_dim,
+                    base.intermediate_size,
+                    base.vocab_size
+                ),
+                "{name}: shapes differ from the base model's"
+            );
+            continue;
+        }
         // Llama-style parameter count from the shapes: embeddings + lm_head,
         // attention (q, o full; k, v grouped), gated FFN, two norms per layer,
         // final norm. Catches a typo in any shipped model file.
