@@ -44,10 +44,11 @@ pub fn fidelity(args: FidelityArgs) -> Result<ExitCode, Failure> {
         _ => Failure::failed(e),
     })?;
     let st = &f.steps;
+    let saturated = live::fidelity::saturation_warning(&f.live.summary.throughput).map_or(String::new(), |w| w + "\n");
     let table = format!(
         "{}\nsteps: {} live steps; calibrated step model vs the wall time the core saw MAPE {:.1}%, vs the \
          executor's own timing {:.1}% (the profile's overhead includes the calibrated hand-off); hand-off outside \
-         the timed step {:.1} us mean\n",
+         the timed step {:.1} us mean\n{saturated}",
         live::fidelity::table(&f.rows),
         st.count,
         st.mape_wall * 100.0,

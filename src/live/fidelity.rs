@@ -13,6 +13,7 @@ use super::driver::{executed_config, llm_config, StepTiming};
 use super::{Executor, LiveError};
 use crate::metrics::latency::LatencySummary;
 use crate::metrics::recorder::Recorded;
+use crate::metrics::summary::Throughput;
 use crate::metrics::Summary;
 use crate::model::profile::CalibratedProfile;
 use crate::model::step::{StepModel, StepShape};
@@ -111,6 +112,24 @@ pub fn run(
     Ok(Fidelity { live: live.recorded, sim, rows, steps, live_steps, device })
 }
 
+/// Completed over offered below which a live run counts as saturated.
+pub const SATURATED_BELOW: f64 = 0.9;
+
+/// A warning when the live run completed well under what was offered: its
+/// queue grew for the whole run, so its latencies measure how long the run
+/// lasted, and any step-time error in the sim becomes an unbounded latency
+/// error. A fidelity run must sit below the knee to judge step times.
+pub fn saturation_warning(live: &Throughput) -> Option<String> {
+    let (offered, completed) = (live.offered_per_s, live.completed_per_s);
+    (offered > 0.0 && completed < SATURATED_BELOW * offered).then(|| {
+        format!(
+            "warning: the live run was saturated ({offered:.2} requests/s offered, {completed:.2} completed): \
+             its latencies measure a growing queue, not step times; lower the rate below the knee \
+             (`servesim sweep <scenario> --set replica.calibrated=<profile> --vary workload.rate_per_s=...`)"
+        )
+    })
+}
+
 /// The live steps as CSV: shape, executor and wall times, prediction.
 pub fn steps_csv(steps: &[(StepTiming, f64)]) -> String {
     let mut out = format!("{},executor_s,wall_s,predicted_s\n", StepShape::CSV_HEADER);
@@ -142,4 +161,17 @@ pub fn table(rows: &[Row]) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_live_run_that_falls_behind_its_arrivals_is_called_saturated() {
+        let behind = Throughput { offered_per_s: 6.66, completed_per_s: 5.10 };
+        assert!(saturation_warning(&behind).is_some_and(|w| w.contains("6.66 requests/s offered, 5.10 completed")));
+        assert_eq!(saturation_warning(&Throughput { offered_per_s: 6.66, completed_per_s: 6.4 }), None);
+        assert_eq!(saturation_warning(&Throughput { offered_per_s: 0.0, completed_per_s: 0.0 }), None);
+    }
 }
