@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# One pass of the GPU checks of issue 6 on a CUDA machine, in the order the
-# README gives: kernel correctness against the CPU reference, calibration,
-# a live run, fidelity. Each step is time-limited and logged; a failing
+# One pass of the GPU checks on a CUDA machine, in the order
+# docs/guide/gpu-backend.md gives: kernel correctness against the CPU
+# reference, calibration, a live run, fidelity. Each step is time-limited and logged; a failing
 # step does not stop the next. Usage (repo root):
 #   scripts/gpu-check.sh BIN_DIR OUT_DIR
-# BIN_DIR holds `servesim` and the `live` test binary (built with
-# `cargo build --release && cargo test --release --test live --no-run`).
+# BIN_DIR holds `servesim` and the integration-test binary `it-*` (built with
+# `cargo build --release && cargo test --release --test it --no-run`).
 # OUT_DIR receives log.txt, h100.toml and reports.tgz (the report folders).
 set -u
 bin=${1:?BIN_DIR}; dest=${2:?OUT_DIR}
@@ -36,8 +36,8 @@ if command -v nvcc >/dev/null; then
         nvcc -arch=sm_90 -cubin -Xptxas -v -o /dev/null "$out/$f.cu" 2>&1 | grep -E "Compiling|registers|spill"
     done | tee -a "$log"
 fi
-test_bin=$(ls "$bin"/live-* | head -n 1)
-step correctness 90 "$test_bin" --nocapture --test-threads 1 cuda
+test_bin=$(ls "$bin"/it-* | head -n 1)
+step correctness 90 "$test_bin" --nocapture --test-threads 1 live::cuda
 step calibrate 300 "$bin/servesim" calibrate --backend cuda --out "$out/h100.toml" --report "$out/calibrate"
 step fidelity 150 "$bin/servesim" fidelity scenarios/live-h100-llama8b.toml --profile "$out/h100.toml" \
     --backend cuda --out "$out/fidelity"

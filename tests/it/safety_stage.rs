@@ -3,8 +3,8 @@
 //! adds exactly what the model predicts to TTFT, and a flagged response in
 //! a batch of many stops generation and refuses only its own caller.
 
-use rand::SeedableRng;
-use servesim::core::llm::{self, LlmScheduler, Policy, Preemption, Replica, ReplicaConfig, RouterPolicy, Served};
+use crate::llm_harness::{one_replica_pool, roomy_replica, Events, LlmDriver, Reply};
+use servesim::core::llm::{self, Served};
 use servesim::core::safety::{
     self, Action, Class, OutputCheck, OutputMode, Risk, SafetyConfig, SafetyStage, Thresholds, Verdict,
 };
@@ -43,30 +43,6 @@ fn config(chunk_tokens: u32) -> SafetyConfig {
     }
 }
 
-fn llm_core(chunk_tokens: Option<u32>) -> LlmScheduler {
-    let cfg = ReplicaConfig {
-        policy: Policy::Continuous,
-        max_seqs: 64,
-        max_batched_tokens: 8192,
-        kv_blocks: 10_000,
-        block_tokens: 16,
-        watermark_blocks: 0,
-        preemption: Preemption::Recompute,
-        kv_bytes_per_token: 100,
-        queue_capacity: None,
-        prefix_cache: None,
-    };
-    let core = LlmScheduler::new(
-        vec![Replica::new(0, cfg)],
-        RouterPolicy::RoundRobin,
-        rand_chacha::ChaCha8Rng::seed_from_u64(1),
-    );
-    match chunk_tokens {
-        Some(n) => core.watch_chunks(n),
-        None => core,
-    }
-}
-
 enum Ev {
     Safety(safety::Input),
     Llm(llm::Input),
@@ -85,9 +61,8 @@ struct Answer {
 
 struct World {
     stage: Option<SafetyStage>,
-    core: LlmScheduler,
-    events: BTreeMap<(SimTime, u64), Ev>,
-    seq: u64,
+    driver: LlmDriver,
+    events: Events<Ev>,
     sizes: BTreeMap<u64, (u32, u32)>,
     answers: BTreeMap<u64, Answer>,
     released: BTreeMap<u64, u32>,
@@ -98,9 +73,8 @@ impl World {
     fn new(stage: Option<SafetyStage>, chunk: Option<u32>) -> Self {
         World {
             stage,
-            core: llm_core(chunk),
-            events: BTreeMap::new(),
-            seq: 0,
+            driver: LlmDriver::new(one_replica_pool(roomy_replica(), chunk), STEP),
+            events: Events::new(),
             sizes: BTreeMap::new(),
             answers: BTreeMap::new(),
             released: BTreeMap::new(),
@@ -109,8 +83,7 @@ impl World {
     }
 
     fn push(&mut self, at: SimTime, ev: Ev) {
-        self.events.insert((at, self.seq), ev);
-        self.seq += 1;
+        self.events.push(at, ev);
     }
 
     /// The caller of `request` gives up at `at`.
@@ -145,7 +118,7 @@ impl World {
             };
             self.push(SimTime::ZERO, ev);
         }
-        while let Some(((now, _), ev)) = self.events.pop_first() {
+        while let Some((now, ev)) = self.events.pop() {
             match ev {
                 Ev::Safety(input) => self.safety(now, input),
                 Ev::Llm(input) => self.llm(now, input),
@@ -155,16 +128,10 @@ impl World {
     }
 
     fn llm(&mut self, now: SimTime, input: llm::Input) {
-        let mut out = Vec::new();
-        self.core.handle(now, input, &mut out);
-        let chunks: Vec<_> = self.core.drain_chunks().collect();
-        for a in out {
-            match a {
-                llm::Action::StartStep { replica, .. } => {
-                    self.push(now + STEP, Ev::Llm(llm::Input::StepDone { replica }))
-                }
-                llm::Action::ArmTimer { replica, at } => self.push(at, Ev::Llm(llm::Input::Timer { replica, at })),
-                llm::Action::Respond { request, outcome, served } => match self.stage {
+        for reply in self.driver.handle(now, input) {
+            match reply {
+                Reply::Later { at, input } => self.push(at, Ev::Llm(input)),
+                Reply::Respond { request, outcome, served } => match self.stage {
                     Some(_) => self.safety(now, safety::Input::LlmDone { request, outcome, served }),
                     None => {
                         let a = Answer {
@@ -177,11 +144,8 @@ impl World {
                         self.answers.insert(request.0, a);
                     }
                 },
-                llm::Action::TransferKv { .. } => unreachable!("no disaggregation here"),
+                Reply::Generated { request, tokens } => self.safety(now, safety::Input::Generated { request, tokens }),
             }
-        }
-        for (request, tokens) in chunks {
-            self.safety(now, safety::Input::Generated { request, tokens });
         }
     }
 
@@ -274,9 +238,9 @@ fn a_flagged_response_refuses_only_its_caller_and_the_batch_completes_unchanged(
     assert_eq!(stopped.released, chunk, "only the chunk that passed reached the caller");
     let generated = stopped.served.map(|s| s.output_tokens).unwrap_or(0);
     assert!(generated > 2 * chunk && generated < output, "stopped early, after the flagged chunk: {generated}");
-    let stats = world.core.replicas()[0].stats();
+    let stats = world.driver.core.replicas()[0].stats();
     assert_eq!(stats.cancelled, 1, "one stream stopped");
-    assert_eq!(world.core.replicas()[0].kv_used_blocks(), 0, "its KV was freed");
+    assert_eq!(world.driver.core.replicas()[0].kv_used_blocks(), 0, "its KV was freed");
     for i in (0..16u64).filter(|&i| i != 5) {
         assert_eq!(world.answers[&i], baseline.answers[&i], "request {i} must complete unchanged");
     }
@@ -299,7 +263,7 @@ fn a_caller_cancelling_in_either_stage_is_answered_once_and_its_work_stops() {
     let generated = mid.served.map_or(0, |s| s.output_tokens);
     assert!(generated > 0 && generated < 40, "stopped mid-stream: {generated}");
     assert_eq!(kept.outcome, Outcome::Completed);
-    assert_eq!(world.core.replicas()[0].stats().cancelled, 1);
-    assert_eq!(world.core.replicas()[0].kv_used_blocks(), 0);
+    assert_eq!(world.driver.core.replicas()[0].stats().cancelled, 1);
+    assert_eq!(world.driver.core.replicas()[0].kv_used_blocks(), 0);
     assert!(world.released.get(&1).copied().unwrap_or(0) < 40);
 }

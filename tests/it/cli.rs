@@ -2,14 +2,9 @@
 //! whose bytes repeat, `--seed` changes them, `sweep` tabulates the knee,
 //! `schema` prints a JSON Schema, `validate` passes on the shipped set.
 
+use crate::support::servesim;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn servesim(args: &[&str], cwd: &Path) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_servesim")).args(args).current_dir(cwd).output().expect("binary runs");
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"), "{out:?}");
-    out
-}
+use std::process::Command;
 
 fn scenario(name: &str) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(name).display().to_string()

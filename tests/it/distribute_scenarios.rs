@@ -7,6 +7,7 @@
 //! overrides in `SHRINK`); the full sizes are run by `servesim distribute`
 //! and `cargo bench --bench distribute`.
 
+use crate::support::assert_snapshot;
 use servesim::distribute::{self, load};
 use std::path::PathBuf;
 
@@ -58,7 +59,7 @@ fn shipped_distribution_scenarios_are_deterministic_and_match_snapshots() {
         assert_eq!(first, second, "{}: two runs differ", path.display());
         let (_, other) = summary_of(&path, Some(987_654));
         assert_ne!(first, other, "{}: another seed gave the same summary", path.display());
-        insta::assert_snapshot!(format!("distribute-{name}"), first);
+        assert_snapshot("distribute_scenarios", &format!("distribute-{name}"), &first);
     }
 }
 

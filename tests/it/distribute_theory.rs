@@ -1,16 +1,13 @@
-//! Weight distribution against theory (issue 7, acceptance 1–4).
+//! Weight distribution against theory.
 //!
 //! Expected values are derived here from the formulas, not read from the
 //! simulator: sequential = N·F/u_s, fan-out = max(N·F/u_s, F/d_min), and
 //! the lower bound D_min = max(F/u_s, F/d_min, N·F/(u_s + Σu_i)). Every run
 //! must keep its invariants, among them "no node beats the lower bound".
 
+use crate::support::root;
 use servesim::distribute::{self, load::from_text, Summary};
-use std::path::{Path, PathBuf};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use std::path::Path;
 
 /// A homogeneous fleet: `n` nodes, file `f_gb` GB in `chunks` chunks, rates in GB/s.
 fn homogeneous(n: u32, f_gb: f64, chunks: u32, u_s: f64, u: f64, d: f64, strategy: &str) -> String {

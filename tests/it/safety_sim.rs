@@ -3,16 +3,12 @@
 //! classifier capacity, the trade-off plot, and bad thresholds refused
 //! with their place, key, expectation and hint.
 
+use crate::support::root;
 use proptest::prelude::*;
 use servesim::metrics::safety::SafetySummary;
 use servesim::metrics::Summary;
 use servesim::scenario::{self, Scenario};
 use servesim::sim;
-use std::path::PathBuf;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// A small chat service; `input` (keys of `safety.input`, each followed
 /// by a comma), `classifier` (keys of its one input classifier) and

@@ -5,15 +5,11 @@
 //! frees its KV blocks". Gateway units (GCRA vs ITU-T I.371, the
 //! Parekh-Gallager bound, aging) are in `src/core/gateway/`.
 
+use crate::support::root;
 use servesim::metrics::frontdoor::FrontDoorSummary;
 use servesim::metrics::Summary;
 use servesim::scenario;
 use servesim::sim;
-use std::path::PathBuf;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// One Llama-3-8B replica on an H100, 16 sequences per batch (it completes
 /// about 19 requests/s of 500 + ~100 tokens when saturated), and the given

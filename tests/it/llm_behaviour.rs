@@ -2,16 +2,16 @@
 //! policies (or stresses the KV cache) and asserts what serving practice
 //! says must happen — with real numbers from the roofline step model.
 
+use crate::support::{azure_trace, root};
 use servesim::metrics::llm::LlmSummary;
 use servesim::metrics::Summary;
 use servesim::scenario;
 use servesim::sim;
-use std::path::PathBuf;
 
 /// Runs `file` (in scenarios/) shortened to `duration` after a `warmup`,
 /// with `sets`, and checks that every request has exactly one outcome.
 fn run_scenario(file: &str, duration: &str, warmup: &str, sets: &[&str]) -> Summary {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(file);
+    let path = root().join("scenarios").join(file);
     let mut all = vec![format!("run.duration={duration}"), format!("run.warmup={warmup}")];
     all.extend(sets.iter().map(|s| s.to_string()));
     let s = scenario::load(&path, &all).unwrap_or_else(|e| panic!("{e}"));
@@ -200,15 +200,14 @@ fn sticky_sessions_keep_conversations_cached_and_cut_ttft() {
 fn empirical_sizes_resample_the_real_trace() {
     // The Azure code trace's own columns, drawn independently per request.
     let tmp = tempfile::tempdir().expect("tempdir");
-    let mut trace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/azure-llm-2023/code.csv");
-    if !trace.exists() {
-        eprintln!("warning: {} is missing; resampling a generated trace instead", trace.display());
+    let trace = azure_trace("resampling a generated trace instead").unwrap_or_else(|| {
         let rows: String = (0..300u32)
             .map(|i| format!("2023-11-16 18:00:{:02}.0000000,{},{}\n", i / 10, 50 + i * 37 % 3000, 1 + i * 7 % 200))
             .collect();
-        trace = tmp.path().join("trace.csv");
+        let trace = tmp.path().join("trace.csv");
         std::fs::write(&trace, format!("TIMESTAMP,ContextTokens,GeneratedTokens\n{rows}")).expect("write trace");
-    }
+        trace
+    });
     let rows = servesim::workload::trace::read_trace(&trace).unwrap_or_else(|e| panic!("the shared trace: {e}"));
     let mean = |f: fn(&servesim::workload::trace::TraceRecord) -> u32| {
         rows.iter().map(|r| f64::from(f(r))).sum::<f64>() / rows.len() as f64
@@ -229,23 +228,19 @@ fn empirical_sizes_resample_the_real_trace() {
 
 #[test]
 fn a_trace_replay_can_ask_what_a_shared_system_prompt_would_save() {
+    // The scenario replays the trace, so it cannot even load without it.
+    if azure_trace("skipping the trace what-if").is_none() {
+        return;
+    }
     let trace = |sets: &[&str]| {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/azure-code-llama70b.toml");
+        let path = root().join("scenarios/azure-code-llama70b.toml");
         let mut all = vec!["run.duration=10m".to_string(), "kv.prefix_cache=lru".to_string()];
         all.extend(sets.iter().map(|s| s.to_string()));
         let mut s = scenario::load(&path, &all).unwrap_or_else(|e| panic!("{e}"));
-        if !std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/azure-llm-2023/code.csv").exists() {
-            eprintln!("warning: the shared Azure trace is missing; skipping the trace what-if");
-            return None;
-        }
         s.run.drain = true;
-        Some(sim::run(&s).summary)
+        sim::run(&s).summary
     };
-    let (Some(plain), Some(shared)) =
-        (trace(&[]), trace(&["workload.shared_prefix={ tokens = 1000, share = 0.6, prefixes = 2 }"]))
-    else {
-        return;
-    };
+    let (plain, shared) = (trace(&[]), trace(&["workload.shared_prefix={ tokens = 1000, share = 0.6, prefixes = 2 }"]));
     assert_eq!(plain.requests.prompt_tokens, shared.requests.prompt_tokens, "trace prompts keep their length");
     let c = llm(&shared).prefix_cache.clone().expect("prefix cache summary");
     assert!(c.hit_rate > 0.5 && c.cached_prompt_tokens > 400_000, "{c:?}");

@@ -2,20 +2,17 @@
 //! (same seed => byte-identical summary.json, another seed => different),
 //! and matches its committed insta snapshot.
 //!
-//! The Azure trace scenario reads `../shared/data/azure-llm-2023/code.csv`
-//! beside the repository. Where that file is absent, the trace scenario is
-//! run against a generated trace of the same format instead and a warning
-//! is printed; its snapshot and the 8,819-request check need the real file.
+//! The Azure trace scenarios read `../shared/data/azure-llm-2023/code.csv`
+//! beside the repository. Where that file is absent, they are run against
+//! a generated trace of the same format instead and a warning is printed;
+//! their snapshots and the 8,819-request check need the real file.
 
+use crate::support::{assert_snapshot, azure_trace, azure_trace_path, root};
 use servesim::distribute::load::is_distribution_scenario;
 use servesim::report::summary_json;
 use servesim::scenario::{self, Scenario};
 use servesim::sim;
 use std::path::{Path, PathBuf};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn shipped() -> Vec<PathBuf> {
     let mut paths = Vec::new();
@@ -33,10 +30,6 @@ fn shipped() -> Vec<PathBuf> {
     paths.sort();
     assert!(paths.len() >= 10, "expected the shipped scenarios, found {paths:?}");
     paths
-}
-
-fn real_trace() -> PathBuf {
-    root().join("../shared/data/azure-llm-2023/code.csv")
 }
 
 /// A small trace in the Azure format, with a BOM and no final newline.
@@ -58,8 +51,7 @@ fn generated_trace(dir: &Path) -> PathBuf {
 
 fn load(path: &Path, tmp: &Path) -> Scenario {
     let uses_trace = std::fs::read_to_string(path).unwrap_or_default().contains("arrival = \"trace\"");
-    let sets = if uses_trace && !real_trace().exists() {
-        eprintln!("WARNING: {} is missing; running {} on a generated trace", real_trace().display(), path.display());
+    let sets = if uses_trace && azure_trace(&format!("running {} on a generated trace", path.display())).is_none() {
         vec![format!("workload.trace={}", generated_trace(tmp).display())]
     } else {
         Vec::new()
@@ -92,18 +84,17 @@ fn shipped_summaries_match_snapshots() {
     let tmp = tempfile::tempdir().expect("tempdir");
     for path in shipped() {
         let s = load(&path, tmp.path());
-        if s.file.workload.trace.is_some() && !real_trace().exists() {
+        if s.file.workload.trace.is_some() && !azure_trace_path().exists() {
             eprintln!("WARNING: snapshot of {} needs the real trace; not compared", path.display());
             continue;
         }
-        insta::assert_snapshot!(s.name.clone(), summary(&s));
+        assert_snapshot("shipped_scenarios", &s.name, &summary(&s));
     }
 }
 
 #[test]
 fn azure_trace_accounts_for_every_request() {
-    if !real_trace().exists() {
-        eprintln!("WARNING: {} is missing; the 8,819-request check needs it", real_trace().display());
+    if azure_trace("the 8,819-request check needs it").is_none() {
         return;
     }
     let s = scenario::load(&root().join("scenarios/azure-code-trace.toml"), &[]).unwrap_or_else(|e| panic!("{e}"));

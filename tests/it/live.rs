@@ -6,21 +6,11 @@
 //! makes its absence a failure); and, on a machine with a GPU, the kernels
 //! match the CPU reference.
 
+use crate::support::{root, servesim};
 use servesim::live::{self, cuda, Backend, ExecModel};
 use servesim::model::profile::{CalibratedProfile, ModelProfile};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn servesim(args: &[&str], cwd: &Path) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_servesim")).args(args).current_dir(cwd).output().expect("binary runs");
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"), "{out:?}");
-    out
-}
 
 /// A short, lightly loaded chat workload on one tiny-llama replica.
 fn small_scenario(dir: &Path) -> PathBuf {

@@ -1,0 +1,51 @@
+//! What several test modules need: the repository's paths, the real
+//! binary, the shared Azure trace (or a warning where it is absent) and
+//! insta snapshots kept at the paths they were first committed under.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs the `servesim` binary in `cwd`; it must never panic, whatever the input.
+pub fn servesim(args: &[&str], cwd: &Path) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_servesim")).args(args).current_dir(cwd).output().expect("binary runs");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"), "{out:?}");
+    out
+}
+
+/// Where the real Azure code trace lives: beside the repository, never in it.
+pub fn azure_trace_path() -> PathBuf {
+    root().join("../shared/data/azure-llm-2023/code.csv")
+}
+
+/// The real Azure code trace, or `None` with a warning naming what is
+/// skipped or replaced (`instead`) when it is absent.
+pub fn azure_trace(instead: &str) -> Option<PathBuf> {
+    let path = azure_trace_path();
+    if path.exists() {
+        Some(path)
+    } else {
+        eprintln!("WARNING: {} is missing; {instead}", path.display());
+        None
+    }
+}
+
+/// The committed snapshots: `tests/snapshots/`.
+pub fn snapshots() -> PathBuf {
+    root().join("tests/snapshots")
+}
+
+/// Asserts `value` against `tests/snapshots/<group>__<name>.snap`, the
+/// name each snapshot had when its tests were binaries of their own, so
+/// the committed files keep their paths and bytes. A difference fails as
+/// any insta assertion does (and leaves a `.snap.new` to review).
+pub fn assert_snapshot(group: &str, name: &str, value: &str) {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(snapshots());
+    settings.set_prepend_module_to_snapshot(false);
+    settings.bind(|| insta::assert_snapshot!(format!("{group}__{name}"), value));
+}
