@@ -8,6 +8,7 @@
 //! request is charged by fair queuing is its estimated GPU-seconds from the
 //! pool's own step-time model (see [`CostModel`]).
 
+use super::check::{renewal, traffic_mix};
 use super::llm::LlmConfig;
 use super::locate::Locator;
 use super::schema::{
@@ -174,7 +175,7 @@ fn tenant(
     if kind == ArrivalKind::Trace {
         return Err(loc.error(&k("arrival"), "tenants cannot replay a trace", "use poisson, deterministic or gamma"));
     }
-    let arrivals = super::validate::renewal(loc, &key, kind, t.rate_per_s, t.scv, &t.schedule)?;
+    let arrivals = renewal(loc, &key, kind, t.rate_per_s, t.scv, &t.schedule)?;
     if let Some(0) = t.max_concurrency {
         return Err(loc.error(&k("max_concurrency"), "expected an integer >= 1, got 0", "remove it for no cap"));
     }
@@ -197,7 +198,7 @@ fn tenant(
         deadline: t.deadline,
         limits: limits(loc, &k("limits"), &t.limits)?,
         max_concurrency: t.max_concurrency,
-        safety_mix: t.safety_mix.map(|m| super::safety::traffic_mix(loc, &k("safety_mix"), m, [0.0; 3])).transpose()?,
+        safety_mix: t.safety_mix.map(|m| traffic_mix(loc, &k("safety_mix"), m, [0.0; 3])).transpose()?,
     })
 }
 

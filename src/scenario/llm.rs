@@ -2,9 +2,9 @@
 //! looked up, the step-time model and KV capacity computed, and every
 //! policy knob checked, so a run never starts on an impossible replica.
 
+use super::check::{token_sizes, Column};
 use super::locate::Locator;
 use super::schema::*;
-use super::validate::load_trace;
 use super::ScenarioError;
 use crate::core::llm::{Policy, PrefixCacheConfig, PrefixEviction, ReplicaConfig, RouterPolicy};
 use crate::metrics::llm::GpuMemory;
@@ -14,7 +14,6 @@ use crate::time::SimDuration;
 use crate::workload::conversations::ConversationSpec;
 use crate::workload::prefixes::SharedPrefix;
 use crate::workload::tokens::TokenSizes;
-use crate::workload::trace::TraceRecord;
 use std::path::{Path, PathBuf};
 
 /// SLO targets; `None` means not set.
@@ -98,55 +97,6 @@ fn profiles_dir(r: &ReplicaSection, path: &Path) -> PathBuf {
     }
 }
 
-/// Which trace column an empirical size distribution resamples.
-type Column = fn(&TraceRecord) -> u32;
-
-/// A size distribution; `column` is the trace column `empirical` reads
-/// (None: this key takes no trace), relative to scenario file `path`.
-fn sizes(
-    loc: &Locator,
-    key: &str,
-    d: &Option<TokenDist>,
-    column: Option<Column>,
-    path: &Path,
-) -> Result<TokenSizes, ScenarioError> {
-    let Some(d) = d else {
-        return Err(loc.error(
-            key,
-            "missing: synthetic arrivals need a size",
-            "e.g. { median = 1000, p99 = 8000 } or { fixed = 512 }",
-        ));
-    };
-    match (d.fixed, d.median, d.p99, d.mean, &d.empirical) {
-        (Some(n), None, None, None, None) if n >= 1 => Ok(TokenSizes::Fixed(n)),
-        (None, Some(m), Some(q), None, None) => {
-            TokenSizes::lognormal(m, q, d.max).map_err(|e| loc.error(key, e, "e.g. { median = 1000, p99 = 8000 }"))
-        }
-        (None, None, None, Some(m), None) => {
-            TokenSizes::geometric(m, d.max).map_err(|e| loc.error(&format!("{key}.mean"), e, "e.g. { mean = 200 }"))
-        }
-        (None, None, None, None, Some(trace)) => {
-            let key = format!("{key}.empirical");
-            let Some(column) = column else {
-                return Err(loc.error(
-                    &key,
-                    "only prompt_tokens and output_tokens resample a trace",
-                    "use { median, p99 }",
-                ));
-            };
-            let records = load_trace(trace, path, loc, &key)?;
-            let values: Vec<u32> = records.iter().map(column).collect();
-            TokenSizes::empirical(values, d.max).map_err(|e| loc.error(&key, e, "point at a trace with rows"))
-        }
-        _ => Err(loc.error(
-            key,
-            "expected one of `fixed` (>= 1), both `median` and `p99`, `mean`, or `empirical`",
-            "e.g. { median = 1000, p99 = 8000, max = 32768 }, { fixed = 512 }, { mean = 200 } or \
-             { empirical = \"../../shared/data/azure-llm-2023/code.csv\" }",
-        )),
-    }
-}
-
 pub(super) fn resolve(
     file: &ScenarioFile,
     r: &ReplicaSection,
@@ -173,7 +123,7 @@ pub(super) fn resolve(
     };
     let tenant_sizes = |k: &str, d: &Option<TokenDist>| {
         let column: Column = if k.ends_with("output_tokens") { |r| r.output_tokens } else { |r| r.prompt_tokens };
-        sizes(loc, k, d, Some(column), path)
+        token_sizes(loc, k, d, Some(column), path)
     };
     llm.frontdoor = super::frontdoor::resolve(file, &llm, loc, tenant_sizes, fallback)?;
     Ok(llm)
@@ -267,8 +217,8 @@ fn pool(
         None
     } else {
         Some((
-            sizes(loc, "workload.prompt_tokens", &file.workload.prompt_tokens, Some(|r| r.prompt_tokens), path)?,
-            sizes(loc, "workload.output_tokens", &file.workload.output_tokens, Some(|r| r.output_tokens), path)?,
+            token_sizes(loc, "workload.prompt_tokens", &file.workload.prompt_tokens, Some(|r| r.prompt_tokens), path)?,
+            token_sizes(loc, "workload.output_tokens", &file.workload.output_tokens, Some(|r| r.output_tokens), path)?,
         ))
     };
     let price = r.price_per_gpu_hour_usd.unwrap_or(gpu.price_per_gpu_hour_usd);
@@ -336,7 +286,7 @@ fn conversations(
             "remove it, or use synthetic arrivals",
         ));
     }
-    let turns = sizes(loc, &format!("{key}.turns"), &c.turns, None, path)?;
+    let turns = token_sizes(loc, &format!("{key}.turns"), &c.turns, None, path)?;
     let Some(think_time) = c.think_time else {
         return Err(loc.error(
             key,

@@ -12,6 +12,7 @@
 // location and hint inline (no boxing) keeps construction sites plain.
 #![allow(clippy::result_large_err)]
 
+mod check;
 mod error;
 pub mod frontdoor;
 mod llm;

@@ -12,10 +12,11 @@
 //! server and `max_batch >= 1`; outages name a classifier and end after
 //! they start; working hours open before they close, within the period.
 
+use super::check::{class_numbers, traffic_mix};
 use super::locate::Locator;
 use super::schema::{
-    ClassNumbers, ClassifierSection, EscalateTo, InputSection, OutputModeKey, QueueLayout, ReviewSection, Routing,
-    SafetySection, ScoreSection,
+    ClassifierSection, EscalateTo, InputSection, OutputModeKey, QueueLayout, ReviewSection, Routing, SafetySection,
+    ScoreSection,
 };
 use super::ScenarioError;
 use crate::core::safety::review::ReviewConfig;
@@ -72,41 +73,6 @@ fn unit(loc: &Locator, key: &str, value: f64) -> Result<f64, ScenarioError> {
             "scores and thresholds are probabilities",
         ))
     }
-}
-
-/// A traffic mix (relative weights of benign, borderline, harmful) at
-/// `key`, normalized to sum to 1; absent classes weigh `default`'s.
-pub(super) fn traffic_mix(
-    loc: &Locator,
-    key: &str,
-    n: ClassNumbers,
-    default: [f64; 3],
-) -> Result<[f64; 3], ScenarioError> {
-    let mix = class_numbers(loc, key, n, default)?;
-    let total: f64 = mix.iter().sum();
-    if !(total > 0.0 && total.is_finite()) {
-        return Err(loc.error(
-            key,
-            "expected weights with a positive total",
-            "e.g. { benign = 0.9, borderline = 0.07, harmful = 0.03 }",
-        ));
-    }
-    Ok(mix.map(|w| w / total))
-}
-
-fn class_numbers(loc: &Locator, key: &str, n: ClassNumbers, default: [f64; 3]) -> Result<[f64; 3], ScenarioError> {
-    let mut out = default;
-    for (i, (name, v)) in
-        [("benign", n.benign), ("borderline", n.borderline), ("harmful", n.harmful)].iter().enumerate()
-    {
-        if let Some(v) = v {
-            if !(v.is_finite() && *v >= 0.0) {
-                return Err(loc.error(&format!("{key}.{name}"), format!("expected a number >= 0, got {v}"), ""));
-            }
-            out[i] = *v;
-        }
-    }
-    Ok(out)
 }
 
 fn classifier(

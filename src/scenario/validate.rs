@@ -7,6 +7,7 @@
 //! cannot grow forever (utilization >= 1, unbounded queue, no duration); and
 //! a trace file that exists and parses.
 
+use super::check::{forbid, load_trace, renewal};
 use super::llm::LlmConfig;
 use super::locate::Locator;
 use super::schema::*;
@@ -15,7 +16,6 @@ use crate::core::StationConfig;
 use crate::model::ServiceModel;
 use crate::time::SimDuration;
 use crate::workload::dist::Dist;
-use crate::workload::trace::{read_trace, TraceError, TraceRecord};
 use crate::workload::{ArrivalSpec, RateSchedule};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -65,21 +65,6 @@ pub enum Serving {
     Station { station: StationConfig, service: ServiceModel },
     /// LLM serving: token-level requests on model replicas.
     Llm(Box<LlmConfig>),
-}
-
-fn positive_rate(loc: &Locator, key: &str, rate: f64) -> Result<f64, ScenarioError> {
-    if rate.is_finite() && rate > 0.0 {
-        Ok(rate)
-    } else {
-        Err(loc.error(key, format!("expected a rate > 0 requests per second, got {rate}"), "e.g. rate_per_s = 50.0"))
-    }
-}
-
-fn forbid<T>(loc: &Locator, key: &str, value: &Option<T>, why: &str) -> Result<(), ScenarioError> {
-    match value {
-        Some(_) => Err(loc.error(key, format!("not allowed here: {why}"), "remove the key")),
-        None => Ok(()),
-    }
 }
 
 pub(super) fn resolve(file: ScenarioFile, path: &Path, loc: &Locator) -> Result<Scenario, ScenarioError> {
@@ -202,30 +187,6 @@ fn forbid_llm_keys(file: &ScenarioFile, loc: &Locator) -> Result<(), ScenarioErr
     forbid(loc, "slo", &slo.ttft_p99.or(slo.tpot_p99).or(slo.e2e_p99), why)
 }
 
-/// Reads the trace at `trace` (relative to the scenario file's folder),
-/// placing any error at `key`.
-pub(super) fn load_trace(
-    trace: &Path,
-    scenario: &Path,
-    loc: &Locator,
-    key: &str,
-) -> Result<Vec<TraceRecord>, ScenarioError> {
-    let resolved = match scenario.parent() {
-        Some(dir) if trace.is_relative() => dir.join(trace),
-        _ => trace.to_path_buf(),
-    };
-    read_trace(&resolved).map_err(|e| {
-        let hint = match e {
-            TraceError::Io { .. } => "relative trace paths are resolved from the scenario file's folder",
-            TraceError::Row { .. } | TraceError::OutOfOrder { .. } => {
-                "fix or delete that row; a good row reads `2023-11-16 18:17:03.9799600,4808,10`"
-            }
-            _ => "a trace starts with the header `TIMESTAMP,ContextTokens,GeneratedTokens`, then one request per row",
-        };
-        loc.error(key, e.to_string(), hint)
-    })
-}
-
 fn arrivals(w: &WorkloadSection, path: &Path, loc: &Locator) -> Result<ArrivalSpec, ScenarioError> {
     let kind = w.arrival.unwrap_or_default();
     if kind == ArrivalKind::Trace {
@@ -264,57 +225,6 @@ fn arrivals(w: &WorkloadSection, path: &Path, loc: &Locator) -> Result<ArrivalSp
     forbid(loc, "workload.trace", &w.trace, "only `arrival = \"trace\"` reads a trace")?;
     forbid(loc, "workload.time_scale", &w.time_scale, "only trace replay has a time scale")?;
     renewal(loc, "workload", kind, w.rate_per_s, w.scv, &w.schedule)
-}
-
-/// A renewal process from the keys under `prefix` (`workload`, or a tenant).
-pub(super) fn renewal(
-    loc: &Locator,
-    prefix: &str,
-    kind: ArrivalKind,
-    rate_per_s: Option<f64>,
-    scv: Option<f64>,
-    schedule: &[RateStep],
-) -> Result<ArrivalSpec, ScenarioError> {
-    let key = |k: &str| format!("{prefix}.{k}");
-    let Some(rate) = rate_per_s else {
-        return Err(loc.error(
-            &key("rate_per_s"),
-            "missing: the arrival rate in requests per second",
-            "e.g. rate_per_s = 50.0",
-        ));
-    };
-    let base = positive_rate(loc, &key("rate_per_s"), rate)?;
-    let mut changes = Vec::new();
-    for (i, step) in schedule.iter().enumerate() {
-        let key = key(&format!("schedule[{i}].rate_per_s"));
-        if !(step.rate_per_s.is_finite() && step.rate_per_s >= 0.0) {
-            return Err(loc.error(&key, format!("expected a rate >= 0, got {}", step.rate_per_s), "0 pauses arrivals"));
-        }
-        changes.push((step.at, step.rate_per_s));
-    }
-    let gap = match kind {
-        ArrivalKind::Poisson | ArrivalKind::Deterministic => {
-            forbid(loc, &key("scv"), &scv, "scv is only for `arrival = \"gamma\"`")?;
-            if kind == ArrivalKind::Poisson {
-                Dist::Exponential { mean: 1.0 }
-            } else {
-                Dist::Deterministic { value: 1.0 }
-            }
-        }
-        _ => {
-            let Some(scv) = scv else {
-                return Err(loc.error(
-                    &key("scv"),
-                    "missing: gamma arrivals need the gaps' squared coefficient of variation",
-                    "scv = 1 is Poisson; 4 is bursty",
-                ));
-            };
-            let gap = Dist::Gamma { mean: 1.0, scv };
-            gap.validate().map_err(|e| loc.error(&key("scv"), e.to_string(), ""))?;
-            gap
-        }
-    };
-    Ok(ArrivalSpec::Renewal { gap, rate: RateSchedule::new(base, &changes) })
 }
 
 fn station(file: &ScenarioFile, loc: &Locator) -> Result<StationConfig, ScenarioError> {
