@@ -6,7 +6,7 @@ use super::check::{token_sizes, Column};
 use super::locate::Locator;
 use super::schema::*;
 use super::ScenarioError;
-use crate::core::llm::{Policy, PrefixCacheConfig, PrefixEviction, ReplicaConfig, RouterPolicy};
+use crate::core::llm::{Disaggregation, Policy, PrefixCacheConfig, PrefixEviction, ReplicaConfig, RouterPolicy};
 use crate::metrics::llm::GpuMemory;
 use crate::model::profile::{self, CalibratedProfile, GpuProfile, ModelProfile, ProfileError};
 use crate::model::step::{self, StepModel};
@@ -22,24 +22,6 @@ pub struct Slo {
     pub ttft_p99: Option<SimDuration>,
     pub tpot_p99: Option<SimDuration>,
     pub e2e_p99: Option<SimDuration>,
-}
-
-/// Disaggregated serving: pool sizes and the KV-transfer link.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Disaggregated {
-    /// Replicas `0..prefill_replicas` prefill, the rest decode (both >= 1).
-    pub prefill_replicas: u32,
-    pub link_bandwidth_bytes_per_s: f64,
-    pub link_latency: SimDuration,
-    /// KV bytes of one token of the whole model (what one transfer moves per prompt token).
-    pub kv_bytes_per_token: u64,
-}
-
-impl Disaggregated {
-    /// latency + bytes / bandwidth.
-    pub fn transfer_time(&self, bytes: u64) -> SimDuration {
-        self.link_latency + SimDuration::from_secs_f64(bytes as f64 / self.link_bandwidth_bytes_per_s)
-    }
 }
 
 /// A validated LLM-serving setup.
@@ -60,7 +42,7 @@ pub struct LlmConfig {
     pub price_per_gpu_hour_usd: f64,
     pub slo: Slo,
     /// Set with `batching.policy = "disaggregated"`; replicas then run `Continuous`.
-    pub disaggregation: Option<Disaggregated>,
+    pub disaggregation: Option<Disaggregation>,
     /// Shared system prompts of synthetic arrivals.
     pub shared_prefix: Option<SharedPrefix>,
     /// Multi-turn conversations (synthetic arrivals).
@@ -347,7 +329,7 @@ fn disaggregation(
     replicas: u32,
     model: &ModelProfile,
     loc: &Locator,
-) -> Result<Option<Disaggregated>, ScenarioError> {
+) -> Result<Option<Disaggregation>, ScenarioError> {
     let is_disaggregated = file.batching.policy == Some(BatchingPolicy::Disaggregated);
     if !is_disaggregated {
         if let Some(d) = &file.disaggregation {
@@ -397,7 +379,7 @@ fn disaggregation(
             "e.g. 50e9 for one 400 Gb/s NIC, 450e9 for NVLink",
         ));
     }
-    Ok(Some(Disaggregated {
+    Ok(Some(Disaggregation {
         prefill_replicas,
         link_bandwidth_bytes_per_s: bandwidth,
         link_latency: d.link_latency.unwrap_or(SimDuration(20_000)),
