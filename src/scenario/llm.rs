@@ -7,22 +7,14 @@ use super::locate::Locator;
 use super::schema::*;
 use super::ScenarioError;
 use crate::core::llm::{Disaggregation, Policy, PrefixCacheConfig, PrefixEviction, ReplicaConfig, RouterPolicy};
-use crate::metrics::llm::GpuMemory;
-use crate::model::profile::{self, CalibratedProfile, GpuProfile, ModelProfile, ProfileError};
+use crate::metrics::llm::Slo;
+use crate::model::profile::{self, CalibratedProfile, GpuMemory, GpuProfile, ModelProfile, ProfileError};
 use crate::model::step::{self, StepModel};
 use crate::time::SimDuration;
 use crate::workload::conversations::ConversationSpec;
 use crate::workload::prefixes::SharedPrefix;
 use crate::workload::tokens::TokenSizes;
 use std::path::{Path, PathBuf};
-
-/// SLO targets; `None` means not set.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Slo {
-    pub ttft_p99: Option<SimDuration>,
-    pub tpot_p99: Option<SimDuration>,
-    pub e2e_p99: Option<SimDuration>,
-}
 
 /// A validated LLM-serving setup.
 #[derive(Debug, Clone)]

@@ -22,7 +22,7 @@ pub mod schema;
 mod validate;
 
 pub use error::{Origin, ScenarioError};
-pub use llm::{LlmConfig, Slo};
+pub use llm::LlmConfig;
 pub use safety::SafetyModel;
 pub use validate::{RunConfig, Scenario, Serving, ValidationConfig};
 
