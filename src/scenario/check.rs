@@ -13,6 +13,7 @@ use crate::workload::trace::{read_trace, TraceError, TraceRecord};
 use crate::workload::{ArrivalSpec, RateSchedule};
 use std::path::Path;
 
+/// An error at `key` if `value` is set; `why` says why it does not belong.
 pub(super) fn forbid<T>(loc: &Locator, key: &str, value: &Option<T>, why: &str) -> Result<(), ScenarioError> {
     match value {
         Some(_) => Err(loc.error(key, format!("not allowed here: {why}"), "remove the key")),

@@ -6,67 +6,22 @@
 //! an error points at the line that wrote it: weights > 0, bursts >= 1,
 //! rates > 0, unique names, tiers named in `gateway.shed_order`. The cost a
 //! request is charged by fair queuing is its estimated GPU-seconds from the
-//! pool's own step-time model (see [`CostModel`]).
+//! pool's own step-time model (see [`CostModel`]). A fallback pool
+//! (`gateway.fallback`) is resolved by the LLM resolver, like `[replica]`.
 
-use super::check::{renewal, traffic_mix};
-use super::llm::LlmConfig;
+use super::check::{renewal, token_sizes, traffic_mix};
+use super::error::ScenarioError;
+use super::llm;
 use super::locate::Locator;
-use super::schema::{
-    ArrivalKind, ClientsSection, LimitsSection, PriorityClass, ReplicaSection, ScenarioFile, TenantSection, TokenDist,
-};
-use super::ScenarioError;
+use super::schema::{ArrivalKind, ClientsSection, LimitsSection, PriorityClass, ScenarioFile, TenantSection};
+use super::serving::{CostModel, FrontDoorConfig, LlmConfig, Trigger};
 use crate::core::gateway::{AdmissionConfig, Class, GatewayConfig, Gcra, Limits, TenantPolicy};
 use crate::model::clients::{BreakerPolicy, ClientPolicy};
-use crate::model::step::{StepModel, StepShape};
 use crate::time::SimDuration;
 use crate::workload::tenants::{Tenant, TenantSlo};
 use crate::workload::{ArrivalSpec, RateSchedule};
 use std::collections::BTreeSet;
-
-/// Estimated GPU-seconds of a request: `prompt · prefill + output · decode`,
-/// per token, from the pool's step-time model: a 2,048-token prefill step,
-/// and a decode step of `reference_batch` sequences of 1,024 tokens each
-/// divided among them (the GPU time one sequence's token takes in a full
-/// batch).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct CostModel {
-    pub prefill_s_per_token: f64,
-    pub decode_s_per_token: f64,
-}
-
-impl CostModel {
-    pub fn new(step: &StepModel, reference_batch: u32) -> CostModel {
-        let b = u64::from(reference_batch.max(1));
-        let prefill = step.time(&StepShape::prefill(2048, 0)).as_secs_f64() / 2048.0;
-        let decode = step.time(&StepShape::decode(b, b * 1024)).as_secs_f64() / b as f64;
-        CostModel { prefill_s_per_token: prefill, decode_s_per_token: decode }
-    }
-
-    /// GPU-seconds of `prompt` prefilled and `output` tokens decoded.
-    pub fn cost(&self, prompt: u64, output: u64) -> f64 {
-        prompt as f64 * self.prefill_s_per_token + output as f64 * self.decode_s_per_token
-    }
-}
-
-/// A marked interval of the run.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Trigger {
-    pub at: SimDuration,
-    pub until: SimDuration,
-    pub label: String,
-}
-
-/// A validated front door.
-#[derive(Debug, Clone)]
-pub struct FrontDoorConfig {
-    pub tenants: Vec<Tenant>,
-    pub gateway: GatewayConfig,
-    /// Degradation: the smaller model's pool, tried when the primary refuses.
-    pub fallback: Option<Box<LlmConfig>>,
-    pub clients: ClientPolicy,
-    pub trigger: Option<Trigger>,
-    pub cost: CostModel,
-}
+use std::path::Path;
 
 /// Keys that make no sense without `[[tenants]]`, or that tenants replace.
 pub(super) fn check_placement(file: &ScenarioFile, loc: &Locator) -> Result<(), ScenarioError> {
@@ -148,12 +103,7 @@ fn limits(loc: &Locator, key: &str, l: &Option<LimitsSection>) -> Result<Limits,
     })
 }
 
-fn tenant(
-    loc: &Locator,
-    i: usize,
-    t: &TenantSection,
-    sizes: impl Fn(&str, &Option<TokenDist>) -> Result<crate::workload::tokens::TokenSizes, ScenarioError>,
-) -> Result<Tenant, ScenarioError> {
+fn tenant(loc: &Locator, i: usize, t: &TenantSection, path: &Path) -> Result<Tenant, ScenarioError> {
     let key = format!("tenants[{i}]");
     let k = |s: &str| format!("{key}.{s}");
     if t.name.is_empty() || !t.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
@@ -192,8 +142,8 @@ fn tenant(
         },
         weight,
         arrivals,
-        prompt_tokens: sizes(&k("prompt_tokens"), &t.prompt_tokens)?,
-        output_tokens: sizes(&k("output_tokens"), &t.output_tokens)?,
+        prompt_tokens: token_sizes(loc, &k("prompt_tokens"), &t.prompt_tokens, Some(|r| r.prompt_tokens), path)?,
+        output_tokens: token_sizes(loc, &k("output_tokens"), &t.output_tokens, Some(|r| r.output_tokens), path)?,
         slo: t.slo.as_ref().map_or(TenantSlo::default(), |s| TenantSlo { ttft: s.ttft, e2e: s.e2e }),
         deadline: t.deadline,
         limits: limits(loc, &k("limits"), &t.limits)?,
@@ -202,14 +152,14 @@ fn tenant(
     })
 }
 
-/// Resolves the front door of an LLM scenario with tenants (None without).
-/// `fallback` resolves `gateway.fallback` into a pool.
+/// Resolves the front door of `primary`, an LLM pool, for a scenario with
+/// tenants (None without); `is_trace` and `path` as for the pool.
 pub(super) fn resolve(
     file: &ScenarioFile,
     primary: &LlmConfig,
+    is_trace: bool,
+    path: &Path,
     loc: &Locator,
-    sizes: impl Fn(&str, &Option<TokenDist>) -> Result<crate::workload::tokens::TokenSizes, ScenarioError>,
-    fallback: impl FnOnce(&ReplicaSection) -> Result<LlmConfig, ScenarioError>,
 ) -> Result<Option<Box<FrontDoorConfig>>, ScenarioError> {
     if file.tenants.is_empty() {
         return Ok(None);
@@ -224,7 +174,7 @@ pub(super) fn resolve(
                 "tenant names must be unique: they name random streams and report rows",
             ));
         }
-        tenants.push(tenant(loc, i, t, &sizes)?);
+        tenants.push(tenant(loc, i, t, path)?);
     }
     let g = file.gateway.clone().unwrap_or_default();
     let order = g.shed_order.clone().unwrap_or_default();
@@ -281,7 +231,7 @@ pub(super) fn resolve(
             tiers: order.len().max(1) as u32,
         },
     };
-    let fallback = g.fallback.as_ref().map(fallback).transpose()?.map(Box::new);
+    let fallback = g.fallback.as_ref().map(|f| llm::fallback(file, f, is_trace, path, loc)).transpose()?.map(Box::new);
     if let Some(f) = &fallback {
         gateway.max_in_flight.push(u64::from(per_replica.min(f.replica.max_seqs)) * u64::from(f.replicas));
     }

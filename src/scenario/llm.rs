@@ -1,47 +1,22 @@
-//! Resolving an LLM-serving scenario (`[replica]` present): profiles are
-//! looked up, the step-time model and KV capacity computed, and every
-//! policy knob checked, so a run never starts on an impossible replica.
+//! Resolving an LLM-serving pool (`[replica]`, or the front door's
+//! `gateway.fallback`): profiles are looked up, the step-time model and KV
+//! capacity computed, and every policy knob checked (`[batching]`, `[kv]`,
+//! `[slo]`, `[disaggregation]`, the workload's sizes, shared prefixes and
+//! conversations), so a run never starts on an impossible replica.
 
-use super::check::{token_sizes, Column};
+use super::check::{forbid, token_sizes};
+use super::error::ScenarioError;
 use super::locate::Locator;
-use super::schema::*;
-use super::ScenarioError;
-use crate::core::llm::{Disaggregation, Policy, PrefixCacheConfig, PrefixEviction, ReplicaConfig, RouterPolicy};
+use super::schema::{BatchingPolicy, KvSection, PrefixCacheMode, ReplicaSection, ScenarioFile};
+use super::serving::LlmConfig;
+use crate::core::llm::{Disaggregation, Policy, PrefixCacheConfig, PrefixEviction, ReplicaConfig};
 use crate::metrics::llm::Slo;
 use crate::model::profile::{self, CalibratedProfile, GpuMemory, GpuProfile, ModelProfile, ProfileError};
 use crate::model::step::{self, StepModel};
 use crate::time::SimDuration;
 use crate::workload::conversations::ConversationSpec;
 use crate::workload::prefixes::SharedPrefix;
-use crate::workload::tokens::TokenSizes;
 use std::path::{Path, PathBuf};
-
-/// A validated LLM-serving setup.
-#[derive(Debug, Clone)]
-pub struct LlmConfig {
-    pub gpu: GpuProfile,
-    pub model: ModelProfile,
-    pub tp: u32,
-    pub replicas: u32,
-    pub routing: RouterPolicy,
-    pub replica: ReplicaConfig,
-    pub step: StepModel,
-    pub kv_capacity_tokens: u64,
-    /// Where a GPU's memory goes (the peak is filled in by the run).
-    pub memory: GpuMemory,
-    /// Sizes of synthetic arrivals (None for traces, which carry their own).
-    pub sizes: Option<(TokenSizes, TokenSizes)>,
-    pub price_per_gpu_hour_usd: f64,
-    pub slo: Slo,
-    /// Set with `batching.policy = "disaggregated"`; replicas then run `Continuous`.
-    pub disaggregation: Option<Disaggregation>,
-    /// Shared system prompts of synthetic arrivals.
-    pub shared_prefix: Option<SharedPrefix>,
-    /// Multi-turn conversations (synthetic arrivals).
-    pub conversations: Option<ConversationSpec>,
-    /// The multi-tenant front door (`[[tenants]]`); None without tenants.
-    pub frontdoor: Option<Box<super::frontdoor::FrontDoorConfig>>,
-}
 
 /// A profile problem, placed at the scenario key that chose it.
 fn profile_error(loc: &Locator, key: &str, e: ProfileError) -> ScenarioError {
@@ -71,6 +46,8 @@ fn profiles_dir(r: &ReplicaSection, path: &Path) -> PathBuf {
     }
 }
 
+/// The primary pool of an LLM scenario (`[replica]`); its front door, if
+/// any, is resolved after it.
 pub(super) fn resolve(
     file: &ScenarioFile,
     r: &ReplicaSection,
@@ -78,29 +55,47 @@ pub(super) fn resolve(
     path: &Path,
     loc: &Locator,
 ) -> Result<LlmConfig, ScenarioError> {
-    let mut llm = pool(file, r, is_trace, path, loc)?;
-    let fallback = |f: &ReplicaSection| {
-        // The fallback pool: resolved like `[replica]`, its errors placed at its own keys.
-        let is_disaggregated = file.batching.policy == Some(BatchingPolicy::Disaggregated);
-        let moved = |e: ScenarioError| match e.key.strip_prefix("replica") {
-            Some(rest) => loc.error(&format!("gateway.fallback{rest}"), e.message, e.hint.unwrap_or_default()),
-            None => e,
-        };
-        match is_disaggregated {
-            true => Err(loc.error(
-                "gateway.fallback",
-                "a fallback pool needs a plain (not disaggregated) primary pool",
-                "use batching.policy = \"continuous\" or \"chunked-prefill\", or remove gateway.fallback",
-            )),
-            false => pool(file, f, is_trace, path, loc).map_err(moved),
-        }
+    forbid_station_keys(file, loc)?;
+    pool(file, r, is_trace, path, loc)
+}
+
+/// `gateway.fallback`: a pool resolved like `[replica]`, with the same
+/// batching and KV settings, its errors placed at its own keys.
+pub(super) fn fallback(
+    file: &ScenarioFile,
+    f: &ReplicaSection,
+    is_trace: bool,
+    path: &Path,
+    loc: &Locator,
+) -> Result<LlmConfig, ScenarioError> {
+    if file.batching.policy == Some(BatchingPolicy::Disaggregated) {
+        return Err(loc.error(
+            "gateway.fallback",
+            "a fallback pool needs a plain (not disaggregated) primary pool",
+            "use batching.policy = \"continuous\" or \"chunked-prefill\", or remove gateway.fallback",
+        ));
+    }
+    let moved = |e: ScenarioError| match e.key.strip_prefix("replica") {
+        Some(rest) => loc.error(&format!("gateway.fallback{rest}"), e.message, e.hint.unwrap_or_default()),
+        None => e,
     };
-    let tenant_sizes = |k: &str, d: &Option<TokenDist>| {
-        let column: Column = if k.ends_with("output_tokens") { |r| r.output_tokens } else { |r| r.prompt_tokens };
-        token_sizes(loc, k, d, Some(column), path)
-    };
-    llm.frontdoor = super::frontdoor::resolve(file, &llm, loc, tenant_sizes, fallback)?;
-    Ok(llm)
+    pool(file, f, is_trace, path, loc).map_err(moved)
+}
+
+/// `servers` and `service` describe a classic station; `[replica]` replaces them.
+fn forbid_station_keys(file: &ScenarioFile, loc: &Locator) -> Result<(), ScenarioError> {
+    let why = "LLM serving (`[replica]`) replaces the classic station's servers and service";
+    let sv = &file.servers;
+    forbid(loc, "servers", &sv.count.or(sv.queue_capacity.map(|_| 0)).map(|_| ()).or(sv.discipline.map(|_| ())), why)?;
+    forbid(loc, "servers", &sv.queue.map(|_| ()).or(sv.routing.map(|_| ())), why)?;
+    let se = &file.service;
+    let any_service = se.model.is_some()
+        || se.base.is_some()
+        || se.per_item.is_some()
+        || se.by_batch_size.is_some()
+        || se.mean.is_some()
+        || se.scv.is_some();
+    forbid(loc, "service", &any_service.then_some(()), why)
 }
 
 /// One pool of replicas (`[replica]`, or the front door's fallback) with

@@ -13,12 +13,13 @@
 //! they start; working hours open before they close, within the period.
 
 use super::check::{class_numbers, traffic_mix};
+use super::error::ScenarioError;
 use super::locate::Locator;
 use super::schema::{
     ClassifierSection, EscalateTo, InputSection, OutputModeKey, QueueLayout, ReviewSection, Routing, SafetySection,
-    ScoreSection,
+    ScenarioFile, ScoreSection,
 };
-use super::ScenarioError;
+use super::serving::Serving;
 use crate::core::safety::review::ReviewConfig;
 use crate::core::safety::{Escalation, OutputCheck, OutputMode, SafetyConfig, Thresholds, WorkingHours};
 use crate::core::StationConfig;
@@ -145,7 +146,36 @@ fn thresholds(loc: &Locator, i: &InputSection) -> Result<Thresholds, ScenarioErr
     Ok(Thresholds { pass, block })
 }
 
-pub(super) fn resolve(s: &SafetySection, loc: &Locator) -> Result<SafetyModel, ScenarioError> {
+/// The safety pipeline of a scenario, if it has a `[safety]` table: only
+/// LLM serving has one, and a front door's fallback pool would bypass it.
+/// Without one, no tenant may set a safety mix.
+pub(super) fn resolve(
+    file: &ScenarioFile,
+    serving: &Serving,
+    loc: &Locator,
+) -> Result<Option<SafetyModel>, ScenarioError> {
+    match (&file.safety, serving) {
+        (None, _) => match file.tenants.iter().position(|t| t.safety_mix.is_some()) {
+            Some(i) => Err(loc.error(
+                &format!("tenants[{i}].safety_mix"),
+                "only a safety pipeline ([safety]) draws requests' traffic classes",
+                "add a [safety] table, or remove safety_mix",
+            )),
+            None => Ok(None),
+        },
+        (Some(_), Serving::Llm(llm)) if llm.frontdoor.as_ref().is_some_and(|f| f.fallback.is_some()) => Err(loc.error(
+            "gateway.fallback",
+            "the fallback pool does not sit behind the safety pipeline: degraded requests would skip its checks",
+            "remove gateway.fallback, or the [safety] table",
+        )),
+        (Some(s), Serving::Llm(_)) => pipeline(s, loc).map(Some),
+        (Some(_), Serving::Station { .. }) => {
+            Err(loc.error("safety", "only LLM serving has a safety pipeline", "add a [replica] table"))
+        }
+    }
+}
+
+fn pipeline(s: &SafetySection, loc: &Locator) -> Result<SafetyModel, ScenarioError> {
     let mut stations = Vec::new();
     let mut pools = Vec::new();
     let input = thresholds(loc, &s.input)?;

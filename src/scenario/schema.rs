@@ -1,9 +1,9 @@
 //! The scenario file format: plain serde structs, strict (`deny_unknown_fields`).
 //!
 //! Why structs with optional fields instead of tagged enums: the cross-field
-//! rules ("`scv` only with gamma arrivals") are checked in `validate.rs`,
-//! where each error names the exact key and a hint, which serde's enum errors
-//! cannot do. Every default is stated in the doc comment of its field; those
+//! rules ("`scv` only with gamma arrivals") are checked by the section
+//! resolvers, where each error names the exact key and a hint, which serde's
+//! enum errors cannot do. Every default is stated in the doc comment of its field; those
 //! comments are also the JSON Schema descriptions (`servesim schema`).
 //!
 //! The format is split by section family (`workload`, `llm`, `frontdoor`,
