@@ -38,5 +38,5 @@ pub use error::{Origin, ScenarioError};
 pub use load::{from_text, load, read, Scenario};
 pub use locate::Locator;
 pub use run::{RunConfig, ValidationConfig};
-pub use safety::SafetyModel;
+pub use safety::{ClassifierTime, Outage, SafetyModel, Scores};
 pub use serving::{CostModel, FrontDoorConfig, LlmConfig, Serving, Trigger};
