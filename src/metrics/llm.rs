@@ -22,7 +22,7 @@
 
 use super::latency::{LatencyStat, LatencySummary};
 use crate::core::llm::Served;
-use crate::scenario::Slo;
+use crate::model::profile::GpuMemory;
 use crate::time::{SimDuration, SimTime};
 use serde::Serialize;
 
@@ -65,23 +65,6 @@ pub struct LlmSummary {
     pub prefix_cache: Option<PrefixCacheSummary>,
 }
 
-/// One GPU's memory: weights + activation reserve + KV cache (+ what is
-/// left over, less than one token's KV), and the pool's KV peak.
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
-pub struct GpuMemory {
-    pub memory_bytes_per_gpu: u64,
-    /// The model's weights / tp.
-    pub weights_bytes_per_gpu: u64,
-    /// `replica.activation_reserve` × memory.
-    pub activation_reserve_bytes_per_gpu: u64,
-    /// KV capacity in tokens × KV bytes per token on one GPU.
-    pub kv_cache_bytes_per_gpu: u64,
-    pub kv_blocks_per_replica: u64,
-    /// Most KV blocks in use at once across the pool / all blocks, over the
-    /// measured interval.
-    pub kv_peak_utilization: f64,
-}
-
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct PrefixCacheSummary {
     /// "lru" or "lfu".
@@ -116,6 +99,14 @@ pub struct TokenStats {
     pub output: u64,
     pub prompt_per_s: f64,
     pub output_per_s: f64,
+}
+
+/// SLO targets; `None` means not set.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Slo {
+    pub ttft_p99: Option<SimDuration>,
+    pub tpot_p99: Option<SimDuration>,
+    pub e2e_p99: Option<SimDuration>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -369,6 +369,24 @@ fn key_of_error(text: &str, message: &str, offset: Option<usize>) -> String {
     line.split_once('=').map(|(k, _)| k.trim().trim_matches('"').to_string()).unwrap_or_default()
 }
 
+/// One GPU's memory: weights + activation reserve + KV cache (+ what is
+/// left over, less than one token's KV), and the pool's KV peak (filled in
+/// by the run that measured it).
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+pub struct GpuMemory {
+    pub memory_bytes_per_gpu: u64,
+    /// The model's weights / tp.
+    pub weights_bytes_per_gpu: u64,
+    /// `replica.activation_reserve` × memory.
+    pub activation_reserve_bytes_per_gpu: u64,
+    /// KV capacity in tokens × KV bytes per token on one GPU.
+    pub kv_cache_bytes_per_gpu: u64,
+    pub kv_blocks_per_replica: u64,
+    /// Most KV blocks in use at once across the pool / all blocks, over the
+    /// measured interval.
+    pub kv_peak_utilization: f64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,208 +1,27 @@
 //! The multi-tenant front door in a scenario file: `[[tenants]]`,
-//! `[gateway]`, `[clients]` and `[trigger]` — their serde shapes and their
-//! resolution into the gateway's, the tenants' and the clients' settings.
+//! `[gateway]`, `[clients]` and `[trigger]` resolved into the gateway's,
+//! the tenants' and the clients' settings.
 //!
 //! Every tenant value is checked with its own key (`tenants[1].weight`) so
 //! an error points at the line that wrote it: weights > 0, bursts >= 1,
 //! rates > 0, unique names, tiers named in `gateway.shed_order`. The cost a
 //! request is charged by fair queuing is its estimated GPU-seconds from the
-//! pool's own step-time model (see [`CostModel`]).
+//! pool's own step-time model (see [`CostModel`]). A fallback pool
+//! (`gateway.fallback`) is resolved by the LLM resolver, like `[replica]`.
 
-use super::llm::LlmConfig;
+use super::check::{renewal, token_sizes, traffic_mix};
+use super::error::ScenarioError;
+use super::llm;
 use super::locate::Locator;
-use super::schema::{ArrivalKind, RateStep, ReplicaSection, ScenarioFile, TokenDist};
-use super::ScenarioError;
+use super::schema::{ArrivalKind, ClientsSection, LimitsSection, PriorityClass, ScenarioFile, TenantSection};
+use super::serving::{CostModel, FrontDoorConfig, LlmConfig, Trigger};
 use crate::core::gateway::{AdmissionConfig, Class, GatewayConfig, Gcra, Limits, TenantPolicy};
 use crate::model::clients::{BreakerPolicy, ClientPolicy};
-use crate::model::step::{StepModel, StepShape};
 use crate::time::SimDuration;
 use crate::workload::tenants::{Tenant, TenantSlo};
 use crate::workload::{ArrivalSpec, RateSchedule};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum PriorityClass {
-    /// Interactive, latency-critical; may preempt batch work.
-    Realtime,
-    Streaming,
-    /// Throughput work; served after the others (with aging, never starved).
-    Batch,
-}
-
-/// A tenant of the front door.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TenantSection {
-    /// Unique name (also names its random streams and its report row).
-    pub name: String,
-    /// Tier label (e.g. "free", "enterprise"); see `gateway.shed_order`. Default: "default".
-    pub tier: Option<String>,
-    /// Fair-queuing weight within its priority class, > 0. Default: 1.
-    pub weight: Option<f64>,
-    /// "realtime", "streaming" or "batch". Default: "streaming".
-    pub priority: Option<PriorityClass>,
-    /// Arrival process: "poisson", "deterministic" or "gamma". Default: "poisson".
-    pub arrival: Option<ArrivalKind>,
-    /// Mean arrival rate, requests per second.
-    pub rate_per_s: Option<f64>,
-    /// Gamma arrivals only: squared coefficient of variation of the gaps.
-    pub scv: Option<f64>,
-    /// Piecewise-constant rate changes (a spike: a higher rate, then back).
-    #[serde(default)]
-    pub schedule: Vec<RateStep>,
-    pub prompt_tokens: Option<TokenDist>,
-    pub output_tokens: Option<TokenDist>,
-    /// Per-request targets, from the first attempt: `{ ttft = "2s", e2e = "30s" }`.
-    pub slo: Option<TenantSloSection>,
-    /// Longest a request may wait in the gateway: admission rejects it if
-    /// the predicted wait is longer, and it is rejected if still queued then.
-    pub deadline: Option<SimDuration>,
-    /// Rate limits (GCRA): requests and tokens (prompt + expected output).
-    pub limits: Option<LimitsSection>,
-    /// Most requests of this tenant in the pool at once. Default: no cap.
-    pub max_concurrency: Option<u32>,
-    /// This tenant's safety traffic mix (with `[safety]` only), in place of
-    /// `safety.mix`: `{ benign = 0.5, borderline = 0.2, harmful = 0.3 }`
-    /// (relative weights; an absent class weighs 0).
-    pub safety_mix: Option<super::safety::ClassNumbers>,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TenantSloSection {
-    pub ttft: Option<SimDuration>,
-    pub e2e: Option<SimDuration>,
-}
-
-/// Token buckets as GCRA: a rate and a burst, on requests and on tokens.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
-#[serde(deny_unknown_fields)]
-pub struct LimitsSection {
-    pub requests_per_s: Option<f64>,
-    /// Requests allowed back to back, >= 1. Default: 1.
-    pub request_burst: Option<f64>,
-    pub tokens_per_s: Option<f64>,
-    /// Tokens allowed at once, >= 1. Default: tokens_per_s (one second's worth).
-    pub token_burst: Option<f64>,
-}
-
-/// The gateway in front of the pool.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
-#[serde(deny_unknown_fields)]
-pub struct GatewaySection {
-    /// Requests dispatched to the pool and unanswered, per replica. Default: batching.max_batch.
-    pub max_in_flight_per_replica: Option<u32>,
-    /// A lower-class request waiting this long goes before fresh higher-class ones. Default: none (strict priority).
-    pub aging: Option<SimDuration>,
-    /// Realtime requests preempt batch requests in a full pool. Default: false.
-    pub preemption: Option<bool>,
-    /// Tiers in shedding order, shed first first (e.g. ["free", "pro", "enterprise"]). Default: one tier.
-    pub shed_order: Option<Vec<String>>,
-    /// Most requests held in the gateway. Default: unbounded.
-    pub max_queue: Option<u64>,
-    /// Reject requests whose predicted wait (Little's law) exceeds their deadline. Default: false.
-    pub predicted_wait: Option<bool>,
-    /// KV-cache use (fraction) above which pressure sheds tiers. Default: none.
-    pub kv_high: Option<f64>,
-    /// Time constant of the measured drain rate. Default: "10s".
-    pub drain_window: Option<SimDuration>,
-    /// Limits on all tenants together.
-    pub limits: Option<LimitsSection>,
-    /// Degradation: a pool of a smaller model (keys as in `[replica]`; the
-    /// same batching and KV settings). A request the primary pool's
-    /// admission refuses faces the same checks against this pool's state,
-    /// and is served there if it passes. Default: none.
-    pub fallback: Option<ReplicaSection>,
-}
-
-/// What every tenant's clients do on slow or refused requests.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
-#[serde(deny_unknown_fields)]
-pub struct ClientsSection {
-    /// Per-attempt timeout; the client cancels the attempt. Default: none.
-    pub timeout: Option<SimDuration>,
-    /// Attempts per request, the first included. Default: 1.
-    pub max_attempts: Option<u32>,
-    /// Base of the exponential backoff (full jitter). Default: "100ms".
-    pub backoff: Option<SimDuration>,
-    /// Cap of the backoff. Default: "10s".
-    pub backoff_cap: Option<SimDuration>,
-    /// Wait at least the Retry-After of a rate-limited answer. Default: true.
-    pub honour_retry_after: Option<bool>,
-    /// Retries at most this fraction of first attempts (10 s decay). Default: none.
-    pub retry_budget: Option<f64>,
-    /// Circuit breaker: `{ failures = 5, open_for = "5s" }`. Default: none.
-    pub breaker: Option<BreakerSection>,
-    /// Retries reuse the idempotency key; a result that completed meanwhile is answered from a cache. Default: true.
-    pub idempotency: Option<bool>,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct BreakerSection {
-    /// Consecutive failed attempts that open the breaker, >= 1.
-    pub failures: u32,
-    /// How long it stays open before a probe.
-    pub open_for: SimDuration,
-}
-
-/// A marked event (a spike, lost replicas) for reports: before, during and after.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TriggerSection {
-    pub at: SimDuration,
-    pub until: SimDuration,
-    /// Default: "trigger".
-    pub label: Option<String>,
-}
-
-/// Estimated GPU-seconds of a request: `prompt · prefill + output · decode`,
-/// per token, from the pool's step-time model: a 2,048-token prefill step,
-/// and a decode step of `reference_batch` sequences of 1,024 tokens each
-/// divided among them (the GPU time one sequence's token takes in a full
-/// batch).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct CostModel {
-    pub prefill_s_per_token: f64,
-    pub decode_s_per_token: f64,
-}
-
-impl CostModel {
-    pub fn new(step: &StepModel, reference_batch: u32) -> CostModel {
-        let b = u64::from(reference_batch.max(1));
-        let prefill = step.time(&StepShape::prefill(2048, 0)).as_secs_f64() / 2048.0;
-        let decode = step.time(&StepShape::decode(b, b * 1024)).as_secs_f64() / b as f64;
-        CostModel { prefill_s_per_token: prefill, decode_s_per_token: decode }
-    }
-
-    /// GPU-seconds of `prompt` prefilled and `output` tokens decoded.
-    pub fn cost(&self, prompt: u64, output: u64) -> f64 {
-        prompt as f64 * self.prefill_s_per_token + output as f64 * self.decode_s_per_token
-    }
-}
-
-/// A marked interval of the run.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Trigger {
-    pub at: SimDuration,
-    pub until: SimDuration,
-    pub label: String,
-}
-
-/// A validated front door.
-#[derive(Debug, Clone)]
-pub struct FrontDoorConfig {
-    pub tenants: Vec<Tenant>,
-    pub gateway: GatewayConfig,
-    /// Degradation: the smaller model's pool, tried when the primary refuses.
-    pub fallback: Option<Box<LlmConfig>>,
-    pub clients: ClientPolicy,
-    pub trigger: Option<Trigger>,
-    pub cost: CostModel,
-}
+use std::path::Path;
 
 /// Keys that make no sense without `[[tenants]]`, or that tenants replace.
 pub(super) fn check_placement(file: &ScenarioFile, loc: &Locator) -> Result<(), ScenarioError> {
@@ -284,12 +103,7 @@ fn limits(loc: &Locator, key: &str, l: &Option<LimitsSection>) -> Result<Limits,
     })
 }
 
-fn tenant(
-    loc: &Locator,
-    i: usize,
-    t: &TenantSection,
-    sizes: impl Fn(&str, &Option<TokenDist>) -> Result<crate::workload::tokens::TokenSizes, ScenarioError>,
-) -> Result<Tenant, ScenarioError> {
+fn tenant(loc: &Locator, i: usize, t: &TenantSection, path: &Path) -> Result<Tenant, ScenarioError> {
     let key = format!("tenants[{i}]");
     let k = |s: &str| format!("{key}.{s}");
     if t.name.is_empty() || !t.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
@@ -311,7 +125,7 @@ fn tenant(
     if kind == ArrivalKind::Trace {
         return Err(loc.error(&k("arrival"), "tenants cannot replay a trace", "use poisson, deterministic or gamma"));
     }
-    let arrivals = super::validate::renewal(loc, &key, kind, t.rate_per_s, t.scv, &t.schedule)?;
+    let arrivals = renewal(loc, &key, kind, t.rate_per_s, t.scv, &t.schedule)?;
     if let Some(0) = t.max_concurrency {
         return Err(loc.error(&k("max_concurrency"), "expected an integer >= 1, got 0", "remove it for no cap"));
     }
@@ -328,24 +142,24 @@ fn tenant(
         },
         weight,
         arrivals,
-        prompt_tokens: sizes(&k("prompt_tokens"), &t.prompt_tokens)?,
-        output_tokens: sizes(&k("output_tokens"), &t.output_tokens)?,
+        prompt_tokens: token_sizes(loc, &k("prompt_tokens"), &t.prompt_tokens, Some(|r| r.prompt_tokens), path)?,
+        output_tokens: token_sizes(loc, &k("output_tokens"), &t.output_tokens, Some(|r| r.output_tokens), path)?,
         slo: t.slo.as_ref().map_or(TenantSlo::default(), |s| TenantSlo { ttft: s.ttft, e2e: s.e2e }),
         deadline: t.deadline,
         limits: limits(loc, &k("limits"), &t.limits)?,
         max_concurrency: t.max_concurrency,
-        safety_mix: t.safety_mix.map(|m| super::safety::traffic_mix(loc, &k("safety_mix"), m, [0.0; 3])).transpose()?,
+        safety_mix: t.safety_mix.map(|m| traffic_mix(loc, &k("safety_mix"), m, [0.0; 3])).transpose()?,
     })
 }
 
-/// Resolves the front door of an LLM scenario with tenants (None without).
-/// `fallback` resolves `gateway.fallback` into a pool.
+/// Resolves the front door of `primary`, an LLM pool, for a scenario with
+/// tenants (None without); `is_trace` and `path` as for the pool.
 pub(super) fn resolve(
     file: &ScenarioFile,
     primary: &LlmConfig,
+    is_trace: bool,
+    path: &Path,
     loc: &Locator,
-    sizes: impl Fn(&str, &Option<TokenDist>) -> Result<crate::workload::tokens::TokenSizes, ScenarioError>,
-    fallback: impl FnOnce(&ReplicaSection) -> Result<LlmConfig, ScenarioError>,
 ) -> Result<Option<Box<FrontDoorConfig>>, ScenarioError> {
     if file.tenants.is_empty() {
         return Ok(None);
@@ -360,7 +174,7 @@ pub(super) fn resolve(
                 "tenant names must be unique: they name random streams and report rows",
             ));
         }
-        tenants.push(tenant(loc, i, t, &sizes)?);
+        tenants.push(tenant(loc, i, t, path)?);
     }
     let g = file.gateway.clone().unwrap_or_default();
     let order = g.shed_order.clone().unwrap_or_default();
@@ -417,7 +231,7 @@ pub(super) fn resolve(
             tiers: order.len().max(1) as u32,
         },
     };
-    let fallback = g.fallback.as_ref().map(fallback).transpose()?.map(Box::new);
+    let fallback = g.fallback.as_ref().map(|f| llm::fallback(file, f, is_trace, path, loc)).transpose()?.map(Box::new);
     if let Some(f) = &fallback {
         gateway.max_in_flight.push(u64::from(per_replica.min(f.replica.max_seqs)) * u64::from(f.replicas));
     }

@@ -1,74 +1,22 @@
-//! Resolving an LLM-serving scenario (`[replica]` present): profiles are
-//! looked up, the step-time model and KV capacity computed, and every
-//! policy knob checked, so a run never starts on an impossible replica.
+//! Resolving an LLM-serving pool (`[replica]`, or the front door's
+//! `gateway.fallback`): profiles are looked up, the step-time model and KV
+//! capacity computed, and every policy knob checked (`[batching]`, `[kv]`,
+//! `[slo]`, `[disaggregation]`, the workload's sizes, shared prefixes and
+//! conversations), so a run never starts on an impossible replica.
 
+use super::check::{forbid, token_sizes};
+use super::error::ScenarioError;
 use super::locate::Locator;
-use super::schema::*;
-use super::validate::load_trace;
-use super::ScenarioError;
-use crate::core::llm::{Policy, PrefixCacheConfig, PrefixEviction, ReplicaConfig, RouterPolicy};
-use crate::metrics::llm::GpuMemory;
-use crate::model::profile::{self, CalibratedProfile, GpuProfile, ModelProfile, ProfileError};
+use super::schema::{BatchingPolicy, KvSection, PrefixCacheMode, ReplicaSection, ScenarioFile};
+use super::serving::LlmConfig;
+use crate::core::llm::{Disaggregation, Policy, PrefixCacheConfig, PrefixEviction, ReplicaConfig};
+use crate::metrics::llm::Slo;
+use crate::model::profile::{self, CalibratedProfile, GpuMemory, GpuProfile, ModelProfile, ProfileError};
 use crate::model::step::{self, StepModel};
 use crate::time::SimDuration;
 use crate::workload::conversations::ConversationSpec;
 use crate::workload::prefixes::SharedPrefix;
-use crate::workload::tokens::TokenSizes;
-use crate::workload::trace::TraceRecord;
 use std::path::{Path, PathBuf};
-
-/// SLO targets; `None` means not set.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Slo {
-    pub ttft_p99: Option<SimDuration>,
-    pub tpot_p99: Option<SimDuration>,
-    pub e2e_p99: Option<SimDuration>,
-}
-
-/// Disaggregated serving: pool sizes and the KV-transfer link.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Disaggregated {
-    /// Replicas `0..prefill_replicas` prefill, the rest decode (both >= 1).
-    pub prefill_replicas: u32,
-    pub link_bandwidth_bytes_per_s: f64,
-    pub link_latency: SimDuration,
-    /// KV bytes of one token of the whole model (what one transfer moves per prompt token).
-    pub kv_bytes_per_token: u64,
-}
-
-impl Disaggregated {
-    /// latency + bytes / bandwidth.
-    pub fn transfer_time(&self, bytes: u64) -> SimDuration {
-        self.link_latency + SimDuration::from_secs_f64(bytes as f64 / self.link_bandwidth_bytes_per_s)
-    }
-}
-
-/// A validated LLM-serving setup.
-#[derive(Debug, Clone)]
-pub struct LlmConfig {
-    pub gpu: GpuProfile,
-    pub model: ModelProfile,
-    pub tp: u32,
-    pub replicas: u32,
-    pub routing: RouterPolicy,
-    pub replica: ReplicaConfig,
-    pub step: StepModel,
-    pub kv_capacity_tokens: u64,
-    /// Where a GPU's memory goes (the peak is filled in by the run).
-    pub memory: GpuMemory,
-    /// Sizes of synthetic arrivals (None for traces, which carry their own).
-    pub sizes: Option<(TokenSizes, TokenSizes)>,
-    pub price_per_gpu_hour_usd: f64,
-    pub slo: Slo,
-    /// Set with `batching.policy = "disaggregated"`; replicas then run `Continuous`.
-    pub disaggregation: Option<Disaggregated>,
-    /// Shared system prompts of synthetic arrivals.
-    pub shared_prefix: Option<SharedPrefix>,
-    /// Multi-turn conversations (synthetic arrivals).
-    pub conversations: Option<ConversationSpec>,
-    /// The multi-tenant front door (`[[tenants]]`); None without tenants.
-    pub frontdoor: Option<Box<super::frontdoor::FrontDoorConfig>>,
-}
 
 /// A profile problem, placed at the scenario key that chose it.
 fn profile_error(loc: &Locator, key: &str, e: ProfileError) -> ScenarioError {
@@ -98,55 +46,8 @@ fn profiles_dir(r: &ReplicaSection, path: &Path) -> PathBuf {
     }
 }
 
-/// Which trace column an empirical size distribution resamples.
-type Column = fn(&TraceRecord) -> u32;
-
-/// A size distribution; `column` is the trace column `empirical` reads
-/// (None: this key takes no trace), relative to scenario file `path`.
-fn sizes(
-    loc: &Locator,
-    key: &str,
-    d: &Option<TokenDist>,
-    column: Option<Column>,
-    path: &Path,
-) -> Result<TokenSizes, ScenarioError> {
-    let Some(d) = d else {
-        return Err(loc.error(
-            key,
-            "missing: synthetic arrivals need a size",
-            "e.g. { median = 1000, p99 = 8000 } or { fixed = 512 }",
-        ));
-    };
-    match (d.fixed, d.median, d.p99, d.mean, &d.empirical) {
-        (Some(n), None, None, None, None) if n >= 1 => Ok(TokenSizes::Fixed(n)),
-        (None, Some(m), Some(q), None, None) => {
-            TokenSizes::lognormal(m, q, d.max).map_err(|e| loc.error(key, e, "e.g. { median = 1000, p99 = 8000 }"))
-        }
-        (None, None, None, Some(m), None) => {
-            TokenSizes::geometric(m, d.max).map_err(|e| loc.error(&format!("{key}.mean"), e, "e.g. { mean = 200 }"))
-        }
-        (None, None, None, None, Some(trace)) => {
-            let key = format!("{key}.empirical");
-            let Some(column) = column else {
-                return Err(loc.error(
-                    &key,
-                    "only prompt_tokens and output_tokens resample a trace",
-                    "use { median, p99 }",
-                ));
-            };
-            let records = load_trace(trace, path, loc, &key)?;
-            let values: Vec<u32> = records.iter().map(column).collect();
-            TokenSizes::empirical(values, d.max).map_err(|e| loc.error(&key, e, "point at a trace with rows"))
-        }
-        _ => Err(loc.error(
-            key,
-            "expected one of `fixed` (>= 1), both `median` and `p99`, `mean`, or `empirical`",
-            "e.g. { median = 1000, p99 = 8000, max = 32768 }, { fixed = 512 }, { mean = 200 } or \
-             { empirical = \"../../shared/data/azure-llm-2023/code.csv\" }",
-        )),
-    }
-}
-
+/// The primary pool of an LLM scenario (`[replica]`); its front door, if
+/// any, is resolved after it.
 pub(super) fn resolve(
     file: &ScenarioFile,
     r: &ReplicaSection,
@@ -154,29 +55,47 @@ pub(super) fn resolve(
     path: &Path,
     loc: &Locator,
 ) -> Result<LlmConfig, ScenarioError> {
-    let mut llm = pool(file, r, is_trace, path, loc)?;
-    let fallback = |f: &ReplicaSection| {
-        // The fallback pool: resolved like `[replica]`, its errors placed at its own keys.
-        let is_disaggregated = file.batching.policy == Some(BatchingPolicy::Disaggregated);
-        let moved = |e: ScenarioError| match e.key.strip_prefix("replica") {
-            Some(rest) => loc.error(&format!("gateway.fallback{rest}"), e.message, e.hint.unwrap_or_default()),
-            None => e,
-        };
-        match is_disaggregated {
-            true => Err(loc.error(
-                "gateway.fallback",
-                "a fallback pool needs a plain (not disaggregated) primary pool",
-                "use batching.policy = \"continuous\" or \"chunked-prefill\", or remove gateway.fallback",
-            )),
-            false => pool(file, f, is_trace, path, loc).map_err(moved),
-        }
+    forbid_station_keys(file, loc)?;
+    pool(file, r, is_trace, path, loc)
+}
+
+/// `gateway.fallback`: a pool resolved like `[replica]`, with the same
+/// batching and KV settings, its errors placed at its own keys.
+pub(super) fn fallback(
+    file: &ScenarioFile,
+    f: &ReplicaSection,
+    is_trace: bool,
+    path: &Path,
+    loc: &Locator,
+) -> Result<LlmConfig, ScenarioError> {
+    if file.batching.policy == Some(BatchingPolicy::Disaggregated) {
+        return Err(loc.error(
+            "gateway.fallback",
+            "a fallback pool needs a plain (not disaggregated) primary pool",
+            "use batching.policy = \"continuous\" or \"chunked-prefill\", or remove gateway.fallback",
+        ));
+    }
+    let moved = |e: ScenarioError| match e.key.strip_prefix("replica") {
+        Some(rest) => loc.error(&format!("gateway.fallback{rest}"), e.message, e.hint.unwrap_or_default()),
+        None => e,
     };
-    let tenant_sizes = |k: &str, d: &Option<TokenDist>| {
-        let column: Column = if k.ends_with("output_tokens") { |r| r.output_tokens } else { |r| r.prompt_tokens };
-        sizes(loc, k, d, Some(column), path)
-    };
-    llm.frontdoor = super::frontdoor::resolve(file, &llm, loc, tenant_sizes, fallback)?;
-    Ok(llm)
+    pool(file, f, is_trace, path, loc).map_err(moved)
+}
+
+/// `servers` and `service` describe a classic station; `[replica]` replaces them.
+fn forbid_station_keys(file: &ScenarioFile, loc: &Locator) -> Result<(), ScenarioError> {
+    let why = "LLM serving (`[replica]`) replaces the classic station's servers and service";
+    let sv = &file.servers;
+    forbid(loc, "servers", &sv.count.or(sv.queue_capacity.map(|_| 0)).map(|_| ()).or(sv.discipline.map(|_| ())), why)?;
+    forbid(loc, "servers", &sv.queue.map(|_| ()).or(sv.routing.map(|_| ())), why)?;
+    let se = &file.service;
+    let any_service = se.model.is_some()
+        || se.base.is_some()
+        || se.per_item.is_some()
+        || se.by_batch_size.is_some()
+        || se.mean.is_some()
+        || se.scv.is_some();
+    forbid(loc, "service", &any_service.then_some(()), why)
 }
 
 /// One pool of replicas (`[replica]`, or the front door's fallback) with
@@ -267,8 +186,8 @@ fn pool(
         None
     } else {
         Some((
-            sizes(loc, "workload.prompt_tokens", &file.workload.prompt_tokens, Some(|r| r.prompt_tokens), path)?,
-            sizes(loc, "workload.output_tokens", &file.workload.output_tokens, Some(|r| r.output_tokens), path)?,
+            token_sizes(loc, "workload.prompt_tokens", &file.workload.prompt_tokens, Some(|r| r.prompt_tokens), path)?,
+            token_sizes(loc, "workload.output_tokens", &file.workload.output_tokens, Some(|r| r.output_tokens), path)?,
         ))
     };
     let price = r.price_per_gpu_hour_usd.unwrap_or(gpu.price_per_gpu_hour_usd);
@@ -336,7 +255,7 @@ fn conversations(
             "remove it, or use synthetic arrivals",
         ));
     }
-    let turns = sizes(loc, &format!("{key}.turns"), &c.turns, None, path)?;
+    let turns = token_sizes(loc, &format!("{key}.turns"), &c.turns, None, path)?;
     let Some(think_time) = c.think_time else {
         return Err(loc.error(
             key,
@@ -397,7 +316,7 @@ fn disaggregation(
     replicas: u32,
     model: &ModelProfile,
     loc: &Locator,
-) -> Result<Option<Disaggregated>, ScenarioError> {
+) -> Result<Option<Disaggregation>, ScenarioError> {
     let is_disaggregated = file.batching.policy == Some(BatchingPolicy::Disaggregated);
     if !is_disaggregated {
         if let Some(d) = &file.disaggregation {
@@ -447,7 +366,7 @@ fn disaggregation(
             "e.g. 50e9 for one 400 Gb/s NIC, 450e9 for NVLink",
         ));
     }
-    Ok(Some(Disaggregated {
+    Ok(Some(Disaggregation {
         prefill_replicas,
         link_bandwidth_bytes_per_s: bandwidth,
         link_latency: d.link_latency.unwrap_or(SimDuration(20_000)),

@@ -5,50 +5,38 @@
 //!    keys and wrong types carry the file's line and column);
 //! 2. apply `--set key.path=value` overrides and deserialize again (errors
 //!    now name the override);
-//! 3. check meaning (`validate.rs`): ranges, cross-field rules, stability,
-//!    the trace file — each error names its key, located in the file.
+//! 3. check meaning: ranges, cross-field rules, stability, the trace file —
+//!    each error names its key, located in the file.
+//!
+//! The layers, each importing only those below it:
+//! - `schema`: the file format (serde types), imports no resolver;
+//! - `error`, `locate`: located errors; `check`: checks several sections share;
+//! - `serving`: the resolved types the drivers read;
+//! - one resolver per section family: `workload`, `run`, `station`, `llm`,
+//!   `frontdoor` (which resolves its fallback pool through `llm`), `safety`;
+//! - `load`: the top-level loader, which runs them in order and owns
+//!   [`Scenario`].
 
 // A scenario error is fatal and happens at most once per run; carrying its
 // location and hint inline (no boxing) keeps construction sites plain.
 #![allow(clippy::result_large_err)]
 
+mod check;
 mod error;
-pub mod frontdoor;
+mod frontdoor;
 mod llm;
+mod load;
 mod locate;
-pub mod safety;
+mod run;
+mod safety;
 pub mod schema;
-mod validate;
+mod serving;
+mod station;
+mod workload;
 
 pub use error::{Origin, ScenarioError};
-pub use llm::{Disaggregated, LlmConfig, Slo};
-pub use safety::SafetyModel;
-pub use validate::{RunConfig, Scenario, Serving, ValidationConfig};
-
+pub use load::{from_text, load, read, Scenario};
 pub use locate::Locator;
-use schema::ScenarioFile;
-use std::path::Path;
-
-/// Reads, overrides and validates the scenario at `path`.
-pub fn load(path: &Path, overrides: &[String]) -> Result<Scenario, ScenarioError> {
-    from_text(&read(path, "scenarios/")?, path, overrides)
-}
-
-/// The text of a scenario file, or an error saying where such files live.
-pub fn read(path: &Path, shipped_in: &str) -> Result<String, ScenarioError> {
-    std::fs::read_to_string(path).map_err(|e| ScenarioError {
-        file: path.to_path_buf(),
-        origin: Origin::File { line: None },
-        key: String::new(),
-        message: format!("cannot read the scenario file: {e}"),
-        hint: Some(format!("check the path; shipped scenarios live in {shipped_in}")),
-    })
-}
-
-/// Like [`load`], for text already in memory (`path` names it in errors and
-/// anchors relative trace paths).
-pub fn from_text(text: &str, path: &Path, overrides: &[String]) -> Result<Scenario, ScenarioError> {
-    let locator = Locator::new(text, path, overrides)?;
-    let effective: ScenarioFile = locator.effective(text, |e| e)?;
-    validate::resolve(effective, path, &locator)
-}
+pub use run::{RunConfig, ValidationConfig};
+pub use safety::{ClassifierTime, Outage, SafetyModel, Scores};
+pub use serving::{CostModel, FrontDoorConfig, LlmConfig, Serving, Trigger};

@@ -24,7 +24,7 @@ use crate::engine::RngStreams;
 use crate::metrics::frontdoor::{BreakerChange, FrontDoorRecorder, FrontDoorSummary, Phases, TenantInfo};
 use crate::metrics::Recorder;
 use crate::model::clients::Client;
-use crate::scenario::frontdoor::FrontDoorConfig;
+use crate::scenario::FrontDoorConfig;
 use crate::time::{SimDuration, SimTime};
 use crate::workload::tenants::{TenantArrival, TenantArrivals};
 use crate::workload::Arrival;

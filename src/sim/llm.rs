@@ -25,15 +25,16 @@
 use super::frontdoor::{self, FrontDoor, Primary};
 use super::safety::{Gate, GateEvent};
 use super::{window, Arrivals};
-use crate::core::llm::{Action, Disaggregation, Input, LlmScheduler, Policy, Replica, Served};
+use crate::core::llm::{Action, Input, LlmScheduler, Policy, Replica, Served};
 use crate::core::{Outcome, RequestId, Slab};
 use crate::engine::{EventQueue, RngStreams};
 use crate::metrics::latency::LatencyStat;
-use crate::metrics::llm::{GpuMemory, KvTransferSummary, LlmRecorder, PoolInfo, PoolTotals, PrefixCacheSummary};
+use crate::metrics::llm::{KvTransferSummary, LlmRecorder, PoolInfo, PoolTotals, PrefixCacheSummary, Slo};
 use crate::metrics::recorder::{Recorded, RunEnd};
 use crate::metrics::Recorder;
+use crate::model::profile::GpuMemory;
 use crate::model::step::StepShape;
-use crate::scenario::{LlmConfig, RunConfig, Scenario, Slo};
+use crate::scenario::{LlmConfig, RunConfig, Scenario};
 use crate::time::{SimDuration, SimTime};
 use crate::workload::conversations::{Conversations, NextTurn};
 use crate::workload::Arrival;
@@ -128,9 +129,8 @@ pub(crate) fn drive(
     let streams = RngStreams::new(seed);
     let replicas = (0..llm.replicas).map(|i| Replica::new(i, llm.replica.clone())).collect();
     let mut core = LlmScheduler::new(replicas, llm.routing, streams.stream("router"));
-    if let Some(d) = &llm.disaggregation {
-        let split = Disaggregation { prefill_replicas: d.prefill_replicas, kv_bytes_per_token: d.kv_bytes_per_token };
-        core = core.with_disaggregation(split);
+    if let Some(d) = llm.disaggregation {
+        core = core.with_disaggregation(d);
     }
     // Safety pipeline (`[safety]`): the gate holds arrivals until they pass
     // and answers callers; streaming checks need the core's chunk boundaries.

@@ -32,7 +32,7 @@ pub use router::RouterPolicy;
 
 use super::{IdMap, Outcome, RequestId};
 use crate::model::step::StepShape;
-use crate::time::SimTime;
+use crate::time::{SimDuration, SimTime};
 use rand_chacha::ChaCha8Rng;
 use router::Router;
 
@@ -97,14 +97,25 @@ pub enum Action {
     TransferKv { request: RequestId, from: u32, to: u32, handle: u32, bytes: u64 },
 }
 
-/// Separate prefill and decode pools.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Separate prefill and decode pools, and the link a KV transfer crosses
+/// (the driver times each [`Action::TransferKv`] with
+/// [`Disaggregation::transfer_time`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Disaggregation {
     /// Replicas `0..prefill_replicas` prefill; the rest decode. Both pools
     /// must be non-empty.
     pub prefill_replicas: u32,
     /// KV bytes of one token of the whole model (all layers, all KV heads).
     pub kv_bytes_per_token: u64,
+    pub link_bandwidth_bytes_per_s: f64,
+    pub link_latency: SimDuration,
+}
+
+impl Disaggregation {
+    /// latency + bytes / bandwidth.
+    pub fn transfer_time(&self, bytes: u64) -> SimDuration {
+        self.link_latency + SimDuration::from_secs_f64(bytes as f64 / self.link_bandwidth_bytes_per_s)
+    }
 }
 
 /// Replicas of one model behind a router.
@@ -325,7 +336,12 @@ mod tests {
     fn scheduler(prefill: &[u64], decode: &[u64]) -> LlmScheduler {
         let replicas =
             prefill.iter().chain(decode).enumerate().map(|(i, &kv)| Replica::new(i as u32, config(kv))).collect();
-        let d = Disaggregation { prefill_replicas: prefill.len() as u32, kv_bytes_per_token: KV_BYTES_PER_TOKEN };
+        let d = Disaggregation {
+            prefill_replicas: prefill.len() as u32,
+            kv_bytes_per_token: KV_BYTES_PER_TOKEN,
+            link_bandwidth_bytes_per_s: 50e9,
+            link_latency: SimDuration::ZERO,
+        };
         LlmScheduler::new(replicas, RouterPolicy::RoundRobin, ChaCha8Rng::seed_from_u64(1)).with_disaggregation(d)
     }
 

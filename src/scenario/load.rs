@@ -1,0 +1,107 @@
+//! The top-level loader: reads a scenario file, applies `--set` overrides,
+//! and runs the section resolvers in order — placement of the front-door
+//! keys, arrivals, the run, what serves (a station, or an LLM pool and its
+//! front door), replications, the safety pipeline — into a [`Scenario`].
+
+use super::error::{Origin, ScenarioError};
+use super::frontdoor;
+use super::llm;
+use super::locate::Locator;
+use super::run::{self, RunConfig, ValidationConfig};
+use super::safety::{self, SafetyModel};
+use super::schema::ScenarioFile;
+use super::serving::Serving;
+use super::station;
+use super::workload;
+use crate::workload::ArrivalSpec;
+use std::path::{Path, PathBuf};
+
+/// A validated scenario, ready to run.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: String,
+    pub seed: u64,
+    pub path: PathBuf,
+    /// The effective file (overrides applied), echoed into reports.
+    pub file: ScenarioFile,
+    pub run: RunConfig,
+    pub arrivals: ArrivalSpec,
+    pub serving: Serving,
+    pub validation: ValidationConfig,
+    /// The safety pipeline (LLM serving with a `[safety]` table).
+    pub safety: Option<Box<SafetyModel>>,
+}
+
+/// Reads, overrides and validates the scenario at `path`.
+pub fn load(path: &Path, overrides: &[String]) -> Result<Scenario, ScenarioError> {
+    from_text(&read(path, "scenarios/")?, path, overrides)
+}
+
+/// The text of a scenario file, or an error saying where such files live.
+pub fn read(path: &Path, shipped_in: &str) -> Result<String, ScenarioError> {
+    std::fs::read_to_string(path).map_err(|e| ScenarioError {
+        file: path.to_path_buf(),
+        origin: Origin::File { line: None },
+        key: String::new(),
+        message: format!("cannot read the scenario file: {e}"),
+        hint: Some(format!("check the path; shipped scenarios live in {shipped_in}")),
+    })
+}
+
+/// Like [`load`], for text already in memory (`path` names it in errors and
+/// anchors relative trace paths).
+pub fn from_text(text: &str, path: &Path, overrides: &[String]) -> Result<Scenario, ScenarioError> {
+    let locator = Locator::new(text, path, overrides)?;
+    let effective: ScenarioFile = locator.effective(text, |e| e)?;
+    resolve(effective, path, &locator)
+}
+
+/// Runs the section resolvers in order; the first error wins.
+fn resolve(file: ScenarioFile, path: &Path, loc: &Locator) -> Result<Scenario, ScenarioError> {
+    let name = name(&file, path, loc)?;
+    frontdoor::check_placement(&file, loc)?;
+    let arrivals = match file.tenants.is_empty() {
+        true => workload::arrivals(&file.workload, path, loc)?,
+        false => frontdoor::aggregate_arrivals(&file),
+    };
+    let run = run::run(&file.run, &arrivals, loc)?;
+    let is_trace = matches!(arrivals, ArrivalSpec::Trace { .. });
+    let serving = match &file.replica {
+        Some(replica) => {
+            let mut pool = llm::resolve(&file, replica, is_trace, path, loc)?;
+            pool.frontdoor = frontdoor::resolve(&file, &pool, is_trace, path, loc)?;
+            Serving::Llm(Box::new(pool))
+        }
+        None => station::resolve(&file, &run, &arrivals, loc)?,
+    };
+    let validation = run::validation(&file.validation, loc)?;
+    let safety = safety::resolve(&file, &serving, loc)?.map(Box::new);
+    Ok(Scenario {
+        name,
+        seed: file.seed.unwrap_or(1),
+        path: path.to_path_buf(),
+        file,
+        run,
+        arrivals,
+        serving,
+        validation,
+        safety,
+    })
+}
+
+/// The scenario's name (default: the file stem), which names its report folder.
+fn name(file: &ScenarioFile, path: &Path, loc: &Locator) -> Result<String, ScenarioError> {
+    let name = match &file.name {
+        Some(n) => n.clone(),
+        None => path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "scenario".into()),
+    };
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) || name.starts_with('.')
+    {
+        return Err(loc.error(
+            "name",
+            format!("`{name}` cannot name a report folder"),
+            "use letters, digits, `-`, `_` and `.`",
+        ));
+    }
+    Ok(name)
+}

@@ -1,0 +1,88 @@
+//! `[run]` and `[validation]`: when arrivals stop, what is measured, and
+//! how `servesim validate` replicates. A run must end: a duration, a
+//! request cap, or a trace that runs out.
+
+use super::error::ScenarioError;
+use super::locate::Locator;
+use super::schema::{RunSection, ValidationSection};
+use crate::time::SimDuration;
+use crate::workload::ArrivalSpec;
+
+/// When arrivals stop and what is measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunConfig {
+    pub duration: Option<SimDuration>,
+    pub max_requests: Option<u64>,
+    pub warmup: SimDuration,
+    /// End of the measured interval (None: the end of the run). Set by
+    /// replications so the run's tail (a last partial batch, the drain)
+    /// does not bias the measurement.
+    pub measure_until: Option<SimDuration>,
+    pub drain: bool,
+    pub window: Option<SimDuration>,
+}
+
+/// Replication settings for `servesim validate`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ValidationConfig {
+    pub replications: u32,
+    pub requests: u64,
+    pub warmup_requests: u64,
+}
+
+/// `[run]`: a run that ends (a duration, a request cap, or a trace) with
+/// positive durations and counts.
+pub(super) fn run(r: &RunSection, arrivals: &ArrivalSpec, loc: &Locator) -> Result<RunConfig, ScenarioError> {
+    if r.duration == Some(SimDuration::ZERO) {
+        return Err(loc.error("run.duration", "expected a duration > 0", "e.g. duration = \"10m\""));
+    }
+    if r.max_requests == Some(0) {
+        return Err(loc.error("run.max_requests", "expected an integer >= 1", ""));
+    }
+    if r.window == Some(SimDuration::ZERO) {
+        return Err(loc.error("run.window", "expected a duration > 0", "e.g. window = \"1s\"; omit for automatic"));
+    }
+    let is_trace = matches!(arrivals, ArrivalSpec::Trace { .. });
+    if r.duration.is_none() && r.max_requests.is_none() && !is_trace {
+        return Err(loc.error(
+            "run.duration",
+            "missing: arrivals would never stop",
+            "set run.duration (e.g. \"10m\") or run.max_requests",
+        ));
+    }
+    if r.drain == Some(false) && r.duration.is_none() {
+        return Err(loc.error(
+            "run.drain",
+            "`drain = false` stops the run at run.duration, which is not set",
+            "set run.duration, or remove drain to run until every request finishes",
+        ));
+    }
+    Ok(RunConfig {
+        duration: r.duration,
+        max_requests: r.max_requests,
+        warmup: r.warmup.unwrap_or_default(),
+        measure_until: None,
+        drain: r.drain.unwrap_or(true),
+        window: r.window,
+    })
+}
+
+/// `[validation]`: at least 2 replications of at least 1 request each.
+pub(super) fn validation(v: &ValidationSection, loc: &Locator) -> Result<ValidationConfig, ScenarioError> {
+    let validation = ValidationConfig {
+        replications: v.replications.unwrap_or(20),
+        requests: v.requests.unwrap_or(50_000),
+        warmup_requests: v.warmup_requests.unwrap_or(5_000),
+    };
+    if validation.replications < 2 {
+        return Err(loc.error(
+            "validation.replications",
+            "expected at least 2 replications",
+            "a confidence interval needs >= 2 independent runs; 20 is typical",
+        ));
+    }
+    if validation.requests == 0 {
+        return Err(loc.error("validation.requests", "expected at least 1 request per replication", ""));
+    }
+    Ok(validation)
+}

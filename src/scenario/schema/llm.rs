@@ -1,0 +1,110 @@
+//! LLM serving's sections: `[replica]`, `[kv]`, `[slo]`, `[disaggregation]`
+//! and the LLM batching policies (the `[batching]` table itself is shared
+//! with the classic station and lives in the parent module).
+
+use crate::time::SimDuration;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Disaggregated serving: of `replica.count` replicas, the first
+/// `prefill_replicas` only prefill and the rest only decode; each request's
+/// KV cache crosses a link from its prefill replica to a decode replica.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DisaggregationSection {
+    /// Replicas in the prefill pool, 1 ..= replica.count − 1 (the rest
+    /// decode). Default: half of replica.count, rounded down (at least 1).
+    pub prefill_replicas: Option<u32>,
+    /// Bandwidth of the link one KV transfer crosses, bytes per second
+    /// (transfers do not share it). Default: 50e9 (a 400 Gb/s NIC).
+    pub link_bandwidth_bytes_per_s: Option<f64>,
+    /// Fixed latency of one KV transfer. Default: "20us".
+    pub link_latency: Option<SimDuration>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicaSection {
+    /// GPU profile name (a file in `profiles/gpus/`), e.g. "h100-sxm".
+    pub gpu: String,
+    /// Model profile name (a file in `profiles/models/`), e.g. "llama-2-70b".
+    pub model: String,
+    /// Tensor-parallel degree: GPUs per replica. Default: 1.
+    pub tp: Option<u32>,
+    /// Number of replicas. Default: 1.
+    pub count: Option<u32>,
+    /// How requests pick a replica. Default: "round-robin".
+    pub routing: Option<crate::core::llm::RouterPolicy>,
+    /// Fraction of GPU memory kept for activations. Default: 0.1.
+    pub activation_reserve: Option<f64>,
+    /// Override of the GPU profile's $ per GPU-hour.
+    pub price_per_gpu_hour_usd: Option<f64>,
+    /// Folder holding `gpus/` and `models/`, relative to the scenario file.
+    /// Default: `../profiles` from the scenario's folder, else `./profiles`.
+    pub profiles: Option<PathBuf>,
+    /// Most requests waiting per replica; overflow is `overloaded`. Default: unbounded.
+    pub queue_capacity: Option<u64>,
+    /// A measured profile in `profiles/calibrated/` (written by calibration)
+    /// whose effective bandwidth, FLOP/s and overhead replace the GPU
+    /// profile's datasheet x efficiency values. Default: none.
+    pub calibrated: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum BatchingPolicy {
+    /// Size cap + flush timeout; the batch runs to its longest sequence.
+    #[default]
+    Static,
+    /// Iteration-level: sequences join and leave between steps.
+    Continuous,
+    /// Continuous with a per-step token budget; long prompts split into chunks.
+    ChunkedPrefill,
+    /// Separate prefill and decode pools (see `[disaggregation]`): prefill
+    /// replicas batch whole prompts, decode replicas batch decodes
+    /// continuously; KV moves between them over a modeled link.
+    Disaggregated,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct KvSection {
+    /// Tokens per KV block. Default: 16.
+    pub block_tokens: Option<u32>,
+    /// Fraction of KV blocks kept free when admitting. Default: 0.01.
+    pub watermark: Option<f64>,
+    /// What happens to a sequence evicted by decode growth. Default: "recompute".
+    pub preemption: Option<crate::core::llm::Preemption>,
+    /// Keep shared prefixes' KV blocks between requests (see
+    /// `workload.shared_prefix`), evicting unreferenced ones when blocks are
+    /// needed: "off", "lru" or "lfu". Default: "off".
+    pub prefix_cache: Option<PrefixCacheMode>,
+    /// Most prefixes each replica's prefix cache holds. Default: as many as
+    /// the KV cache fits.
+    pub max_cached_prefixes: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum PrefixCacheMode {
+    /// No prefix caching: every prompt is prefilled whole.
+    #[default]
+    Off,
+    /// Evict the least recently used unreferenced prefix first.
+    Lru,
+    /// Evict the least frequently used unreferenced prefix first (resists a
+    /// burst of one-off prefixes flushing a popular system prompt).
+    Lfu,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SloSection {
+    /// Target for the 99th percentile of time to first token.
+    pub ttft_p99: Option<SimDuration>,
+    /// Target for the 99th percentile of time per output token.
+    pub tpot_p99: Option<SimDuration>,
+    /// Target for the 99th percentile of end-to-end latency.
+    pub e2e_p99: Option<SimDuration>,
+}

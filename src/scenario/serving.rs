@@ -1,0 +1,103 @@
+//! What a resolved scenario serves with: a classic station, or LLM serving
+//! (pools of replicas, optionally behind a multi-tenant front door). These
+//! are the types the drivers read.
+//!
+//! Why apart from the resolvers: a pool may have a front door and a front
+//! door may have a fallback pool, so [`LlmConfig`] and [`FrontDoorConfig`]
+//! hold each other. Kept together here, the LLM and the front-door
+//! resolvers both build them and neither imports the other both ways.
+
+use crate::core::gateway::GatewayConfig;
+use crate::core::llm::{Disaggregation, ReplicaConfig, RouterPolicy};
+use crate::core::StationConfig;
+use crate::metrics::llm::Slo;
+use crate::model::clients::ClientPolicy;
+use crate::model::profile::{GpuMemory, GpuProfile, ModelProfile};
+use crate::model::step::{StepModel, StepShape};
+use crate::model::ServiceModel;
+use crate::time::SimDuration;
+use crate::workload::conversations::ConversationSpec;
+use crate::workload::prefixes::SharedPrefix;
+use crate::workload::tenants::Tenant;
+use crate::workload::tokens::TokenSizes;
+
+/// What serves the requests.
+#[derive(Debug, Clone)]
+pub enum Serving {
+    /// A classic station: requests are jobs with a batch service time.
+    Station { station: StationConfig, service: ServiceModel },
+    /// LLM serving: token-level requests on model replicas.
+    Llm(Box<LlmConfig>),
+}
+
+/// A validated LLM-serving setup.
+#[derive(Debug, Clone)]
+pub struct LlmConfig {
+    pub gpu: GpuProfile,
+    pub model: ModelProfile,
+    pub tp: u32,
+    pub replicas: u32,
+    pub routing: RouterPolicy,
+    pub replica: ReplicaConfig,
+    pub step: StepModel,
+    pub kv_capacity_tokens: u64,
+    /// Where a GPU's memory goes (the peak is filled in by the run).
+    pub memory: GpuMemory,
+    /// Sizes of synthetic arrivals (None for traces, which carry their own).
+    pub sizes: Option<(TokenSizes, TokenSizes)>,
+    pub price_per_gpu_hour_usd: f64,
+    pub slo: Slo,
+    /// Set with `batching.policy = "disaggregated"`; replicas then run `Continuous`.
+    pub disaggregation: Option<Disaggregation>,
+    /// Shared system prompts of synthetic arrivals.
+    pub shared_prefix: Option<SharedPrefix>,
+    /// Multi-turn conversations (synthetic arrivals).
+    pub conversations: Option<ConversationSpec>,
+    /// The multi-tenant front door (`[[tenants]]`); None without tenants.
+    pub frontdoor: Option<Box<FrontDoorConfig>>,
+}
+
+/// A validated front door.
+#[derive(Debug, Clone)]
+pub struct FrontDoorConfig {
+    pub tenants: Vec<Tenant>,
+    pub gateway: GatewayConfig,
+    /// Degradation: the smaller model's pool, tried when the primary refuses.
+    pub fallback: Option<Box<LlmConfig>>,
+    pub clients: ClientPolicy,
+    pub trigger: Option<Trigger>,
+    pub cost: CostModel,
+}
+
+/// A marked interval of the run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trigger {
+    pub at: SimDuration,
+    pub until: SimDuration,
+    pub label: String,
+}
+
+/// Estimated GPU-seconds of a request: `prompt · prefill + output · decode`,
+/// per token, from the pool's step-time model: a 2,048-token prefill step,
+/// and a decode step of `reference_batch` sequences of 1,024 tokens each
+/// divided among them (the GPU time one sequence's token takes in a full
+/// batch).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CostModel {
+    pub prefill_s_per_token: f64,
+    pub decode_s_per_token: f64,
+}
+
+impl CostModel {
+    pub fn new(step: &StepModel, reference_batch: u32) -> CostModel {
+        let b = u64::from(reference_batch.max(1));
+        let prefill = step.time(&StepShape::prefill(2048, 0)).as_secs_f64() / 2048.0;
+        let decode = step.time(&StepShape::decode(b, b * 1024)).as_secs_f64() / b as f64;
+        CostModel { prefill_s_per_token: prefill, decode_s_per_token: decode }
+    }
+
+    /// GPU-seconds of `prompt` prefilled and `output` tokens decoded.
+    pub fn cost(&self, prompt: u64, output: u64) -> f64 {
+        prompt as f64 * self.prefill_s_per_token + output as f64 * self.decode_s_per_token
+    }
+}
