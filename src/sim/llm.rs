@@ -24,13 +24,13 @@
 
 use super::frontdoor::{self, FrontDoor, Primary};
 use super::safety::{Gate, GateEvent};
-use super::{window, Arrivals};
+use super::{run_end, window, Arrivals};
 use crate::core::llm::{Action, Disaggregation, Input, LlmScheduler, Policy, Replica, Served};
 use crate::core::{Outcome, RequestId, Slab};
-use crate::engine::{EventQueue, RngStreams};
+use crate::engine::{Clock, RngStreams};
 use crate::metrics::latency::LatencyStat;
 use crate::metrics::llm::{GpuMemory, KvTransferSummary, LlmRecorder, PoolInfo, PoolTotals, PrefixCacheSummary};
-use crate::metrics::recorder::{Recorded, RunEnd};
+use crate::metrics::recorder::Recorded;
 use crate::metrics::Recorder;
 use crate::model::step::StepShape;
 use crate::scenario::{LlmConfig, RunConfig, Scenario, Slo};
@@ -155,49 +155,42 @@ pub(crate) fn drive(
     let mut tokens = LlmRecorder::default();
     let pcie = llm.gpu.pcie_bandwidth_bytes_per_s;
 
-    let mut queue = EventQueue::new();
+    let mut clock = Clock::new(run.duration.map(|d| SimTime::ZERO + d), run.drain);
     // Front door (issue 4): with [[tenants]], their arrivals replace `arrivals`.
     let kv_blocks = llm.replica.kv_blocks * u64::from(llm.replicas);
     let measured = (SimTime::ZERO + run.warmup, SimTime::ZERO + run.duration.unwrap_or_default());
     let mut door =
         llm.frontdoor.as_ref().map(|f| FrontDoor::new(f, &streams, measured, window(scenario, run), kv_blocks));
     if let Some(d) = door.as_mut() {
-        d.start(&mut |at, e| queue.schedule(at, Event::FrontDoor(e)));
+        d.start(&mut |at, e| clock.schedule(at, Event::FrontDoor(e)));
     }
     let mut pending = if door.is_some() { None } else { arrivals.next() };
     if let Some(a) = &pending {
-        queue.schedule(a.at, Event::Arrival);
+        clock.schedule(a.at, Event::Arrival);
     }
-    let stop = run.duration.map(|d| SimTime::ZERO + d);
     let mut started: Vec<Option<(SimTime, u64)>> = vec![None; llm.replicas as usize];
     let mut actions = Vec::new();
-    let (mut offered, mut events, mut busy) = (0u64, 0u64, 0u32);
-    let (mut end, mut last_arrival, mut cut_off) = (SimTime::ZERO, SimTime::ZERO, false);
+    let (mut offered, mut busy) = (0u64, 0u32);
     let (mut bytes_per_gpu, mut kv_used, mut kv_integral, mut kv_peak) = (0.0f64, 0u64, 0.0f64, 0u64);
     let kv_total = (llm.replica.kv_blocks * u64::from(llm.replicas)).max(1) as f64;
     loop {
-        let (now, event) = match steps.wait(queue.peek_time()) {
-            Waited::Due => match queue.pop() {
+        let (now, event) = match steps.wait(clock.peek_time()) {
+            Waited::Due => match clock.pop() {
                 Some(next) => next,
                 None => break,
             },
             Waited::StepDone { at, replica } => (at, Event::StepDone { replica }),
             Waited::Stop => {
-                cut_off = true;
+                clock.halt();
                 break;
             }
         };
-        if let (false, Some(stop)) = (run.drain, stop) {
-            if now > stop {
-                kv_integral += kv_used as f64 * recorder.measured_overlap(end, stop);
-                end = stop;
-                cut_off = true;
-                break;
-            }
+        let from = clock.end();
+        let handled = clock.advance(now);
+        kv_integral += kv_used as f64 * recorder.measured_overlap(from, clock.end());
+        if !handled {
+            break;
         }
-        kv_integral += kv_used as f64 * recorder.measured_overlap(end, now);
-        events += 1;
-        end = now;
         match event {
             Event::Arrival => {
                 let Some(mut arrival) = pending.take() else { continue };
@@ -213,7 +206,7 @@ pub(crate) fn drive(
                 }
                 let request = RequestId(offered);
                 offered += 1;
-                last_arrival = now;
+                clock.arrived();
                 recorder.arrival(request, &arrival);
                 let session =
                     conversations.as_mut().map(|c| c.open(request, arrival.prompt_tokens, arrival.output_tokens));
@@ -230,7 +223,7 @@ pub(crate) fn drive(
                 }
                 pending = arrivals.next();
                 if let Some(a) = &pending {
-                    queue.schedule(a.at, Event::Arrival);
+                    clock.schedule(a.at, Event::Arrival);
                 }
             }
             Event::StepDone { replica } => {
@@ -255,7 +248,7 @@ pub(crate) fn drive(
                 let output_tokens = output.sample(&mut output_rng);
                 let request = RequestId(offered);
                 offered += 1;
-                last_arrival = now;
+                clock.arrived();
                 recorder.arrival(request, &Arrival { at: now, prompt_tokens, output_tokens });
                 c.continue_with(request, turn, prompt_tokens, output_tokens);
                 let input = Input::Arrival {
@@ -277,7 +270,7 @@ pub(crate) fn drive(
             }
             Event::FrontDoor(e) => {
                 if let Some(d) = door.as_mut() {
-                    let mut sched = |at, e| queue.schedule(at, Event::FrontDoor(e));
+                    let mut sched = |at, e| clock.schedule(at, Event::FrontDoor(e));
                     let mut primary = Primary { core: &mut core, gate: gate.as_mut(), actions: &mut actions };
                     d.handle(now, e, &mut primary, &mut recorder, &mut sched);
                 }
@@ -296,14 +289,14 @@ pub(crate) fn drive(
                     started[replica as usize] = Some((now, shape.decode_seqs));
                     busy += 1;
                     if let Some(took) = steps.start(replica, shape, cost.time + swap) {
-                        queue.schedule(now + took, Event::StepDone { replica });
+                        clock.schedule(now + took, Event::StepDone { replica });
                     }
                 }
                 Action::Respond { request, outcome, served } => match gate.as_mut() {
                     Some(g) => g.llm_done(now, request, outcome, served),
                     None => answers.push((request, outcome, served)),
                 },
-                Action::ArmTimer { replica, at } => queue.schedule(at, Event::Timer { replica, at }),
+                Action::ArmTimer { replica, at } => clock.schedule(at, Event::Timer { replica, at }),
                 Action::TransferKv { request, from, to, handle, bytes } => {
                     let Some(d) = &llm.disaggregation else { continue };
                     let time = d.transfer_time(bytes);
@@ -312,23 +305,23 @@ pub(crate) fn drive(
                         transfer_bytes += bytes;
                         transfer_time.record(time.0);
                     }
-                    queue.schedule(now + time, Event::KvArrived { request, from, to, handle });
+                    clock.schedule(now + time, Event::KvArrived { request, from, to, handle });
                 }
             }
         }
         // Safety (`[safety]`): carry out what the gate decided; LLM inputs it
         // gave leave actions for a zero-delay event to carry out.
         if let Some(g) = gate.as_mut() {
-            g.pump(now, &mut core, &mut actions, &mut queue, &mut answers);
+            g.pump(now, &mut core, &mut actions, &mut clock, &mut answers);
             if !actions.is_empty() {
-                queue.schedule(now, Event::Safety(GateEvent::Flush));
+                clock.schedule(now, Event::Safety(GateEvent::Flush));
             }
         }
         // Callers' answers. Front door: an attempt arrived at the gateway,
         // before its dispatch; a preempted request's answer is not terminal.
         for (request, outcome, mut served) in answers.drain(..) {
             if let Some(d) = door.as_mut() {
-                let mut sched = |at, e| queue.schedule(at, Event::FrontDoor(e));
+                let mut sched = |at, e| clock.schedule(at, Event::FrontDoor(e));
                 match d.on_response(now, request, outcome, &served, &mut sched) {
                     Some(sent) => served.arrived = sent,
                     None => continue,
@@ -339,8 +332,9 @@ pub(crate) fn drive(
         // Conversations: a completed turn's next turn comes after a think time.
         for (request, outcome) in done.drain(..) {
             let next = conversations.as_mut().and_then(|c| c.answered(request, outcome == Outcome::Completed, now));
+            let stop = clock.stop();
             if let Some((at, turn)) = next.filter(|(at, _)| pending.is_some() && stop.is_none_or(|s| *at < s)) {
-                queue.schedule(at, Event::Turn { slot: turns.insert(turn) });
+                clock.schedule(at, Event::Turn { slot: turns.insert(turn) });
             }
         }
         let load = core.load();
@@ -355,9 +349,10 @@ pub(crate) fn drive(
         let levels = [in_system as f64, waiting as f64, f64::from(busy), kv_used as f64 / kv_total, running as f64];
         recorder.levels(now, levels);
     }
-    let drained = !cut_off && core.outstanding() == 0 && gate.as_ref().is_none_or(|g| g.outstanding() == 0);
-    let arrivals_end = stop.unwrap_or(last_arrival).min(end);
-    let run_end = RunEnd { end, arrivals_end, events, events_in_past: queue.clamped(), drained };
+    let idle = core.outstanding() == 0 && gate.as_ref().is_none_or(|g| g.outstanding() == 0);
+    let ending = clock.ending();
+    let run_end = run_end(ending, idle);
+    let (end, drained) = (ending.end, run_end.drained);
     let stats = core
         .replicas()
         .iter()

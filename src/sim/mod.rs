@@ -13,7 +13,7 @@
 
 use crate::core::StationConfig;
 use crate::core::{Action, BatchId, Input, RequestId, Scheduler};
-use crate::engine::{EventQueue, RngStreams};
+use crate::engine::{Clock, Ending, RngStreams};
 use crate::metrics::recorder::{Recorded, RunEnd};
 use crate::metrics::timeline::auto_width;
 use crate::metrics::Recorder;
@@ -94,6 +94,13 @@ impl Arrivals {
     }
 }
 
+/// The recorder's view of how a run ended: drained when it was not cut off
+/// and `idle` (nothing left in the system).
+pub(crate) fn run_end(ending: Ending, idle: bool) -> RunEnd {
+    let Ending { end, arrivals_end, events, events_in_past, cut_off } = ending;
+    RunEnd { end, arrivals_end, events, events_in_past, drained: !cut_off && idle }
+}
+
 /// The window width for the timeline: set, or ~100 rows over the horizon.
 pub(crate) fn window(scenario: &Scenario, run: &RunConfig) -> SimDuration {
     run.window.unwrap_or_else(|| auto_width(horizon(scenario, run)))
@@ -115,42 +122,28 @@ fn run_station(
     let mut shared = station.processor_sharing.then(|| SharedServer::new(servers));
     let mut recorder = Recorder::new(run.warmup, run.measure_until, servers, window(scenario, run));
 
-    let stop_arrivals = run.duration.map(|d| SimTime::ZERO + d);
-    let mut queue = EventQueue::new();
+    let mut clock = Clock::new(run.duration.map(|d| SimTime::ZERO + d), run.drain);
     let mut offered: u64 = 0;
     let mut pending = arrivals.next();
     if let Some(a) = &pending {
-        queue.schedule(a.at, Event::Arrival);
+        clock.schedule(a.at, Event::Arrival);
     }
 
     let mut batch_server: Vec<u32> = Vec::new();
     let mut busy_gpus: u32 = 0;
     let mut actions = Vec::new();
-    let mut events: u64 = 0;
-    let mut end = SimTime::ZERO;
-    let mut last_arrival = SimTime::ZERO;
-    let mut cut_off = false;
-    while let Some((now, event)) = queue.pop() {
-        if let (false, Some(stop)) = (run.drain, stop_arrivals) {
-            if now > stop {
-                end = stop;
-                cut_off = true;
-                break;
-            }
-        }
-        events += 1;
-        end = now;
+    while let Some((now, event)) = clock.next() {
         match event {
             Event::Arrival => {
                 let Some(arrival) = pending.take() else { continue };
                 let request = RequestId(offered);
-                last_arrival = now;
+                clock.arrived();
                 offered += 1;
                 recorder.arrival(request, &arrival);
                 core.handle(now, Input::Arrival { request }, &mut actions);
                 pending = arrivals.next();
                 if let Some(a) = &pending {
-                    queue.schedule(a.at, Event::Arrival);
+                    clock.schedule(a.at, Event::Arrival);
                 }
             }
             Event::BatchDone(batch) => {
@@ -164,7 +157,7 @@ fn run_station(
                 let Some(ps) = shared.as_mut() else { continue };
                 if let Some((job, next)) = ps.complete(now, generation) {
                     if let Some((at, generation)) = next {
-                        queue.schedule(at, Event::SharedDone { generation });
+                        clock.schedule(at, Event::SharedDone { generation });
                     }
                     core.handle(now, Input::BatchDone { batch: job }, &mut actions);
                 }
@@ -177,7 +170,7 @@ fn run_station(
                     if let Some(ps) = shared.as_mut() {
                         let work = service.batch_time(size, &mut shared_rng);
                         let (at, generation) = ps.admit(now, batch, work);
-                        queue.schedule(at, Event::SharedDone { generation });
+                        clock.schedule(at, Event::SharedDone { generation });
                     } else {
                         let i = batch.0 as usize;
                         if batch_server.len() <= i {
@@ -186,13 +179,13 @@ fn run_station(
                         batch_server[i] = server;
                         busy_gpus += 1;
                         let took = service.batch_time(size, &mut gpu_rngs[server as usize]);
-                        queue.schedule(now + took, Event::BatchDone(batch));
+                        clock.schedule(now + took, Event::BatchDone(batch));
                     }
                 }
                 Action::Respond { request, outcome, arrived, started } => {
                     recorder.respond(now, request, outcome, arrived, started);
                 }
-                Action::ArmTimer { queue: q, at } => queue.schedule(at, Event::Timer { queue: q, at }),
+                Action::ArmTimer { queue: q, at } => clock.schedule(at, Event::Timer { queue: q, at }),
             }
         }
         let busy = shared.as_ref().map_or(f64::from(busy_gpus), SharedServer::busy);
@@ -200,8 +193,6 @@ fn run_station(
         let in_service = core.in_service() as f64;
         recorder.levels(now, [waiting + in_service, waiting, busy, 0.0, in_service]);
     }
-    let drained = !cut_off && core.waiting() == 0 && core.in_service() == 0;
-    let arrivals_end = stop_arrivals.unwrap_or(last_arrival).min(end);
-    let run_end = RunEnd { end, arrivals_end, events, events_in_past: queue.clamped(), drained };
-    recorder.finish(&scenario.name, seed, run_end, station.processor_sharing)
+    let idle = core.waiting() == 0 && core.in_service() == 0;
+    recorder.finish(&scenario.name, seed, run_end(clock.ending(), idle), station.processor_sharing)
 }

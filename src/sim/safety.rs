@@ -18,7 +18,7 @@ use super::llm::Event;
 use crate::core::llm::{self, LlmScheduler, Served};
 use crate::core::safety::{Action, Class, Escalation, Input, OutputMode, Risk, SafetyStage, Timer};
 use crate::core::{BatchId, IdMap, Outcome, RequestId};
-use crate::engine::{EventQueue, RngStreams};
+use crate::engine::{Clock, RngStreams};
 use crate::metrics::safety::{PoolCounters, SafetyEnd, SafetyRecorded, SafetyRecorder, SafetySummary};
 use crate::scenario::SafetyModel;
 use crate::time::{SimDuration, SimTime};
@@ -194,7 +194,7 @@ impl<'a> Gate<'a> {
         now: SimTime,
         core: &mut LlmScheduler,
         llm_actions: &mut Vec<llm::Action>,
-        queue: &mut EventQueue<Event>,
+        queue: &mut Clock<Event>,
         answers: &mut Vec<Answer>,
     ) {
         loop {
@@ -218,7 +218,7 @@ impl<'a> Gate<'a> {
         action: Action,
         core: &mut LlmScheduler,
         llm_actions: &mut Vec<llm::Action>,
-        queue: &mut EventQueue<Event>,
+        queue: &mut Clock<Event>,
         answers: &mut Vec<Answer>,
     ) {
         match action {
