@@ -22,9 +22,9 @@
 //! while arrivals go on. A turn's new message and answer sizes come from
 //! the size streams above; one event per conversation waiting to speak.
 
-use super::frontdoor::{self, FrontDoor, Primary};
+use super::frontdoor::{self, FrontDoor, PrimaryPool};
+use super::limits::{self, run_end, window, Arrivals};
 use super::safety::{Gate, GateEvent};
-use super::{run_end, window, Arrivals};
 use crate::core::llm::{Action, Disaggregation, Input, LlmScheduler, Policy, Replica, Served};
 use crate::core::{Outcome, RequestId, Slab};
 use crate::engine::{Clock, RngStreams};
@@ -60,6 +60,34 @@ pub(super) enum Event {
     },
     Safety(GateEvent),
     FrontDoor(frontdoor::Event), // the multi-tenant front door's own events (`frontdoor.rs`)
+}
+
+/// The primary pool as the front door sees it: the LLM core, behind the
+/// safety gate when there is one.
+struct Primary<'a, 'g> {
+    core: &'a mut LlmScheduler,
+    gate: Option<&'a mut Gate<'g>>,
+    actions: &'a mut Vec<Action>,
+}
+
+impl PrimaryPool for Primary<'_, '_> {
+    fn submit(&mut self, now: SimTime, input: Input, mix: Option<[f64; 3]>) {
+        match self.gate.as_deref_mut() {
+            Some(g) => g.arrive_with_mix(now, input, mix),
+            None => self.core.handle(now, input, self.actions),
+        }
+    }
+
+    fn cancel(&mut self, now: SimTime, request: RequestId) {
+        match self.gate.as_deref_mut() {
+            Some(g) => g.cancel(now, request),
+            None => self.core.handle(now, Input::Cancel { request }, self.actions),
+        }
+    }
+
+    fn kv_used_blocks(&self) -> u64 {
+        self.core.load().kv_used_blocks
+    }
 }
 
 fn policy_name(p: Policy) -> &'static str {
@@ -155,7 +183,7 @@ pub(crate) fn drive(
     let mut tokens = LlmRecorder::default();
     let pcie = llm.gpu.pcie_bandwidth_bytes_per_s;
 
-    let mut clock = Clock::new(run.duration.map(|d| SimTime::ZERO + d), run.drain);
+    let mut clock = Clock::new(limits::stop(run), run.drain);
     // Front door (issue 4): with [[tenants]], their arrivals replace `arrivals`.
     let kv_blocks = llm.replica.kv_blocks * u64::from(llm.replicas);
     let measured = (SimTime::ZERO + run.warmup, SimTime::ZERO + run.duration.unwrap_or_default());
@@ -312,7 +340,7 @@ pub(crate) fn drive(
         // Safety (`[safety]`): carry out what the gate decided; LLM inputs it
         // gave leave actions for a zero-delay event to carry out.
         if let Some(g) = gate.as_mut() {
-            g.pump(now, &mut core, &mut actions, &mut clock, &mut answers);
+            g.pump(now, &mut core, &mut actions, &mut |at, e| clock.schedule(at, Event::Safety(e)), &mut answers);
             if !actions.is_empty() {
                 clock.schedule(now, Event::Safety(GateEvent::Flush));
             }
