@@ -147,13 +147,9 @@ impl<'a> Gate<'a> {
     }
 
     /// A caller's request arrived; the LLM sees it only if it passes.
-    pub(super) fn arrive(&mut self, now: SimTime, input: llm::Input) {
-        self.arrive_with_mix(now, input, None);
-    }
-
-    /// As [`Gate::arrive`], with its sender's traffic mix (a tenant's) in
-    /// place of the scenario's.
-    pub(super) fn arrive_with_mix(&mut self, now: SimTime, input: llm::Input, mix: Option<[f64; 3]>) {
+    /// `mix`: its sender's traffic mix (a tenant's), in place of the
+    /// scenario's.
+    pub(super) fn arrive(&mut self, now: SimTime, input: llm::Input, mix: Option<[f64; 3]>) {
         let llm::Input::Arrival { request, output_tokens, .. } = input else { return };
         let risk = self.draw_risk(output_tokens, mix.unwrap_or(self.model.mix));
         self.recorder.arrival(now, request, risk.class, output_tokens);
