@@ -186,7 +186,7 @@ impl<'a> StationRun<'a> {
         let busy = self.shared.as_ref().map_or(f64::from(self.busy_gpus), SharedServer::busy);
         let waiting = self.core.waiting() as f64;
         let in_service = self.core.in_service() as f64;
-        let levels: Levels = [waiting + in_service, waiting, busy, 0.0, in_service];
+        let levels = Levels { in_system: waiting + in_service, waiting, busy, kv_used: 0.0, running: in_service };
         self.recorder.levels(now, levels);
     }
 }

@@ -284,8 +284,13 @@ impl<'a, 's> LlmRun<'a, 's> {
         let (waiting, running) = (load.waiting + held, load.running);
         self.usage.hold_kv(load.kv_used_blocks, self.recorder.measures(now));
         let in_system = self.pool.outstanding() + held + fallback;
-        let busy = f64::from(self.usage.busy());
-        let levels: Levels = [in_system as f64, waiting as f64, busy, self.usage.kv_fraction(), running as f64];
+        let levels = Levels {
+            in_system: in_system as f64,
+            waiting: waiting as f64,
+            busy: f64::from(self.usage.busy()),
+            kv_used: self.usage.kv_fraction(),
+            running: running as f64,
+        };
         self.recorder.levels(now, levels);
     }
 }
