@@ -72,7 +72,7 @@ impl<E> Clock<E> {
 
     /// The next event to handle, with the run advanced to it; `None` when
     /// the queue is empty or the run was cut off at its stop.
-    pub fn next(&mut self) -> Option<(SimTime, E)> {
+    pub fn next_event(&mut self) -> Option<(SimTime, E)> {
         let (now, event) = self.queue.pop()?;
         self.advance(now).then_some((now, event))
     }
@@ -135,10 +135,10 @@ mod tests {
         for t in [3, 7, 12, 15] {
             clock.schedule(SimTime(t), t);
         }
-        assert_eq!(clock.next(), Some((SimTime(3), 3)));
+        assert_eq!(clock.next_event(), Some((SimTime(3), 3)));
         clock.arrived();
-        assert_eq!(clock.next(), Some((SimTime(7), 7)));
-        assert_eq!(clock.next(), None);
+        assert_eq!(clock.next_event(), Some((SimTime(7), 7)));
+        assert_eq!(clock.next_event(), None);
         let e = clock.ending();
         assert_eq!((e.end, e.arrivals_end, e.events, e.cut_off), (SimTime(10), SimTime(10), 2, true));
     }
@@ -149,7 +149,7 @@ mod tests {
         for t in [3, 7, 12] {
             clock.schedule(SimTime(t), t);
         }
-        while let Some((_, t)) = clock.next() {
+        while let Some((_, t)) = clock.next_event() {
             if t < 10 {
                 clock.arrived();
             }

@@ -105,7 +105,7 @@ impl<'a> StationRun<'a> {
     }
 
     fn run(mut self, scenario: &str, seed: u64) -> Recorded {
-        while let Some((now, event)) = self.clock.next() {
+        while let Some((now, event)) = self.clock.next_event() {
             self.handle(now, event);
             self.carry_out(now);
             self.record_levels(now);
