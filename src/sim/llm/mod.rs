@@ -11,21 +11,22 @@
 //! One run is an [`LlmRun`]: each event is handled, then the core's actions
 //! carried out, the safety gate pumped, callers answered and the levels
 //! recorded. Where requests come from is [`requests`]; the pool (core and
-//! gate) is [`pool`]; what the GPUs did is [`usage`]; the summary is
-//! assembled in [`finish`]; how steps end (modeled or live) is [`steps`].
-//! The front door and the safety gate are stages with their own events,
-//! wrapped here in [`Event`].
+//! gate) is [`pool`]; what the GPUs did is [`usage`]; the `llm` summary
+//! section's parts are [`summary`]; how steps end (modeled or live) is
+//! [`steps`]. The front door and the safety gate are stages with their own
+//! events, wrapped in [`event::Event`].
 
-mod finish;
+mod event;
 mod pool;
 mod requests;
 mod steps;
+mod summary;
 mod usage;
 
 pub(crate) use steps::{Steps, Waited};
 
 use super::frontdoor::{self, FrontDoor};
-use super::limits::{self, window};
+use super::limits::{self, run_end, window};
 use super::safety::{Answer, GateEvent};
 use crate::core::llm::{Action, Input, Served};
 use crate::core::{Outcome, RequestId};
@@ -37,34 +38,12 @@ use crate::metrics::Recorder;
 use crate::model::step::StepShape;
 use crate::scenario::{LlmConfig, RunConfig, Scenario};
 use crate::time::{SimDuration, SimTime};
+use event::Event;
 use pool::Primary;
 use requests::Requests;
 use usage::PoolUsage;
 
-#[derive(Debug, Clone, Copy)]
-enum Event {
-    Arrival,
-    StepDone {
-        replica: u32,
-    },
-    Timer {
-        replica: u32,
-        at: SimTime,
-    },
-    KvArrived {
-        request: RequestId,
-        from: u32,
-        to: u32,
-        handle: u32,
-    },
-    /// A conversation's next turn, held in the requests' `turns` slab.
-    Turn {
-        slot: u32,
-    },
-    Safety(GateEvent),
-    FrontDoor(frontdoor::Event),
-}
-
+/// Runs the LLM core over the scenario's arrivals, with modeled step times.
 pub(crate) fn run(scenario: &Scenario, llm: &LlmConfig, seed: u64, run: &RunConfig) -> Recorded {
     drive(scenario, llm, seed, run, &mut steps::Modeled)
 }
@@ -292,5 +271,38 @@ impl<'a, 's> LlmRun<'a, 's> {
             running: running as f64,
         };
         self.recorder.levels(now, levels);
+    }
+
+    /// The recorder's summary, with the `llm` section and, when the
+    /// scenario has them, the `safety` and `frontdoor` sections and their
+    /// invariants.
+    fn finish(self) -> Recorded {
+        let LlmRun { scenario, llm, seed, steps, pool, door, usage, recorder, tokens, clock, .. } = self;
+        let ending = clock.ending();
+        let run_end = run_end(ending, pool.idle());
+        let drained = run_end.drained;
+        let mut recorded = recorder.finish(&scenario.name, seed, run_end, false);
+        let span = recorded.summary.run.measure_span_s;
+        let totals = summary::totals(llm, &pool.core, &usage, recorded.summary.servers.utilization_mean, span);
+        let mut llm_summary = tokens.finish(&summary::pool_info(llm, &usage), &totals);
+        llm_summary.kv_transfer = usage.kv_transfer(llm);
+        llm_summary.prefix_cache = summary::prefix_cache(llm, &pool.core);
+        recorded.summary.llm = Some(llm_summary);
+        if let Some(g) = pool.gate {
+            let (summary, extra) = g.finish(ending.end, totals.busy_s);
+            // Unchecked tokens break the run's invariants unless asked for (fail open).
+            let unchecked = summary.unchecked_tokens_delivered > 0 || summary.unchecked_inputs > 0;
+            recorded.summary.invariants.all_hold &= summary.fail_open || !unchecked;
+            recorded.summary.safety = Some(summary);
+            recorded.safety = Some(Box::new(extra));
+        }
+        if let Some(d) = door {
+            let (frontdoor, holds) = d.finish(&pool.core, drained, span);
+            recorded.summary.invariants.all_hold &= holds;
+            recorded.summary.frontdoor = Some(frontdoor);
+        }
+        recorded.summary.backend = steps.backend().into();
+        recorded.cdfs.extend(tokens.cdfs());
+        recorded
     }
 }

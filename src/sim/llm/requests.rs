@@ -17,7 +17,7 @@
 //! while arrivals go on. A turn's new message and answer sizes come from
 //! the size streams above; one event per conversation waiting to speak.
 
-use super::Event;
+use super::event::Event;
 use crate::core::llm::Input;
 use crate::core::{Outcome, RequestId, Slab};
 use crate::engine::{Clock, RngStreams};

@@ -1,14 +1,11 @@
-//! The end of an LLM run: the recorder's summary, with the `llm` section
-//! (pool facts, totals, KV transfers, prefix cache) and, when the scenario
-//! has them, the `safety` and `frontdoor` sections and their invariants.
+//! The parts of the `llm` summary section only the driver knows at the
+//! end: the pool's fixed facts, what it did over the measured span, and
+//! its prefix cache's counts.
 
 use super::usage::PoolUsage;
-use super::LlmRun;
 use crate::core::llm::{LlmScheduler, Policy, Replica};
 use crate::metrics::llm::{GpuMemory, PoolInfo, PoolTotals, PrefixCacheSummary};
-use crate::metrics::recorder::Recorded;
 use crate::scenario::LlmConfig;
-use crate::sim::limits::run_end;
 
 fn policy_name(p: Policy) -> &'static str {
     match p {
@@ -18,40 +15,8 @@ fn policy_name(p: Policy) -> &'static str {
     }
 }
 
-impl LlmRun<'_, '_> {
-    pub(super) fn finish(self) -> Recorded {
-        let LlmRun { scenario, llm, seed, steps, pool, door, usage, recorder, tokens, clock, .. } = self;
-        let ending = clock.ending();
-        let run_end = run_end(ending, pool.idle());
-        let drained = run_end.drained;
-        let mut recorded = recorder.finish(&scenario.name, seed, run_end, false);
-        let span = recorded.summary.run.measure_span_s;
-        let totals = totals(llm, &pool.core, &usage, recorded.summary.servers.utilization_mean, span);
-        let mut llm_summary = tokens.finish(&pool_info(llm, &usage), &totals);
-        llm_summary.kv_transfer = usage.kv_transfer(llm);
-        llm_summary.prefix_cache = prefix_cache(llm, &pool.core);
-        recorded.summary.llm = Some(llm_summary);
-        if let Some(g) = pool.gate {
-            let (summary, extra) = g.finish(ending.end, totals.busy_s);
-            // Unchecked tokens break the run's invariants unless asked for (fail open).
-            let unchecked = summary.unchecked_tokens_delivered > 0 || summary.unchecked_inputs > 0;
-            recorded.summary.invariants.all_hold &= summary.fail_open || !unchecked;
-            recorded.summary.safety = Some(summary);
-            recorded.safety = Some(Box::new(extra));
-        }
-        if let Some(d) = door {
-            let (frontdoor, holds) = d.finish(&pool.core, drained, span);
-            recorded.summary.invariants.all_hold &= holds;
-            recorded.summary.frontdoor = Some(frontdoor);
-        }
-        recorded.summary.backend = steps.backend().into();
-        recorded.cdfs.extend(tokens.cdfs());
-        recorded
-    }
-}
-
 /// Fixed facts about the pool.
-fn pool_info(llm: &LlmConfig, usage: &PoolUsage) -> PoolInfo {
+pub(super) fn pool_info(llm: &LlmConfig, usage: &PoolUsage) -> PoolInfo {
     PoolInfo {
         model: llm.model.name.clone(),
         gpu: llm.gpu.name.clone(),
@@ -67,7 +32,13 @@ fn pool_info(llm: &LlmConfig, usage: &PoolUsage) -> PoolInfo {
 
 /// What the pool did over a measured span of `span` seconds, whose GPUs
 /// were busy `busy_fraction` of it.
-fn totals(llm: &LlmConfig, core: &LlmScheduler, usage: &PoolUsage, busy_fraction: f64, span: f64) -> PoolTotals {
+pub(super) fn totals(
+    llm: &LlmConfig,
+    core: &LlmScheduler,
+    usage: &PoolUsage,
+    busy_fraction: f64,
+    span: f64,
+) -> PoolTotals {
     let stats = core
         .replicas()
         .iter()
@@ -87,7 +58,7 @@ fn totals(llm: &LlmConfig, core: &LlmScheduler, usage: &PoolUsage, busy_fraction
 }
 
 /// The `prefix_cache` section, for a pool with a prefix cache.
-fn prefix_cache(llm: &LlmConfig, core: &LlmScheduler) -> Option<PrefixCacheSummary> {
+pub(super) fn prefix_cache(llm: &LlmConfig, core: &LlmScheduler) -> Option<PrefixCacheSummary> {
     llm.replica.prefix_cache.map(|c| {
         let s = core.replicas().iter().map(Replica::stats).fold([0u64; 4], |a, s| {
             [a[0] + s.prefix_lookups, a[1] + s.prefix_hits, a[2] + s.prefix_cached_tokens, a[3] + s.prefix_evictions]
