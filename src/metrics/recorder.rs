@@ -98,33 +98,31 @@ impl Recorder {
             batch_sizes: Vec::new(),
             busy_since: vec![None; servers as usize],
             busy_ns: vec![0; servers as usize],
-            levels: [0.0; 5],
+            levels: Levels::default(),
             last: SimTime::ZERO,
             whole_run_in_system: 0.0,
-            measured_levels: [0.0; 5],
+            measured_levels: Levels::default(),
             depth_max: 0,
             timeline: Timeline::new(window, servers),
         }
     }
 
     /// Integrates the levels held since the last call up to `now`, then holds
-    /// `levels` (`[in system, waiting, busy GPUs, KV fraction, running]`) from `now` on.
+    /// `levels` from `now` on.
     pub fn levels(&mut self, now: SimTime, levels: Levels) {
         let dt = now.since(self.last).as_secs_f64();
-        self.whole_run_in_system += self.levels[0] * dt;
+        self.whole_run_in_system += self.levels.in_system * dt;
         let from = self.last.max(self.warmup);
         let to = now.min(self.until);
         if to > from {
             let mdt = to.since(from).as_secs_f64();
-            for (acc, level) in self.measured_levels.iter_mut().zip(&self.levels) {
-                *acc += level * mdt;
-            }
+            self.measured_levels.add_held(&self.levels, mdt);
         }
         self.timeline.integrate(self.last, now, &self.levels);
         self.last = now;
         self.levels = levels;
         if self.measures(now) {
-            self.depth_max = self.depth_max.max(levels[1] as u64);
+            self.depth_max = self.depth_max.max(levels.waiting as u64);
         }
     }
 
@@ -224,7 +222,7 @@ impl Recorder {
         let span = end.end.min(self.until).since(self.warmup).as_secs_f64();
         let per_span = |x: f64| if span > 0.0 { x / span } else { 0.0 };
         let c = f64::from(self.servers);
-        let utilization_mean = per_span(self.measured_levels[2]) / c;
+        let utilization_mean = per_span(self.measured_levels.busy) / c;
         let utilization = if processor_sharing {
             vec![utilization_mean; self.servers as usize]
         } else {
@@ -287,9 +285,9 @@ impl Recorder {
                     .collect(),
             },
             queue: QueueStats {
-                depth_mean: per_span(self.measured_levels[1]),
+                depth_mean: per_span(self.measured_levels.waiting),
                 depth_max: self.depth_max,
-                in_system_mean: per_span(self.measured_levels[0]),
+                in_system_mean: per_span(self.measured_levels.in_system),
             },
             invariants: Invariants {
                 every_request_one_outcome: one_outcome,

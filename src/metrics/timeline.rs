@@ -30,8 +30,33 @@ pub struct WindowRow {
     pub e2e_p99_s: f64,
 }
 
-/// Integrated levels: `[in system, waiting, busy servers, KV fraction in use, running]`.
-pub type Levels = [f64; 5];
+/// What a driver holds between two events: the levels the timeline and
+/// the summary average over time (and, summed over time, their integrals).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Levels {
+    /// Requests in the system: waiting, in service, or held by a stage in
+    /// front of the pool.
+    pub in_system: f64,
+    /// Requests waiting, not yet in a batch.
+    pub waiting: f64,
+    /// Busy servers (GPUs or replicas); fractional under processor sharing.
+    pub busy: f64,
+    /// Fraction of KV-cache blocks in use (LLM serving; 0 otherwise).
+    pub kv_used: f64,
+    /// Requests in running batches (the batch size over time).
+    pub running: f64,
+}
+
+impl Levels {
+    /// Adds `held`, held for `dt` seconds, to these integrals.
+    pub fn add_held(&mut self, held: &Levels, dt: f64) {
+        self.in_system += held.in_system * dt;
+        self.waiting += held.waiting * dt;
+        self.busy += held.busy * dt;
+        self.kv_used += held.kv_used * dt;
+        self.running += held.running * dt;
+    }
+}
 
 pub struct Timeline {
     width: SimDuration,
@@ -50,7 +75,7 @@ impl Timeline {
             servers: f64::from(servers.max(1)),
             rows: Vec::new(),
             current: WindowRow::default(),
-            integrals: [0.0; 5],
+            integrals: Levels::default(),
             window_e2e: LatencyStat::new(),
             start: SimTime::ZERO,
         }
@@ -62,14 +87,14 @@ impl Timeline {
         let w = covered.as_secs_f64().max(f64::MIN_POSITIVE);
         let mut row = std::mem::take(&mut self.current);
         row.t_start_s = self.start.as_secs_f64();
-        row.in_system_mean = self.integrals[0] / w;
-        row.queue_depth_mean = self.integrals[1] / w;
-        row.utilization = self.integrals[2] / w / self.servers;
-        row.kv_utilization = self.integrals[3] / w;
-        row.running_mean = self.integrals[4] / w;
+        row.in_system_mean = self.integrals.in_system / w;
+        row.queue_depth_mean = self.integrals.waiting / w;
+        row.utilization = self.integrals.busy / w / self.servers;
+        row.kv_utilization = self.integrals.kv_used / w;
+        row.running_mean = self.integrals.running / w;
         row.e2e_p99_s = self.window_e2e.quantile_s(0.99);
         self.rows.push(row);
-        self.integrals = [0.0; 5];
+        self.integrals = Levels::default();
         self.window_e2e.reset();
         self.start += self.width;
     }
@@ -82,9 +107,7 @@ impl Timeline {
             let window_end = self.start + self.width;
             let seg_end = to.min(window_end);
             let dt = seg_end.since(t).as_secs_f64();
-            for (acc, level) in self.integrals.iter_mut().zip(levels) {
-                *acc += level * dt;
-            }
+            self.integrals.add_held(levels, dt);
             t = seg_end;
             if t == window_end {
                 self.close_window(self.width);
@@ -134,9 +157,10 @@ mod tests {
     #[test]
     fn levels_split_across_windows() {
         let mut t = Timeline::new(SimDuration::from_secs(1), 1);
-        t.integrate(SimTime::ZERO, SimTime(1_500_000_000), &[2.0, 1.0, 1.0, 0.5, 1.0]);
+        let held = Levels { in_system: 2.0, waiting: 1.0, busy: 1.0, kv_used: 0.5, running: 1.0 };
+        t.integrate(SimTime::ZERO, SimTime(1_500_000_000), &held);
         t.row().arrivals += 1;
-        t.integrate(SimTime(1_500_000_000), SimTime(2_000_000_000), &[0.0; 5]);
+        t.integrate(SimTime(1_500_000_000), SimTime(2_000_000_000), &Levels::default());
         let rows = t.finish(SimTime(2_000_000_000));
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].in_system_mean, 2.0);

@@ -1,28 +1,10 @@
 //! `summary.md`: the same facts as `summary.json`, laid out for a person
 //! reading a pull request or a capacity review.
 
-use crate::metrics::latency::LatencySummary;
+use super::table::{latency_row, ms};
 use crate::metrics::llm::LlmSummary;
 use crate::metrics::Summary;
 use std::fmt::Write;
-
-fn ms(s: f64) -> String {
-    format!("{:.3}", s * 1e3)
-}
-
-pub(super) fn latency_row(out: &mut String, name: &str, l: &LatencySummary) {
-    let _ = writeln!(
-        out,
-        "| {name} | {} | {} | {} | {} | {} | {} | {} |",
-        l.count,
-        ms(l.mean_s),
-        ms(l.p50_s),
-        ms(l.p90_s),
-        ms(l.p99_s),
-        ms(l.p999_s),
-        ms(l.max_s)
-    );
-}
 
 fn check(ok: bool) -> &'static str {
     if ok {

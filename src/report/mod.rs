@@ -11,6 +11,7 @@ mod frontdoor;
 mod markdown;
 pub mod plots;
 mod safety;
+mod table;
 
 use crate::metrics::recorder::Recorded;
 use crate::metrics::Summary;

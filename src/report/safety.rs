@@ -7,6 +7,7 @@
 //! opens the section, in red.
 
 use super::plots::{self, TimeSeries};
+use super::table::latency_row;
 use super::ReportError;
 use crate::metrics::safety::{SafetyRecorded, SafetySummary};
 use std::fmt::Write;
@@ -42,9 +43,9 @@ pub fn markdown(o: &mut String, s: &SafetySummary) {
         o,
         "| (ms) | count | mean | p50 | p90 | p99 | p99.9 | max |\n|---|---:|---:|---:|---:|---:|---:|---:|"
     );
-    super::markdown::latency_row(o, "input safety latency (SLI)", &s.input_latency);
-    super::markdown::latency_row(o, "TTFT added (hold-back + checks)", &s.ttft_added);
-    super::markdown::latency_row(o, "output added after generation", &s.output_added_latency);
+    latency_row(o, "input safety latency (SLI)", &s.input_latency);
+    latency_row(o, "TTFT added (hold-back + checks)", &s.ttft_added);
+    latency_row(o, "output added after generation", &s.output_added_latency);
     if let Some(slo) = &s.latency_slo {
         let verdict = if slo.met { "met" } else { "**MISSED**" };
         let _ = writeln!(

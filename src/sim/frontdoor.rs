@@ -1,12 +1,14 @@
 //! The sim driver's multi-tenant front door: tenants' arrivals, the modeled
 //! clients (timeouts, retries, breaker, idempotency cache) and the gateway
-//! core, plugged into the LLM driver's event loop (`llm.rs`) in front of
+//! core, plugged into the LLM driver's event loop (`llm`) in front of
 //! the LLM pool.
 //!
 //! Why a plug-in and not a second driver: the pool, its step-time model and
 //! its metrics stay in one place; the LLM driver only forwards its events
-//! (`Event::FrontDoor`) and the pool's answers (`on_response`) here, and
-//! counts gateway-held requests in its queue levels. Every attempt — each
+//! (wrapping [`Event`]) and the pool's answers (`on_response`) here, and
+//! counts gateway-held requests in its queue levels. The front door sees
+//! the primary pool only through [`PrimaryPool`], so it does not care
+//! whether a safety gate stands in front of it. Every attempt — each
 //! retry included — is its own request in the recorder, with exactly one
 //! terminal outcome: from the gateway (rate limited, overloaded, withdrawn)
 //! or from the pool. A preempted request's `Cancelled` is not terminal: the
@@ -15,8 +17,7 @@
 //! Streams: tenants' own (`tenant/<name>/...`) and `clients/backoff`; a
 //! scenario without tenants creates none of them.
 
-use super::fallback::FallbackPool;
-use super::safety::Gate;
+use super::fallback::{FallbackEvent, FallbackPool};
 use crate::core::gateway::{self, Gateway, Offer, Reason};
 use crate::core::llm::{self, LlmScheduler, Served};
 use crate::core::{Outcome, RequestId};
@@ -43,14 +44,7 @@ pub(super) enum Event {
     },
     /// Carry out gateway actions produced while the pool was answering.
     Pump,
-    /// The fallback pool's replica finished a step, or its timer fired.
-    FallbackStep {
-        replica: u32,
-    },
-    FallbackTimer {
-        replica: u32,
-        at: SimTime,
-    },
+    Fallback(FallbackEvent),
 }
 
 /// What a client wants (its attempts share it).
@@ -72,31 +66,16 @@ struct Attempt {
     pool: usize,
 }
 
-/// Where the front door sends the primary pool's requests: into the LLM
-/// core, or — with a safety pipeline — into its gate, which forwards only
-/// what passes its input checks and checks what comes out.
-pub(super) struct Primary<'a, 'g> {
-    pub core: &'a mut LlmScheduler,
-    pub gate: Option<&'a mut Gate<'g>>,
-    pub actions: &'a mut Vec<llm::Action>,
-}
-
-impl Primary<'_, '_> {
+/// Where the front door sends the primary pool's requests: the LLM core,
+/// or — with a safety pipeline — its gate, which forwards only what passes
+/// its input checks and checks what comes out.
+pub(super) trait PrimaryPool {
     /// A dispatched request; `mix` is its tenant's safety traffic mix.
-    fn submit(&mut self, now: SimTime, input: llm::Input, mix: Option<[f64; 3]>) {
-        match self.gate.as_deref_mut() {
-            Some(g) => g.arrive_with_mix(now, input, mix),
-            None => self.core.handle(now, input, self.actions),
-        }
-    }
-
+    fn submit(&mut self, now: SimTime, input: llm::Input, mix: Option<[f64; 3]>);
     /// A preempted or withdrawn request: stopped wherever it is.
-    fn cancel(&mut self, now: SimTime, request: RequestId) {
-        match self.gate.as_deref_mut() {
-            Some(g) => g.cancel(now, request),
-            None => self.core.handle(now, llm::Input::Cancel { request }, self.actions),
-        }
-    }
+    fn cancel(&mut self, now: SimTime, request: RequestId);
+    /// KV-cache blocks in use in the pool.
+    fn kv_used_blocks(&self) -> u64;
 }
 
 pub(super) struct FrontDoor<'a> {
@@ -167,18 +146,18 @@ impl<'a> FrontDoor<'a> {
 
     /// Requests in the fallback pool.
     pub(super) fn in_fallback(&self) -> u64 {
-        self.fallback.as_ref().map_or(0, |f| f.core.outstanding())
+        self.fallback.as_ref().map_or(0, FallbackPool::outstanding)
     }
 
     pub(super) fn handle(
         &mut self,
         now: SimTime,
         event: Event,
-        primary: &mut Primary,
+        primary: &mut impl PrimaryPool,
         recorder: &mut Recorder,
         sched: &mut impl FnMut(SimTime, Event),
     ) {
-        let kv_used_fraction = primary.core.load().kv_used_blocks as f64 / self.kv_total_blocks as f64;
+        let kv_used_fraction = primary.kv_used_blocks() as f64 / self.kv_total_blocks as f64;
         self.gateway.handle(now, gateway::Input::Observe { pool: 0, kv_used_fraction }, &mut self.out);
         if let Some(f) = &self.fallback {
             let kv_used_fraction = f.kv_used_fraction();
@@ -210,23 +189,20 @@ impl<'a> FrontDoor<'a> {
             Event::Retry { logical } => self.attempt(now, logical, recorder, sched),
             Event::Timeout { request } => self.timeout(now, request, sched),
             Event::Pump => {}
-            Event::FallbackStep { replica } => self.fallback_input(now, llm::Input::StepDone { replica }),
-            Event::FallbackTimer { replica, at } => self.fallback_input(now, llm::Input::Timer { replica, at }),
+            Event::Fallback(e) => {
+                if let Some(f) = self.fallback.as_mut() {
+                    f.handle(now, e);
+                }
+            }
         }
         self.apply(now, primary, recorder, sched);
         self.fallback_answers(now, recorder, sched);
     }
 
-    fn fallback_input(&mut self, now: SimTime, input: llm::Input) {
-        if let Some(f) = self.fallback.as_mut() {
-            f.core.handle(now, input, &mut f.actions);
-        }
-    }
-
     /// Carries out the fallback pool's actions; records its answers.
     fn fallback_answers(&mut self, now: SimTime, recorder: &mut Recorder, sched: &mut impl FnMut(SimTime, Event)) {
         let Some(f) = self.fallback.as_mut() else { return };
-        for (request, outcome, served) in f.carry_out(now, sched) {
+        for (request, outcome, served) in f.carry_out(now, &mut |at, e| sched(at, Event::Fallback(e))) {
             if let Some(sent) = self.on_response(now, request, outcome, &served, sched) {
                 self.rec.totals.fallback_completed += u64::from(outcome == Outcome::Completed);
                 recorder.respond(now, request, outcome, sent, served.admitted);
@@ -287,7 +263,7 @@ impl<'a> FrontDoor<'a> {
     fn apply(
         &mut self,
         now: SimTime,
-        primary: &mut Primary,
+        primary: &mut impl PrimaryPool,
         recorder: &mut Recorder,
         sched: &mut impl FnMut(SimTime, Event),
     ) {
@@ -306,7 +282,7 @@ impl<'a> FrontDoor<'a> {
                     };
                     let mix = self.cfg.tenants[l.tenant as usize].safety_mix;
                     match self.fallback.as_mut().filter(|_| pool > 0) {
-                        Some(f) => f.core.handle(now, input, &mut f.actions),
+                        Some(f) => f.submit(now, input),
                         None => primary.submit(now, input, mix),
                     }
                 }
@@ -331,7 +307,7 @@ impl<'a> FrontDoor<'a> {
                     }
                     let pool = self.attempts.get(&request).map_or(0, |a| a.pool);
                     match self.fallback.as_mut().filter(|_| pool > 0) {
-                        Some(f) => f.core.handle(now, llm::Input::Cancel { request }, &mut f.actions),
+                        Some(f) => f.cancel(now, request),
                         None => primary.cancel(now, request),
                     }
                 }
@@ -504,10 +480,7 @@ impl<'a> FrontDoor<'a> {
                 && self.gateway.queued() == 0
                 && self.gateway.in_flight(0) == 0
                 && self.gateway.in_flight(1) == 0
-                && self
-                    .fallback
-                    .as_ref()
-                    .is_none_or(|f| f.core.outstanding() == 0 && f.core.load().kv_used_blocks == 0));
+                && self.fallback.as_ref().is_none_or(FallbackPool::is_clear));
         (self.rec.finish(&info, changes, phases, span_s), holds)
     }
 }

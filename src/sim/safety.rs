@@ -2,10 +2,13 @@
 //! the core's [`SafetyStage`].
 //!
 //! Why a gate beside the LLM loop rather than a loop of its own: the LLM
-//! event loop (`llm.rs`) stays the one driver; with a `[safety]` table it
+//! event loop (`llm`) stays the one driver; with a `[safety]` table it
 //! hands arrivals to this gate, which forwards those that pass to the LLM
 //! core, turns the core's chunk boundaries and answers into stage inputs,
-//! stops flagged streams with `Cancel`, and answers callers.
+//! stops flagged streams with `Cancel`, and answers callers. The gate knows
+//! nothing of that loop: it has its own events ([`GateEvent`]), which the
+//! driver wraps in its own, schedules through a callback, and hands back to
+//! [`Gate::event`].
 //!
 //! Draws, each from its own stream so none shifts another (nor the
 //! existing `arrivals`, sizes and `router` streams): `safety/risk` (per
@@ -14,11 +17,10 @@
 //! (review times). Outages: a batch that starts while its classifier is
 //! down fails at once (an error, not a hang); one already running finishes.
 
-use super::llm::Event;
 use crate::core::llm::{self, LlmScheduler, Served};
 use crate::core::safety::{Action, Class, Escalation, Input, OutputMode, Risk, SafetyStage, Timer};
 use crate::core::{BatchId, IdMap, Outcome, RequestId};
-use crate::engine::{EventQueue, RngStreams};
+use crate::engine::RngStreams;
 use crate::metrics::safety::{PoolCounters, SafetyEnd, SafetyRecorded, SafetyRecorder, SafetySummary};
 use crate::scenario::SafetyModel;
 use crate::time::{SimDuration, SimTime};
@@ -26,7 +28,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Beta, Distribution};
 
-/// Events of the safety pipeline in the driver's queue.
+/// The safety pipeline's own events.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum GateEvent {
     Classifier {
@@ -145,13 +147,9 @@ impl<'a> Gate<'a> {
     }
 
     /// A caller's request arrived; the LLM sees it only if it passes.
-    pub(super) fn arrive(&mut self, now: SimTime, input: llm::Input) {
-        self.arrive_with_mix(now, input, None);
-    }
-
-    /// As [`Gate::arrive`], with its sender's traffic mix (a tenant's) in
-    /// place of the scenario's.
-    pub(super) fn arrive_with_mix(&mut self, now: SimTime, input: llm::Input, mix: Option<[f64; 3]>) {
+    /// `mix`: its sender's traffic mix (a tenant's), in place of the
+    /// scenario's.
+    pub(super) fn arrive(&mut self, now: SimTime, input: llm::Input, mix: Option<[f64; 3]>) {
         let llm::Input::Arrival { request, output_tokens, .. } = input else { return };
         let risk = self.draw_risk(output_tokens, mix.unwrap_or(self.model.mix));
         self.recorder.arrival(now, request, risk.class, output_tokens);
@@ -188,13 +186,13 @@ impl<'a> Gate<'a> {
 
     /// Carries out the stage's decisions until it has none left: LLM
     /// inputs go to `core` (its actions into `llm_actions`), timed events
-    /// into `queue`, callers' answers into `answers`.
+    /// to `sched`, callers' answers into `answers`.
     pub(super) fn pump(
         &mut self,
         now: SimTime,
         core: &mut LlmScheduler,
         llm_actions: &mut Vec<llm::Action>,
-        queue: &mut EventQueue<Event>,
+        sched: &mut impl FnMut(SimTime, GateEvent),
         answers: &mut Vec<Answer>,
     ) {
         loop {
@@ -206,7 +204,7 @@ impl<'a> Gate<'a> {
                 break;
             }
             for action in std::mem::take(&mut self.out) {
-                self.carry_out(now, action, core, llm_actions, queue, answers);
+                self.carry_out(now, action, core, llm_actions, sched, answers);
             }
         }
         self.recorder.backlog(now, self.stage.review_backlog());
@@ -218,7 +216,7 @@ impl<'a> Gate<'a> {
         action: Action,
         core: &mut LlmScheduler,
         llm_actions: &mut Vec<llm::Action>,
-        queue: &mut EventQueue<Event>,
+        sched: &mut impl FnMut(SimTime, GateEvent),
         answers: &mut Vec<Answer>,
     ) {
         match action {
@@ -229,7 +227,7 @@ impl<'a> Gate<'a> {
                 c.checks += u64::from(size);
                 if down {
                     c.failed_checks += u64::from(size);
-                    queue.schedule(now, Event::Safety(GateEvent::Classifier { pool, batch, ok: false }));
+                    sched(now, GateEvent::Classifier { pool, batch, ok: false });
                     return;
                 }
                 let time = &self.model.pools[pool as usize].1;
@@ -238,14 +236,14 @@ impl<'a> Gate<'a> {
                     t = (t as f64 * j.sample(&mut self.pool_rngs[pool as usize])).round() as u64;
                 }
                 self.counters[pool as usize].busy_ns += t;
-                queue.schedule(now + SimDuration(t), Event::Safety(GateEvent::Classifier { pool, batch, ok: true }));
+                sched(now + SimDuration(t), GateEvent::Classifier { pool, batch, ok: true });
             }
-            Action::ArmTimer { at, timer } => queue.schedule(at, Event::Safety(GateEvent::Timer(timer))),
+            Action::ArmTimer { at, timer } => sched(at, GateEvent::Timer(timer)),
             Action::StartReview { reviewer, enqueued, .. } => {
                 self.recorder.review_started(now, enqueued);
                 let secs = self.model.review_time.map_or(0.0, |d| d.sample(&mut self.review_rng));
                 let at = now + SimDuration::from_secs_f64(secs);
-                queue.schedule(at, Event::Safety(GateEvent::ReviewDone { reviewer }));
+                sched(at, GateEvent::ReviewDone { reviewer });
             }
             Action::Forward { request } => {
                 self.recorder.forwarded(now, request);
