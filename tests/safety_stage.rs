@@ -8,8 +8,7 @@ use servesim::core::llm::{self, LlmScheduler, Policy, Preemption, Replica, Repli
 use servesim::core::safety::{
     self, Action, Class, OutputCheck, OutputMode, Risk, SafetyConfig, SafetyStage, Thresholds, Verdict,
 };
-use servesim::core::{Outcome, RequestId, StationConfig};
-use servesim::scenario::schema::{QueueLayout, Routing};
+use servesim::core::{Outcome, QueueLayout, RequestId, Routing, StationConfig};
 use servesim::time::{SimDuration, SimTime};
 use std::collections::BTreeMap;
 

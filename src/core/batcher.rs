@@ -13,11 +13,34 @@
 //! O(batch), completion O(batch) — one response per request is inherent.
 
 use super::{Action, BatchId, Input, Outcome, RequestId, Slab};
-use crate::scenario::schema::{QueueLayout, Routing};
 use crate::time::{SimDuration, SimTime};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, VecDeque};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum QueueLayout {
+    /// One queue feeds every GPU (pooling: best latency, one point of contention).
+    #[default]
+    Shared,
+    /// Each GPU has its own queue; arrivals are routed on arrival.
+    PerServer,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Routing {
+    /// Cycle through the GPUs.
+    #[default]
+    RoundRobin,
+    /// Fewest requests waiting plus in service; ties to the lowest index.
+    JoinShortestQueue,
+    /// Uniformly at random (stream "router").
+    Random,
+}
 
 /// The core's view of a station: no service times, those belong to the model.
 #[derive(Debug, Clone, PartialEq)]

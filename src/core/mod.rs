@@ -21,7 +21,7 @@ pub(crate) mod slab;
 pub use idmap::IdMap;
 pub(crate) use slab::Slab;
 
-pub use batcher::{Scheduler, StationConfig};
+pub use batcher::{QueueLayout, Routing, Scheduler, StationConfig};
 
 use crate::time::SimTime;
 

@@ -25,6 +25,7 @@
 use super::frontdoor::{self, FrontDoor, Primary};
 use super::safety::{Gate, GateEvent};
 use super::{window, Arrivals};
+use crate::core::llm::StepShape;
 use crate::core::llm::{Action, Disaggregation, Input, LlmScheduler, Policy, Replica, Served};
 use crate::core::{Outcome, RequestId, Slab};
 use crate::engine::{EventQueue, RngStreams};
@@ -32,7 +33,6 @@ use crate::metrics::latency::LatencyStat;
 use crate::metrics::llm::{GpuMemory, KvTransferSummary, LlmRecorder, PoolInfo, PoolTotals, PrefixCacheSummary};
 use crate::metrics::recorder::{Recorded, RunEnd};
 use crate::metrics::Recorder;
-use crate::model::step::StepShape;
 use crate::scenario::{LlmConfig, RunConfig, Scenario, Slo};
 use crate::time::{SimDuration, SimTime};
 use crate::workload::conversations::{Conversations, NextTurn};

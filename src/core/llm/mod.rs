@@ -25,13 +25,14 @@
 mod prefix;
 mod replica;
 mod router;
+mod shape;
 
 pub use prefix::{Prefix, PrefixCacheConfig, PrefixEviction};
 pub use replica::{Cancel, Handoff, Load, Policy, Preemption, Prefilled, Replica, ReplicaConfig, ReplicaStats, Role};
 pub use router::RouterPolicy;
+pub use shape::StepShape;
 
 use super::{IdMap, Outcome, RequestId};
-use crate::model::step::StepShape;
 use crate::time::SimTime;
 use rand_chacha::ChaCha8Rng;
 use router::Router;

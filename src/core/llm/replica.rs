@@ -42,9 +42,8 @@
 //! copy). Unreferenced prefixes are evicted before anyone is preempted.
 
 use super::prefix::{Prefix, PrefixCache, PrefixCacheConfig};
-use super::{Action, Job, Served};
+use super::{Action, Job, Served, StepShape};
 use crate::core::{Outcome, RequestId, Slab};
-use crate::model::step::StepShape;
 use crate::time::{SimDuration, SimTime};
 use std::collections::{BTreeSet, VecDeque};
 
