@@ -8,7 +8,8 @@ use servesim::core::llm::{self, LlmScheduler, Policy, Preemption, Replica, Repli
 use servesim::core::safety::{
     self, Action, Class, OutputCheck, OutputMode, Risk, SafetyConfig, SafetyStage, Thresholds, Verdict,
 };
-use servesim::core::{Outcome, QueueLayout, RequestId, Routing, StationConfig};
+use servesim::core::station::{QueueLayout, Routing, StationConfig};
+use servesim::core::{Outcome, RequestId};
 use servesim::time::{SimDuration, SimTime};
 use std::collections::BTreeMap;
 

@@ -17,7 +17,7 @@
 //! queues with c > 1, non-exponential c > 1) has no exact formula here and is
 //! reported as such rather than approximated.
 
-use crate::core::QueueLayout;
+use crate::core::station::QueueLayout;
 use crate::model::ServiceModel;
 use crate::scenario::{Scenario, Serving};
 use crate::workload::dist::Dist;

@@ -17,7 +17,7 @@ use super::locate::Locator;
 use super::ScenarioError;
 use crate::core::safety::review::ReviewConfig;
 use crate::core::safety::{Escalation, OutputCheck, OutputMode, SafetyConfig, Thresholds, WorkingHours};
-use crate::core::{QueueLayout, Routing, StationConfig};
+use crate::core::station::{QueueLayout, Routing, StationConfig};
 use crate::time::SimDuration;
 use crate::workload::dist::Dist;
 use schemars::JsonSchema;

@@ -6,7 +6,7 @@
 //! cannot do. Every default is stated in the doc comment of its field; those
 //! comments are also the JSON Schema descriptions (`servesim schema`).
 
-use crate::core::{QueueLayout, Routing};
+use crate::core::station::{QueueLayout, Routing};
 use crate::time::SimDuration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

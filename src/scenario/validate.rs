@@ -11,7 +11,7 @@ use super::llm::LlmConfig;
 use super::locate::Locator;
 use super::schema::*;
 use super::ScenarioError;
-use crate::core::{QueueLayout, StationConfig};
+use crate::core::station::{QueueLayout, StationConfig};
 use crate::model::ServiceModel;
 use crate::time::SimDuration;
 use crate::workload::dist::Dist;

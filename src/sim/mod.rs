@@ -11,8 +11,8 @@
 //! Pending events are O(GPUs + queues): one arrival, one completion per
 //! busy GPU, one flush timer per queue. Each event is O(log pending).
 
-use crate::core::StationConfig;
-use crate::core::{Action, BatchId, Input, RequestId, Scheduler};
+use crate::core::station::{Action, BatchId, Input, Scheduler, StationConfig};
+use crate::core::RequestId;
 use crate::engine::{EventQueue, RngStreams};
 use crate::metrics::recorder::{Recorded, RunEnd};
 use crate::metrics::timeline::auto_width;

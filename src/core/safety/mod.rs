@@ -44,7 +44,8 @@ pub mod stream;
 pub use hours::WorkingHours;
 pub use stage::SafetyStage;
 
-use super::{BatchId, Outcome, RequestId, StationConfig};
+use super::station::{BatchId, StationConfig};
+use super::{Outcome, RequestId};
 use crate::core::llm::Served;
 use crate::time::{SimDuration, SimTime};
 
