@@ -4,7 +4,7 @@
 //! a batch of many stops generation and refuses only its own caller.
 
 use rand::SeedableRng;
-use servesim::core::llm::{self, LlmScheduler, Policy, Preemption, Replica, ReplicaConfig, RouterPolicy, Served};
+use servesim::core::llm::{self, LlmScheduler, Replica, ReplicaConfig, RouterPolicy, Served};
 use servesim::core::safety::{
     self, Action, Class, OutputCheck, OutputMode, Risk, SafetyConfig, SafetyStage, Thresholds, Verdict,
 };
@@ -44,18 +44,7 @@ fn config(chunk_tokens: u32) -> SafetyConfig {
 }
 
 fn llm_core(chunk_tokens: Option<u32>) -> LlmScheduler {
-    let cfg = ReplicaConfig {
-        policy: Policy::Continuous,
-        max_seqs: 64,
-        max_batched_tokens: 8192,
-        kv_blocks: 10_000,
-        block_tokens: 16,
-        watermark_blocks: 0,
-        preemption: Preemption::Recompute,
-        kv_bytes_per_token: 100,
-        queue_capacity: None,
-        prefix_cache: None,
-    };
+    let cfg = ReplicaConfig { max_batched_tokens: 8192, ..ReplicaConfig::new(10_000) };
     let core = LlmScheduler::new(
         vec![Replica::new(0, cfg)],
         RouterPolicy::RoundRobin,

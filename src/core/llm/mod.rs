@@ -6,7 +6,7 @@
 //! a time (`StartStep` with the step's [`StepShape`]: the sums the
 //! step-time model needs); the driver answers `StepDone` when the modeled —
 //! or real — GPU finishes it. Policies (static, continuous, chunked
-//! prefill), the paged KV cache and preemption live in `replica.rs`;
+//! prefill), the paged KV cache and preemption live in `replica/`;
 //! request placement in `router.rs`; the prefix cache in `prefix.rs`.
 //!
 //! Disaggregated serving ([`LlmScheduler::with_disaggregation`]): the first
@@ -307,25 +307,14 @@ mod tests {
 
     const KV_BYTES_PER_TOKEN: u64 = 1000;
 
-    fn config(kv_blocks: u64) -> ReplicaConfig {
-        ReplicaConfig {
-            policy: Policy::Continuous,
-            max_seqs: 64,
-            max_batched_tokens: 4096,
-            kv_blocks,
-            block_tokens: 16,
-            watermark_blocks: 0,
-            preemption: Preemption::Recompute,
-            kv_bytes_per_token: 100,
-            queue_capacity: None,
-            prefix_cache: None,
-        }
-    }
-
     /// `prefill` prefill replicas then decode replicas with the given KV blocks.
     fn scheduler(prefill: &[u64], decode: &[u64]) -> LlmScheduler {
-        let replicas =
-            prefill.iter().chain(decode).enumerate().map(|(i, &kv)| Replica::new(i as u32, config(kv))).collect();
+        let replicas = prefill
+            .iter()
+            .chain(decode)
+            .enumerate()
+            .map(|(i, &kv)| Replica::new(i as u32, ReplicaConfig::new(kv)))
+            .collect();
         let d = Disaggregation { prefill_replicas: prefill.len() as u32, kv_bytes_per_token: KV_BYTES_PER_TOKEN };
         LlmScheduler::new(replicas, RouterPolicy::RoundRobin, ChaCha8Rng::seed_from_u64(1)).with_disaggregation(d)
     }
@@ -513,7 +502,7 @@ mod tests {
         let requests: Vec<(u64, u32, u32)> =
             (0..200u32).map(|i| (u64::from(i % 40), 20 + i * 37 % 300, 1 + i * 13 % 120)).collect();
         let plain = |kv| {
-            let replicas = (0..2).map(|i| Replica::new(i, config(kv))).collect();
+            let replicas = (0..2).map(|i| Replica::new(i, ReplicaConfig::new(kv))).collect();
             LlmScheduler::new(replicas, RouterPolicy::RoundRobin, ChaCha8Rng::seed_from_u64(1))
         };
         let cases = [
@@ -556,7 +545,7 @@ mod tests {
             .flat_map(|i| [(i % 60 + i * 7 % 90, i), (i % 60 + i * 11 % 400, i)])
             .collect();
         let plain = || {
-            let replicas = (0..3).map(|i| Replica::new(i, config(120))).collect();
+            let replicas = (0..3).map(|i| Replica::new(i, ReplicaConfig::new(120))).collect();
             LlmScheduler::new(replicas, RouterPolicy::RoundRobin, ChaCha8Rng::seed_from_u64(1))
         };
         for (name, mut core) in [("disaggregated", scheduler(&[400, 400], &[120, 120])), ("plain", plain())] {
