@@ -25,8 +25,8 @@
 //! Every operation is O(flows) (tenants are few); removal of a queued
 //! request is O(its flow's queue).
 
-use crate::core::RequestId;
 use crate::time::SimTime;
+use crate::RequestId;
 use std::collections::VecDeque;
 
 /// A request waiting in a flow.

@@ -1,8 +1,8 @@
 //! The batching station: static batching of whole requests on GPUs,
 //! behind one shared queue or one queue per GPU. The driver feeds
 //! `(now, Input)` to the [`Scheduler`] and carries out its `Action`s (start
-//! a batch, respond, arm a flush timer); the LLM core (`core::llm`) and the
-//! safety stage (`core::safety`, which runs its classifier pools as
+//! a batch, respond, arm a flush timer); the LLM core (`llm`) and the
+//! safety stage (`safety`, which runs its classifier pools as
 //! stations) have their own inputs and actions.
 //!
 //! A GPU takes a batch when it is idle and its queue holds `max_batch`

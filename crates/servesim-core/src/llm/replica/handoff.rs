@@ -9,7 +9,7 @@
 //! slot still holds the request it names.
 
 use super::{Action, Outcome, Replica, Seq};
-use crate::core::RequestId;
+use crate::RequestId;
 
 /// A prefill that finished on a `PrefillOnly` replica: its KV (`ctx_tokens`
 /// tokens) waits in slot `handle` for a transfer to a decode replica.

@@ -5,10 +5,10 @@
 use super::review::{Next, ReviewQueue};
 use super::stream::Stream;
 use super::{Action, Check, Class, Decision, Escalation, Input, OutputMode, Risk, Route, SafetyConfig, Timer, Verdict};
-use crate::core::llm::Served;
-use crate::core::station::{self, Scheduler};
-use crate::core::{IdMap, Outcome, RequestId};
+use crate::llm::Served;
+use crate::station::{self, Scheduler};
 use crate::time::SimTime;
+use crate::{IdMap, Outcome, RequestId};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 

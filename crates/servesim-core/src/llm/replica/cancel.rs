@@ -8,7 +8,7 @@
 //! thrown away are counted as wasted work.
 
 use super::{Action, Outcome, Replica, Seq};
-use crate::core::RequestId;
+use crate::RequestId;
 
 /// Where a cancelled request was when [`Replica::cancel`] was called.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -58,8 +58,8 @@ pub use handoff::{Handoff, Prefilled};
 
 use super::prefix::Prefix;
 use super::{Action, Job, Served};
-use crate::core::{Outcome, RequestId, Slab};
 use crate::time::SimTime;
+use crate::{Outcome, RequestId, Slab};
 use decode::DecodeSet;
 use kv::KvLedger;
 use std::collections::VecDeque;

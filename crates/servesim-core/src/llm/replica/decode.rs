@@ -21,7 +21,7 @@
 //! answer against a plain `Vec` of sequences walked in full.
 
 use super::Seq;
-use crate::core::{RequestId, Slab};
+use crate::{RequestId, Slab};
 use std::collections::BTreeSet;
 
 /// A sequence in the decode set, as it was when it joined.

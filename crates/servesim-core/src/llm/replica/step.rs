@@ -11,9 +11,9 @@
 
 use super::decode::Left;
 use super::{Action, Policy, Preemption, Prefilling, Replica, Role, Seq};
-use crate::core::llm::StepShape;
-use crate::core::Outcome;
+use crate::llm::StepShape;
 use crate::time::{SimDuration, SimTime};
+use crate::Outcome;
 use std::collections::VecDeque;
 
 /// The step in flight: what to apply when it finishes.

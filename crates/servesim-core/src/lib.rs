@@ -1,4 +1,20 @@
-//! THE scheduling core: every serving decision, and nothing else.
+//! # servesim-core
+//!
+//! THE scheduling core of servesim: every serving decision, and nothing
+//! else, plus the integer-nanosecond time it is expressed in ([`time`]).
+//!
+//! Why a crate of its own: the core sits at the bottom of servesim's
+//! dependency order (time -> core -> model/workload/engine -> metrics ->
+//! scenario -> sim -> ...). As a separate crate it *cannot* import the
+//! layers above it: a `use` of scenario, model, metrics, workload or sim
+//! code does not compile here, so the order holds without a checker. Its
+//! dependencies are `rand`/`rand_chacha` (streams handed in by drivers),
+//! `serde`/`schemars` (config enums that scenario files name directly) and
+//! `humantime` (durations as text). The `servesim` crate re-exports it as
+//! `servesim::core` and `servesim::time`.
+//!
+//! Layout: the core's modules sit at the crate root (`servesim_core::llm`,
+//! `servesim_core::station`, ...), beside [`time`].
 //!
 //! The core is sans-IO (as quinn-proto or str0m): it never reads a clock,
 //! never sleeps and never draws service times. A driver feeds each state
@@ -10,7 +26,8 @@
 //! The state machines, one module each: [`station`] (batching of whole
 //! requests), [`llm`] (token-level replicas behind a router), [`gateway`]
 //! (the multi-tenant front door), [`safety`] (input and output checks).
-//! This module holds only what they share: request ids and outcomes.
+//! The crate root holds only what they share: request ids, outcomes, and
+//! the id containers [`IdMap`] and [`Slab`].
 //!
 //! Determinism: decisions depend only on the inputs' order and values; idle
 //! GPUs are picked lowest-index first; the only randomness (random routing)
@@ -20,11 +37,12 @@ pub mod gateway;
 mod idmap;
 pub mod llm;
 pub mod safety;
-pub(crate) mod slab;
+mod slab;
 pub mod station;
+pub mod time;
 
 pub use idmap::IdMap;
-pub(crate) use slab::Slab;
+pub use slab::Slab;
 
 /// A caller's request, numbered by the driver in arrival order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
