@@ -20,8 +20,8 @@
 //! far larger than L2, without needing memory for 256 x 32K tokens.
 
 use super::LiveError;
+use crate::core::llm::StepShape;
 use crate::model::profile::ModelProfile;
-use crate::model::step::StepShape;
 
 /// Tokens per KV block.
 pub const BLOCK_TOKENS: u64 = 16;

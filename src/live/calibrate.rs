@@ -46,8 +46,9 @@
 //! everywhere) and reported as a bound.
 
 use super::{median_time, Backend, ExecModel, Executor, LiveError};
+use crate::core::llm::StepShape;
 use crate::model::profile::{CalibratedProfile, GpuProfile, ModelProfile};
-use crate::model::step::{StepModel, StepShape};
+use crate::model::step::StepModel;
 use crate::time::SimDuration;
 use serde::{Deserialize, Serialize};
 

@@ -16,7 +16,7 @@
 
 use super::batch::{Batch, ExecModel, Layout, BLOCK_TOKENS};
 use super::{Backend, Executor, LiveError};
-use crate::model::step::StepShape;
+use crate::core::llm::StepShape;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::time::{Duration, Instant};

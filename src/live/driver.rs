@@ -17,9 +17,10 @@
 //! comparison, not for byte-identical snapshots.
 
 use super::{Executor, LiveError};
+use crate::core::llm::StepShape;
 use crate::metrics::recorder::Recorded;
 use crate::model::profile::CalibratedProfile;
-use crate::model::step::{StepModel, StepShape};
+use crate::model::step::StepModel;
 use crate::scenario::{LlmConfig, Scenario, Serving};
 use crate::sim::llm::{drive, Steps, Waited};
 use crate::time::{SimDuration, SimTime};

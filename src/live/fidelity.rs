@@ -11,12 +11,13 @@
 
 use super::driver::{executed_config, llm_config, StepTiming};
 use super::{Executor, LiveError};
+use crate::core::llm::StepShape;
 use crate::metrics::latency::LatencySummary;
 use crate::metrics::recorder::Recorded;
 use crate::metrics::summary::Throughput;
 use crate::metrics::Summary;
 use crate::model::profile::CalibratedProfile;
-use crate::model::step::{StepModel, StepShape};
+use crate::model::step::StepModel;
 use crate::scenario::Scenario;
 
 /// One compared metric.

@@ -31,7 +31,7 @@ pub mod fidelity;
 
 pub use batch::{Batch, ExecModel, Seq};
 
-use crate::model::step::StepShape;
+use crate::core::llm::StepShape;
 use std::time::Duration;
 
 /// Where steps run.

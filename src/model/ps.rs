@@ -8,7 +8,7 @@
 //! The driver re-arms one completion event after every change and ignores
 //! stale ones by `generation`.
 
-use crate::core::BatchId;
+use crate::core::station::BatchId;
 use crate::time::{SimDuration, SimTime};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;

@@ -17,8 +17,8 @@
 //! queues with c > 1, non-exponential c > 1) has no exact formula here and is
 //! reported as such rather than approximated.
 
+use crate::core::station::QueueLayout;
 use crate::model::ServiceModel;
-use crate::scenario::schema::QueueLayout;
 use crate::scenario::{Scenario, Serving};
 use crate::workload::dist::Dist;
 use crate::workload::ArrivalSpec;

@@ -16,13 +16,13 @@ use super::check::{class_numbers, traffic_mix};
 use super::error::ScenarioError;
 use super::locate::Locator;
 use super::schema::{
-    ClassifierSection, EscalateTo, InputSection, OutputModeKey, QueueLayout, ReviewSection, Routing, SafetySection,
-    ScenarioFile, ScoreSection,
+    ClassifierSection, EscalateTo, InputSection, OutputModeKey, ReviewSection, SafetySection, ScenarioFile,
+    ScoreSection,
 };
 use super::serving::Serving;
 use crate::core::safety::review::ReviewConfig;
 use crate::core::safety::{Escalation, OutputCheck, OutputMode, SafetyConfig, Thresholds, WorkingHours};
-use crate::core::StationConfig;
+use crate::core::station::{QueueLayout, Routing, StationConfig};
 use crate::time::SimDuration;
 use crate::workload::dist::Dist;
 

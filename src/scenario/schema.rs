@@ -21,6 +21,7 @@ pub use llm::*;
 pub use safety::*;
 pub use workload::*;
 
+use crate::core::station::{QueueLayout, Routing};
 use crate::time::SimDuration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -104,28 +105,6 @@ pub enum Discipline {
     /// Processor sharing: all admitted requests share the servers equally
     /// (each gets min(1, servers/n) of a server). Requires max_batch = 1.
     ProcessorSharing,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum QueueLayout {
-    /// One queue feeds every GPU (pooling: best latency, one point of contention).
-    #[default]
-    Shared,
-    /// Each GPU has its own queue; arrivals are routed on arrival.
-    PerServer,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum Routing {
-    /// Cycle through the GPUs.
-    #[default]
-    RoundRobin,
-    /// Fewest requests waiting plus in service; ties to the lowest index.
-    JoinShortestQueue,
-    /// Uniformly at random (stream "router").
-    Random,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]

@@ -8,12 +8,12 @@
 //! resolvers both build them and neither imports the other both ways.
 
 use crate::core::gateway::GatewayConfig;
-use crate::core::llm::{Disaggregation, ReplicaConfig, RouterPolicy};
-use crate::core::StationConfig;
+use crate::core::llm::{Disaggregation, ReplicaConfig, RouterPolicy, StepShape};
+use crate::core::station::StationConfig;
 use crate::metrics::llm::Slo;
 use crate::model::clients::ClientPolicy;
 use crate::model::profile::{GpuMemory, GpuProfile, ModelProfile};
-use crate::model::step::{StepModel, StepShape};
+use crate::model::step::StepModel;
 use crate::model::ServiceModel;
 use crate::time::SimDuration;
 use crate::workload::conversations::ConversationSpec;

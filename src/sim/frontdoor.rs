@@ -450,7 +450,7 @@ impl<'a> FrontDoor<'a> {
                 admitted: c.admitted,
                 preempted: c.preempted,
                 degraded: c.degraded,
-                rejected: REASONS.iter().map(|r| (r.name().to_string(), c.rejected[*r as usize])).collect(),
+                rejected: c.rejected.by_reason().map(|(r, n)| (r.name().to_string(), n)).collect(),
             })
             .collect();
         let mut changes: Vec<(SimTime, usize, &'static str)> = Vec::new();
@@ -484,6 +484,3 @@ impl<'a> FrontDoor<'a> {
         (self.rec.finish(&info, changes, phases, span_s), holds)
     }
 }
-
-const REASONS: [Reason; 6] =
-    [Reason::RateLimited, Reason::QueueFull, Reason::Shed, Reason::PredictedWait, Reason::Expired, Reason::Withdrawn];

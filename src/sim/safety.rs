@@ -19,7 +19,8 @@
 
 use crate::core::llm::{self, LlmScheduler, Served};
 use crate::core::safety::{Action, Class, Escalation, Input, OutputMode, Risk, SafetyStage, Timer};
-use crate::core::{BatchId, IdMap, Outcome, RequestId};
+use crate::core::station::BatchId;
+use crate::core::{IdMap, Outcome, RequestId};
 use crate::engine::RngStreams;
 use crate::metrics::safety::{PoolCounters, SafetyEnd, SafetyRecorded, SafetyRecorder, SafetySummary};
 use crate::scenario::SafetyModel;

@@ -13,8 +13,8 @@
 //! busy GPU, one flush timer per queue. Each event is O(log pending).
 
 use super::limits::{self, run_end, window, Arrivals};
-use crate::core::StationConfig;
-use crate::core::{Action, BatchId, Input, RequestId, Scheduler};
+use crate::core::station::{Action, BatchId, Input, Scheduler, StationConfig};
+use crate::core::RequestId;
 use crate::engine::{Clock, RngStreams};
 use crate::metrics::recorder::Recorded;
 use crate::metrics::timeline::Levels;

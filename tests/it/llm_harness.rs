@@ -10,7 +10,7 @@
 //! exactly as a driver would.
 
 use rand::SeedableRng;
-use servesim::core::llm::{self, LlmScheduler, Policy, Preemption, Replica, ReplicaConfig, RouterPolicy, Served};
+use servesim::core::llm::{self, LlmScheduler, Replica, ReplicaConfig, RouterPolicy, Served};
 use servesim::core::{Outcome, RequestId};
 use servesim::time::{SimDuration, SimTime};
 use std::collections::BTreeMap;
@@ -82,18 +82,7 @@ impl LlmDriver {
 /// One replica with continuous batching, recompute preemption and room
 /// for everything: KV pressure never decides these tests.
 pub fn roomy_replica() -> ReplicaConfig {
-    ReplicaConfig {
-        policy: Policy::Continuous,
-        max_seqs: 64,
-        max_batched_tokens: 8192,
-        kv_blocks: 10_000,
-        block_tokens: 16,
-        watermark_blocks: 0,
-        preemption: Preemption::Recompute,
-        kv_bytes_per_token: 100,
-        queue_capacity: None,
-        prefix_cache: None,
-    }
+    ReplicaConfig { max_batched_tokens: 8192, ..ReplicaConfig::new(10_000) }
 }
 
 /// A pool of one replica of `cfg`, reporting every `chunk_tokens` output

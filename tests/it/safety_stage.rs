@@ -8,8 +8,8 @@ use servesim::core::llm::{self, Served};
 use servesim::core::safety::{
     self, Action, Class, OutputCheck, OutputMode, Risk, SafetyConfig, SafetyStage, Thresholds, Verdict,
 };
-use servesim::core::{Outcome, RequestId, StationConfig};
-use servesim::scenario::schema::{QueueLayout, Routing};
+use servesim::core::station::{QueueLayout, Routing, StationConfig};
+use servesim::core::{Outcome, RequestId};
 use servesim::time::{SimDuration, SimTime};
 use std::collections::BTreeMap;
 

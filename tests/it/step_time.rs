@@ -5,8 +5,9 @@
 //! the test (not read back from the profiles), so a changed profile or a
 //! changed formula shows up as a failure.
 
+use servesim::core::llm::StepShape;
 use servesim::model::profile::{self, CalibratedProfile, GpuProfile, ModelProfile, ProfileError};
-use servesim::model::step::{kv_bytes_per_token, kv_capacity_tokens, StepModel, StepShape};
+use servesim::model::step::{kv_bytes_per_token, kv_capacity_tokens, StepModel};
 use servesim::time::SimDuration;
 use std::path::{Path, PathBuf};
 

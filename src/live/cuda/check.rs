@@ -5,10 +5,10 @@
 //! child module can reach. `tests/live.rs` runs them where a GPU exists.
 
 use super::{cuda, CudaExecutor, Kv};
+use crate::core::llm::StepShape;
 use crate::live::batch::Batch;
 use crate::live::cpu::{self, KvCache};
 use crate::live::LiveError;
-use crate::model::step::StepShape;
 use rand::{Rng, SeedableRng};
 
 /// Kernel-level checks against the CPU reference on this device: GEMM and

@@ -22,7 +22,7 @@ pub use check::check_against_cpu;
 
 use super::batch::{Batch, ExecModel, Layout, BLOCK_TOKENS};
 use super::{Backend, Executor, LiveError};
-use crate::model::step::StepShape;
+use crate::core::llm::StepShape;
 use cudarc::driver::{sys, CudaContext, CudaEvent, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
 use std::sync::Arc;
 use std::time::Duration;

@@ -5,7 +5,7 @@
 //! runs the same [`super::LlmRun`] with steps on a real executor, so the
 //! arrivals, routing, recording and report it compares stay the sim's.
 
-use crate::model::step::StepShape;
+use crate::core::llm::StepShape;
 use crate::time::{SimDuration, SimTime};
 
 /// What ended a step-driving loop early.

@@ -25,8 +25,8 @@
 //! Every operation is O(flows) (tenants are few); removal of a queued
 //! request is O(its flow's queue).
 
-use crate::core::RequestId;
 use crate::time::SimTime;
+use crate::RequestId;
 use std::collections::VecDeque;
 
 /// A request waiting in a flow.
@@ -80,11 +80,6 @@ impl Fair {
     /// Number of flows.
     pub fn flows(&self) -> usize {
         self.flows.len()
-    }
-
-    /// Requests waiting in `flow`.
-    pub fn flow_len(&self, flow: usize) -> usize {
-        self.flows[flow].queue.len()
     }
 
     /// The oldest request of `flow`, if any.

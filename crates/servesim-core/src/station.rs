@@ -1,4 +1,9 @@
-//! Static batching behind one shared queue or one queue per GPU.
+//! The batching station: static batching of whole requests on GPUs,
+//! behind one shared queue or one queue per GPU. The driver feeds
+//! `(now, Input)` to the [`Scheduler`] and carries out its `Action`s (start
+//! a batch, respond, arm a flush timer); the LLM core (`llm`) and the
+//! safety stage (`safety`, which runs its classifier pools as
+//! stations) have their own inputs and actions.
 //!
 //! A GPU takes a batch when it is idle and its queue holds `max_batch`
 //! requests, or when the oldest waiting request has waited `max_wait` (a
@@ -12,12 +17,63 @@
 //! Cost: arrival O(1) (+ O(log servers) to find an idle GPU), batch start
 //! O(batch), completion O(batch) — one response per request is inherent.
 
-use super::{Action, BatchId, Input, Outcome, RequestId, Slab};
-use crate::scenario::schema::{QueueLayout, Routing};
+use super::{Outcome, RequestId, Slab};
 use crate::time::{SimDuration, SimTime};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, VecDeque};
+
+/// A batch running on a GPU; the id is reused after the batch completes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BatchId(pub u32);
+
+/// What the driver tells the core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    /// A request arrived now.
+    Arrival { request: RequestId },
+    /// The GPU finished this batch now.
+    BatchDone { batch: BatchId },
+    /// A timer armed with `ArmTimer { queue, at }` fired.
+    Timer { queue: u32, at: SimTime },
+}
+
+/// What the core asks the driver to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Run a batch of `size` requests on GPU `server`; report `BatchDone`
+    /// when it finishes.
+    StartBatch { batch: BatchId, server: u32, size: u32 },
+    /// Deliver `outcome` to the caller of `request`. `started` is when its
+    /// batch began (None if it never ran).
+    Respond { request: RequestId, outcome: Outcome, arrived: SimTime, started: Option<SimTime> },
+    /// Feed `Input::Timer { queue, at }` back at time `at`.
+    ArmTimer { queue: u32, at: SimTime },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum QueueLayout {
+    /// One queue feeds every GPU (pooling: best latency, one point of contention).
+    #[default]
+    Shared,
+    /// Each GPU has its own queue; arrivals are routed on arrival.
+    PerServer,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Routing {
+    /// Cycle through the GPUs.
+    #[default]
+    RoundRobin,
+    /// Fewest requests waiting plus in service; ties to the lowest index.
+    JoinShortestQueue,
+    /// Uniformly at random (stream "router").
+    Random,
+}
 
 /// The core's view of a station: no service times, those belong to the model.
 #[derive(Debug, Clone, PartialEq)]

@@ -12,7 +12,7 @@
 //! 1. **Rule filter** (in process, microseconds): a hit blocks at once.
 //! 2. **Input classifiers**, one per harm category, checked in parallel,
 //!    each on its own classifier pool (servers, bounded queue, batching —
-//!    the static batcher of `core::batcher`, not the inference GPUs).
+//!    the batching station of `station`, not the inference GPUs).
 //! 3. **Confidence routing** on the highest category score: below
 //!    `pass` passes, at or above `block` is refused, the middle band is
 //!    escalated to an extra classifier or to the human review queue
@@ -44,8 +44,9 @@ pub mod stream;
 pub use hours::WorkingHours;
 pub use stage::SafetyStage;
 
-use super::{BatchId, Outcome, RequestId, StationConfig};
-use crate::core::llm::Served;
+use super::station::{BatchId, StationConfig};
+use super::{Outcome, RequestId};
+use crate::llm::Served;
 use crate::time::{SimDuration, SimTime};
 
 /// A request's modeled risk: what a perfect judge would say of it.

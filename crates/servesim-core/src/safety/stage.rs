@@ -5,9 +5,10 @@
 use super::review::{Next, ReviewQueue};
 use super::stream::Stream;
 use super::{Action, Check, Class, Decision, Escalation, Input, OutputMode, Risk, Route, SafetyConfig, Timer, Verdict};
-use crate::core::llm::Served;
-use crate::core::{self, IdMap, Outcome, RequestId, Scheduler};
+use crate::llm::Served;
+use crate::station::{self, Scheduler};
 use crate::time::SimTime;
+use crate::{IdMap, Outcome, RequestId};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -108,7 +109,7 @@ impl SafetyStage {
                 }
             }
             Input::Timer(Timer::Pool { pool, queue, at }) => {
-                self.pool(now, pool, core::Input::Timer { queue, at }, true, out)
+                self.pool(now, pool, station::Input::Timer { queue, at }, true, out)
             }
             Input::Timer(Timer::ReviewOpens) => {
                 let mut next = Vec::new();
@@ -118,7 +119,7 @@ impl SafetyStage {
                 self.review_next(next, out);
             }
             Input::ClassifierDone { pool, batch, ok } => {
-                self.pool(now, pool, core::Input::BatchDone { batch }, ok, out)
+                self.pool(now, pool, station::Input::BatchDone { batch }, ok, out)
             }
             Input::ReviewDone { reviewer } => self.review_done(now, reviewer, out),
             Input::Generated { request, tokens } => {
@@ -163,24 +164,24 @@ impl SafetyStage {
         self.next_check += 1;
         self.checks.insert(id, pending);
         out.push(Action::ArmTimer { at: now + self.config.timeout, timer: Timer::Deadline(id) });
-        self.pool(now, pool, core::Input::Arrival { request: RequestId(id) }, true, out);
+        self.pool(now, pool, station::Input::Arrival { request: RequestId(id) }, true, out);
     }
 
     /// Feeds a classifier pool's batcher and carries out what it asks;
     /// `ok = false`: the batch it answers failed.
-    fn pool(&mut self, now: SimTime, pool: u32, input: core::Input, ok: bool, out: &mut Vec<Action>) {
+    fn pool(&mut self, now: SimTime, pool: u32, input: station::Input, ok: bool, out: &mut Vec<Action>) {
         let Some(p) = self.pools.get_mut(pool as usize) else { return };
         let mut actions = Vec::new();
         p.handle(now, input, &mut actions);
         for action in actions {
             match action {
-                core::Action::StartBatch { batch, server, size } => {
+                station::Action::StartBatch { batch, server, size } => {
                     out.push(Action::StartClassifier { pool, batch, server, size })
                 }
-                core::Action::ArmTimer { queue, at } => {
+                station::Action::ArmTimer { queue, at } => {
                     out.push(Action::ArmTimer { at, timer: Timer::Pool { pool, queue, at } })
                 }
-                core::Action::Respond { request, outcome, .. } => {
+                station::Action::Respond { request, outcome, .. } => {
                     // A check past its deadline was answered already.
                     let Some(p) = self.checks.remove(&request.0) else { continue };
                     if ok && outcome == Outcome::Completed {

@@ -45,7 +45,7 @@ fn a_rate_limited_offer_carries_the_exact_retry_after_and_charges_nothing() {
     };
     assert_eq!(after, SimDuration::from_millis(400));
     assert_eq!(dispatched(&offer(&mut g, SimTime(500_000_000), 2, 0)), vec![2], "conforms exactly then");
-    assert_eq!(g.counts()[0].rejected[Reason::RateLimited as usize], 1);
+    assert_eq!(g.counts()[0].rejected.of(Reason::RateLimited), 1);
 }
 
 #[test]

@@ -148,6 +148,16 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason, in the order reports list them.
+    pub const ALL: [Reason; 6] = [
+        Reason::RateLimited,
+        Reason::QueueFull,
+        Reason::Shed,
+        Reason::PredictedWait,
+        Reason::Expired,
+        Reason::Withdrawn,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Reason::RateLimited => "rate_limited",
@@ -202,13 +212,33 @@ struct Entry {
     state: State,
 }
 
-/// Per-tenant counters.
+/// Requests the gateway rejected, counted by [`Reason`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Rejections([u64; Reason::ALL.len()]);
+
+impl Rejections {
+    fn add(&mut self, reason: Reason) {
+        self.0[reason as usize] += 1;
+    }
+
+    /// Rejections for `reason`.
+    pub fn of(&self, reason: Reason) -> u64 {
+        self.0[reason as usize]
+    }
+
+    /// `(reason, count)` for every reason, in [`Reason::ALL`]'s order.
+    pub fn by_reason(&self) -> impl Iterator<Item = (Reason, u64)> + '_ {
+        Reason::ALL.into_iter().map(|r| (r, self.of(r)))
+    }
+}
+
+/// What the gateway counted for one tenant.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct TenantCounts {
+pub struct GatewayCounts {
     pub offered: u64,
     pub admitted: u64,
     pub dispatched: u64,
-    pub rejected: [u64; 6],
+    pub rejected: Rejections,
     pub preempted: u64,
     /// Admitted to the fallback pool after the primary refused them.
     pub degraded: u64,
@@ -219,7 +249,7 @@ pub struct Gateway {
     cfg: GatewayConfig,
     lanes: Vec<Lane>,
     entries: BTreeMap<RequestId, Entry>,
-    counts: Vec<TenantCounts>,
+    counts: Vec<GatewayCounts>,
 }
 
 impl Gateway {
@@ -228,7 +258,7 @@ impl Gateway {
         Gateway {
             lanes: cfg.max_in_flight.iter().map(|&cap| Lane::new(&weights, cap, cfg.admission.drain_window)).collect(),
             entries: BTreeMap::new(),
-            counts: vec![TenantCounts::default(); cfg.tenants.len()],
+            counts: vec![GatewayCounts::default(); cfg.tenants.len()],
             cfg,
         }
     }
@@ -243,7 +273,7 @@ impl Gateway {
         self.lanes.get(pool).map_or(0, |l| l.in_flight)
     }
 
-    pub fn counts(&self) -> &[TenantCounts] {
+    pub fn counts(&self) -> &[GatewayCounts] {
         &self.counts
     }
 
@@ -264,7 +294,7 @@ impl Gateway {
     }
 
     fn reject(&mut self, o: &Offer, reason: Reason, retry_after: Option<SimDuration>, position: Option<u64>) -> Action {
-        self.counts[o.tenant as usize].rejected[reason as usize] += 1;
+        self.counts[o.tenant as usize].rejected.add(reason);
         Action::Reject { request: o.request, reason, retry_after, position }
     }
 
@@ -390,7 +420,7 @@ impl Gateway {
                 let (tenant, class) = (e.tenant, self.cfg.tenants[e.tenant as usize].class);
                 self.entries.remove(&request);
                 self.lanes[pool].classes[class as usize].remove(tenant as usize, request);
-                self.counts[tenant as usize].rejected[Reason::Withdrawn as usize] += 1;
+                self.counts[tenant as usize].rejected.add(Reason::Withdrawn);
                 out.push(Action::Reject { request, reason: Reason::Withdrawn, retry_after: None, position: None });
             }
             State::InPool => {
@@ -415,7 +445,7 @@ impl Gateway {
             if let State::Queued { deadline: Some(d) } = e.state {
                 if d < now {
                     self.entries.remove(&q.request);
-                    self.counts[flow].rejected[Reason::Expired as usize] += 1;
+                    self.counts[flow].rejected.add(Reason::Expired);
                     let reason = Reason::Expired;
                     out.push(Action::Reject { request: q.request, reason, retry_after: None, position: None });
                     continue;

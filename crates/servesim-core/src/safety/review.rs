@@ -10,8 +10,8 @@
 //! hours end meanwhile. O(log reviewers) per review.
 
 use super::WorkingHours;
-use crate::core::RequestId;
 use crate::time::SimTime;
+use crate::RequestId;
 use std::collections::{BTreeSet, VecDeque};
 
 #[derive(Debug, Clone, Copy, PartialEq)]

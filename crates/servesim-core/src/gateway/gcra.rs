@@ -53,14 +53,6 @@ impl Gcra {
         Gcra { t_ns: t_ns.max(1), tau_ns, tat: SimTime::ZERO }
     }
 
-    pub fn interval_ns(&self) -> u64 {
-        self.t_ns
-    }
-
-    pub fn tolerance_ns(&self) -> u64 {
-        self.tau_ns
-    }
-
     /// Whether `n` units conform at `now` (state unchanged).
     pub fn check(&self, now: SimTime, n: u64) -> Verdict {
         let extra = n.saturating_sub(1).saturating_mul(self.t_ns);

@@ -1,37 +1,52 @@
-//! THE scheduling core: every serving decision, and nothing else.
+//! # servesim-core
+//!
+//! THE scheduling core of servesim: every serving decision, and nothing
+//! else, plus the integer-nanosecond time it is expressed in ([`time`]).
+//!
+//! Why a crate of its own: the core sits at the bottom of servesim's
+//! dependency order (time -> core -> model/workload/engine -> metrics ->
+//! scenario -> sim -> ...). As a separate crate it *cannot* import the
+//! layers above it: a `use` of scenario, model, metrics, workload or sim
+//! code does not compile here, so the order holds without a checker. Its
+//! dependencies are `rand`/`rand_chacha` (streams handed in by drivers),
+//! `serde`/`schemars` (config enums that scenario files name directly) and
+//! `humantime` (durations as text). The `servesim` crate re-exports it as
+//! `servesim::core` and `servesim::time`.
+//!
+//! Layout: the core's modules sit at the crate root (`servesim_core::llm`,
+//! `servesim_core::station`, ...), beside [`time`].
 //!
 //! The core is sans-IO (as quinn-proto or str0m): it never reads a clock,
-//! never sleeps and never draws service times. A driver feeds it
-//! `(now, Input)` and carries out the `Action`s it pushes: start a batch on a
-//! GPU, respond to a request with its outcome, arm a timer. The sim driver
-//! (`crate::sim`) wires those to the event queue and modeled GPUs; a live
-//! driver can wire the same core to a real executor and a wall clock.
+//! never sleeps and never draws service times. A driver feeds each state
+//! machine `(now, Input)` and carries out the `Action`s it pushes: start a
+//! batch or a step on a GPU, respond to a request with its outcome, arm a
+//! timer. The sim driver wires those to the event queue and modeled GPUs; a
+//! live driver wires the same core to a real executor and a wall clock.
+//!
+//! The state machines, one module each: [`station`] (batching of whole
+//! requests), [`llm`] (token-level replicas behind a router), [`gateway`]
+//! (the multi-tenant front door), [`safety`] (input and output checks).
+//! The crate root holds only what they share: request ids, outcomes, and
+//! the id containers [`IdMap`] and [`Slab`].
 //!
 //! Determinism: decisions depend only on the inputs' order and values; idle
 //! GPUs are picked lowest-index first; the only randomness (random routing)
 //! comes from a stream handed in at construction.
 
-mod batcher;
 pub mod gateway;
 mod idmap;
 pub mod llm;
 pub mod safety;
-pub(crate) mod slab;
+mod slab;
+pub mod station;
+pub mod time;
 
 pub use idmap::IdMap;
-pub(crate) use slab::Slab;
-
-pub use batcher::{Scheduler, StationConfig};
-
-use crate::time::SimTime;
+pub use slab::Slab;
 
 /// A caller's request, numbered by the driver in arrival order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RequestId(pub u64);
-
-/// A batch running on a GPU; the id is reused after the batch completes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct BatchId(pub u32);
 
 /// What happened to a request, exactly once per request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -78,28 +93,4 @@ impl Outcome {
         Outcome::Refused,
         Outcome::SafetyUnavailable,
     ];
-}
-
-/// What the driver tells the core.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Input {
-    /// A request arrived now.
-    Arrival { request: RequestId },
-    /// The GPU finished this batch now.
-    BatchDone { batch: BatchId },
-    /// A timer armed with `ArmTimer { queue, at }` fired.
-    Timer { queue: u32, at: SimTime },
-}
-
-/// What the core asks the driver to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    /// Run a batch of `size` requests on GPU `server`; report `BatchDone`
-    /// when it finishes.
-    StartBatch { batch: BatchId, server: u32, size: u32 },
-    /// Deliver `outcome` to the caller of `request`. `started` is when its
-    /// batch began (None if it never ran).
-    Respond { request: RequestId, outcome: Outcome, arrived: SimTime, started: Option<SimTime> },
-    /// Feed `Input::Timer { queue, at }` back at time `at`.
-    ArmTimer { queue: u32, at: SimTime },
 }

@@ -5,8 +5,8 @@
 //! same fairness apply to each, against each pool's own state.
 
 use super::{Action, Entry, Fair, Queued, State};
-use crate::core::RequestId;
 use crate::time::{SimDuration, SimTime};
+use crate::RequestId;
 use std::collections::BTreeMap;
 
 pub(super) struct Lane {

@@ -1,0 +1,75 @@
+//! What a replica is configured with: its batching policy, KV cache shape,
+//! preemption mode and role. Plain data; the scenario loader builds it from
+//! a file, and tests build it with [`ReplicaConfig::new`] plus the fields
+//! they care about.
+
+use super::super::prefix::PrefixCacheConfig;
+use crate::time::SimDuration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    Static { max_wait: SimDuration },
+    Continuous,
+    ChunkedPrefill { chunk_tokens: u32 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, schemars::JsonSchema, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Preemption {
+    /// Drop the victim's KV; recompute its prompt and generated tokens later.
+    #[default]
+    Recompute,
+    /// Move the victim's KV to host memory over PCIe and back.
+    Swap,
+}
+
+/// What a replica does in its pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Role {
+    /// Prefill and decode (colocated serving).
+    #[default]
+    Both,
+    /// Prefill only; finished prefills are handed off for KV transfer.
+    PrefillOnly,
+    /// Decode only; admits sequences whose KV arrived by transfer.
+    DecodeOnly,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplicaConfig {
+    pub policy: Policy,
+    pub max_seqs: u32,
+    pub max_batched_tokens: u32,
+    pub kv_blocks: u64,
+    pub block_tokens: u32,
+    pub watermark_blocks: u64,
+    pub preemption: Preemption,
+    /// KV bytes of one token on one GPU of the replica (swap traffic).
+    pub kv_bytes_per_token: u64,
+    /// Most requests waiting; overflow is answered `Overloaded`.
+    pub queue_capacity: Option<u64>,
+    /// Keep shared prefixes' KV between requests. None: off.
+    pub prefix_cache: Option<PrefixCacheConfig>,
+}
+
+impl ReplicaConfig {
+    /// A replica of `kv_blocks` KV blocks with the engines' usual defaults:
+    /// continuous batching, 64 sequences and 4096 batched tokens per step,
+    /// 16-token blocks, no watermark, recompute preemption, 100 KV bytes per
+    /// token, an unbounded queue and no prefix cache. Set the fields that
+    /// differ with struct update syntax or assignment.
+    pub fn new(kv_blocks: u64) -> Self {
+        ReplicaConfig {
+            policy: Policy::Continuous,
+            max_seqs: 64,
+            max_batched_tokens: 4096,
+            kv_blocks,
+            block_tokens: 16,
+            watermark_blocks: 0,
+            preemption: Preemption::Recompute,
+            kv_bytes_per_token: 100,
+            queue_capacity: None,
+            prefix_cache: None,
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! A replica's step cycle: admit work, plan the step, apply it when the GPU
+//! finishes.
+//!
+//! `poll` runs between steps: under static batching it starts a batch when
+//! one is due; otherwise it preempts until this step's decode growth fits,
+//! brings swapped-out sequences back, admits waiting prompts, then (decode
+//! role) sequences whose KV arrived — in that order, so work already begun
+//! goes first. `plan` turns the batch into a [`StepShape`] within the
+//! policy's token budget; `step_done` applies it: a token per decoding
+//! sequence, prefill progress, first tokens, completions.
+
+use super::decode::Left;
+use super::{Action, Policy, Preemption, Prefilling, Replica, Role, Seq};
+use crate::llm::StepShape;
+use crate::time::{SimDuration, SimTime};
+use crate::Outcome;
+use std::collections::VecDeque;
+
+/// The step in flight: what to apply when it finishes.
+#[derive(Debug, Default)]
+pub(super) struct Plan {
+    decode_seqs: u64,
+    new_blocks: u64,
+    /// Tokens of each prefill chunk, for the prefilling sequences from the
+    /// front.
+    chunks: Vec<u32>,
+}
+
+/// The queues of sequences whose KV context is known and that rejoin the
+/// decode set directly.
+#[derive(Debug, Clone, Copy)]
+enum Parked {
+    /// Swapped out to host memory (swap preemption).
+    Swapped,
+    /// DecodeOnly: transferred from a prefill replica.
+    Arrived,
+}
+
+impl Replica {
+    /// Plans and starts the next step if the GPU is idle and there is work.
+    pub fn poll(&mut self, now: SimTime, out: &mut Vec<Action>) {
+        if self.in_flight.is_some() {
+            return;
+        }
+        let mut swap_bytes = 0;
+        match self.cfg.policy {
+            Policy::Static { max_wait } => {
+                if self.running() == 0 && !self.admit_static(now, max_wait, out) {
+                    return;
+                }
+            }
+            Policy::Continuous | Policy::ChunkedPrefill { .. } => {
+                swap_bytes += self.make_room_for_growth();
+                let swapped_in = self.resume(Parked::Swapped);
+                swap_bytes += self.kv_bytes(swapped_in);
+                self.admit(now, false);
+                self.resume(Parked::Arrived);
+            }
+        }
+        let (shape, plan) = self.plan();
+        if shape.tokens() == 0 {
+            return;
+        }
+        self.stats.steps += 1;
+        self.stats.swapped_bytes += swap_bytes;
+        self.in_flight = Some(plan);
+        out.push(Action::StartStep { replica: self.index, shape, swap_bytes });
+    }
+
+    /// Bytes of KV in `blocks` whole blocks (what a swap moves over PCIe).
+    fn kv_bytes(&self, blocks: u64) -> u64 {
+        blocks * u64::from(self.cfg.block_tokens) * self.cfg.kv_bytes_per_token
+    }
+
+    /// Static: start a batch when full or its oldest waited `max_wait`.
+    fn admit_static(&mut self, now: SimTime, max_wait: SimDuration, out: &mut Vec<Action>) -> bool {
+        let Some(oldest) = self.waiting.front() else { return false };
+        let due = oldest.arrived + max_wait;
+        if (self.waiting.len() as u64) < u64::from(self.cfg.max_seqs) && now < due {
+            if self.armed.is_none_or(|a| a > due) {
+                self.armed = Some(due);
+                out.push(Action::ArmTimer { replica: self.index, at: due });
+            }
+            return false;
+        }
+        // A static batch reserves each sequence's whole lifetime of KV.
+        self.admit(now, true);
+        !self.prefilling.is_empty()
+    }
+
+    /// Moves waiting requests into prefill while the batch has room and
+    /// their KV fits: the prompt's blocks above the watermark, or (static,
+    /// `lifetime`) the blocks of prompt + output with no watermark.
+    fn admit(&mut self, now: SimTime, lifetime: bool) {
+        while self.running() < u64::from(self.cfg.max_seqs) {
+            let Some(&seq) = self.waiting.front() else { break };
+            let (tokens, headroom) = if lifetime {
+                (u64::from(seq.prompt) + u64::from(seq.output), 0)
+            } else {
+                (u64::from(seq.prefill_len()), self.cfg.watermark_blocks)
+            };
+            let hit = seq.prefix.filter(|p| self.kv.has_prefix(p.id));
+            let shared = hit.map_or(0, |p| self.kv.cached_tokens(p));
+            let need = self.kv.blocks(tokens - shared);
+            if !self.kv.reserve(need, headroom, hit.map(|p| p.id)) {
+                break;
+            }
+            if self.kv.caches_prefixes() {
+                self.stats.prefix_lookups += 1;
+            }
+            if let Some(p) = hit {
+                self.kv.acquire_prefix(p.id);
+                self.stats.prefix_hits += 1;
+                self.stats.prefix_cached_tokens += shared;
+            }
+            let mut seq = seq;
+            seq.admitted.get_or_insert(now);
+            self.waiting.pop_front();
+            self.prefilling.push_back(Prefilling { seq, done: shared as u32, blocks: need, shared });
+        }
+    }
+
+    /// Preempts the latest-joined decoding sequences until this step's KV
+    /// growth fits, evicting idle cached prefixes first. Returns bytes
+    /// swapped out.
+    fn make_room_for_growth(&mut self) -> u64 {
+        let mut bytes = 0;
+        while self.decode.growth_now() > self.kv.free() {
+            if self.kv.evict_one(None) {
+                continue;
+            }
+            let Some(victim) = self.decode.pop_latest() else { break };
+            self.free_decoded(&victim);
+            // The tokens it generated since joining stay generated: a
+            // recompute prefills them with the prompt, a swap keeps them.
+            let Left { seq, ctx, .. } = victim;
+            self.stats.preemptions += 1;
+            match self.cfg.preemption {
+                Preemption::Recompute => {
+                    self.stats.recomputed_tokens += ctx;
+                    self.waiting.push_front(seq);
+                }
+                Preemption::Swap => {
+                    bytes += self.kv_bytes(self.kv.blocks(ctx));
+                    self.swapped.push_back((seq, ctx));
+                }
+            }
+        }
+        bytes
+    }
+
+    fn parked(&mut self, queue: Parked) -> &mut VecDeque<(Seq, u64)> {
+        match queue {
+            Parked::Swapped => &mut self.swapped,
+            Parked::Arrived => &mut self.arrived,
+        }
+    }
+
+    /// Moves sequences from `queue` into decode, in order, while the batch
+    /// has room and their context's blocks fit above the watermark. Returns
+    /// the blocks they took.
+    fn resume(&mut self, queue: Parked) -> u64 {
+        let mut blocks = 0;
+        while let Some(&(seq, ctx)) = self.parked(queue).front() {
+            let need = self.kv.blocks(ctx);
+            if self.running() >= u64::from(self.cfg.max_seqs) || !self.kv.reserve(need, self.cfg.watermark_blocks, None)
+            {
+                break;
+            }
+            self.parked(queue).pop_front();
+            blocks += need;
+            self.decode.join(seq, ctx, 0, 0);
+        }
+        blocks
+    }
+
+    /// The next step's shape, and what to apply when it ends.
+    fn plan(&mut self) -> (StepShape, Plan) {
+        let decode_seqs = self.decode.len();
+        let mut shape = StepShape::decode(decode_seqs, self.decode.context_sum());
+        let mut plan = Plan { decode_seqs, new_blocks: self.decode.growth_now(), chunks: Vec::new() };
+        let mut budget = match self.cfg.policy {
+            Policy::Static { .. } => u64::MAX,
+            Policy::Continuous => u64::from(self.cfg.max_batched_tokens).saturating_sub(decode_seqs),
+            Policy::ChunkedPrefill { chunk_tokens } => u64::from(chunk_tokens).saturating_sub(decode_seqs),
+        };
+        let splits = matches!(self.cfg.policy, Policy::ChunkedPrefill { .. });
+        for p in &self.prefilling {
+            let left = u64::from(p.seq.prefill_len() - p.done);
+            let chunk = if splits {
+                left.min(budget)
+            } else if left <= budget || plan.chunks.is_empty() {
+                // A prompt longer than the budget still runs, as the step's
+                // only prefill, so it is never starved.
+                left
+            } else {
+                0
+            };
+            if chunk == 0 {
+                break;
+            }
+            shape = shape.with_prefill(chunk, u64::from(p.done));
+            plan.chunks.push(chunk as u32);
+            budget = budget.saturating_sub(chunk);
+        }
+        (shape, plan)
+    }
+
+    /// Gives back the KV blocks and prefix reference of a sequence that
+    /// left the decode set.
+    pub(super) fn free_decoded(&mut self, l: &Left) {
+        self.kv.release(self.kv.blocks(l.ctx - l.shared).max(l.reserved));
+        self.kv.release_prefix(l.seq.prefix, l.shared);
+    }
+
+    /// Applies the finished step: one token per decoding sequence, prefill
+    /// progress, first tokens, completions.
+    pub fn step_done(&mut self, now: SimTime, out: &mut Vec<Action>) {
+        let Some(plan) = self.in_flight.take() else { return };
+        let is_static = matches!(self.cfg.policy, Policy::Static { .. });
+        if plan.decode_seqs > 0 {
+            self.decode.advance(plan.decode_seqs);
+            if !is_static {
+                self.kv.grow(plan.new_blocks);
+            }
+            while let Some(done) = self.decode.pop_finished() {
+                self.free_decoded(&done);
+                let mut seq = done.seq;
+                seq.generated = seq.output;
+                self.kv.keep_context(seq.session, done.ctx);
+                self.finish(seq, out);
+            }
+            self.decode.note_chunks();
+        }
+        for chunk in plan.chunks {
+            let Some(p) = self.prefilling.front_mut() else { break };
+            p.done += chunk;
+            if p.done < p.seq.prefill_len() {
+                break;
+            }
+            let Some(Prefilling { mut seq, blocks, shared, .. }) = self.prefilling.pop_front() else { break };
+            let (blocks, shared) = self.kv.publish_prefix(seq.prefix, blocks, shared);
+            let ctx = u64::from(seq.prefill_len());
+            seq.generated += 1;
+            seq.first_token.get_or_insert(now);
+            self.decode.note_token(&seq);
+            if seq.generated >= seq.output {
+                self.kv.release(blocks);
+                self.kv.release_prefix(seq.prefix, shared);
+                self.kv.keep_context(seq.session, ctx);
+                self.finish(seq, out);
+            } else if self.role == Role::PrefillOnly {
+                self.hand_off(seq, ctx, blocks, shared);
+            } else {
+                self.decode.join(seq, ctx, if is_static { blocks } else { 0 }, shared);
+            }
+        }
+        for request in std::mem::take(&mut self.cancelling) {
+            if let Some(seq) = self.take(request) {
+                out.push(Action::Respond { request, outcome: Outcome::Cancelled, served: seq.served() });
+            }
+        }
+        self.flush_static_batch(out);
+    }
+
+    fn finish(&mut self, seq: Seq, out: &mut Vec<Action>) {
+        if matches!(self.cfg.policy, Policy::Static { .. }) {
+            self.held.push(seq);
+        } else {
+            out.push(Action::Respond { request: seq.request, outcome: Outcome::Completed, served: seq.served() });
+        }
+    }
+
+    /// Static: answers the held batch once nothing of it still runs.
+    pub(super) fn flush_static_batch(&mut self, out: &mut Vec<Action>) {
+        if matches!(self.cfg.policy, Policy::Static { .. }) && self.running() == 0 {
+            for seq in self.held.drain(..) {
+                out.push(Action::Respond { request: seq.request, outcome: Outcome::Completed, served: seq.served() });
+            }
+        }
+    }
+}
