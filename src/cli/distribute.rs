@@ -24,11 +24,12 @@ pub fn distribute(args: DistributeArgs) -> Result<ExitCode, Failure> {
     if let Some(seed) = args.flags.seed {
         plan.seed = seed;
     }
+    let out = args.out.unwrap_or_else(|| PathBuf::from("reports").join(&plan.name));
+    servesim::report::check_out(&out)?;
     let text = std::fs::read_to_string(&args.scenario).unwrap_or_default();
     let result = distribute::run(&plan);
-    let out = args.out.unwrap_or_else(|| PathBuf::from("reports").join(&plan.name));
     let files = report::render(&result, &servesim::report::question_of(&text)).map_err(Failure::failed)?;
-    let dir = servesim::report::write_files(&out, &files).map_err(Failure::failed)?;
+    let dir = servesim::report::write_files(&out, &files)?;
     let s = &result.summary;
     if !args.flags.quiet {
         let b = &s.lower_bound;

@@ -20,6 +20,7 @@ mod tradeoff;
 mod validate;
 
 use clap::{Args, Parser, Subcommand};
+use servesim::report::ReportError;
 use std::process::ExitCode;
 
 /// A failure with the exit code it maps to.
@@ -37,6 +38,17 @@ impl Failure {
     /// A run or check that failed: exit code 1.
     pub fn failed(error: impl Into<anyhow::Error>) -> Self {
         Failure { code: 1, error: error.into() }
+    }
+}
+
+/// A destination servesim may not write over is bad input (exit 2); a
+/// report that could not be encoded or written is a failed run (exit 1).
+impl From<ReportError> for Failure {
+    fn from(error: ReportError) -> Self {
+        match error {
+            ReportError::Refused { .. } => Failure::input(error),
+            _ => Failure::failed(error),
+        }
     }
 }
 
