@@ -46,8 +46,7 @@ pub struct CalibrateArgs {
 
 /// The first line of every profile `calibrate` writes: it replaces an
 /// existing `--out` file only when the file starts with it.
-const PROFILE_HEADER: &str =
-    "# Measured step-time coefficients (servesim calibrate). Use with replica.calibrated.";
+const PROFILE_HEADER: &str = "# Measured step-time coefficients (servesim calibrate). Use with replica.calibrated.";
 
 /// Refuses an existing `--out` that is not a profile `calibrate` wrote.
 fn check_profile_out(path: &Path) -> Result<(), Failure> {
@@ -231,7 +230,8 @@ pub fn calibrate(args: CalibrateArgs) -> Result<ExitCode, Failure> {
     let profile = calibrate::profile(&with_handoff, &gpu.name, source);
     let body = toml::to_string(&profile).map_err(|e| Failure::failed(anyhow!("encoding the profile: {e}")))?;
     let text = format!("{PROFILE_HEADER}\n{body}");
-    report::write_file_atomic(&args.out, text.as_bytes()).map_err(|e| Failure::failed(anyhow!("writing {}: {e}", args.out.display())))?;
+    report::write_file_atomic(&args.out, text.as_bytes())
+        .map_err(|e| Failure::failed(anyhow!("writing {}: {e}", args.out.display())))?;
     CalibratedProfile::load(&args.out)
         .map_err(|e| Failure::failed(anyhow!("the written profile does not load: {e}")))?;
     say!("profile: {}", args.out.display());
