@@ -24,6 +24,7 @@
 pub mod core;
 pub mod distribute;
 pub mod engine;
+pub mod input;
 pub mod live;
 pub mod metrics;
 pub mod model;

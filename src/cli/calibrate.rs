@@ -130,7 +130,7 @@ fn measure(args: &CalibrateArgs, backend: Backend) -> Result<Sweep, Failure> {
 
 /// A saved sweep; bad input names the file and where it went wrong.
 fn load_sweep(path: &Path) -> Result<Sweep, Failure> {
-    let text = std::fs::read_to_string(path)
+    let text = servesim::input::read_text(path, servesim::input::TEXT_MAX_BYTES, "saved sweeps")
         .map_err(|e| Failure::input(anyhow!("--refit {}: cannot read it: {e}", path.display())))?;
     let sweep: Sweep = serde_json::from_str(&text).map_err(|e| {
         Failure::input(anyhow!(

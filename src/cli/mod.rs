@@ -103,9 +103,35 @@ pub struct ScenarioFlags {
     quiet: bool,
 }
 
+/// Refuses a key path (of `--set`, `--vary`, `--key`) too large to be a
+/// scenario key before any work is done on it.
+fn check_key(flag: &str, key: &str) -> Result<(), Failure> {
+    match servesim::input::key_too_large(key) {
+        None => Ok(()),
+        Some(why) => {
+            let mut shown: String = key.chars().take(60).collect();
+            if shown.len() < key.len() {
+                shown.push_str("...");
+            }
+            Err(Failure::input(anyhow::anyhow!(
+                "{flag} {shown}: {why}\n  hint: scenario keys are at most five levels deep, e.g. \
+                 batching.max_batch; `servesim schema` lists them"
+            )))
+        }
+    }
+}
+
 impl ScenarioFlags {
+    /// The `--set` overrides, each key checked for size.
+    fn overrides(&self) -> Result<&[String], Failure> {
+        for raw in &self.set {
+            check_key("--set", raw.split_once('=').map_or(raw.as_str(), |(key, _)| key))?;
+        }
+        Ok(&self.set)
+    }
+
     fn load(&self, path: &std::path::Path) -> Result<servesim::scenario::Scenario, Failure> {
-        let mut scenario = servesim::scenario::load(path, &self.set).map_err(Failure::input)?;
+        let mut scenario = servesim::scenario::load(path, self.overrides()?).map_err(Failure::input)?;
         if let Some(seed) = self.seed {
             scenario.seed = seed;
         }

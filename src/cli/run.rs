@@ -28,7 +28,8 @@ pub struct RunArgs {
 
 pub fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     let scenario = args.flags.load(&args.scenario)?;
-    let text = std::fs::read_to_string(&args.scenario).unwrap_or_default();
+    let text = servesim::input::read_text(&args.scenario, servesim::input::TEXT_MAX_BYTES, "scenario files")
+        .unwrap_or_default();
     let leaf = match args.backend {
         Backend::Sim => scenario.name.clone(),
         live_backend => format!("{}-{}", scenario.name, live_backend.name()),
