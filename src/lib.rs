@@ -32,5 +32,6 @@ pub mod plan;
 pub mod report;
 pub mod scenario;
 pub mod sim;
+pub mod swarm;
 pub mod time;
 pub mod workload;

@@ -15,6 +15,7 @@ mod distribute;
 mod fidelity;
 mod run;
 mod schema;
+mod swarm;
 mod sweep;
 mod tradeoff;
 mod validate;
@@ -87,6 +88,8 @@ enum Command {
     Calibrate(calibrate::CalibrateArgs),
     /// Run a scenario live and simulated with a calibrated profile; per-metric error.
     Fidelity(fidelity::FidelityArgs),
+    /// Swarm-test the simulator: draw a whole scenario from each seed, run it, check every invariant.
+    Swarm(swarm::SwarmArgs),
 }
 
 /// Flags shared by commands that load scenarios.
@@ -149,5 +152,6 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Distribute(args) => distribute::distribute(args),
         Command::Calibrate(args) => calibrate::calibrate(args),
         Command::Fidelity(args) => fidelity::fidelity(args),
+        Command::Swarm(args) => swarm::swarm(args),
     }
 }

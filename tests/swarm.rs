@@ -1,0 +1,67 @@
+//! Swarm testing in CI: a few hundred seeds, each a whole generated
+//! scenario run and checked against every invariant (`servesim swarm`).
+//! `servesim swarm --seeds 0..100000` runs the large count.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn servesim(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_servesim")).args(args).current_dir(cwd).output().expect("binary runs")
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn a_few_hundred_swarm_seeds_keep_every_invariant() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let failures = tmp.path().join("failures");
+    let profiles = root().join("profiles").display().to_string();
+    let out = servesim(
+        &["swarm", "--seeds", "0..400", "--out", &failures.display().to_string(), "--profiles", &profiles],
+        tmp.path(),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("swarm: 400 seeds, 0 failed"), "{stdout}");
+    // Every feature family is drawn somewhere in the range.
+    for feature in [
+        "station-batching",
+        "processor-sharing",
+        "static",
+        "continuous",
+        "chunked-prefill",
+        "disaggregated",
+        "kv-pressure",
+        "swap",
+        "prefix-cache",
+        "conversations",
+        "tenant-limits",
+        "admission",
+        "clients",
+        "breaker",
+        "safety",
+        "outage",
+        "streaming-output",
+    ] {
+        assert!(stdout.contains(&format!("{feature} ")), "{feature} never drawn: {stdout}");
+    }
+    assert!(!failures.exists(), "no failing scenario written");
+}
+
+#[test]
+fn one_seed_reproduces_byte_for_byte_and_prints_its_scenario() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let profiles = root().join("profiles").display().to_string();
+    let print = |seed: &str| servesim(&["swarm", "--seed", seed, "--print", "--profiles", &profiles], tmp.path());
+    let (a, b, c) = (print("7"), print("7"), print("8"));
+    assert!(a.status.success(), "{a:?}");
+    assert_eq!(a.stdout, b.stdout, "same seed, same scenario");
+    assert_ne!(a.stdout, c.stdout);
+    std::fs::write(tmp.path().join("s.toml"), &a.stdout).expect("write");
+    let run = servesim(&["run", "s.toml", "--out", "r", "--quiet"], tmp.path());
+    assert!(run.status.success(), "the printed scenario runs: {run:?}");
+    let bad = servesim(&["swarm", "--seeds", "5..5"], tmp.path());
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
+}
