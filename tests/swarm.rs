@@ -68,8 +68,10 @@ fn one_seed_reproduces_byte_for_byte_and_prints_its_scenario() {
 
 /// Seed 5075 never finishes: a front door with gateway preemption, a
 /// tenant `max_concurrency` and a load spike livelock (removing any one of
-/// the three ends the run in milliseconds). The fix belongs in the
-/// scheduling core's gateway; run with `--ignored` once it lands.
+/// the three ends the run in milliseconds). Seeds 12017 and 13972 hang the
+/// same way (both stop hanging with `gateway.preemption = false`). The fix
+/// belongs in the scheduling core's gateway; run with `--ignored` once it
+/// lands.
 #[test]
 #[ignore = "livelock: gateway preemption with tenant max_concurrency under a spike (swarm seed 5075)"]
 fn swarm_seed_5075_gateway_preemption_with_max_concurrency_finishes() {
