@@ -91,5 +91,6 @@ fn swarm_seed_5075_gateway_preemption_with_max_concurrency_finishes() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("seed 5075 still running after 30 s: the gateway livelock");
 }
