@@ -24,6 +24,7 @@
 
 pub mod distribute;
 pub mod engine;
+pub mod input;
 pub mod live;
 pub mod metrics;
 pub mod model;
@@ -31,6 +32,7 @@ pub mod plan;
 pub mod report;
 pub mod scenario;
 pub mod sim;
+pub mod swarm;
 pub mod workload;
 
 /// The scheduling core: the `servesim-core` crate, re-exported so that

@@ -44,6 +44,28 @@ pub struct CalibrateArgs {
     exec: ExecutorFlags,
 }
 
+/// The first line of every profile `calibrate` writes: it replaces an
+/// existing `--out` file only when the file starts with it.
+const PROFILE_HEADER: &str = "# Measured step-time coefficients (servesim calibrate). Use with replica.calibrated.";
+
+/// Refuses an existing `--out` that is not a profile `calibrate` wrote.
+fn check_profile_out(path: &Path) -> Result<(), Failure> {
+    use std::io::Read as _;
+    let ours = || {
+        let mut head = Vec::new();
+        let read = std::fs::File::open(path).and_then(|f| f.take(PROFILE_HEADER.len() as u64).read_to_end(&mut head));
+        read.is_ok() && head == PROFILE_HEADER.as_bytes()
+    };
+    match std::fs::symlink_metadata(path) {
+        Err(_) => Ok(()),
+        Ok(meta) if meta.is_file() && ours() => Ok(()),
+        Ok(_) => Err(Failure::input(anyhow!(
+            "--out {} exists and is not a profile servesim calibrate wrote; it was left untouched              (hint: choose a new file name)",
+            path.display()
+        ))),
+    }
+}
+
 fn csv(points: &[Point], fit: &calibrate::Fit) -> String {
     let mut out =
         format!("{},bytes,flops,measured_s,predicted_s,regime,kv_bytes,attention_flops\n", StepShape::CSV_HEADER);
@@ -61,18 +83,6 @@ fn csv(points: &[Point], fit: &calibrate::Fit) -> String {
         ));
     }
     out
-}
-
-/// Writes `text` to `path` through a temporary sibling and a rename.
-fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension(format!("toml.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
 }
 
 /// Measures the sweep on `backend`'s executor, printing each step.
@@ -120,7 +130,7 @@ fn measure(args: &CalibrateArgs, backend: Backend) -> Result<Sweep, Failure> {
 
 /// A saved sweep; bad input names the file and where it went wrong.
 fn load_sweep(path: &Path) -> Result<Sweep, Failure> {
-    let text = std::fs::read_to_string(path)
+    let text = servesim::input::read_text(path, servesim::input::TEXT_MAX_BYTES, "saved sweeps")
         .map_err(|e| Failure::input(anyhow!("--refit {}: cannot read it: {e}", path.display())))?;
     let sweep: Sweep = serde_json::from_str(&text).map_err(|e| {
         Failure::input(anyhow!(
@@ -143,6 +153,10 @@ pub fn calibrate(args: CalibrateArgs) -> Result<ExitCode, Failure> {
     if let (None, Some(backend @ (Backend::Cpu | Backend::Cuda))) = (&args.refit, args.backend) {
         ExecutorFlags::check(backend)?;
     }
+    check_profile_out(&args.out)?;
+    let stem = args.out.file_stem().map_or("profile".into(), |s| s.to_string_lossy().into_owned());
+    let dir = args.report.clone().unwrap_or_else(|| PathBuf::from("reports").join(format!("calibrate-{stem}")));
+    report::check_out(&dir)?;
     let gpu = GpuProfile::find(args.exec.profiles(), &args.gpu).map_err(Failure::input)?;
     let sweep = match (&args.refit, args.backend) {
         (Some(path), _) => load_sweep(path)?,
@@ -215,14 +229,13 @@ pub fn calibrate(args: CalibrateArgs) -> Result<ExitCode, Failure> {
     let with_handoff = calibrate::Fit { overhead_s: fit.overhead_s + handoff, ..fit };
     let profile = calibrate::profile(&with_handoff, &gpu.name, source);
     let body = toml::to_string(&profile).map_err(|e| Failure::failed(anyhow!("encoding the profile: {e}")))?;
-    let text = format!("# Measured step-time coefficients (servesim calibrate). Use with replica.calibrated.\n{body}");
-    write_atomic(&args.out, &text).map_err(|e| Failure::failed(anyhow!("writing {}: {e}", args.out.display())))?;
+    let text = format!("{PROFILE_HEADER}\n{body}");
+    report::write_file_atomic(&args.out, text.as_bytes())
+        .map_err(|e| Failure::failed(anyhow!("writing {}: {e}", args.out.display())))?;
     CalibratedProfile::load(&args.out)
         .map_err(|e| Failure::failed(anyhow!("the written profile does not load: {e}")))?;
     say!("profile: {}", args.out.display());
 
-    let stem = args.out.file_stem().map_or("profile".into(), |s| s.to_string_lossy().into_owned());
-    let dir = args.report.unwrap_or_else(|| PathBuf::from("reports").join(format!("calibrate-{stem}")));
     let mut order: Vec<&Point> = points.iter().collect();
     order.sort_by(|a, b| a.measured_s.total_cmp(&b.measured_s));
     let measured: Vec<(f64, f64)> = order.iter().enumerate().map(|(i, p)| (i as f64, p.measured_s * 1e3)).collect();
@@ -246,7 +259,7 @@ pub fn calibrate(args: CalibrateArgs) -> Result<ExitCode, Failure> {
         ("calibration.md", md.into_bytes()),
         ("measured_vs_predicted.svg", svg.into_bytes()),
     ];
-    let dir = report::write_files(&dir, &files).map_err(Failure::failed)?;
+    let dir = report::write_files(&dir, &files)?;
     say!("report: {}", dir.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -20,15 +20,17 @@ pub struct DistributeArgs {
 }
 
 pub fn distribute(args: DistributeArgs) -> Result<ExitCode, Failure> {
-    let mut plan = distribute::load(&args.scenario, &args.flags.set).map_err(Failure::input)?;
+    let mut plan = distribute::load(&args.scenario, args.flags.overrides()?).map_err(Failure::input)?;
     if let Some(seed) = args.flags.seed {
         plan.seed = seed;
     }
-    let text = std::fs::read_to_string(&args.scenario).unwrap_or_default();
-    let result = distribute::run(&plan);
     let out = args.out.unwrap_or_else(|| PathBuf::from("reports").join(&plan.name));
+    servesim::report::check_out(&out)?;
+    let text = servesim::input::read_text(&args.scenario, servesim::input::TEXT_MAX_BYTES, "scenario files")
+        .unwrap_or_default();
+    let result = distribute::run(&plan);
     let files = report::render(&result, &servesim::report::question_of(&text)).map_err(Failure::failed)?;
-    let dir = servesim::report::write_files(&out, &files).map_err(Failure::failed)?;
+    let dir = servesim::report::write_files(&out, &files)?;
     let s = &result.summary;
     if !args.flags.quiet {
         let b = &s.lower_bound;

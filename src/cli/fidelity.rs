@@ -38,6 +38,9 @@ pub fn fidelity(args: FidelityArgs) -> Result<ExitCode, Failure> {
     let scenario = args.flags.load(&args.scenario)?;
     live::driver::llm_config(&scenario).map_err(Failure::input)?;
     let calibrated = CalibratedProfile::load(&args.profile).map_err(Failure::input)?;
+    let leaf = format!("{}-fidelity-{}", scenario.name, args.backend.name());
+    let out = args.out.unwrap_or_else(|| PathBuf::from("reports").join(leaf));
+    report::check_out(&out)?;
     let exec = args.exec.open(args.backend)?;
     let f = live::fidelity::run(&scenario, exec, &calibrated).map_err(|e| match e {
         live::LiveError::Shape(_) => Failure::input(e),
@@ -90,9 +93,7 @@ pub fn fidelity(args: FidelityArgs) -> Result<ExitCode, Failure> {
         ("summary_live.json", report::summary_json(&f.live.summary).map_err(Failure::failed)?.into_bytes()),
         ("summary_sim.json", report::summary_json(&f.sim.summary).map_err(Failure::failed)?.into_bytes()),
     ];
-    let leaf = format!("{}-fidelity-{}", scenario.name, args.backend.name());
-    let out = args.out.unwrap_or_else(|| PathBuf::from("reports").join(leaf));
-    let dir = report::write_files(&out, &files).map_err(Failure::failed)?;
+    let dir = report::write_files(&out, &files)?;
     if !args.flags.quiet {
         say!("report: {}", dir.display());
     }

@@ -15,11 +15,13 @@ mod distribute;
 mod fidelity;
 mod run;
 mod schema;
+mod swarm;
 mod sweep;
 mod tradeoff;
 mod validate;
 
 use clap::{Args, Parser, Subcommand};
+use servesim::report::ReportError;
 use std::process::ExitCode;
 
 /// A failure with the exit code it maps to.
@@ -37,6 +39,17 @@ impl Failure {
     /// A run or check that failed: exit code 1.
     pub fn failed(error: impl Into<anyhow::Error>) -> Self {
         Failure { code: 1, error: error.into() }
+    }
+}
+
+/// A destination servesim may not write over is bad input (exit 2); a
+/// report that could not be encoded or written is a failed run (exit 1).
+impl From<ReportError> for Failure {
+    fn from(error: ReportError) -> Self {
+        match error {
+            ReportError::Refused { .. } => Failure::input(error),
+            _ => Failure::failed(error),
+        }
     }
 }
 
@@ -75,6 +88,8 @@ enum Command {
     Calibrate(calibrate::CalibrateArgs),
     /// Run a scenario live and simulated with a calibrated profile; per-metric error.
     Fidelity(fidelity::FidelityArgs),
+    /// Swarm-test the simulator: draw a whole scenario from each seed, run it, check every invariant.
+    Swarm(swarm::SwarmArgs),
 }
 
 /// Flags shared by commands that load scenarios.
@@ -91,9 +106,35 @@ pub struct ScenarioFlags {
     quiet: bool,
 }
 
+/// Refuses a key path (of `--set`, `--vary`, `--key`) too large to be a
+/// scenario key before any work is done on it.
+fn check_key(flag: &str, key: &str) -> Result<(), Failure> {
+    match servesim::input::key_too_large(key) {
+        None => Ok(()),
+        Some(why) => {
+            let mut shown: String = key.chars().take(60).collect();
+            if shown.len() < key.len() {
+                shown.push_str("...");
+            }
+            Err(Failure::input(anyhow::anyhow!(
+                "{flag} {shown}: {why}\n  hint: scenario keys are at most five levels deep, e.g. \
+                 batching.max_batch; `servesim schema` lists them"
+            )))
+        }
+    }
+}
+
 impl ScenarioFlags {
+    /// The `--set` overrides, each key checked for size.
+    fn overrides(&self) -> Result<&[String], Failure> {
+        for raw in &self.set {
+            check_key("--set", raw.split_once('=').map_or(raw.as_str(), |(key, _)| key))?;
+        }
+        Ok(&self.set)
+    }
+
     fn load(&self, path: &std::path::Path) -> Result<servesim::scenario::Scenario, Failure> {
-        let mut scenario = servesim::scenario::load(path, &self.set).map_err(Failure::input)?;
+        let mut scenario = servesim::scenario::load(path, self.overrides()?).map_err(Failure::input)?;
         if let Some(seed) = self.seed {
             scenario.seed = seed;
         }
@@ -111,5 +152,6 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Distribute(args) => distribute::distribute(args),
         Command::Calibrate(args) => calibrate::calibrate(args),
         Command::Fidelity(args) => fidelity::fidelity(args),
+        Command::Swarm(args) => swarm::swarm(args),
     }
 }

@@ -28,21 +28,26 @@ pub struct RunArgs {
 
 pub fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     let scenario = args.flags.load(&args.scenario)?;
-    let text = std::fs::read_to_string(&args.scenario).unwrap_or_default();
-    let (recorded, leaf) = match args.backend {
-        Backend::Sim => (sim::run(&scenario), scenario.name.clone()),
+    let text = servesim::input::read_text(&args.scenario, servesim::input::TEXT_MAX_BYTES, "scenario files")
+        .unwrap_or_default();
+    let leaf = match args.backend {
+        Backend::Sim => scenario.name.clone(),
+        live_backend => format!("{}-{}", scenario.name, live_backend.name()),
+    };
+    let out = args.out.unwrap_or_else(|| PathBuf::from("reports").join(leaf));
+    report::check_out(&out)?;
+    let recorded = match args.backend {
+        Backend::Sim => sim::run(&scenario),
         live_backend => {
             live::driver::llm_config(&scenario).map_err(Failure::input)?;
             let exec = args.exec.open(live_backend)?;
             if !args.flags.quiet {
                 say!("live run on {}: model {} (real time; Ctrl-C to stop)", exec.device(), exec.model().name);
             }
-            let recorded = live::driver::run(&scenario, exec).map_err(Failure::failed)?.recorded;
-            (recorded, format!("{}-{}", scenario.name, live_backend.name()))
+            live::driver::run(&scenario, exec).map_err(Failure::failed)?.recorded
         }
     };
-    let out = args.out.unwrap_or_else(|| PathBuf::from("reports").join(leaf));
-    let dir = report::write(&out, &recorded, &report::question_of(&text)).map_err(Failure::failed)?;
+    let dir = report::write(&out, &recorded, &report::question_of(&text))?;
     let s = &recorded.summary;
     if !args.flags.quiet {
         let e2e = &s.latency.end_to_end;

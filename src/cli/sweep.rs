@@ -34,6 +34,7 @@ pub fn sweep(args: SweepArgs) -> Result<ExitCode, Failure> {
             args.vary
         )));
     };
+    super::check_key("--vary", key)?;
     let values: Vec<String> = list.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect();
     if values.is_empty() {
         return Err(Failure::input(anyhow!("--vary {}: no values after `=`", args.vary)));
@@ -43,6 +44,8 @@ pub fn sweep(args: SweepArgs) -> Result<ExitCode, Failure> {
         None => None,
     };
     let base = args.flags.load(&args.scenario)?;
+    let out = args.out.unwrap_or_else(|| PathBuf::from("reports").join(format!("{}-sweep", base.name)));
+    report::check_out(&out)?;
     let points =
         sweep::sweep(&args.scenario, &args.flags.set, key, &values, args.flags.seed).map_err(|e| Failure::input(*e))?;
     let mut table = sweep::to_markdown(key, &points);
@@ -53,10 +56,9 @@ pub fn sweep(args: SweepArgs) -> Result<ExitCode, Failure> {
         };
         let _ = writeln!(table, "\n{verdict}");
     }
-    let out = args.out.unwrap_or_else(|| PathBuf::from("reports").join(format!("{}-sweep", base.name)));
     let md = format!("# {} sweep of `{key}` (seed {})\n\n{table}", base.name, base.seed);
     let files = [("sweep.csv", sweep::to_csv(key, &points).into_bytes()), ("sweep.md", md.into_bytes())];
-    let dir = report::write_files(&out, &files).map_err(Failure::failed)?;
+    let dir = report::write_files(&out, &files)?;
     if !args.flags.quiet {
         print!("{table}");
         say!("report: {}", dir.display());

@@ -27,11 +27,14 @@ pub struct TradeoffArgs {
 }
 
 pub fn tradeoff(args: TradeoffArgs) -> Result<ExitCode, Failure> {
+    super::check_key("--key", &args.key)?;
     let values: Vec<String> = args.values.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect();
     if values.is_empty() {
         return Err(Failure::input(anyhow!("--values: expected V1,V2,... e.g. 0.5,0.7,0.9")));
     }
     let base = args.flags.load(&args.scenario)?;
+    let out = args.out.unwrap_or_else(|| PathBuf::from("reports").join(format!("{}-tradeoff", base.name)));
+    report::check_out(&out)?;
     let key = &args.key;
     let points = tradeoff::tradeoff(&args.scenario, &args.flags.set, key, &values, args.flags.seed)
         .map_err(|e| Failure::input(*e))?;
@@ -39,14 +42,13 @@ pub fn tradeoff(args: TradeoffArgs) -> Result<ExitCode, Failure> {
     let [(curve_name, curve), (frontier_name, frontier)] =
         tradeoff::plots(&base.name, key, &points).map_err(Failure::failed)?;
     let md = format!("# {} trade-off over `{key}` (seed {})\n\n{table}", base.name, base.seed);
-    let out = args.out.unwrap_or_else(|| PathBuf::from("reports").join(format!("{}-tradeoff", base.name)));
     let files = [
         ("tradeoff.csv", tradeoff::to_csv(key, &points).into_bytes()),
         ("tradeoff.md", md.into_bytes()),
         (curve_name, curve.into_bytes()),
         (frontier_name, frontier.into_bytes()),
     ];
-    let dir = report::write_files(&out, &files).map_err(Failure::failed)?;
+    let dir = report::write_files(&out, &files)?;
     if !args.flags.quiet {
         print!("{table}");
         say!("report: {}", dir.display());

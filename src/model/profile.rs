@@ -294,11 +294,8 @@ impl CalibratedProfile {
 
 /// Reads, parses and checks one profile file; its name is the file stem.
 pub fn load<P: Profile>(path: &Path) -> Result<P, ProfileError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ProfileError::Read {
-        kind: P::KIND,
-        file: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
+    let text = crate::input::read_text(path, crate::input::TEXT_MAX_BYTES, "profile files")
+        .map_err(|e| ProfileError::Read { kind: P::KIND, file: path.to_path_buf(), message: e.to_string() })?;
     let value_error = |offset: Option<usize>, key: String, message: String| ProfileError::Value {
         file: path.to_path_buf(),
         line: offset.map(|o| line_col(&text, o)),

@@ -2,21 +2,21 @@
 //! schema), `summary.md` (for people), `timeseries.csv` (per window) and two
 //! SVG plots (latency CDF, queue depth over time).
 //!
-//! Atomic: everything is written into a hidden temporary folder beside the
-//! destination, then renamed into place, so a failed or interrupted run never
-//! leaves a partial report (an older complete report is replaced only once
-//! the new one is whole).
+//! Every report folder is written by [`folder`]: atomically, marked with a
+//! manifest, and never over a folder holding anything servesim did not write.
 
+mod folder;
 mod frontdoor;
 mod markdown;
 pub mod plots;
 mod safety;
 mod table;
 
+pub use folder::{check_out, write_file_atomic, write_files, MANIFEST};
+
 use crate::metrics::recorder::Recorded;
 use crate::metrics::Summary;
 use plots::{CdfSeries, TimeSeries};
-use std::fs;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -25,12 +25,11 @@ pub enum ReportError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("encoding {what}: {message}")]
     Encode { what: &'static str, message: String },
+    /// The destination holds something servesim did not write: bad input.
+    #[error("--out {} {why}; use an empty or new folder (servesim replaces only report folders it wrote, marked by {MANIFEST})", path.display())]
+    Refused { path: PathBuf, why: String },
     #[error(transparent)]
     Plot(#[from] plots::PlotError),
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
-    move |source| ReportError::Io { path: path.to_path_buf(), source }
 }
 
 /// `summary.json` bytes: pretty JSON with a final newline.
@@ -99,41 +98,6 @@ pub fn render(recorded: &Recorded, question: &str) -> Result<Vec<(&'static str, 
 /// Writes the report into `dir` atomically and returns `dir`.
 pub fn write(dir: &Path, recorded: &Recorded, question: &str) -> Result<PathBuf, ReportError> {
     write_files(dir, &render(recorded, question)?)
-}
-
-/// Writes `files` (name, bytes) as the folder `dir`, atomically: into a
-/// hidden sibling first, then renamed into place.
-pub fn write_files(dir: &Path, files: &[(&str, Vec<u8>)]) -> Result<PathBuf, ReportError> {
-    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    fs::create_dir_all(parent).map_err(io(parent))?;
-    let leaf = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "report".into());
-    let tmp = parent.join(format!(".{leaf}.tmp-{}", std::process::id()));
-    let old = parent.join(format!(".{leaf}.old-{}", std::process::id()));
-    let result = (|| {
-        if tmp.exists() {
-            fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
-        }
-        fs::create_dir_all(&tmp).map_err(io(&tmp))?;
-        for (name, bytes) in files {
-            let path = tmp.join(name);
-            fs::write(&path, bytes).map_err(io(&path))?;
-        }
-        if dir.exists() {
-            fs::rename(dir, &old).map_err(io(dir))?;
-        }
-        fs::rename(&tmp, dir).map_err(io(dir))?;
-        if old.exists() {
-            fs::remove_dir_all(&old).map_err(io(&old))?;
-        }
-        Ok(dir.to_path_buf())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_dir_all(&tmp);
-        if old.exists() && !dir.exists() {
-            let _ = fs::rename(&old, dir);
-        }
-    }
-    result
 }
 
 /// The scenario file's leading comment block: the question it answers.

@@ -39,7 +39,7 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Scenario, ScenarioError
 
 /// The text of a scenario file, or an error saying where such files live.
 pub fn read(path: &Path, shipped_in: &str) -> Result<String, ScenarioError> {
-    std::fs::read_to_string(path).map_err(|e| ScenarioError {
+    crate::input::read_text(path, crate::input::TEXT_MAX_BYTES, "scenario files").map_err(|e| ScenarioError {
         file: path.to_path_buf(),
         origin: Origin::File { line: None },
         key: String::new(),

@@ -1,0 +1,111 @@
+//! Bounded reading of input files, so a wrong path (`/dev/zero`, a disk
+//! image, a log) fails fast with a clear error instead of exhausting memory.
+//!
+//! The documented maxima:
+//! - scenario, distribution-scenario, profile and saved-sweep files:
+//!   [`TEXT_MAX_BYTES`] (64 MiB; the shipped ones are a few KiB);
+//! - trace files: [`TRACE_MAX_BYTES`] (2 GiB, about 50 million rows of the
+//!   Azure format), each line at most [`TRACE_LINE_MAX_BYTES`];
+//! - a `--set` / `--vary` key path: [`KEY_MAX_PARTS`] dotted parts and
+//!   [`KEY_MAX_BYTES`] bytes (scenario keys are at most five levels deep).
+
+use std::io::Read;
+use std::path::Path;
+
+/// Largest scenario, profile or saved-sweep file read.
+pub const TEXT_MAX_BYTES: u64 = 64 << 20;
+/// Largest trace file read.
+pub const TRACE_MAX_BYTES: u64 = 2 << 30;
+/// Longest line of a trace file (a real row is about 40 bytes).
+pub const TRACE_LINE_MAX_BYTES: usize = 4096;
+/// Most dotted parts in a `--set` key path.
+pub const KEY_MAX_PARTS: usize = 16;
+/// Longest `--set` key path, in bytes.
+pub const KEY_MAX_BYTES: usize = 256;
+
+/// A reader that fails (`InvalidData`, naming the limit) once more than
+/// `limit` bytes are offered, rather than reading on or truncating.
+pub struct Capped<R> {
+    inner: R,
+    left: u64,
+    limit: u64,
+    what: &'static str,
+}
+
+impl<R: Read> Capped<R> {
+    /// `what` names the kind of file in the error, e.g. "scenario files".
+    pub fn new(inner: R, limit: u64, what: &'static str) -> Self {
+        Capped { inner, left: limit, limit, what }
+    }
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.left == 0 {
+            return match self.inner.read(&mut [0u8; 1])? {
+                0 => Ok(0),
+                _ => Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("larger than the {} limit on {}", size(self.limit), self.what),
+                )),
+            };
+        }
+        let want = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+fn size(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 => format!("{} GiB", b >> 30),
+        b => format!("{} MiB", b >> 20),
+    }
+}
+
+/// The text of `path`, read through a [`Capped`] reader of `limit` bytes.
+pub fn read_text(path: &Path, limit: u64, what: &'static str) -> std::io::Result<String> {
+    let mut text = String::new();
+    Capped::new(std::fs::File::open(path)?, limit, what).read_to_string(&mut text)?;
+    Ok(text)
+}
+
+/// Why a `--set`-style key path is refused before any work is done on it,
+/// or `None` when its size is sane. Checked in linear time.
+pub fn key_too_large(key: &str) -> Option<String> {
+    let parts = key.bytes().filter(|&b| b == b'.').count() + 1;
+    if key.len() > KEY_MAX_BYTES || parts > KEY_MAX_PARTS {
+        return Some(format!(
+            "a key path has at most {KEY_MAX_PARTS} dotted parts and {KEY_MAX_BYTES} bytes; got {parts} parts \
+             and {} bytes",
+            key.len()
+        ));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_capped_reader_passes_up_to_the_limit_and_fails_beyond_it() {
+        let mut ok = String::new();
+        Capped::new(&b"abcd"[..], 4, "tests").read_to_string(&mut ok).expect("at the limit");
+        assert_eq!(ok, "abcd");
+        let err = Capped::new(&b"abcde"[..], 4, "tests").read_to_string(&mut String::new()).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("limit on tests"), "{err}");
+    }
+
+    #[test]
+    fn key_paths_are_bounded_in_parts_and_bytes() {
+        assert_eq!(key_too_large("frontdoor.admission.max_in_flight"), None);
+        assert!(key_too_large(&vec!["a"; 5000].join(".")).is_some_and(|m| m.contains("5000 parts")));
+        assert!(key_too_large(&"k".repeat(300)).is_some());
+    }
+}

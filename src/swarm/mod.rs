@@ -1,0 +1,164 @@
+//! Swarm testing (the VOPR habit): one seed draws a whole valid scenario
+//! ([`generate`]), runs it, and checks the invariants every run must keep;
+//! a range of seeds explores feature combinations no hand-written test
+//! covers. A failure names its seed, so `servesim swarm --seed N` repeats
+//! it exactly.
+//!
+//! What is checked ([`check`]):
+//! 1. the generated scenario is valid (the generator knows the format);
+//! 2. the run does not panic;
+//! 3. the recorder's own invariants hold (`summary.invariants.all_hold`):
+//!    every request exactly one terminal outcome, no event scheduled in the
+//!    past, Little's law over the whole run, no token delivered unchecked
+//!    (unless fail-open), the front door's accounting;
+//! 4. a drained run leaves nothing in flight and loses nothing;
+//! 5. KV is never over-committed: peak and every window's use within
+//!    [0, 1] of the pool;
+//! 6. GPU-busy time is conserved: no server or GPU busy more than the
+//!    whole span (utilization within [0, 1]);
+//! 7. the measured interval is consistent: measured requests no more than
+//!    offered, their outcomes no more than measured, latency quantiles
+//!    ordered (p50 <= p99 <= max), timeline windows in time order;
+//! 8. determinism: a second run renders byte-identical report files.
+
+pub mod generate;
+
+use crate::metrics::recorder::Recorded;
+use crate::{report, scenario, sim};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+
+/// One seed's result: what it exercised and what went wrong (empty: passed).
+pub struct Outcome {
+    pub seed: u64,
+    pub features: Vec<&'static str>,
+    pub text: String,
+    pub problems: Vec<String>,
+}
+
+/// Generates, runs and checks the scenario of `seed`.
+pub fn check(seed: u64, profiles: &str) -> Outcome {
+    let drawn = generate::scenario(seed, profiles);
+    let mut outcome = Outcome { seed, features: drawn.features, text: drawn.text, problems: Vec::new() };
+    let path = Path::new("swarm.toml");
+    let scenario = match scenario::from_text(&outcome.text, path, &[]) {
+        Ok(s) => s,
+        Err(e) => {
+            outcome.problems.push(format!("the generated scenario is invalid: {e}"));
+            return outcome;
+        }
+    };
+    let first = match catch_unwind(AssertUnwindSafe(|| sim::run(&scenario))) {
+        Ok(recorded) => recorded,
+        Err(panic) => {
+            outcome.problems.push(format!("the run panicked: {}", panic_text(&*panic)));
+            return outcome;
+        }
+    };
+    outcome.problems.extend(invariants(&first));
+    let second = catch_unwind(AssertUnwindSafe(|| sim::run(&scenario)));
+    match (second, report::render(&first, "")) {
+        (Ok(second), Ok(files)) => match report::render(&second, "") {
+            Ok(again) if again == files => {}
+            Ok(again) => {
+                let differ: Vec<&str> =
+                    files.iter().zip(&again).filter(|(a, b)| a != b).map(|((name, _), _)| *name).collect();
+                outcome.problems.push(format!("a second run differs in {}", differ.join(", ")));
+            }
+            Err(e) => outcome.problems.push(format!("the second report does not render: {e}")),
+        },
+        (Err(panic), _) => outcome.problems.push(format!("the second run panicked: {}", panic_text(&*panic))),
+        (_, Err(e)) => outcome.problems.push(format!("the report does not render: {e}")),
+    }
+    outcome
+}
+
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
+}
+
+/// Checks 3-7 of the module docs on one run; each violation as a sentence.
+fn invariants(recorded: &Recorded) -> Vec<String> {
+    let s = &recorded.summary;
+    let mut problems = Vec::new();
+    let mut require = |holds: bool, what: String| {
+        if !holds {
+            problems.push(what);
+        }
+    };
+    let inv = &s.invariants;
+    require(
+        inv.every_request_one_outcome,
+        format!(
+            "not every request has exactly one outcome: offered {}, outcomes {:?}, in flight {}, duplicates {}",
+            s.requests.offered, s.requests.by_outcome, s.requests.in_flight_at_end, inv.duplicate_outcomes
+        ),
+    );
+    require(inv.events_in_past == 0, format!("{} events were scheduled in the past", inv.events_in_past));
+    require(
+        s.littles_law.holds,
+        format!("Little's law over the run is off by {:.3e} (relative)", s.littles_law.relative_error),
+    );
+    require(inv.all_hold, "the run's own invariant checks failed (summary.invariants.all_hold is false)".into());
+    if let Some(safety) = &s.safety {
+        require(
+            safety.fail_open || (safety.unchecked_tokens_delivered == 0 && safety.unchecked_inputs == 0),
+            format!(
+                "unchecked content delivered: {} tokens, {} inputs",
+                safety.unchecked_tokens_delivered, safety.unchecked_inputs
+            ),
+        );
+    }
+    if s.run.drained {
+        require(
+            s.requests.in_flight_at_end == 0 && inv.lost == 0,
+            format!("a drained run left {} in flight and lost {}", s.requests.in_flight_at_end, inv.lost),
+        );
+    }
+    let fraction = |x: f64| (0.0..=1.0 + 1e-9).contains(&x);
+    if let Some(llm) = &s.llm {
+        require(
+            fraction(llm.memory.kv_peak_utilization),
+            format!("KV over-committed: peak {}", llm.memory.kv_peak_utilization),
+        );
+        require(fraction(llm.kv_utilization_mean), format!("KV mean use {} out of [0, 1]", llm.kv_utilization_mean));
+        require(fraction(llm.gpu_busy_fraction), format!("GPU busy fraction {} out of [0, 1]", llm.gpu_busy_fraction));
+    }
+    for (i, u) in s.servers.utilization.iter().enumerate() {
+        require(fraction(*u), format!("server {i} busy {u} of the span"));
+    }
+    require(fraction(s.servers.utilization_mean), format!("mean utilization {}", s.servers.utilization_mean));
+    let measured_outcomes: u64 = s.requests.measured_by_outcome.values().sum();
+    require(
+        s.requests.measured <= s.requests.offered && measured_outcomes <= s.requests.measured,
+        format!(
+            "measured {} of {} offered, with {} measured outcomes",
+            s.requests.measured, s.requests.offered, measured_outcomes
+        ),
+    );
+    for (name, l) in
+        [("end-to-end", &s.latency.end_to_end), ("queue wait", &s.latency.queue_wait), ("service", &s.latency.service)]
+    {
+        require(
+            // Quantiles come from a histogram with 3 significant digits.
+            l.p50_s <= l.p99_s * (1.0 + 1e-3) + 1e-12 && l.p99_s <= l.max_s * (1.0 + 1e-3) + 1e-12 && l.mean_s >= 0.0,
+            format!("{name} latency quantiles out of order: p50 {} p99 {} max {}", l.p50_s, l.p99_s, l.max_s),
+        );
+    }
+    let windows = &recorded.timeline;
+    require(windows.windows(2).all(|w| w[0].t_start_s <= w[1].t_start_s), "timeline windows out of time order".into());
+    require(
+        windows.iter().all(|r| {
+            fraction(r.kv_utilization)
+                && fraction(r.utilization)
+                && r.queue_depth_mean >= 0.0
+                && r.in_system_mean >= 0.0
+        }),
+        "a timeline window has KV use out of [0, 1] or a negative level".into(),
+    );
+    problems
+}

@@ -1,0 +1,88 @@
+//! Swarm testing in CI: a few hundred seeds, each a whole generated
+//! scenario run and checked against every invariant (`servesim swarm`).
+//! `servesim swarm --seeds 0..100000` runs the large count.
+
+use crate::support::{root, servesim};
+use std::process::Command;
+
+#[test]
+fn a_few_hundred_swarm_seeds_keep_every_invariant() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let failures = tmp.path().join("failures");
+    let profiles = root().join("profiles").display().to_string();
+    let out = servesim(
+        &["swarm", "--seeds", "0..400", "--out", &failures.display().to_string(), "--profiles", &profiles],
+        tmp.path(),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("swarm: 400 seeds, 0 failed"), "{stdout}");
+    // Every feature family is drawn somewhere in the range.
+    for feature in [
+        "station-batching",
+        "processor-sharing",
+        "static",
+        "continuous",
+        "chunked-prefill",
+        "disaggregated",
+        "kv-pressure",
+        "swap",
+        "prefix-cache",
+        "conversations",
+        "tenant-limits",
+        "admission",
+        "clients",
+        "breaker",
+        "safety",
+        "outage",
+        "streaming-output",
+    ] {
+        assert!(stdout.contains(&format!("{feature} ")), "{feature} never drawn: {stdout}");
+    }
+    assert!(!failures.exists(), "no failing scenario written");
+}
+
+#[test]
+fn one_seed_reproduces_byte_for_byte_and_prints_its_scenario() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let profiles = root().join("profiles").display().to_string();
+    let print = |seed: &str| servesim(&["swarm", "--seed", seed, "--print", "--profiles", &profiles], tmp.path());
+    let (a, b, c) = (print("7"), print("7"), print("8"));
+    assert!(a.status.success(), "{a:?}");
+    assert_eq!(a.stdout, b.stdout, "same seed, same scenario");
+    assert_ne!(a.stdout, c.stdout);
+    std::fs::write(tmp.path().join("s.toml"), &a.stdout).expect("write");
+    let run = servesim(&["run", "s.toml", "--out", "r", "--quiet"], tmp.path());
+    assert!(run.status.success(), "the printed scenario runs: {run:?}");
+    let bad = servesim(&["swarm", "--seeds", "5..5"], tmp.path());
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
+}
+
+/// Seed 5075 never finishes: a front door with gateway preemption, a
+/// tenant `max_concurrency` and a load spike livelock (removing any one of
+/// the three ends the run in milliseconds). Seeds 12017 and 13972 hang the
+/// same way (both stop hanging with `gateway.preemption = false`). The fix
+/// belongs in the scheduling core's gateway; run with `--ignored` once it
+/// lands.
+#[test]
+#[ignore = "livelock: gateway preemption with tenant max_concurrency under a spike (swarm seed 5075)"]
+fn swarm_seed_5075_gateway_preemption_with_max_concurrency_finishes() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let profiles = root().join("profiles").display().to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_servesim"))
+        .args(["swarm", "--seed", "5075", "--profiles", &profiles])
+        .current_dir(tmp.path())
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        if let Some(status) = child.try_wait().expect("wait") {
+            assert!(status.success(), "seed 5075 broke an invariant");
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("seed 5075 still running after 30 s: the gateway livelock");
+}
