@@ -1,4 +1,6 @@
-//! Subcommands, one file each; shared flags and the exit-code convention.
+//! Subcommands, one file each; shared flags (`flags.rs`) and the exit-code
+//! convention (`failure.rs`) below them, so that no subcommand depends on
+//! the file that dispatches to it.
 
 /// `println!` that stops quietly when stdout is closed (`servesim schema |
 /// head`): a reader that has seen enough is not an error to panic on.
@@ -12,33 +14,20 @@ macro_rules! say {
 mod backend;
 mod calibrate;
 mod distribute;
+mod failure;
 mod fidelity;
+mod flags;
 mod run;
 mod schema;
 mod sweep;
 mod tradeoff;
 mod validate;
 
-use clap::{Args, Parser, Subcommand};
+pub use failure::Failure;
+pub use flags::ScenarioFlags;
+
+use clap::{Parser, Subcommand};
 use std::process::ExitCode;
-
-/// A failure with the exit code it maps to.
-pub struct Failure {
-    pub code: u8,
-    pub error: anyhow::Error,
-}
-
-impl Failure {
-    /// Bad input: exit code 2.
-    pub fn input(error: impl Into<anyhow::Error>) -> Self {
-        Failure { code: 2, error: error.into() }
-    }
-
-    /// A run or check that failed: exit code 1.
-    pub fn failed(error: impl Into<anyhow::Error>) -> Self {
-        Failure { code: 1, error: error.into() }
-    }
-}
 
 #[derive(Parser, Debug)]
 #[command(
@@ -75,30 +64,6 @@ enum Command {
     Calibrate(calibrate::CalibrateArgs),
     /// Run a scenario live and simulated with a calibrated profile; per-metric error.
     Fidelity(fidelity::FidelityArgs),
-}
-
-/// Flags shared by commands that load scenarios.
-#[derive(Args, Debug, Clone)]
-pub struct ScenarioFlags {
-    /// Master seed (overrides the scenario's `seed`).
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Override a scenario key, e.g. --set batching.max_batch=16 --set batching.max_wait=5ms (repeatable).
-    #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
-    set: Vec<String>,
-    /// Print only errors.
-    #[arg(long, short)]
-    quiet: bool,
-}
-
-impl ScenarioFlags {
-    fn load(&self, path: &std::path::Path) -> Result<servesim::scenario::Scenario, Failure> {
-        let mut scenario = servesim::scenario::load(path, &self.set).map_err(Failure::input)?;
-        if let Some(seed) = self.seed {
-            scenario.seed = seed;
-        }
-        Ok(scenario)
-    }
 }
 
 pub fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {

@@ -1,0 +1,20 @@
+//! The exit-code convention every subcommand answers with: 2 for bad
+//! input, 1 for a run or check that failed.
+
+/// A failure with the exit code it maps to.
+pub struct Failure {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+impl Failure {
+    /// Bad input: exit code 2.
+    pub fn input(error: impl Into<anyhow::Error>) -> Self {
+        Failure { code: 2, error: error.into() }
+    }
+
+    /// A run or check that failed: exit code 1.
+    pub fn failed(error: impl Into<anyhow::Error>) -> Self {
+        Failure { code: 1, error: error.into() }
+    }
+}
