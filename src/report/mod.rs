@@ -7,27 +7,20 @@
 //! leaves a partial report (an older complete report is replaced only once
 //! the new one is whole).
 
+mod error;
 mod frontdoor;
 mod markdown;
 pub mod plots;
 mod safety;
 mod table;
 
+pub use error::ReportError;
+
 use crate::metrics::recorder::Recorded;
 use crate::metrics::Summary;
 use plots::{CdfSeries, TimeSeries};
 use std::fs;
 use std::path::{Path, PathBuf};
-
-#[derive(Debug, thiserror::Error)]
-pub enum ReportError {
-    #[error("writing report {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("encoding {what}: {message}")]
-    Encode { what: &'static str, message: String },
-    #[error(transparent)]
-    Plot(#[from] plots::PlotError),
-}
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
     move |source| ReportError::Io { path: path.to_path_buf(), source }
