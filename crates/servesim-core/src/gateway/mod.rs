@@ -36,7 +36,9 @@
 //! against the fallback's own queue, drain rate and KV pressure, and waits
 //! in the fallback's queues if it passes; rate limits are charged once,
 //! before either. Each pool has its own `Lane` (`lane.rs`): class queues,
-//! dispatch cap, drain rate, preemption candidates.
+//! dispatch cap, drain rate, preemption candidates. The words the gateway
+//! and its driver exchange are in `protocol.rs`; what it remembers of each
+//! request, in `entry.rs`.
 //!
 //! Requests still queued at their deadline are rejected (`Overloaded`)
 //! when they reach the head, without ever reaching the pool. Cost per

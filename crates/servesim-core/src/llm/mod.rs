@@ -7,7 +7,8 @@
 //! step-time model needs); the driver answers `StepDone` when the modeled —
 //! or real — GPU finishes it. Policies (static, continuous, chunked
 //! prefill), the paged KV cache and preemption live in `replica/`;
-//! request placement in `router.rs`; the prefix cache in `prefix.rs`.
+//! request placement in `router.rs`; the prefix cache in `prefix.rs`; the
+//! inputs and actions themselves in `protocol.rs`.
 //!
 //! Disaggregated serving ([`LlmScheduler::with_disaggregation`]): the first
 //! `prefill_replicas` replicas form the prefill pool (role `PrefillOnly`),
