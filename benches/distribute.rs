@@ -2,8 +2,8 @@
 //!
 //! - `distribute/swarm-1000`: `scenarios/distribute/swarm-vs-theory.toml`
 //!   with the swarm only (1,000 nodes × 500 chunks = 500,000 chunk transfers).
-//! - `distribute/scale-10k`: `scenarios/distribute/scale-10k.toml`, issue 7's
-//!   acceptance 5: 10,000 nodes × 140 GB in 256 MB chunks (547 chunks, 5.47
+//! - `distribute/scale-10k`: `scenarios/distribute/scale-10k.toml`, the
+//!   scale target: 10,000 nodes × 140 GB in 256 MB chunks (547 chunks, 5.47
 //!   million chunk transfers) by a rack-aware swarm over 250 racks.
 //!
 //! Throughput is chunk transfers simulated per wall-clock second. Numbers

@@ -19,11 +19,20 @@ Test code (`#[cfg(test)]` items) is left out: tests may reach anywhere,
 and they are not part of the order. Comments and string literals are
 stripped before reading.
 
+Top-level modules: in the root crate, each `src/X` is module X (`main.rs`
+is `main`, the crate's `lib.rs` facade is `lib`); in `crates/servesim-core`,
+`time.rs` is `time` and every other file is `core`. So `crate::core::...`
+and `crate::time` in the root crate, `servesim_core::...` anywhere, and
+`crate::X` inside servesim-core all land in `core` (or `time`).
+
+The order (docs/architecture.md) is written below as ORDER, lowest level
+first. A module may depend only on modules of a lower level; modules of one
+level are peers and may not depend on each other.
+
 Usage: python3 scripts/module-deps.py [--edges] [--root DIR]
-Prints the top-level module edges, then any cycles. Exit status: 0 when no
-two files depend on each other through a cycle, 1 when some do (a
-top-level module cycle alone is reported, not failed: it is always also
-a file cycle unless it runs through a re-export).
+Prints the top-level module edges, then any cycle or edge against the
+order, with the file edges behind it. Exit status: 0 when there is no file
+cycle and every top-level edge goes down the order, 1 otherwise.
 """
 
 import argparse
@@ -36,6 +45,25 @@ MOD_DECL = re.compile(r"(?:^|[;}\s])(?:pub(?:\([^)]*\))?\s+)?mod\s+(\w+)\s*;")
 USE_STMT = re.compile(r"(?:^|[;{}\s])(pub(?:\([^)]*\))?\s+)?use\s+([^;]+);")
 CFG_TEST = re.compile(r"#\[cfg\(test\)\]")
 PATH_HEAD = re.compile(r"(?<![\w:])((?:[A-Za-z_]\w*)(?:::[A-Za-z_]\w*)+)")
+
+# The dependency order, lowest level first; names on one level are peers.
+ORDER = [
+    ["time"],
+    ["input"],
+    ["core"],
+    ["engine"],
+    ["workload"],
+    ["model"],
+    ["metrics"],
+    ["report", "scenario"],
+    ["sim"],
+    ["live", "distribute"],
+    ["plan", "swarm"],
+    ["cli"],
+    ["main", "lib"],
+]
+LEVEL = {name: level for level, names in enumerate(ORDER) for name in names}
+CORE_CRATE = "servesim_core"
 
 
 def strip_comments_and_strings(text):
@@ -261,10 +289,14 @@ class Repo:
         return str(file.relative_to(self.root))
 
     def top(self, file):
-        """The top-level module a file belongs to (a crate's root file is its crate)."""
+        """The top-level module a file belongs to, as ORDER names it."""
         for (crate, path), module in self.modules.items():
             if module.file == file:
-                return path[0] if path else crate
+                if crate == CORE_CRATE:
+                    return "time" if path[:1] == ("time",) else "core"
+                if not path:
+                    return "main" if crate == "main" else "lib"
+                return path[0]
         raise KeyError(file)
 
 
@@ -301,6 +333,20 @@ def cycles(graph):
     return sorted(out)
 
 
+def against_order(tops):
+    """Top-level edges that do not go down ORDER, and modules ORDER lacks."""
+    bad = []
+    for a in sorted(tops):
+        for b in sorted(tops[a]):
+            if a not in LEVEL or b not in LEVEL:
+                missing = a if a not in LEVEL else b
+                bad.append((a, b, f"`{missing}` is not in ORDER; add it at its level"))
+            elif LEVEL[b] >= LEVEL[a]:
+                kind = "between peers" if LEVEL[b] == LEVEL[a] else "upward"
+                bad.append((a, b, kind))
+    return bad
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--edges", action="store_true", help="also print every file-level edge")
@@ -308,30 +354,39 @@ def main():
     args = parser.parse_args()
     repo = Repo(args.root)
     files = repo.file_edges()
-    tops = {}
+    tops, behind = {}, {}
     for src, dsts in files.items():
         for dst in dsts:
             a, b = repo.top(src), repo.top(dst)
             if a != b:
                 tops.setdefault(a, set()).add(b)
+                behind.setdefault((a, b), []).append(f"{repo.rel(src)} -> {repo.rel(dst)}")
+    print("order (lowest first; peers share a level):")
+    print("  " + " -> ".join("/".join(names) for names in ORDER))
     print("top-level module edges:")
-    for a in sorted(tops):
-        print(f"  {a} -> {', '.join(sorted(tops[a]))}")
+    for a in sorted(tops, key=lambda m: (LEVEL.get(m, len(ORDER)), m)):
+        print(f"  {a} -> {', '.join(sorted(tops[a], key=lambda m: (LEVEL.get(m, len(ORDER)), m)))}")
     if args.edges:
         print("file edges:")
         for src in sorted(files, key=repo.rel):
             for dst in sorted(files[src], key=repo.rel):
                 print(f"  {repo.rel(src)} -> {repo.rel(dst)}")
-    top_cycles = cycles(tops)
     file_cycles = cycles({repo.rel(a): {repo.rel(b) for b in bs} for a, bs in files.items()})
-    for comp in top_cycles:
-        print(f"top-level module cycle: {' <-> '.join(comp)}")
+    bad = against_order(tops)
     for comp in file_cycles:
         print(f"file cycle: {' <-> '.join(comp)}")
-    if file_cycles:
-        print(f"{len(file_cycles)} file cycle(s); break each by moving the shared type down the order")
+    for a, b, why in bad:
+        print(f"edge against the order ({why}): {a} -> {b}")
+        for edge in sorted(behind[(a, b)]):
+            print(f"    {edge}")
+    if file_cycles or bad:
+        print(
+            f"{len(file_cycles)} file cycle(s), {len(bad)} edge(s) against the order: move the shared "
+            "type down to the lowest module that uses it (or, if the order is wrong, change ORDER "
+            "and docs/architecture.md together)"
+        )
         return 1
-    print("no file cycles")
+    print("no file cycles; every top-level edge goes down the order")
     return 0
 
 

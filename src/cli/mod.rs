@@ -1,4 +1,6 @@
-//! Subcommands, one file each; shared flags and the exit-code convention.
+//! Subcommands, one file each; shared flags (`flags.rs`) and the exit-code
+//! convention (`failure.rs`) below them, so that no subcommand depends on
+//! the file that dispatches to it.
 
 /// `println!` that stops quietly when stdout is closed (`servesim schema |
 /// head`): a reader that has seen enough is not an error to panic on.
@@ -12,7 +14,9 @@ macro_rules! say {
 mod backend;
 mod calibrate;
 mod distribute;
+mod failure;
 mod fidelity;
+mod flags;
 mod run;
 mod schema;
 mod swarm;
@@ -20,38 +24,11 @@ mod sweep;
 mod tradeoff;
 mod validate;
 
-use clap::{Args, Parser, Subcommand};
-use servesim::report::ReportError;
+pub use failure::Failure;
+pub use flags::ScenarioFlags;
+
+use clap::{Parser, Subcommand};
 use std::process::ExitCode;
-
-/// A failure with the exit code it maps to.
-pub struct Failure {
-    pub code: u8,
-    pub error: anyhow::Error,
-}
-
-impl Failure {
-    /// Bad input: exit code 2.
-    pub fn input(error: impl Into<anyhow::Error>) -> Self {
-        Failure { code: 2, error: error.into() }
-    }
-
-    /// A run or check that failed: exit code 1.
-    pub fn failed(error: impl Into<anyhow::Error>) -> Self {
-        Failure { code: 1, error: error.into() }
-    }
-}
-
-/// A destination servesim may not write over is bad input (exit 2); a
-/// report that could not be encoded or written is a failed run (exit 1).
-impl From<ReportError> for Failure {
-    fn from(error: ReportError) -> Self {
-        match error {
-            ReportError::Refused { .. } => Failure::input(error),
-            _ => Failure::failed(error),
-        }
-    }
-}
 
 #[derive(Parser, Debug)]
 #[command(
@@ -90,56 +67,6 @@ enum Command {
     Fidelity(fidelity::FidelityArgs),
     /// Swarm-test the simulator: draw a whole scenario from each seed, run it, check every invariant.
     Swarm(swarm::SwarmArgs),
-}
-
-/// Flags shared by commands that load scenarios.
-#[derive(Args, Debug, Clone)]
-pub struct ScenarioFlags {
-    /// Master seed (overrides the scenario's `seed`).
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Override a scenario key, e.g. --set batching.max_batch=16 --set batching.max_wait=5ms (repeatable).
-    #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
-    set: Vec<String>,
-    /// Print only errors.
-    #[arg(long, short)]
-    quiet: bool,
-}
-
-/// Refuses a key path (of `--set`, `--vary`, `--key`) too large to be a
-/// scenario key before any work is done on it.
-fn check_key(flag: &str, key: &str) -> Result<(), Failure> {
-    match servesim::input::key_too_large(key) {
-        None => Ok(()),
-        Some(why) => {
-            let mut shown: String = key.chars().take(60).collect();
-            if shown.len() < key.len() {
-                shown.push_str("...");
-            }
-            Err(Failure::input(anyhow::anyhow!(
-                "{flag} {shown}: {why}\n  hint: scenario keys are at most five levels deep, e.g. \
-                 batching.max_batch; `servesim schema` lists them"
-            )))
-        }
-    }
-}
-
-impl ScenarioFlags {
-    /// The `--set` overrides, each key checked for size.
-    fn overrides(&self) -> Result<&[String], Failure> {
-        for raw in &self.set {
-            check_key("--set", raw.split_once('=').map_or(raw.as_str(), |(key, _)| key))?;
-        }
-        Ok(&self.set)
-    }
-
-    fn load(&self, path: &std::path::Path) -> Result<servesim::scenario::Scenario, Failure> {
-        let mut scenario = servesim::scenario::load(path, self.overrides()?).map_err(Failure::input)?;
-        if let Some(seed) = self.seed {
-            scenario.seed = seed;
-        }
-        Ok(scenario)
-    }
 }
 
 pub fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {

@@ -34,7 +34,7 @@ pub fn sweep(args: SweepArgs) -> Result<ExitCode, Failure> {
             args.vary
         )));
     };
-    super::check_key("--vary", key)?;
+    super::flags::check_key("--vary", key)?;
     let values: Vec<String> = list.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect();
     if values.is_empty() {
         return Err(Failure::input(anyhow!("--vary {}: no values after `=`", args.vary)));

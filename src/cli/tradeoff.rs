@@ -27,7 +27,7 @@ pub struct TradeoffArgs {
 }
 
 pub fn tradeoff(args: TradeoffArgs) -> Result<ExitCode, Failure> {
-    super::check_key("--key", &args.key)?;
+    super::flags::check_key("--key", &args.key)?;
     let values: Vec<String> = args.values.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect();
     if values.is_empty() {
         return Err(Failure::input(anyhow!("--values: expected V1,V2,... e.g. 0.5,0.7,0.9")));

@@ -1,5 +1,5 @@
 //! The `summary.json` document. Its schema is stable and documented field by
-//! field in the README; add fields, never rename them, and bump
+//! field in `docs/reference/summary-json.md`; add fields, never rename them, and bump
 //! `schema_version` when a meaning changes. Maps are `BTreeMap`s and floats
 //! are printed by serde_json's shortest round-trip formatter, so the bytes
 //! depend only on the scenario and seed.

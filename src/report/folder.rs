@@ -41,7 +41,11 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
 }
 
 fn refused(dir: &Path, why: impl Into<String>) -> ReportError {
-    ReportError::Refused { path: dir.to_path_buf(), why: why.into() }
+    let why = format!(
+        "{}; use an empty or new folder (servesim replaces only report folders it wrote, marked by {MANIFEST})",
+        why.into()
+    );
+    ReportError::Refused { path: dir.to_path_buf(), why }
 }
 
 /// The files a folder may hold for servesim to delete it: `Some(listed)`

@@ -5,6 +5,7 @@
 //! Every report folder is written by [`folder`]: atomically, marked with a
 //! manifest, and never over a folder holding anything servesim did not write.
 
+mod error;
 mod folder;
 mod frontdoor;
 mod markdown;
@@ -12,25 +13,13 @@ pub mod plots;
 mod safety;
 mod table;
 
+pub use error::ReportError;
 pub use folder::{check_out, write_file_atomic, write_files, MANIFEST};
 
 use crate::metrics::recorder::Recorded;
 use crate::metrics::Summary;
 use plots::{CdfSeries, TimeSeries};
 use std::path::{Path, PathBuf};
-
-#[derive(Debug, thiserror::Error)]
-pub enum ReportError {
-    #[error("writing report {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("encoding {what}: {message}")]
-    Encode { what: &'static str, message: String },
-    /// The destination holds something servesim did not write: bad input.
-    #[error("--out {} {why}; use an empty or new folder (servesim replaces only report folders it wrote, marked by {MANIFEST})", path.display())]
-    Refused { path: PathBuf, why: String },
-    #[error(transparent)]
-    Plot(#[from] plots::PlotError),
-}
 
 /// `summary.json` bytes: pretty JSON with a final newline.
 pub fn summary_json(summary: &Summary) -> Result<String, ReportError> {

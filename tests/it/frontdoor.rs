@@ -3,7 +3,7 @@
 //! the metastable retry storm and its mitigation (asserted on the report's
 //! numbers), and "every attempt has exactly one outcome; cancelled work
 //! frees its KV blocks". Gateway units (GCRA vs ITU-T I.371, the
-//! Parekh-Gallager bound, aging) are in `src/core/gateway/`.
+//! Parekh-Gallager bound, aging) are in `crates/servesim-core/src/gateway/`.
 
 use crate::support::root;
 use servesim::metrics::frontdoor::FrontDoorSummary;

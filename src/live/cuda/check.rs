@@ -2,7 +2,7 @@
 //!
 //! Why here and not in a test file: they drive the executor's private
 //! launch helpers (one GEMM, one attention) on chosen inputs, which only a
-//! child module can reach. `tests/live.rs` runs them where a GPU exists.
+//! child module can reach. `tests/it/live.rs` runs them where a GPU exists.
 
 use super::{cuda, CudaExecutor, Kv};
 use crate::core::llm::StepShape;

@@ -4,7 +4,8 @@
 //! Why run-time compilation: the binary builds with no CUDA toolkit (cudarc
 //! loads libcuda and libnvrtc dynamically), and NVRTC targets the device it
 //! finds. The kernels include no headers (NVRTC 13 ships none); each file
-//! is compiled as `kernels/common.cuh` + the file ([`sources`]).
+//! is compiled as `kernels/common.cuh` + the file ([`sources`], in
+//! `toolchain.rs` with the library checks and the PTX compile).
 //!
 //! A step mirrors [`super::cpu::CpuExecutor::step`] kernel for kernel:
 //! per layer QKV GEMM, KV write, split attention + combine, O GEMM and
@@ -17,8 +18,10 @@
 //! from free memory and aliased as `live::batch` explains.
 
 mod check;
+mod toolchain;
 
 pub use check::check_against_cpu;
+pub use toolchain::{available, compile, driver_present, nvrtc_present, sources};
 
 use super::batch::{Batch, ExecModel, Layout, BLOCK_TOKENS};
 use super::{Backend, Executor, LiveError};
@@ -26,61 +29,6 @@ use crate::core::llm::StepShape;
 use cudarc::driver::{sys, CudaContext, CudaEvent, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Kernel files and their sources, each prefixed with `common.cuh`.
-pub fn sources() -> [(&'static str, String); 3] {
-    let common = include_str!("../../../kernels/common.cuh");
-    [
-        ("gemm.cu", format!("{common}{}", include_str!("../../../kernels/gemm.cu"))),
-        ("attention.cu", format!("{common}{}", include_str!("../../../kernels/attention.cu"))),
-        ("elementwise.cu", format!("{common}{}", include_str!("../../../kernels/elementwise.cu"))),
-    ]
-}
-
-/// Whether libnvrtc can be loaded (cudarc would panic on first use if not).
-pub fn nvrtc_present() -> bool {
-    // SAFETY: only tries to dlopen the library by its usual names.
-    unsafe { cudarc::nvrtc::sys::is_culib_present() }
-}
-
-/// Whether libcuda (the driver) can be loaded.
-pub fn driver_present() -> bool {
-    // SAFETY: only tries to dlopen the library by its usual names.
-    unsafe { cudarc::driver::sys::is_culib_present() }
-}
-
-/// Whether the CUDA executor can start here: libcuda and libnvrtc load.
-/// (Whether a device exists is known only once the driver is asked.)
-pub fn available() -> Result<(), LiveError> {
-    if !driver_present() {
-        return Err(LiveError::NoCuda("libcuda.so not loadable".into()));
-    }
-    if !nvrtc_present() {
-        return Err(LiveError::NoCuda("libnvrtc.so not loadable".into()));
-    }
-    Ok(())
-}
-
-/// Compiles every kernel file to PTX for `compute_<arch>` (e.g. "90").
-/// Errors carry NVRTC's log. Needs only libnvrtc, no GPU.
-pub fn compile(arch: &str) -> Result<Vec<(&'static str, cudarc::nvrtc::Ptx)>, LiveError> {
-    if !nvrtc_present() {
-        return Err(LiveError::NoCuda("libnvrtc.so not loadable (NVRTC is needed to compile kernels/)".into()));
-    }
-    sources()
-        .into_iter()
-        .map(|(name, src)| {
-            let opts = cudarc::nvrtc::CompileOptions {
-                options: vec![format!("--gpu-architecture=compute_{arch}"), "-lineinfo".into()],
-                name: Some(name.into()),
-                ..Default::default()
-            };
-            cudarc::nvrtc::compile_ptx_with_opts(src, opts)
-                .map(|ptx| (name, ptx))
-                .map_err(|e| LiveError::Cuda(format!("compiling kernels/{name}: {e}")))
-        })
-        .collect()
-}
 
 fn cuda(what: &str) -> impl FnOnce(cudarc::driver::DriverError) -> LiveError + '_ {
     move |e| LiveError::Cuda(format!("{what}: {e}"))

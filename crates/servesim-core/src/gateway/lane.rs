@@ -4,7 +4,9 @@
 //! does the fallback pool when degradation is on: the same checks and the
 //! same fairness apply to each, against each pool's own state.
 
-use super::{Action, Entry, Fair, Queued, State};
+use super::entry::{Entry, State};
+use super::protocol::{Action, Class};
+use super::{Fair, Queued};
 use crate::time::{SimDuration, SimTime};
 use crate::RequestId;
 use std::collections::BTreeMap;
@@ -90,7 +92,7 @@ impl Lane {
         if self.in_flight < self.max_in_flight {
             return;
         }
-        while (self.classes[super::Class::Realtime as usize].len() as u64) > self.preempting {
+        while (self.classes[Class::Realtime as usize].len() as u64) > self.preempting {
             let Some(victim) = self.batch_in_pool.pop() else { return };
             if let Some(e) = entries.get_mut(&victim).filter(|e| e.state == State::InPool) {
                 e.state = State::Preempting;

@@ -1,5 +1,6 @@
 use super::*;
 use crate::time::SimDuration;
+use crate::Outcome;
 use rand::SeedableRng;
 use std::collections::BTreeMap;
 

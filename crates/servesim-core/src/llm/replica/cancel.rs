@@ -7,7 +7,8 @@
 //! the scheduler until the transfer ends. The tokens computed for it and
 //! thrown away are counted as wasted work.
 
-use super::{Action, Outcome, Replica, Seq};
+use super::seq::Seq;
+use super::{Action, Outcome, Replica};
 use crate::RequestId;
 
 /// Where a cancelled request was when [`Replica::cancel`] was called.

@@ -20,7 +20,7 @@
 //! Joining, finishing and leaving cost O(log n) each. The tests check every
 //! answer against a plain `Vec` of sequences walked in full.
 
-use super::Seq;
+use super::seq::Seq;
 use crate::{RequestId, Slab};
 use std::collections::BTreeSet;
 

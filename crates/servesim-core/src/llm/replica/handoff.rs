@@ -8,7 +8,8 @@
 //! handles are reused (a slab), so [`Replica::release`] checks that the
 //! slot still holds the request it names.
 
-use super::{Action, Outcome, Replica, Seq};
+use super::seq::Seq;
+use super::{Action, Outcome, Replica};
 use crate::RequestId;
 
 /// A prefill that finished on a `PrefillOnly` replica: its KV (`ctx_tokens`

@@ -40,6 +40,7 @@
 //!
 //! Layout: `config.rs` (what a replica is built with), `kv.rs` (the KV
 //! ledger: every block taken or given back), `decode.rs` (the decode set),
+//! `seq.rs` (a sequence in each of its states, and the step in flight),
 //! `step.rs` (admission, preemption, planning and finishing a step),
 //! `handoff.rs` (disaggregated hand-off), `cancel.rs`.
 
@@ -48,6 +49,7 @@ mod config;
 mod decode;
 mod handoff;
 mod kv;
+mod seq;
 mod step;
 #[cfg(test)]
 mod tests;
@@ -57,13 +59,13 @@ pub use config::{Policy, Preemption, ReplicaConfig, Role};
 pub use handoff::{Handoff, Prefilled};
 
 use super::prefix::Prefix;
-use super::{Action, Job, Served};
+use super::protocol::{Action, Job};
 use crate::time::SimTime;
 use crate::{Outcome, RequestId, Slab};
 use decode::DecodeSet;
 use kv::KvLedger;
+use seq::{Plan, Prefilling, Seq};
 use std::collections::VecDeque;
-use step::Plan;
 
 /// What a replica holds right now; the scheduler keeps the pool's sum
 /// incrementally so drivers read it in O(1) per event.
@@ -112,52 +114,6 @@ pub struct ReplicaStats {
     /// Tokens computed for cancelled requests and thrown away: prefill
     /// progress and generated tokens (wasted GPU work).
     pub cancelled_tokens: u64,
-}
-
-/// A request that has not finished.
-#[derive(Debug, Clone, Copy)]
-struct Seq {
-    request: RequestId,
-    arrived: SimTime,
-    /// The prompt as sent.
-    prompt: u32,
-    output: u32,
-    generated: u32,
-    /// When it first entered a batch (end of its queue wait).
-    admitted: Option<SimTime>,
-    first_token: Option<SimTime>,
-    /// A cacheable prefix: its full blocks' tokens, fewer than `prompt`.
-    prefix: Option<Prefix>,
-    /// Its conversation: its context is cached under this id when it ends.
-    session: Option<u32>,
-}
-
-impl Seq {
-    /// Tokens to prefill: the prompt, plus generated tokens after a recompute.
-    fn prefill_len(&self) -> u32 {
-        self.prompt + self.generated
-    }
-
-    fn served(&self) -> Served {
-        Served {
-            arrived: self.arrived,
-            admitted: self.admitted,
-            first_token: self.first_token,
-            prompt_tokens: self.prompt,
-            output_tokens: self.generated,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Prefilling {
-    seq: Seq,
-    done: u32,
-    /// KV blocks held: the prompt's (or, static, the whole lifetime's),
-    /// beside a shared prefix's.
-    blocks: u64,
-    /// Tokens of the cached prefix it references (0: none).
-    shared: u64,
 }
 
 pub struct Replica {

@@ -10,21 +10,12 @@
 //! sequence, prefill progress, first tokens, completions.
 
 use super::decode::Left;
-use super::{Action, Policy, Preemption, Prefilling, Replica, Role, Seq};
+use super::seq::{Plan, Prefilling, Seq};
+use super::{Action, Policy, Preemption, Replica, Role};
 use crate::llm::StepShape;
 use crate::time::{SimDuration, SimTime};
 use crate::Outcome;
 use std::collections::VecDeque;
-
-/// The step in flight: what to apply when it finishes.
-#[derive(Debug, Default)]
-pub(super) struct Plan {
-    decode_seqs: u64,
-    new_blocks: u64,
-    /// Tokens of each prefill chunk, for the prefilling sequences from the
-    /// front.
-    chunks: Vec<u32>,
-}
 
 /// The queues of sequences whose KV context is known and that rejoin the
 /// decode set directly.

@@ -1,5 +1,5 @@
 use super::*;
-use crate::llm::{PrefixCacheConfig, PrefixEviction, StepShape};
+use crate::llm::{PrefixCacheConfig, PrefixEviction, Served, StepShape};
 use crate::time::SimDuration;
 
 fn job(request: RequestId, prompt_tokens: u32, output_tokens: u32, prefix: Option<Prefix>) -> Job {

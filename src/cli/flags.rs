@@ -1,0 +1,55 @@
+//! Flags shared by the subcommands that load scenarios: the seed, key
+//! overrides, quiet output.
+
+use super::failure::Failure;
+use clap::Args;
+
+/// Flags shared by commands that load scenarios.
+#[derive(Args, Debug, Clone)]
+pub struct ScenarioFlags {
+    /// Master seed (overrides the scenario's `seed`).
+    #[arg(long)]
+    pub(super) seed: Option<u64>,
+    /// Override a scenario key, e.g. --set batching.max_batch=16 --set batching.max_wait=5ms (repeatable).
+    #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
+    pub(super) set: Vec<String>,
+    /// Print only errors.
+    #[arg(long, short)]
+    pub(super) quiet: bool,
+}
+
+/// Refuses a key path (of `--set`, `--vary`, `--key`) too large to be a
+/// scenario key before any work is done on it.
+pub(super) fn check_key(flag: &str, key: &str) -> Result<(), Failure> {
+    match servesim::input::key_too_large(key) {
+        None => Ok(()),
+        Some(why) => {
+            let mut shown: String = key.chars().take(60).collect();
+            if shown.len() < key.len() {
+                shown.push_str("...");
+            }
+            Err(Failure::input(anyhow::anyhow!(
+                "{flag} {shown}: {why}\n  hint: scenario keys are at most five levels deep, e.g. \
+                 batching.max_batch; `servesim schema` lists them"
+            )))
+        }
+    }
+}
+
+impl ScenarioFlags {
+    /// The `--set` overrides, each key checked for size.
+    pub(super) fn overrides(&self) -> Result<&[String], Failure> {
+        for raw in &self.set {
+            check_key("--set", raw.split_once('=').map_or(raw.as_str(), |(key, _)| key))?;
+        }
+        Ok(&self.set)
+    }
+
+    pub(super) fn load(&self, path: &std::path::Path) -> Result<servesim::scenario::Scenario, Failure> {
+        let mut scenario = servesim::scenario::load(path, self.overrides()?).map_err(Failure::input)?;
+        if let Some(seed) = self.seed {
+            scenario.seed = seed;
+        }
+        Ok(scenario)
+    }
+}
