@@ -55,6 +55,8 @@ pub(super) struct Scheduling {
     pub watermark: f64,
     pub preemption: Preemption,
     pub kv_blocks: u64,
+    /// KV tokens per replica, as reported.
+    pub kv_capacity_tokens: u64,
     pub memory: GpuMemory,
 }
 
@@ -96,7 +98,13 @@ pub(super) fn resolve(
     let kv_bytes = kv_bytes_per_gpu(e, memory_bytes, weights as f64, tp, loc)?;
     let per_token = step::kv_bytes_per_token_per_gpu(model, tp).max(1);
     let kv_blocks = match e.kv_blocks {
-        Some(0) => return Err(loc.error("engine.kv_blocks", "expected an integer >= 1, got 0", "omit it to use the engine's memory rule")),
+        Some(0) => {
+            return Err(loc.error(
+                "engine.kv_blocks",
+                "expected an integer >= 1, got 0",
+                "omit it to use the engine's memory rule",
+            ))
+        }
         Some(b) => b,
         None if kv_bytes < (per_token * u64::from(block_tokens)) as f64 => {
             return Err(loc.error(
@@ -121,6 +129,7 @@ pub(super) fn resolve(
         watermark: if v0 { 0.01 } else { 0.0 },
         preemption: Preemption::Recompute,
         kv_blocks,
+        kv_capacity_tokens: kv_blocks * u64::from(block_tokens),
         memory: GpuMemory {
             memory_bytes_per_gpu: gpu.memory_bytes,
             weights_bytes_per_gpu: weights,
@@ -210,7 +219,11 @@ fn refuse_neutral_keys(file: &ScenarioFile, loc: &Locator) -> Result<(), Scenari
         ("batching.policy", b.policy.is_some(), "[engine] kind sets the scheduler"),
         ("batching.max_batch", b.max_batch.is_some(), "use engine.max_num_seqs"),
         ("batching.max_batched_tokens", b.max_batched_tokens.is_some(), "use engine.max_num_batched_tokens"),
-        ("batching.chunk_tokens", b.chunk_tokens.is_some(), "use engine.max_num_batched_tokens and engine.chunked_prefill"),
+        (
+            "batching.chunk_tokens",
+            b.chunk_tokens.is_some(),
+            "use engine.max_num_batched_tokens and engine.chunked_prefill",
+        ),
         ("batching.max_wait", b.max_wait.is_some(), "engines batch continuously; remove it"),
         ("kv.block_tokens", kv.block_tokens.is_some(), "use engine.block_tokens"),
         ("kv.watermark", kv.watermark.is_some(), "the engine's admission rule replaces it; remove it"),

@@ -138,7 +138,6 @@ fn pool(
     };
     let step = StepModel::new(&gpu, &model, tp, calibrated.as_ref())
         .map_err(|e| profile_error(loc, if calibrated.is_some() { "replica.calibrated" } else { "replica" }, e))?;
-    let kv_capacity_tokens = sched.kv_blocks * u64::from(sched.block_tokens);
     let disaggregation = disaggregation(file, replicas, &model, loc)?;
     let sizes = if is_trace || !file.tenants.is_empty() {
         if file.workload.prompt_tokens.is_some() || file.workload.output_tokens.is_some() {
@@ -163,8 +162,17 @@ fn pool(
     let conversations = conversations(file, is_trace, loc, path)?;
     let prefix_cache = prefix_cache(&file.kv, loc)?;
     let s = &file.slo;
-    let Scheduling { policy, max_seqs, max_batched_tokens, block_tokens, watermark, preemption, kv_blocks, memory } =
-        sched;
+    let Scheduling {
+        policy,
+        max_seqs,
+        max_batched_tokens,
+        block_tokens,
+        watermark,
+        preemption,
+        kv_blocks,
+        kv_capacity_tokens,
+        memory,
+    } = sched;
     Ok(LlmConfig {
         replica: ReplicaConfig {
             policy,
@@ -269,6 +277,7 @@ fn neutral(
         watermark,
         preemption: kv.preemption.unwrap_or_default(),
         kv_blocks,
+        kv_capacity_tokens,
         memory,
     })
 }

@@ -63,18 +63,26 @@ impl Replica {
             }
             preempted = true;
         }
+        // The decodes' new blocks are charged when the step ends; keep them free.
+        let growth = self.decode.growth_now();
         let mut budget = self.prefill_budget(self.decode.len());
         let splits = self.cfg.policy.splits();
         let mut i = 0;
         while i < self.prefilling.len() {
             let p = self.prefilling[i];
             let left = u64::from(p.seq.prefill_len() - p.done);
-            let chunk = if splits { left.min(budget) } else if left <= budget { left } else { 0 };
+            let chunk = if splits {
+                left.min(budget)
+            } else if left <= budget {
+                left
+            } else {
+                0
+            };
             if chunk == 0 {
                 break;
             }
             let need = self.kv.blocks(u64::from(p.done) + chunk - p.shared).saturating_sub(p.blocks);
-            if self.kv.reserve(need, 0, p.seq.prefix.map(|x| x.id)) {
+            if self.kv.reserve(need, growth, p.seq.prefix.map(|x| x.id)) {
                 self.prefilling[i].blocks += need;
                 budget -= chunk;
                 i += 1;
@@ -95,8 +103,14 @@ impl Replica {
             let Some(&seq) = self.waiting.front() else { break };
             let shared = self.cached_prefix(&seq);
             let left = u64::from(seq.prefill_len()) - shared;
-            let chunk = if splits { left.min(budget) } else if left <= budget { left } else { break };
-            if !self.take_waiting(now, self.kv.blocks(chunk), 0) {
+            let chunk = if splits {
+                left.min(budget)
+            } else if left <= budget {
+                left
+            } else {
+                break;
+            };
+            if !self.take_waiting(now, self.kv.blocks(chunk), growth) {
                 break;
             }
             budget -= chunk;
@@ -188,7 +202,13 @@ impl Replica {
             let Some(&seq) = self.waiting.front() else { break };
             let shared = self.cached_prefix(&seq);
             let left = u64::from(seq.prefill_len()) - shared;
-            let chunk = if splits { left.min(budget) } else if left <= budget { left } else { break };
+            let chunk = if splits {
+                left.min(budget)
+            } else if left <= budget {
+                left
+            } else {
+                break;
+            };
             let lifetime = u64::from(seq.prompt) + u64::from(seq.output) - shared;
             if !self.take_waiting(now, self.kv.blocks(lifetime), 0) {
                 break;
