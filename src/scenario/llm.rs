@@ -5,6 +5,7 @@
 //! conversations), so a run never starts on an impossible replica.
 
 use super::check::{forbid, token_sizes};
+use super::engine::{self, Scheduling};
 use super::error::ScenarioError;
 use super::locate::Locator;
 use super::schema::{BatchingPolicy, KvSection, PrefixCacheMode, ReplicaSection, ScenarioFile};
@@ -118,9 +119,10 @@ fn pool(
     if replicas == 0 {
         return Err(loc.error("replica.count", "expected an integer >= 1, got 0", "a pool needs at least one replica"));
     }
-    let reserve = r.activation_reserve.unwrap_or(0.1);
-    let kv_capacity_tokens =
-        step::kv_capacity_tokens(&gpu, &model, tp, reserve).map_err(|e| profile_error(loc, "replica", e))?;
+    let sched = match &file.engine {
+        Some(e) => engine::resolve(file, e, &gpu, &model, tp, loc)?,
+        None => neutral(file, r, &gpu, &model, tp, loc)?,
+    };
     let calibrated = match &r.calibrated {
         Some(name) => match CalibratedProfile::find(&dir, name).map_err(|e| profile_error(loc, "replica.calibrated", e))? {
             Some(c) => Some(c),
@@ -136,7 +138,85 @@ fn pool(
     };
     let step = StepModel::new(&gpu, &model, tp, calibrated.as_ref())
         .map_err(|e| profile_error(loc, if calibrated.is_some() { "replica.calibrated" } else { "replica" }, e))?;
+    let disaggregation = disaggregation(file, replicas, &model, loc)?;
+    let sizes = if is_trace || !file.tenants.is_empty() {
+        if file.workload.prompt_tokens.is_some() || file.workload.output_tokens.is_some() {
+            return Err(loc.error(
+                "workload.prompt_tokens",
+                "a trace carries its own token counts",
+                "remove prompt_tokens / output_tokens",
+            ));
+        }
+        None
+    } else {
+        Some((
+            token_sizes(loc, "workload.prompt_tokens", &file.workload.prompt_tokens, Some(|r| r.prompt_tokens), path)?,
+            token_sizes(loc, "workload.output_tokens", &file.workload.output_tokens, Some(|r| r.output_tokens), path)?,
+        ))
+    };
+    let price = r.price_per_gpu_hour_usd.unwrap_or(gpu.price_per_gpu_hour_usd);
+    if !(price.is_finite() && price >= 0.0) {
+        return Err(loc.error("replica.price_per_gpu_hour_usd", format!("expected dollars >= 0, got {price}"), ""));
+    }
+    let shared_prefix = shared_prefix(file, loc)?;
+    let conversations = conversations(file, is_trace, loc, path)?;
+    let prefix_cache = prefix_cache(&file.kv, loc)?;
+    let s = &file.slo;
+    let Scheduling {
+        policy,
+        max_seqs,
+        max_batched_tokens,
+        block_tokens,
+        watermark,
+        preemption,
+        kv_blocks,
+        kv_capacity_tokens,
+        memory,
+    } = sched;
+    Ok(LlmConfig {
+        replica: ReplicaConfig {
+            policy,
+            max_seqs,
+            max_batched_tokens,
+            kv_blocks,
+            block_tokens,
+            watermark_blocks: (kv_blocks as f64 * watermark).ceil() as u64,
+            preemption,
+            kv_bytes_per_token: step::kv_bytes_per_token_per_gpu(&model, tp),
+            queue_capacity: r.queue_capacity,
+            prefix_cache,
+        },
+        gpu,
+        model,
+        tp,
+        replicas,
+        routing: r.routing.unwrap_or_default(),
+        step,
+        kv_capacity_tokens,
+        memory,
+        sizes,
+        price_per_gpu_hour_usd: price,
+        slo: Slo { ttft_p99: s.ttft_p99, tpot_p99: s.tpot_p99, e2e_p99: s.e2e_p99 },
+        disaggregation,
+        shared_prefix,
+        conversations,
+        frontdoor: None,
+    })
+}
 
+/// The engine-neutral policies' scheduling (`[batching]`, `[kv]`) and KV
+/// capacity (memory less weights and `replica.activation_reserve`).
+fn neutral(
+    file: &ScenarioFile,
+    r: &ReplicaSection,
+    gpu: &GpuProfile,
+    model: &ModelProfile,
+    tp: u32,
+    loc: &Locator,
+) -> Result<Scheduling, ScenarioError> {
+    let reserve = r.activation_reserve.unwrap_or(0.1);
+    let kv_capacity_tokens =
+        step::kv_capacity_tokens(gpu, model, tp, reserve).map_err(|e| profile_error(loc, "replica", e))?;
     let kv = &file.kv;
     let block_tokens = kv.block_tokens.unwrap_or(16);
     if block_tokens == 0 {
@@ -167,7 +247,6 @@ fn pool(
         BatchingPolicy::ChunkedPrefill => Policy::ChunkedPrefill { chunk_tokens: b.chunk_tokens.unwrap_or(512) },
         BatchingPolicy::Disaggregated => Policy::Continuous,
     };
-    let disaggregation = disaggregation(file, replicas, &model, loc)?;
     if max_batched_tokens == 0 || b.chunk_tokens == Some(0) {
         let key = if max_batched_tokens == 0 { "batching.max_batched_tokens" } else { "batching.chunk_tokens" };
         return Err(loc.error(key, "expected an integer >= 1, got 0", "a step must process at least one token"));
@@ -175,65 +254,31 @@ fn pool(
     if b.max_wait.is_some() && !matches!(policy, Policy::Static { .. }) {
         return Err(loc.error("batching.max_wait", "only the static policy waits to fill a batch", "remove max_wait"));
     }
-    let sizes = if is_trace || !file.tenants.is_empty() {
-        if file.workload.prompt_tokens.is_some() || file.workload.output_tokens.is_some() {
-            return Err(loc.error(
-                "workload.prompt_tokens",
-                "a trace carries its own token counts",
-                "remove prompt_tokens / output_tokens",
-            ));
-        }
-        None
-    } else {
-        Some((
-            token_sizes(loc, "workload.prompt_tokens", &file.workload.prompt_tokens, Some(|r| r.prompt_tokens), path)?,
-            token_sizes(loc, "workload.output_tokens", &file.workload.output_tokens, Some(|r| r.output_tokens), path)?,
-        ))
-    };
-    let price = r.price_per_gpu_hour_usd.unwrap_or(gpu.price_per_gpu_hour_usd);
-    if !(price.is_finite() && price >= 0.0) {
-        return Err(loc.error("replica.price_per_gpu_hour_usd", format!("expected dollars >= 0, got {price}"), ""));
+    if b.chunk_tokens.is_some() && !matches!(policy, Policy::ChunkedPrefill { .. }) {
+        return Err(loc.error(
+            "batching.chunk_tokens",
+            "only the chunked-prefill policy splits prompts into chunks",
+            "set batching.policy = \"chunked-prefill\", or remove chunk_tokens (max_batched_tokens bounds a step)",
+        ));
     }
-    let shared_prefix = shared_prefix(file, loc)?;
-    let conversations = conversations(file, is_trace, loc, path)?;
-    let prefix_cache = prefix_cache(&file.kv, loc)?;
-    let s = &file.slo;
     let memory = GpuMemory {
         memory_bytes_per_gpu: gpu.memory_bytes,
         weights_bytes_per_gpu: model.weight_bytes().div_ceil(u64::from(tp)),
         activation_reserve_bytes_per_gpu: (reserve * gpu.memory_bytes as f64) as u64,
-        kv_cache_bytes_per_gpu: kv_capacity_tokens * step::kv_bytes_per_token_per_gpu(&model, tp),
+        kv_cache_bytes_per_gpu: kv_capacity_tokens * step::kv_bytes_per_token_per_gpu(model, tp),
         kv_blocks_per_replica: kv_blocks,
         kv_peak_utilization: 0.0,
     };
-    Ok(LlmConfig {
-        replica: ReplicaConfig {
-            policy,
-            max_seqs,
-            max_batched_tokens,
-            kv_blocks,
-            block_tokens,
-            watermark_blocks: (kv_blocks as f64 * watermark).ceil() as u64,
-            preemption: kv.preemption.unwrap_or_default(),
-            kv_bytes_per_token: step::kv_bytes_per_token_per_gpu(&model, tp),
-            queue_capacity: r.queue_capacity,
-            prefix_cache,
-        },
-        gpu,
-        model,
-        tp,
-        replicas,
-        routing: r.routing.unwrap_or_default(),
-        step,
+    Ok(Scheduling {
+        policy,
+        max_seqs,
+        max_batched_tokens,
+        block_tokens,
+        watermark,
+        preemption: kv.preemption.unwrap_or_default(),
+        kv_blocks,
         kv_capacity_tokens,
         memory,
-        sizes,
-        price_per_gpu_hour_usd: price,
-        slo: Slo { ttft_p99: s.ttft_p99, tpot_p99: s.tpot_p99, e2e_p99: s.e2e_p99 },
-        disaggregation,
-        shared_prefix,
-        conversations,
-        frontdoor: None,
     })
 }
 

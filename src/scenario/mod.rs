@@ -12,7 +12,8 @@
 //! - `schema`: the file format (serde types), imports no resolver;
 //! - `error`, `locate`: located errors; `check`: checks several sections share;
 //! - `serving`: the resolved types the drivers read;
-//! - one resolver per section family: `workload`, `run`, `station`, `llm`,
+//! - one resolver per section family: `workload`, `run`, `station`, `llm`
+//!   (with `engine` for `[engine]`),
 //!   `frontdoor` (which resolves its fallback pool through `llm`), `safety`;
 //! - `load`: the top-level loader, which runs them in order and owns
 //!   [`Scenario`].
@@ -22,6 +23,7 @@
 #![allow(clippy::result_large_err)]
 
 mod check;
+mod engine;
 mod error;
 mod frontdoor;
 mod llm;

@@ -13,6 +13,9 @@ fn policy_name(p: Policy) -> &'static str {
         Policy::Static { .. } => "static",
         Policy::Continuous => "continuous",
         Policy::ChunkedPrefill { .. } => "chunked-prefill",
+        Policy::VllmV1 { .. } => "vllm",
+        Policy::Sglang { .. } => "sglang",
+        Policy::Trtllm { .. } => "trtllm",
     }
 }
 

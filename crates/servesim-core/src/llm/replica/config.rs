@@ -8,9 +8,55 @@ use crate::time::SimDuration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Policy {
-    Static { max_wait: SimDuration },
+    Static {
+        max_wait: SimDuration,
+    },
     Continuous,
-    ChunkedPrefill { chunk_tokens: u32 },
+    ChunkedPrefill {
+        chunk_tokens: u32,
+    },
+    /// vLLM's V1 scheduler (`engine.rs`): decodes first, then prompt
+    /// chunks within `max_batched_tokens`; KV for the scheduled chunk only;
+    /// the last-admitted running request preempted by recompute.
+    VllmV1 {
+        chunked: bool,
+    },
+    /// SGLang's scheduler: a prefill batch runs alone, admitted by a
+    /// reservation of future output tokens scaled by a decaying ratio; the
+    /// newest request retracted when decode runs out of KV.
+    Sglang {
+        chunked: bool,
+    },
+    /// TensorRT-LLM's inflight batching: context and generation in one
+    /// step within `max_batched_tokens`; GUARANTEED_NO_EVICT reserves a
+    /// request's whole lifetime of KV at admission and never preempts.
+    Trtllm {
+        chunked: bool,
+    },
+}
+
+impl Policy {
+    /// Whether a prompt may be split over steps.
+    pub(super) fn splits(self) -> bool {
+        match self {
+            Policy::ChunkedPrefill { .. } => true,
+            Policy::VllmV1 { chunked } | Policy::Sglang { chunked } | Policy::Trtllm { chunked } => chunked,
+            Policy::Static { .. } | Policy::Continuous => false,
+        }
+    }
+
+    /// Whether admission reserves a sequence's whole lifetime of KV (no
+    /// decode growth is charged afterwards).
+    pub(super) fn reserves_lifetime(self) -> bool {
+        matches!(self, Policy::Static { .. } | Policy::Trtllm { .. })
+    }
+
+    /// Whether a prompt longer than the step's token budget is refused on
+    /// arrival, as engines that do not split it refuse it, rather than run
+    /// as one oversized step.
+    pub(super) fn refuses_over_budget(self) -> bool {
+        !self.splits() && !matches!(self, Policy::Static { .. })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, schemars::JsonSchema, Default)]

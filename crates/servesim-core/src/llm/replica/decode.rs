@@ -223,6 +223,11 @@ impl DecodeSet {
         }
     }
 
+    /// Σ over the set of min(tokens left to generate, `clip`). O(n).
+    pub(super) fn remaining_outputs(&self, clip: u64) -> u64 {
+        self.by_finish.iter().map(|&(finish, _)| (finish - self.step).min(clip)).sum()
+    }
+
     /// Takes out the most recently joined sequence (the preemption victim).
     pub(super) fn pop_latest(&mut self) -> Option<Left> {
         let &(_, slot) = self.by_join.last()?;

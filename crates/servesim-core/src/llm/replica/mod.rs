@@ -10,6 +10,8 @@
 //! - `ChunkedPrefill` (Sarathi): each step spends a token budget on one
 //!   token per decoding sequence first, then on prompt chunks, so a long
 //!   prompt never stalls decodes for a whole prefill.
+//! - `VllmV1`, `Sglang`, `Trtllm`: the engines' own schedulers, admission
+//!   and KV rules (`engine.rs`).
 //!
 //! KV cache: paged, `block_tokens` per block. A sequence is admitted only if
 //! its prompt's blocks fit above the watermark; it then holds
@@ -47,6 +49,7 @@
 mod cancel;
 mod config;
 mod decode;
+mod engine;
 mod handoff;
 mod kv;
 mod seq;
@@ -140,6 +143,9 @@ pub struct Replica {
     arrived: VecDeque<(Seq, u64)>,
     /// Requests to stop when the step in flight ends.
     cancelling: Vec<RequestId>,
+    /// SGLang: the share of running requests' future tokens reserved when
+    /// admitting (`engine.rs`).
+    new_token_ratio: f64,
 }
 
 impl Replica {
@@ -163,6 +169,7 @@ impl Replica {
             prefilled: Vec::new(),
             arrived: VecDeque::new(),
             cancelling: Vec::new(),
+            new_token_ratio: engine::SGLANG_INIT_NEW_TOKEN_RATIO,
         }
     }
 
@@ -249,8 +256,10 @@ impl Replica {
         self.in_flight.is_some()
     }
 
-    /// A new request: queued, or answered at once if it can never fit or
-    /// the queue is full. Its prefix, if any, is what it may find cached;
+    /// A new request: queued, or answered at once if it can never fit, its
+    /// prompt exceeds a step's token budget under a policy that does not
+    /// split prompts (engines refuse such a prompt: vLLM's "prompt is too
+    /// long" without chunked prefill), or the queue is full. Its prefix, if any, is what it may find cached;
     /// with the prefix cache on, only full blocks (fewer tokens than the
     /// prompt) are cacheable.
     pub fn arrive(&mut self, now: SimTime, job: Job, out: &mut Vec<Action>) {
@@ -272,7 +281,8 @@ impl Replica {
             admitted: None,
             first_token: None,
         };
-        let outcome = if !self.could_ever_fit(u64::from(prompt) + u64::from(output)) {
+        let over_budget = self.cfg.policy.refuses_over_budget() && prompt > self.cfg.max_batched_tokens;
+        let outcome = if over_budget || !self.could_ever_fit(u64::from(prompt) + u64::from(output)) {
             Some(Outcome::Failed)
         } else if self.cfg.queue_capacity.is_some_and(|cap| self.waiting.len() as u64 >= cap) {
             Some(Outcome::Overloaded)

@@ -47,6 +47,9 @@ impl Replica {
                 self.admit(now, false);
                 self.resume(Parked::Arrived);
             }
+            Policy::VllmV1 { .. } => self.schedule_vllm(now),
+            Policy::Sglang { .. } => self.schedule_sglang(now),
+            Policy::Trtllm { .. } => self.schedule_trtllm(now),
         }
         let (shape, plan) = self.plan();
         if shape.tokens() == 0 {
@@ -90,25 +93,41 @@ impl Replica {
             } else {
                 (u64::from(seq.prefill_len()), self.cfg.watermark_blocks)
             };
-            let hit = seq.prefix.filter(|p| self.kv.has_prefix(p.id));
-            let shared = hit.map_or(0, |p| self.kv.cached_tokens(p));
-            let need = self.kv.blocks(tokens - shared);
-            if !self.kv.reserve(need, headroom, hit.map(|p| p.id)) {
+            let shared = self.cached_prefix(&seq);
+            if !self.take_waiting(now, self.kv.blocks(tokens - shared), headroom) {
                 break;
             }
-            if self.kv.caches_prefixes() {
-                self.stats.prefix_lookups += 1;
-            }
-            if let Some(p) = hit {
-                self.kv.acquire_prefix(p.id);
-                self.stats.prefix_hits += 1;
-                self.stats.prefix_cached_tokens += shared;
-            }
-            let mut seq = seq;
-            seq.admitted.get_or_insert(now);
-            self.waiting.pop_front();
-            self.prefilling.push_back(Prefilling { seq, done: shared as u32, blocks: need, shared });
         }
+    }
+
+    /// Tokens of `seq`'s prefix found in the prefix cache (0: none).
+    pub(super) fn cached_prefix(&self, seq: &Seq) -> u64 {
+        seq.prefix.filter(|p| self.kv.has_prefix(p.id)).map_or(0, |p| self.kv.cached_tokens(p))
+    }
+
+    /// Moves the front waiting sequence into prefill holding `need` new
+    /// blocks (taken if `need + headroom` are free; false, changing
+    /// nothing, if not), its cached prefix, if any, referenced.
+    pub(super) fn take_waiting(&mut self, now: SimTime, need: u64, headroom: u64) -> bool {
+        let Some(&seq) = self.waiting.front() else { return false };
+        let hit = seq.prefix.filter(|p| self.kv.has_prefix(p.id));
+        let shared = self.cached_prefix(&seq);
+        if !self.kv.reserve(need, headroom, hit.map(|p| p.id)) {
+            return false;
+        }
+        if self.kv.caches_prefixes() {
+            self.stats.prefix_lookups += 1;
+        }
+        if let Some(p) = hit {
+            self.kv.acquire_prefix(p.id);
+            self.stats.prefix_hits += 1;
+            self.stats.prefix_cached_tokens += shared;
+        }
+        let mut seq = seq;
+        seq.admitted.get_or_insert(now);
+        self.waiting.pop_front();
+        self.prefilling.push_back(Prefilling { seq, done: shared as u32, blocks: need, shared });
+        true
     }
 
     /// Preempts the latest-joined decoding sequences until this step's KV
@@ -120,24 +139,36 @@ impl Replica {
             if self.kv.evict_one(None) {
                 continue;
             }
-            let Some(victim) = self.decode.pop_latest() else { break };
-            self.free_decoded(&victim);
-            // The tokens it generated since joining stay generated: a
-            // recompute prefills them with the prompt, a swap keeps them.
-            let Left { seq, ctx, .. } = victim;
-            self.stats.preemptions += 1;
-            match self.cfg.preemption {
-                Preemption::Recompute => {
-                    self.stats.recomputed_tokens += ctx;
-                    self.waiting.push_front(seq);
-                }
-                Preemption::Swap => {
-                    bytes += self.kv_bytes(self.kv.blocks(ctx));
-                    self.swapped.push_back((seq, ctx));
-                }
+            match self.preempt_latest_decoding() {
+                Some(swapped) => bytes += swapped,
+                None => break,
             }
         }
         bytes
+    }
+
+    /// Preempts the most recently joined decoding sequence, by the
+    /// configured mode; returns the bytes swapped out, or None if none
+    /// decodes.
+    pub(super) fn preempt_latest_decoding(&mut self) -> Option<u64> {
+        let victim = self.decode.pop_latest()?;
+        self.free_decoded(&victim);
+        // The tokens it generated since joining stay generated: a
+        // recompute prefills them with the prompt, a swap keeps them.
+        let Left { seq, ctx, .. } = victim;
+        self.stats.preemptions += 1;
+        match self.cfg.preemption {
+            Preemption::Recompute => {
+                self.stats.recomputed_tokens += ctx;
+                self.waiting.push_front(seq);
+                Some(0)
+            }
+            Preemption::Swap => {
+                let bytes = self.kv_bytes(self.kv.blocks(ctx));
+                self.swapped.push_back((seq, ctx));
+                Some(bytes)
+            }
+        }
     }
 
     fn parked(&mut self, queue: Parked) -> &mut VecDeque<(Seq, u64)> {
@@ -167,22 +198,20 @@ impl Replica {
 
     /// The next step's shape, and what to apply when it ends.
     fn plan(&mut self) -> (StepShape, Plan) {
-        let decode_seqs = self.decode.len();
-        let mut shape = StepShape::decode(decode_seqs, self.decode.context_sum());
-        let mut plan = Plan { decode_seqs, new_blocks: self.decode.growth_now(), chunks: Vec::new() };
-        let mut budget = match self.cfg.policy {
-            Policy::Static { .. } => u64::MAX,
-            Policy::Continuous => u64::from(self.cfg.max_batched_tokens).saturating_sub(decode_seqs),
-            Policy::ChunkedPrefill { chunk_tokens } => u64::from(chunk_tokens).saturating_sub(decode_seqs),
-        };
-        let splits = matches!(self.cfg.policy, Policy::ChunkedPrefill { .. });
+        let decode_seqs = if self.prefill_runs_alone() { 0 } else { self.decode.len() };
+        let mut shape = StepShape::decode(decode_seqs, if decode_seqs > 0 { self.decode.context_sum() } else { 0 });
+        let new_blocks = if decode_seqs > 0 { self.decode.growth_now() } else { 0 };
+        let mut plan = Plan { decode_seqs, new_blocks, chunks: Vec::new() };
+        let mut budget = self.prefill_budget(decode_seqs);
+        let splits = self.cfg.policy.splits();
+        // A recomputed sequence (prompt + generated) longer than the budget
+        // still runs, as the step's only prefill, so it is never starved.
+        let oversize = matches!(self.cfg.policy, Policy::Static { .. } | Policy::Continuous);
         for p in &self.prefilling {
             let left = u64::from(p.seq.prefill_len() - p.done);
             let chunk = if splits {
                 left.min(budget)
-            } else if left <= budget || plan.chunks.is_empty() {
-                // A prompt longer than the budget still runs, as the step's
-                // only prefill, so it is never starved.
+            } else if left <= budget || (oversize && plan.chunks.is_empty()) {
                 left
             } else {
                 0
@@ -197,6 +226,22 @@ impl Replica {
         (shape, plan)
     }
 
+    /// Prompt tokens the next step may compute beside `decode_seqs` decodes.
+    pub(super) fn prefill_budget(&self, decode_seqs: u64) -> u64 {
+        let tokens = match self.cfg.policy {
+            Policy::Static { .. } => return u64::MAX,
+            Policy::ChunkedPrefill { chunk_tokens } => chunk_tokens,
+            _ => self.cfg.max_batched_tokens,
+        };
+        u64::from(tokens).saturating_sub(decode_seqs)
+    }
+
+    /// SGLang: a prefill batch (a prompt or a prompt's chunk in progress)
+    /// runs without the decodes.
+    fn prefill_runs_alone(&self) -> bool {
+        matches!(self.cfg.policy, Policy::Sglang { .. }) && !self.prefilling.is_empty()
+    }
+
     /// Gives back the KV blocks and prefix reference of a sequence that
     /// left the decode set.
     pub(super) fn free_decoded(&mut self, l: &Left) {
@@ -208,12 +253,13 @@ impl Replica {
     /// progress, first tokens, completions.
     pub fn step_done(&mut self, now: SimTime, out: &mut Vec<Action>) {
         let Some(plan) = self.in_flight.take() else { return };
-        let is_static = matches!(self.cfg.policy, Policy::Static { .. });
+        let lifetime = self.cfg.policy.reserves_lifetime();
         if plan.decode_seqs > 0 {
             self.decode.advance(plan.decode_seqs);
-            if !is_static {
+            if !lifetime {
                 self.kv.grow(plan.new_blocks);
             }
+            self.decay_new_token_ratio();
             while let Some(done) = self.decode.pop_finished() {
                 self.free_decoded(&done);
                 let mut seq = done.seq;
@@ -243,7 +289,7 @@ impl Replica {
             } else if self.role == Role::PrefillOnly {
                 self.hand_off(seq, ctx, blocks, shared);
             } else {
-                self.decode.join(seq, ctx, if is_static { blocks } else { 0 }, shared);
+                self.decode.join(seq, ctx, if lifetime { blocks } else { 0 }, shared);
             }
         }
         for request in std::mem::take(&mut self.cancelling) {

@@ -324,3 +324,135 @@ fn a_finished_turn_leaves_its_context_cached_for_the_next_turn() {
     assert_eq!(r.kv_used_blocks(), 0);
     assert_eq!(r.stats().prefix_hits, 1);
 }
+
+/// Polls `r` once at `now` and returns the step it started.
+fn start_step(r: &mut Replica, now: SimTime) -> StepShape {
+    let mut out = Vec::new();
+    r.poll(now, &mut out);
+    out.iter()
+        .find_map(|a| match a {
+            Action::StartStep { shape, .. } => Some(*shape),
+            _ => None,
+        })
+        .expect("a step")
+}
+
+/// vLLM V1, `vllm/v1/core/sched/scheduler.py` `Scheduler.schedule`: the
+/// running requests are scheduled first (a decode takes one token of the
+/// budget), then the rest of `max_num_batched_tokens` goes to prompt
+/// chunks; `KVCacheManager.allocate_slots` is asked for
+/// `num_computed_tokens + num_new_tokens` only, so a chunked prompt holds
+/// the blocks of its scheduled chunks, not of its whole prompt.
+#[test]
+fn vllm_schedules_decodes_first_and_a_chunked_prompt_holds_only_its_chunks() {
+    let cfg = ReplicaConfig {
+        max_batched_tokens: 100,
+        ..config(Policy::VllmV1 { chunked: true }, 1000, Preemption::Recompute)
+    };
+    let mut r = Replica::new(0, cfg);
+    let mut out = Vec::new();
+    r.arrive(SimTime::ZERO, job(RequestId(0), 10, 5, None), &mut out);
+    r.arrive(SimTime::ZERO, job(RequestId(1), 300, 5, None), &mut out);
+    let first = start_step(&mut r, SimTime::ZERO);
+    assert_eq!((first.decode_seqs, first.prefill_tokens), (0, 100), "10 + a 90-token chunk");
+    assert_eq!(r.kv_used_blocks(), 1 + 6, "blocks(10) + blocks(90), not blocks(300) = 19");
+    r.step_done(SimTime(1), &mut out);
+    let second = start_step(&mut r, SimTime(1));
+    assert_eq!((second.decode_seqs, second.prefill_tokens), (1, 99), "the decode first, then 99 of the budget");
+    assert_eq!(r.kv_used_blocks(), 1 + 12, "the prompt's first 189 tokens");
+}
+
+/// vLLM V1, `Scheduler.schedule`: when blocks run out, the last running
+/// request is preempted (`self.running.pop()`, recompute) and no waiting
+/// request is admitted in that step.
+#[test]
+fn vllm_preempts_the_last_admitted_request_when_blocks_run_out() {
+    let cfg =
+        ReplicaConfig { max_batched_tokens: 64, ..config(Policy::VllmV1 { chunked: true }, 6, Preemption::Recompute) };
+    let mut r = Replica::new(0, cfg);
+    let mut out = Vec::new();
+    r.arrive(SimTime::ZERO, job(RequestId(0), 32, 40, None), &mut out);
+    r.arrive(SimTime::ZERO, job(RequestId(1), 64, 16, None), &mut out);
+    start_step(&mut r, SimTime::ZERO);
+    assert_eq!(r.kv_used_blocks(), 2 + 2, "request 0 whole, request 1's first 32-token chunk");
+    r.step_done(SimTime(1), &mut out);
+    // Request 0 decodes (a new block at 32 tokens) and request 1's second
+    // chunk needs 2 more: 4 + 1 + 2 > 6, so request 1, the last admitted, goes.
+    let shape = start_step(&mut r, SimTime(1));
+    assert_eq!((shape.decode_seqs, shape.prefill_tokens), (1, 0));
+    assert_eq!((r.stats().preemptions, r.waiting(), r.kv_used_blocks()), (1, 1, 2));
+}
+
+/// SGLang, `scheduler.py` `get_next_batch_to_run` and `schedule_policy.py`
+/// `PrefillAdder`: a new prefill batch runs alone (the decodes wait), and
+/// a waiting request is admitted only if its prompt plus its max new
+/// tokens fit beside the running requests' remaining tokens ×
+/// `new_token_ratio` (`_get_running_request_total_token_offset`), even
+/// when its prompt alone would fit.
+#[test]
+fn sglang_runs_a_prefill_alone_and_admits_by_reservation() {
+    let cfg = ReplicaConfig { block_tokens: 1, ..config(Policy::Sglang { chunked: true }, 100, Preemption::Recompute) };
+    let mut r = Replica::new(0, cfg);
+    let mut out = Vec::new();
+    r.arrive(SimTime::ZERO, job(RequestId(0), 10, 30, None), &mut out);
+    start_step(&mut r, SimTime::ZERO);
+    r.step_done(SimTime(1), &mut out);
+    r.arrive(SimTime(1), job(RequestId(1), 10, 20, None), &mut out);
+    let shape = start_step(&mut r, SimTime(1));
+    assert_eq!((shape.decode_seqs, shape.prefill_tokens), (0, 10), "the prefill runs without the decode");
+    r.step_done(SimTime(2), &mut out);
+    // Now 29 + 19 tokens remain to decode (× 0.7 = 33.6 reserved) and 22 are held:
+    // 10 + 50 = 60 > 100 − 22 − 33.6 = 44.4 though the prompt's 10 fit.
+    r.arrive(SimTime(2), job(RequestId(2), 10, 50, None), &mut out);
+    let shape = start_step(&mut r, SimTime(2));
+    assert_eq!((shape.decode_seqs, shape.prefill_tokens, r.waiting()), (2, 0, 1));
+}
+
+/// TensorRT-LLM, `capacityScheduler.cpp` `GuaranteedNoEvictScheduler`:
+/// a request is scheduled only if the blocks of its prompt plus its
+/// maximum output are free, reserved at once, so it never needs eviction;
+/// `microBatchScheduler.cpp`: context and generation share a step within
+/// `max_num_tokens`, a context that does not fit whole waits (chunked
+/// context off).
+#[test]
+fn trtllm_reserves_a_lifetime_at_admission_and_never_preempts() {
+    let cfg = ReplicaConfig {
+        block_tokens: 32,
+        max_batched_tokens: 100,
+        ..config(Policy::Trtllm { chunked: false }, 8, Preemption::Recompute)
+    };
+    let mut r = Replica::new(0, cfg);
+    let mut out = Vec::new();
+    r.arrive(SimTime::ZERO, job(RequestId(0), 40, 100, None), &mut out);
+    r.arrive(SimTime::ZERO, job(RequestId(1), 40, 100, None), &mut out);
+    r.arrive(SimTime::ZERO, job(RequestId(2), 30, 10, None), &mut out);
+    let shape = start_step(&mut r, SimTime::ZERO);
+    assert_eq!(r.kv_used_blocks(), 5, "request 0's ceil(140 / 32) blocks, reserved at once");
+    assert_eq!((shape.prefill_tokens, r.waiting()), (40, 2), "request 1's lifetime (5 more) does not fit, FCFS");
+    let (r, responses, _) = drive(
+        ReplicaConfig {
+            block_tokens: 32,
+            max_batched_tokens: 100,
+            ..config(Policy::Trtllm { chunked: false }, 8, Preemption::Recompute)
+        },
+        &[(40, 100), (40, 100), (30, 10), (150, 1)],
+    );
+    assert_eq!(r.stats().preemptions, 0);
+    let outcomes: Vec<_> = responses.iter().map(|(q, o, _)| (q.0, *o)).collect();
+    assert!(
+        outcomes.contains(&(3, Outcome::Failed)),
+        "a 150-token context over max_num_tokens is refused: {outcomes:?}"
+    );
+    assert_eq!(outcomes.iter().filter(|(_, o)| *o == Outcome::Completed).count(), 3);
+}
+
+/// Continuous batching never runs a prompt longer than
+/// `max_batched_tokens` as one oversized step: it refuses it on arrival,
+/// as vLLM without chunked prefill does ("prompt is too long").
+#[test]
+fn continuous_refuses_a_prompt_over_the_step_budget() {
+    let cfg = ReplicaConfig { max_batched_tokens: 100, ..config(Policy::Continuous, 1000, Preemption::Recompute) };
+    let (_, responses, shapes) = drive(cfg, &[(150, 5), (50, 5)]);
+    assert_eq!(responses.iter().map(|(q, o, _)| (q.0, *o)).collect::<Vec<_>>()[0], (0, Outcome::Failed));
+    assert!(shapes.iter().all(|s| s.prefill_tokens <= 100));
+}

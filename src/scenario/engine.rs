@@ -1,0 +1,241 @@
+//! `[engine]`: a real serving engine's scheduler and its shipped defaults,
+//! each overridable, and the engine's rule for how much GPU memory its KV
+//! cache gets.
+//!
+//! Defaults (engine release, where read; re-check a tag before relying on
+//! a line):
+//!
+//! | | vLLM V1 (0.12) | vLLM V0 | SGLang (0.5) | TensorRT-LLM (1.0) |
+//! |---|---|---|---|---|
+//! | most sequences | 1,024 (256 under 70 GiB) | 256 | 4,096 | 2,048 |
+//! | tokens per step | 8,192 (2,048 under 70 GiB) | 8,192 | 8,192 | 8,192 |
+//! | chunked prefill | on | off | on | off |
+//! | KV block (page) | 16 | 16 | 1 | 32 |
+//! | memory rule | 0.9·M − W − 7 GB | same | mfs·M − W | 0.9·(M − W − 9 GB) |
+//!
+//! Sources: vLLM `vllm/engine/arg_utils.py` `EngineArgs.get_batch_defaults`
+//! (`vllm serve` on a GPU of >= 70 GiB: 8,192 batched tokens and 1,024
+//! sequences, else 2,048 and 256; V1 always chunks prefills), `CacheConfig`
+//! (`block_size` 16, `gpu_memory_utilization` 0.9; the KV cache gets that
+//! share of memory less weights and the profiled activation peak,
+//! `gpu_worker.determine_available_memory`: 7 GB per GPU here, the
+//! measured KV knee of Qwen3-32B at TP2). V0 (`vllm/core/scheduler.py`)
+//! ran whole prompts with a 1% block watermark: the engine-neutral
+//! `continuous` policy (`chunked-prefill` when chunking is asked for).
+//! SGLang `python/sglang/srt/server_args.py` (`chunked_prefill_size` 8,192
+//! on 35-160 GB GPUs, `page_size` 1, `mem_fraction_static` from the
+//! memory reserved for activations and CUDA graphs, (9.5 + tp/2) GiB on
+//! 80 GB parts); its running-request cap is sized from the memory pool,
+//! 4,096 here. TensorRT-LLM `tensorrt_llm/llmapi/llm_args.py`
+//! (`max_batch_size` 2,048, `max_num_tokens` 8,192, chunked context off)
+//! and `KvCacheConfig` (`tokens_per_block` 32, `free_gpu_memory_fraction`
+//! 0.9 of the memory free after loading: 9 GB per GPU of runtime and
+//! activations here, the measured KV knee of Qwen3-32B fp8 at TP1).
+//!
+//! Each engine preempts by recompute (vLLM V1, SGLang) or never
+//! (TensorRT-LLM); there is no watermark but vLLM V0's.
+
+use super::error::ScenarioError;
+use super::locate::Locator;
+use super::schema::{EngineKind, EngineSection, ScenarioFile};
+use crate::core::llm::{Policy, Preemption};
+use crate::model::profile::{GpuMemory, GpuProfile, ModelProfile};
+use crate::model::step;
+
+const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+
+/// How a replica schedules and how much KV it holds: decided by the
+/// engine, or by `[batching]` and `[kv]` for the engine-neutral policies.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Scheduling {
+    pub policy: Policy,
+    pub max_seqs: u32,
+    pub max_batched_tokens: u32,
+    pub block_tokens: u32,
+    pub watermark: f64,
+    pub preemption: Preemption,
+    pub kv_blocks: u64,
+    /// KV tokens per replica, as reported.
+    pub kv_capacity_tokens: u64,
+    pub memory: GpuMemory,
+}
+
+/// The engine's scheduler, defaults and KV capacity for `model` on `tp`
+/// GPUs of `gpu`; `[batching]` and `[kv]`'s scheduling keys are refused
+/// (the engine owns them).
+pub(super) fn resolve(
+    file: &ScenarioFile,
+    e: &EngineSection,
+    gpu: &GpuProfile,
+    model: &ModelProfile,
+    tp: u32,
+    loc: &Locator,
+) -> Result<Scheduling, ScenarioError> {
+    refuse_neutral_keys(file, loc)?;
+    let v0 = vllm_v0(e, loc)?;
+    let big = gpu.memory_bytes as f64 >= 70.0 * GIB;
+    let (seqs, tokens, chunked, block) = match (e.kind, v0) {
+        (EngineKind::Vllm, true) => (256, 8192, false, 16),
+        (EngineKind::Vllm, false) if big => (1024, 8192, true, 16),
+        (EngineKind::Vllm, false) => (256, 2048, true, 16),
+        (EngineKind::Sglang, _) => (4096, 8192, true, 1),
+        (EngineKind::Trtllm, _) => (2048, 8192, false, 32),
+    };
+    let max_seqs = positive(loc, "engine.max_num_seqs", e.max_num_seqs.unwrap_or(seqs))?;
+    let max_batched_tokens =
+        positive(loc, "engine.max_num_batched_tokens", e.max_num_batched_tokens.unwrap_or(tokens))?;
+    let block_tokens = positive(loc, "engine.block_tokens", e.block_tokens.unwrap_or(block))?;
+    let chunked = e.chunked_prefill.unwrap_or(chunked);
+    let policy = match (e.kind, v0) {
+        (EngineKind::Vllm, true) if chunked => Policy::ChunkedPrefill { chunk_tokens: max_batched_tokens },
+        (EngineKind::Vllm, true) => Policy::Continuous,
+        (EngineKind::Vllm, false) => Policy::VllmV1 { chunked },
+        (EngineKind::Sglang, _) => Policy::Sglang { chunked },
+        (EngineKind::Trtllm, _) => Policy::Trtllm { chunked },
+    };
+    let memory_bytes = gpu.memory_bytes as f64;
+    let weights = model.weight_bytes().div_ceil(u64::from(tp));
+    let kv_bytes = kv_bytes_per_gpu(e, memory_bytes, weights as f64, tp, loc)?;
+    let per_token = step::kv_bytes_per_token_per_gpu(model, tp).max(1);
+    let kv_blocks = match e.kv_blocks {
+        Some(0) => {
+            return Err(loc.error(
+                "engine.kv_blocks",
+                "expected an integer >= 1, got 0",
+                "omit it to use the engine's memory rule",
+            ))
+        }
+        Some(b) => b,
+        None if kv_bytes < (per_token * u64::from(block_tokens)) as f64 => {
+            return Err(loc.error(
+                "engine",
+                format!(
+                    "{}'s memory rule leaves no KV cache: {:.1} GB per GPU holds {:.1} GB of weights",
+                    kind_name(e.kind),
+                    memory_bytes / 1e9,
+                    weights as f64 / 1e9
+                ),
+                "raise replica.tp, pick a GPU with more memory, or set engine.kv_blocks",
+            ))
+        }
+        None => (kv_bytes as u64 / per_token) / u64::from(block_tokens),
+    };
+    let kv_cache = kv_blocks * u64::from(block_tokens) * per_token;
+    Ok(Scheduling {
+        policy,
+        max_seqs,
+        max_batched_tokens,
+        block_tokens,
+        watermark: if v0 { 0.01 } else { 0.0 },
+        preemption: Preemption::Recompute,
+        kv_blocks,
+        kv_capacity_tokens: kv_blocks * u64::from(block_tokens),
+        memory: GpuMemory {
+            memory_bytes_per_gpu: gpu.memory_bytes,
+            weights_bytes_per_gpu: weights,
+            activation_reserve_bytes_per_gpu: gpu.memory_bytes.saturating_sub(weights + kv_cache),
+            kv_cache_bytes_per_gpu: kv_cache,
+            kv_blocks_per_replica: kv_blocks,
+            kv_peak_utilization: 0.0,
+        },
+    })
+}
+
+fn kind_name(kind: EngineKind) -> &'static str {
+    match kind {
+        EngineKind::Vllm => "vllm",
+        EngineKind::Sglang => "sglang",
+        EngineKind::Trtllm => "trtllm",
+    }
+}
+
+/// vLLM's V0 scheduler: `version = "0"`, or a 0.x release before 0.8 (V1
+/// became the default in 0.8). Other engines' versions are recorded only.
+fn vllm_v0(e: &EngineSection, loc: &Locator) -> Result<bool, ScenarioError> {
+    let Some(v) = &e.version else { return Ok(false) };
+    let mut parts = v.split('.').map(str::parse::<u32>);
+    let (major, minor) = match (parts.next(), parts.next()) {
+        (Some(Ok(major)), None) => (major, None),
+        (Some(Ok(major)), Some(Ok(minor))) => (major, Some(minor)),
+        _ => {
+            return Err(loc.error(
+                "engine.version",
+                format!("expected a release number such as \"0.12\", got \"{v}\""),
+                "for vLLM, \"0\" selects the V0 scheduler",
+            ))
+        }
+    };
+    Ok(e.kind == EngineKind::Vllm && major == 0 && minor.is_none_or(|m| m < 8))
+}
+
+fn positive(loc: &Locator, key: &str, n: u32) -> Result<u32, ScenarioError> {
+    match n {
+        0 => Err(loc.error(key, "expected an integer >= 1, got 0", "omit it for the engine's default")),
+        n => Ok(n),
+    }
+}
+
+/// KV bytes per GPU by the engine's memory rule, with its own fraction key
+/// (the other engines' keys are refused, naming the right one).
+fn kv_bytes_per_gpu(e: &EngineSection, m: f64, w: f64, tp: u32, loc: &Locator) -> Result<f64, ScenarioError> {
+    let keys = [
+        (EngineKind::Vllm, "gpu_memory_utilization", e.gpu_memory_utilization),
+        (EngineKind::Sglang, "mem_fraction_static", e.mem_fraction_static),
+        (EngineKind::Trtllm, "free_gpu_memory_fraction", e.free_gpu_memory_fraction),
+    ];
+    let own = keys.iter().find(|k| k.0 == e.kind).map_or("", |k| k.1);
+    for (kind, key, value) in keys {
+        let full = format!("engine.{key}");
+        match value {
+            Some(_) if kind != e.kind => {
+                return Err(loc.error(
+                    &full,
+                    format!("`{key}` is {}'s key, not {}'s", kind_name(kind), kind_name(e.kind)),
+                    format!("{}'s memory fraction is engine.{own}", kind_name(e.kind)),
+                ))
+            }
+            Some(f) if !(f.is_finite() && f > 0.0 && f <= 1.0) => {
+                return Err(loc.error(&full, format!("expected a fraction in (0, 1], got {f}"), "e.g. 0.9"))
+            }
+            _ => {}
+        }
+    }
+    Ok(match e.kind {
+        EngineKind::Vllm => e.gpu_memory_utilization.unwrap_or(0.9) * m - w - 7e9,
+        EngineKind::Sglang => {
+            let reserved = (9.5 + f64::from(tp) / 2.0) * GIB;
+            e.mem_fraction_static.unwrap_or((m - reserved) / m) * m - w
+        }
+        EngineKind::Trtllm => e.free_gpu_memory_fraction.unwrap_or(0.9) * (m - w - 9e9),
+    })
+}
+
+/// `[batching]` and `[kv]`'s scheduling keys, and `replica.activation_reserve`,
+/// belong to the engine-neutral policies.
+fn refuse_neutral_keys(file: &ScenarioFile, loc: &Locator) -> Result<(), ScenarioError> {
+    let b = &file.batching;
+    let kv = &file.kv;
+    let taken = [
+        ("batching.policy", b.policy.is_some(), "[engine] kind sets the scheduler"),
+        ("batching.max_batch", b.max_batch.is_some(), "use engine.max_num_seqs"),
+        ("batching.max_batched_tokens", b.max_batched_tokens.is_some(), "use engine.max_num_batched_tokens"),
+        (
+            "batching.chunk_tokens",
+            b.chunk_tokens.is_some(),
+            "use engine.max_num_batched_tokens and engine.chunked_prefill",
+        ),
+        ("batching.max_wait", b.max_wait.is_some(), "engines batch continuously; remove it"),
+        ("kv.block_tokens", kv.block_tokens.is_some(), "use engine.block_tokens"),
+        ("kv.watermark", kv.watermark.is_some(), "the engine's admission rule replaces it; remove it"),
+        ("kv.preemption", kv.preemption.is_some(), "the engine's preemption mode applies; remove it"),
+        (
+            "replica.activation_reserve",
+            file.replica.as_ref().is_some_and(|r| r.activation_reserve.is_some()),
+            "the engine's memory rule replaces it: use its memory fraction key or engine.kv_blocks",
+        ),
+    ];
+    match taken.iter().find(|t| t.1) {
+        Some((key, _, hint)) => Err(loc.error(key, "not allowed with [engine]: the engine sets it", *hint)),
+        None => Ok(()),
+    }
+}
