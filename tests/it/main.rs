@@ -18,6 +18,7 @@ mod cli;
 mod distribute_bad_input;
 mod distribute_scenarios;
 mod distribute_theory;
+mod engine_step;
 mod frontdoor;
 mod frontdoor_bad_input;
 mod live;
