@@ -126,6 +126,13 @@ impl Recorder {
         }
     }
 
+    /// Moves the start of the measured interval to `at` (closed-loop
+    /// clients: `SimTime::MAX` until their warm-up ends, then that
+    /// instant). Call it only before anything at or after `at` is recorded.
+    pub fn measure_from(&mut self, at: SimTime) {
+        self.warmup = at;
+    }
+
     /// Whether a request arriving (or a batch starting) at `t` is measured.
     pub fn measures(&self, t: SimTime) -> bool {
         t >= self.warmup && t < self.until

@@ -3,6 +3,7 @@
 //! keys, arrivals, the run, what serves (a station, or an LLM pool and its
 //! front door), replications, the safety pipeline — into a [`Scenario`].
 
+use super::check;
 use super::error::{Origin, ScenarioError};
 use super::frontdoor;
 use super::llm;
@@ -60,6 +61,9 @@ pub fn from_text(text: &str, path: &Path, overrides: &[String]) -> Result<Scenar
 fn resolve(file: ScenarioFile, path: &Path, loc: &Locator) -> Result<Scenario, ScenarioError> {
     let name = name(&file, path, loc)?;
     frontdoor::check_placement(&file, loc)?;
+    if !file.tenants.is_empty() {
+        check::forbid(loc, "workload.clients", &file.workload.clients, "tenants bring their own arrivals")?;
+    }
     let arrivals = match file.tenants.is_empty() {
         true => workload::arrivals(&file.workload, path, loc)?,
         false => frontdoor::aggregate_arrivals(&file),

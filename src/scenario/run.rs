@@ -1,6 +1,6 @@
 //! `[run]` and `[validation]`: when arrivals stop, what is measured, and
 //! how `servesim validate` replicates. A run must end: a duration, a
-//! request cap, or a trace that runs out.
+//! request cap, a trace that runs out, or closed-loop clients' last answer.
 
 use super::error::ScenarioError;
 use super::locate::Locator;
@@ -42,8 +42,12 @@ pub(super) fn run(r: &RunSection, arrivals: &ArrivalSpec, loc: &Locator) -> Resu
     if r.window == Some(SimDuration::ZERO) {
         return Err(loc.error("run.window", "expected a duration > 0", "e.g. window = \"1s\"; omit for automatic"));
     }
+    if matches!(arrivals, ArrivalSpec::ClosedLoop(_)) {
+        closed_loop_run(r, loc)?;
+    }
     let is_trace = matches!(arrivals, ArrivalSpec::Trace { .. });
-    if r.duration.is_none() && r.max_requests.is_none() && !is_trace {
+    let ends = is_trace || matches!(arrivals, ArrivalSpec::ClosedLoop(_));
+    if r.duration.is_none() && r.max_requests.is_none() && !ends {
         return Err(loc.error(
             "run.duration",
             "missing: arrivals would never stop",
@@ -65,6 +69,29 @@ pub(super) fn run(r: &RunSection, arrivals: &ArrivalSpec, loc: &Locator) -> Resu
         drain: r.drain.unwrap_or(true),
         window: r.window,
     })
+}
+
+/// Closed-loop clients end the run themselves (when their requests are all
+/// answered) and measure after their own warm-up.
+fn closed_loop_run(r: &RunSection, loc: &Locator) -> Result<(), ScenarioError> {
+    let hint = "closed-loop clients send workload.clients.requests_per_client each, and the run ends when all are \
+                answered; remove the key";
+    forbid_with(loc, "run.duration", r.duration.is_some(), hint)?;
+    forbid_with(loc, "run.max_requests", r.max_requests.is_some(), hint)?;
+    forbid_with(loc, "run.drain", r.drain.is_some(), hint)?;
+    forbid_with(
+        loc,
+        "run.warmup",
+        r.warmup.is_some(),
+        "closed-loop clients warm up by request count: use workload.clients.warmup_requests",
+    )
+}
+
+fn forbid_with(loc: &Locator, key: &str, set: bool, hint: &str) -> Result<(), ScenarioError> {
+    match set {
+        true => Err(loc.error(key, "not allowed with workload.clients", hint)),
+        false => Ok(()),
+    }
 }
 
 /// `[validation]`: at least 2 replications of at least 1 request each.

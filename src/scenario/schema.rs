@@ -55,6 +55,9 @@ pub struct ScenarioFile {
     /// LLM serving: replicas of a model on GPUs, with token-level requests.
     /// When present, `servers` and `service` must be absent.
     pub replica: Option<ReplicaSection>,
+    /// A real serving engine's scheduler and defaults (LLM serving);
+    /// replaces `[batching]` and `[kv]`'s scheduling knobs.
+    pub engine: Option<EngineSection>,
     /// Each replica's paged KV cache (LLM serving).
     #[serde(default)]
     pub kv: KvSection,

@@ -42,6 +42,8 @@ fn forbid_llm_keys(file: &ScenarioFile, loc: &Locator) -> Result<(), ScenarioErr
     forbid(loc, "workload.output_tokens", &file.workload.output_tokens, why)?;
     forbid(loc, "workload.shared_prefix", &file.workload.shared_prefix, why)?;
     forbid(loc, "workload.conversations", &file.workload.conversations, why)?;
+    forbid(loc, "workload.clients", &file.workload.clients, why)?;
+    forbid(loc, "engine", &file.engine, why)?;
     let kv = &file.kv;
     let any_kv = kv.block_tokens.map(|_| ()).or(kv.watermark.map(|_| ())).or(kv.preemption.map(|_| ()));
     forbid(loc, "kv", &any_kv.or(kv.prefix_cache.map(|_| ())).or(kv.max_cached_prefixes.map(|_| ())), why)?;

@@ -6,11 +6,13 @@
 //! Why one module: the station and LLM drivers must offer the same requests
 //! and draw the same timeline for the same `[run]` table.
 
+use crate::core::llm::StepShape;
 use crate::engine::{Ending, RngStreams};
 use crate::metrics::recorder::RunEnd;
 use crate::metrics::timeline::auto_width;
-use crate::scenario::{RunConfig, Scenario};
+use crate::scenario::{RunConfig, Scenario, Serving};
 use crate::time::{SimDuration, SimTime};
+use crate::workload::closed_loop::ClosedLoopSpec;
 use crate::workload::{Arrival, ArrivalSpec, ArrivalStream};
 
 /// The arrival stream, cut off at the run's duration or request limit.
@@ -56,11 +58,26 @@ fn horizon(scenario: &Scenario, run: &RunConfig) -> SimDuration {
         ArrivalSpec::Trace { records, time_scale } => {
             SimDuration::from_secs_f64(records.last().map_or(0.0, |r| r.offset_ns as f64 / 1e9) / time_scale)
         }
+        ArrivalSpec::ClosedLoop(c) => closed_loop_horizon(scenario, c),
         spec @ ArrivalSpec::Renewal { .. } => {
             let rate = ArrivalStream::mean_rate(spec, 1.0).max(f64::MIN_POSITIVE);
             SimDuration::from_secs_f64(run.max_requests.unwrap_or(1) as f64 / rate)
         }
     }
+}
+
+/// A closed loop's span, estimated (only the timeline's width depends on
+/// it): rounds of each client's requests, each a think time plus a nominal
+/// request (1,024 prompt tokens prefilled with every client's, then 256
+/// decode steps of every client at 1,024 tokens of context) on the pool's
+/// step model.
+fn closed_loop_horizon(scenario: &Scenario, c: &ClosedLoopSpec) -> SimDuration {
+    let Serving::Llm(llm) = &scenario.serving else { return SimDuration::from_secs(1) };
+    let n = u64::from(c.concurrency);
+    let request = llm.step.time(&StepShape::prefill(1024 * n, 0)).as_secs_f64()
+        + 256.0 * llm.step.time(&StepShape::decode(n, 1024 * n)).as_secs_f64();
+    let rounds = f64::from(c.requests_per_client) + f64::from(c.warmup_requests) / n as f64;
+    SimDuration::from_secs_f64(rounds * (c.think_time.as_secs_f64() + request))
 }
 
 /// The window width for the timeline: set, or ~100 rows over the horizon.

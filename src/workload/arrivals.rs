@@ -8,6 +8,7 @@
 //! shape while the rate changes. Each arrival costs O(1) plus one step per
 //! schedule boundary crossed.
 
+use super::closed_loop::ClosedLoopSpec;
 use super::dist::Dist;
 use super::trace::TraceRecord;
 use crate::time::{SimDuration, SimTime};
@@ -102,6 +103,10 @@ pub enum ArrivalSpec {
     Renewal { gap: Dist, rate: RateSchedule },
     /// Trace rows replayed at `offset / time_scale`.
     Trace { records: Arc<Vec<TraceRecord>>, time_scale: f64 },
+    /// Closed-loop clients (LLM serving): each request follows its
+    /// client's previous answer, so no clock generates them and the stream
+    /// yields nothing (the LLM driver sends them).
+    ClosedLoop(ClosedLoopSpec),
 }
 
 /// An iterator over arrivals in time order.
@@ -129,6 +134,7 @@ impl ArrivalStream {
                     0.0
                 }
             }
+            ArrivalSpec::ClosedLoop(_) => 0.0,
         }
     }
 }
@@ -157,6 +163,7 @@ impl Iterator for ArrivalStream {
                 };
                 Some(Arrival { at, prompt_tokens: row.prompt_tokens, output_tokens: row.output_tokens })
             }
+            ArrivalSpec::ClosedLoop(_) => None,
         }
     }
 }

@@ -1,8 +1,9 @@
-//! Who sends requests, and when: arrival processes, rate schedules and trace
-//! replay. A workload yields arrivals one at a time, in time order, so the
+//! Who sends requests, and when: arrival processes, rate schedules, trace
+//! replay, and closed-loop benchmark clients. A workload yields arrivals one at a time, in time order, so the
 //! driver holds one pending arrival, never the whole run in memory.
 
 pub mod arrivals;
+pub mod closed_loop;
 pub mod conversations;
 pub mod dist;
 pub mod prefixes;

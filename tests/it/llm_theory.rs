@@ -119,3 +119,56 @@ fn constant_steps_with_geometric_lengths_are_mmc() {
     assert_agrees(&runs, "M/M/4 mean end-to-end", wq + service, |s| s.latency.end_to_end.mean_s);
     assert_agrees(&runs, "M/M/4 mean TTFT (wait + one step)", wq + 0.0002, |s| s.llm.as_ref().unwrap().ttft.mean_s);
 }
+
+/// Closed-loop benchmark clients against constant steps. N clients, zero
+/// think time, prompts of P tokens, outputs of L tokens, a batch cap
+/// B >= N and a token budget above N·P, every step exactly T (the
+/// synthetic GPU's overhead; its byte and FLOP terms round to 0 ns):
+///
+/// - every request's first token ends its prefill step, and each of its
+///   other L − 1 tokens ends one decode step of T: TPOT = T exactly;
+/// - an answer arrives when a step ends, and the replica has already
+///   started the next step (other clients keep it busy), so the client's
+///   next request waits that step (T), is prefilled in the one after (T,
+///   its first token), and decodes L − 1 steps: a client's cycle is
+///   E = T + T + (L − 1)·T = L·T + prefill, with prefill = T;
+/// - at t = 0 the first request finds the GPU idle and is prefilled alone,
+///   the other N − 1 wait that step: exactly the steady-state wait, so
+///   those N − 1 clients finish their R requests at R·E while the first
+///   finishes one step earlier, and the run lasts R·E: throughput is
+///   N·R / (R·E) = N / (L·T + prefill) exactly;
+/// - TTFT from the send is 2T (wait + prefill) for every request but the
+///   very first (T): mean (2·N·R − 1)·T / (N·R).
+#[test]
+fn closed_loop_clients_see_tpot_t_and_throughput_n_over_cycle() {
+    let (n, r, l, t) = (8u32, 5u32, 20u32, 0.001);
+    let tmp = tempfile::tempdir().unwrap();
+    profiles(&tmp.path().join("profiles"), "1e30", "1ms");
+    let gpu = tmp.path().join("profiles/gpus/synthetic.toml");
+    let text = std::fs::read_to_string(&gpu)
+        .unwrap()
+        .replace("memory_bandwidth_bytes_per_s = 1e18", "memory_bandwidth_bytes_per_s = 1e24");
+    std::fs::write(&gpu, text).unwrap();
+    let scenario = format!(
+        "seed = 5\n[workload]\nclients = {{ concurrency = {n}, requests_per_client = {r} }}\n\
+         prompt_tokens = {{ fixed = 100 }}\noutput_tokens = {{ fixed = {l} }}\n\
+         [replica]\ngpu = \"synthetic\"\nmodel = \"synthetic\"\nprofiles = \"profiles\"\n\
+         [batching]\npolicy = \"continuous\"\nmax_batch = {n}\nmax_batched_tokens = 100000\n"
+    );
+    let path = tmp.path().join("s.toml");
+    std::fs::write(&path, scenario).unwrap();
+    let s = scenario::load(&path, &[]).unwrap_or_else(|e| panic!("{e}"));
+    let summary = servesim::sim::run(&s).summary;
+    assert!(summary.invariants.all_hold);
+    let llm = summary.llm.as_ref().unwrap();
+    let requests = f64::from(n * r);
+    assert_eq!(llm.tpot.count, u64::from(n * r));
+    assert!((llm.tpot.mean_s - t).abs() < 1e-12, "TPOT {} vs T {t}", llm.tpot.mean_s);
+    assert!((llm.tpot.max_s - t).abs() < 1e-6, "histogram max {}", llm.tpot.max_s);
+    let cycle = f64::from(l) * t + t;
+    let throughput = f64::from(n) / cycle;
+    let got = summary.throughput.completed_per_s;
+    assert!((got - throughput).abs() / throughput < 1e-9, "throughput {got} vs N/(L·T + prefill) {throughput}");
+    let ttft = (2.0 * requests - 1.0) * t / requests;
+    assert!((llm.ttft.mean_s - ttft).abs() < 1e-9, "TTFT {} vs {ttft}", llm.ttft.mean_s);
+}

@@ -108,3 +108,53 @@ pub struct SloSection {
     /// Target for the 99th percentile of end-to-end latency.
     pub e2e_p99: Option<SimDuration>,
 }
+
+/// The serving engine whose scheduler and defaults a replica follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum EngineKind {
+    /// vLLM (V1 scheduler by default; `version = "0"` for V0).
+    Vllm,
+    /// SGLang.
+    Sglang,
+    /// TensorRT-LLM (PyTorch backend, `trtllm-serve`).
+    Trtllm,
+}
+
+/// `[engine]`: a real serving engine's scheduler, with that engine's own
+/// defaults for every knob left out (see `docs/guide/llm-serving.md`).
+/// Replaces `[batching]`'s policy and limits and `[kv]`'s block size,
+/// watermark and preemption.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSection {
+    /// "vllm", "sglang" or "trtllm".
+    pub kind: EngineKind,
+    /// Engine version where its behaviour changed: vLLM "0" is the V0
+    /// scheduler (prefill-first, whole prompts); any other vLLM version is
+    /// V1. Default: the current release's behaviour.
+    pub version: Option<String>,
+    /// Most sequences running at once (vLLM `max_num_seqs`, SGLang
+    /// `max_running_requests`, TensorRT-LLM `max_batch_size`). Default: the engine's.
+    pub max_num_seqs: Option<u32>,
+    /// Most tokens in one step (vLLM `max_num_batched_tokens`, SGLang
+    /// `chunked_prefill_size`, TensorRT-LLM `max_num_tokens`). Default: the engine's.
+    pub max_num_batched_tokens: Option<u32>,
+    /// Split long prompts over steps. Default: the engine's (vLLM V1 and
+    /// SGLang on, vLLM V0 and TensorRT-LLM off).
+    pub chunked_prefill: Option<bool>,
+    /// Tokens per KV block (page). Default: the engine's (vLLM 16, SGLang 1,
+    /// TensorRT-LLM 32).
+    pub block_tokens: Option<u32>,
+    /// vLLM: fraction of GPU memory the engine may use (weights, activations
+    /// and KV cache). Default: 0.9.
+    pub gpu_memory_utilization: Option<f64>,
+    /// SGLang: fraction of GPU memory for weights and KV cache. Default:
+    /// (memory − (9.5 + tp/2) GiB) / memory.
+    pub mem_fraction_static: Option<f64>,
+    /// TensorRT-LLM: fraction of the memory free after loading the model
+    /// that goes to the KV cache. Default: 0.9.
+    pub free_gpu_memory_fraction: Option<f64>,
+    /// KV blocks per replica, overriding the engine's memory rule.
+    pub kv_blocks: Option<u64>,
+}

@@ -48,6 +48,9 @@ pub struct WorkloadSection {
     /// Multi-turn conversations (LLM serving, synthetic arrivals): each
     /// arrival opens one; later turns follow their predecessor's answer.
     pub conversations: Option<ConversationsSpec>,
+    /// Closed-loop benchmark clients (LLM serving): they replace the
+    /// arrival process (no `arrival`, `rate_per_s` or `trace` with them).
+    pub clients: Option<ClientsSpec>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -96,4 +99,50 @@ pub struct ConversationsSpec {
     /// Mean pause between a turn's answer and the user's next turn
     /// (exponentially distributed; stream "think-time").
     pub think_time: Option<SimDuration>,
+}
+
+/// Closed-loop benchmark clients, as `vllm bench serve --max-concurrency`,
+/// genai-perf / aiperf and inference-perf drive a server:
+/// `{ concurrency = 16, requests_per_client = 10 }`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientsSpec {
+    /// Clients sending at once; each sends its next request when its
+    /// previous answer has arrived (and its think time has passed).
+    pub concurrency: Option<u32>,
+    /// Measured requests per client: the run sends concurrency ×
+    /// requests_per_client (a benchmark's num_prompts). Default: 10.
+    pub requests_per_client: Option<u32>,
+    /// Pause between an answer and the client's next request (fixed). Default: "0s".
+    pub think_time: Option<SimDuration>,
+    /// How clients start: "burst" (all at t = 0) or `{ ramp = "10s" }`
+    /// (client i of n starts at i/n of the ramp). Default: "burst".
+    pub start: Option<ClientStart>,
+    /// Requests sent first, through the same clients, and not measured;
+    /// the measured requests start when the last of them is answered. Default: 0.
+    pub warmup_requests: Option<u32>,
+}
+
+/// `start = "burst"` or `start = { ramp = "10s" }`.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ClientStart {
+    /// "burst".
+    Named(StartPattern),
+    /// `{ ramp = "10s" }`.
+    Ramp(RampStart),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum StartPattern {
+    /// Every client sends its first request at t = 0.
+    Burst,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RampStart {
+    /// Clients start evenly spread over this span.
+    pub ramp: SimDuration,
 }

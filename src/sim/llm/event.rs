@@ -1,5 +1,5 @@
 //! The LLM driver's events: its own (arrivals, steps, timers, KV
-//! transfers, conversation turns) and, wrapped, those of the stages it
+//! transfers, conversation turns, closed-loop clients' sends) and, wrapped, those of the stages it
 //! drives (the safety gate, the front door).
 //!
 //! Why a module of its own: where requests come from ([`super::requests`])
@@ -30,6 +30,15 @@ pub(super) enum Event {
     },
     /// A conversation's next turn, held in the requests' `turns` slab.
     Turn {
+        slot: u32,
+    },
+    /// A closed-loop client sends its next request.
+    ClientSend {
+        client: u32,
+    },
+    /// A client's request, held in the requests' `ingress` slab, reaches
+    /// the engine's scheduler.
+    Ingress {
         slot: u32,
     },
     Safety(GateEvent),

@@ -88,6 +88,10 @@ impl<'a, 's> LlmRun<'a, 's> {
         let measured = (SimTime::ZERO + run.warmup, SimTime::ZERO + run.duration.unwrap_or_default());
         let mut door = llm.frontdoor.as_ref().map(|f| FrontDoor::new(f, &streams, measured, width, kv_blocks));
         let mut requests = Requests::new(scenario, llm, &streams, run);
+        let mut recorder = Recorder::new(run.warmup, run.measure_until, llm.replicas, width);
+        if requests.warming_up() {
+            recorder.measure_from(SimTime::MAX);
+        }
         match door.as_mut() {
             Some(d) => d.start(&mut |at, e| clock.schedule(at, Event::FrontDoor(e))),
             None => requests.start(&mut clock),
@@ -98,7 +102,7 @@ impl<'a, 's> LlmRun<'a, 's> {
             requests,
             answers: Vec::new(),
             usage: PoolUsage::new(llm),
-            recorder: Recorder::new(run.warmup, run.measure_until, llm.replicas, width),
+            recorder,
             tokens: LlmRecorder::default(),
             clock,
             scenario,
@@ -146,6 +150,12 @@ impl<'a, 's> LlmRun<'a, 's> {
             }
             Event::Turn { slot } => {
                 if let Some(input) = self.requests.turn(now, slot, &mut self.clock, &mut self.recorder) {
+                    self.submit(now, input);
+                }
+            }
+            Event::ClientSend { client } => self.requests.client_send(now, client, &mut self.clock, &mut self.recorder),
+            Event::Ingress { slot } => {
+                if let Some(input) = self.requests.ingress(slot) {
                     self.submit(now, input);
                 }
             }
@@ -240,8 +250,11 @@ impl<'a, 's> LlmRun<'a, 's> {
                     None => continue,
                 }
             }
+            if let Some(sent) = self.requests.sent_at(request) {
+                served.arrived = sent;
+            }
             self.record_answer(now, request, outcome, &served);
-            self.requests.answered(now, request, outcome, &mut self.clock);
+            self.requests.answered(now, request, outcome, &mut self.clock, &mut self.recorder);
         }
         self.answers = answers;
     }

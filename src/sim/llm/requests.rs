@@ -24,9 +24,11 @@ use crate::engine::{Clock, RngStreams};
 use crate::metrics::Recorder;
 use crate::scenario::{LlmConfig, RunConfig, Scenario};
 use crate::sim::limits::Arrivals;
-use crate::time::SimTime;
+use crate::time::{SimDuration, SimTime};
+use crate::workload::closed_loop::{ClosedLoop, Next, Phase};
 use crate::workload::conversations::{Conversations, NextTurn};
 use crate::workload::Arrival;
+use crate::workload::ArrivalSpec;
 use rand_chacha::ChaCha8Rng;
 
 pub(super) struct Requests<'a> {
@@ -42,7 +44,16 @@ pub(super) struct Requests<'a> {
     conversations: Option<Conversations>,
     /// Follow-up turns waiting to be sent, by `Event::Turn` slot.
     turns: Slab<NextTurn>,
+    /// Closed-loop clients, replacing the arrivals.
+    clients: Option<ClosedLoop>,
+    /// Clients' requests on their way to the scheduler, by `Event::Ingress` slot.
+    ingress: Slab<Input>,
 }
+
+/// A request's fixed cost between its send and the engine's scheduler
+/// (tokenizing, HTTP, the API server): the one place the driver needs it.
+/// Zero until the step model provides a per-request cost.
+const INGRESS: SimDuration = SimDuration::ZERO;
 
 impl<'a> Requests<'a> {
     pub(super) fn new(scenario: &Scenario, llm: &'a LlmConfig, streams: &RngStreams, run: &RunConfig) -> Self {
@@ -60,11 +71,27 @@ impl<'a> Requests<'a> {
                 .clone()
                 .map(|c| Conversations::new(c, first_session, streams.stream("turns"), streams.stream("think-time"))),
             turns: Slab::default(),
+            clients: match &scenario.arrivals {
+                ArrivalSpec::ClosedLoop(spec) => Some(ClosedLoop::new(*spec)),
+                _ => None,
+            },
+            ingress: Slab::default(),
         }
     }
 
-    /// Schedules the first arrival.
+    /// Whether measurement waits for closed-loop clients' warm-up.
+    pub(super) fn warming_up(&self) -> bool {
+        self.clients.as_ref().is_some_and(|c| c.phase() == Phase::Warmup)
+    }
+
+    /// Schedules the first arrival, or the clients' first sends.
     pub(super) fn start(&mut self, clock: &mut Clock<Event>) {
+        if let Some(c) = &self.clients {
+            for (client, at) in c.start(SimTime::ZERO) {
+                clock.schedule(at, Event::ClientSend { client });
+            }
+            return;
+        }
         self.pending = self.arrivals.next();
         if let Some(a) = &self.pending {
             clock.schedule(a.at, Event::Arrival);
@@ -104,6 +131,37 @@ impl<'a> Requests<'a> {
         Some(Input::Arrival { request, prompt_tokens, output_tokens, prefix, session })
     }
 
+    /// Client `client` sends now, if a request is left for it: recorded as
+    /// offered now, it reaches the scheduler after [`INGRESS`].
+    pub(super) fn client_send(&mut self, now: SimTime, client: u32, clock: &mut Clock<Event>, recorder: &mut Recorder) {
+        let (Some(clients), Some((prompt, output))) = (self.clients.as_mut(), &self.llm.sizes) else { return };
+        let request = RequestId(self.offered);
+        if !clients.send(now, client, request) {
+            return;
+        }
+        let mut prompt_tokens = prompt.sample(&mut self.prompt_rng);
+        let output_tokens = output.sample(&mut self.output_rng);
+        let prefix = self.llm.shared_prefix.and_then(|p| p.draw(&mut self.prefix_rng));
+        if let Some(p) = prefix {
+            prompt_tokens = prompt_tokens.saturating_add(p.tokens);
+        }
+        self.offer(clock);
+        recorder.arrival(request, &Arrival { at: now, prompt_tokens, output_tokens });
+        let input = Input::Arrival { request, prompt_tokens, output_tokens, prefix, session: None };
+        clock.schedule(now + INGRESS, Event::Ingress { slot: self.ingress.insert(input) });
+    }
+
+    /// The client's request in `slot`, reaching the scheduler now.
+    pub(super) fn ingress(&mut self, slot: u32) -> Option<Input> {
+        self.ingress.remove(slot)
+    }
+
+    /// When `request` was sent, if a closed-loop client sent it (its
+    /// caller's clock starts there, not at the scheduler).
+    pub(super) fn sent_at(&self, request: RequestId) -> Option<SimTime> {
+        self.clients.as_ref().and_then(|c| c.sent_at(request))
+    }
+
     /// The follow-up turn in `slot`, due now, as the core's input.
     pub(super) fn turn(
         &mut self,
@@ -131,8 +189,30 @@ impl<'a> Requests<'a> {
     }
 
     /// `request` was answered now: its conversation's next turn, if any,
-    /// comes after a think time, while arrivals go on.
-    pub(super) fn answered(&mut self, now: SimTime, request: RequestId, outcome: Outcome, clock: &mut Clock<Event>) {
+    /// comes after a think time, while arrivals go on; its closed-loop
+    /// client sends again, or, the warm-up over, measurement starts now
+    /// and the clients start again.
+    pub(super) fn answered(
+        &mut self,
+        now: SimTime,
+        request: RequestId,
+        outcome: Outcome,
+        clock: &mut Clock<Event>,
+        recorder: &mut Recorder,
+    ) {
+        if let Some(c) = self.clients.as_mut() {
+            match c.answered(now, request) {
+                Next::Send { client, at } => clock.schedule(at, Event::ClientSend { client }),
+                Next::Measure => {
+                    recorder.measure_from(now);
+                    for (client, at) in c.start(now) {
+                        clock.schedule(at, Event::ClientSend { client });
+                    }
+                }
+                Next::Nothing => {}
+            }
+            return;
+        }
         let next = self.conversations.as_mut().and_then(|c| c.answered(request, outcome == Outcome::Completed, now));
         let (arriving, stop) = (self.pending.is_some(), clock.stop());
         if let Some((at, turn)) = next.filter(|(at, _)| arriving && stop.is_none_or(|s| *at < s)) {
