@@ -186,7 +186,10 @@ impl EngineStep {
                 ))
             }
             None if moe_ep != 1 => {
-                return bad(format!("{} has no experts; expert parallelism needs an MoE model (moe_ep = 1)", model.name))
+                return bad(format!(
+                    "{} has no experts; expert parallelism needs an MoE model (moe_ep = 1)",
+                    model.name
+                ))
             }
             _ => {}
         }
@@ -254,8 +257,8 @@ impl EngineStep {
         let c = &self.coefficients;
         let n_seqs = s.decode_seqs.saturating_add(s.prefill_seqs) as f64;
         let weight_bytes = self.weight_bytes(tokens);
-        let gemm_flops = (self.dense_flops_per_token + self.expert_flops_per_token) * tokens
-            + self.lm_head_flops_per_seq * n_seqs;
+        let gemm_flops =
+            (self.dense_flops_per_token + self.expert_flops_per_token) * tokens + self.lm_head_flops_per_seq * n_seqs;
         let kv_read = s.prefill_cached_tokens.saturating_add(s.decode_context_tokens) as f64;
         let kv_bytes = self.kv_bytes_per_token * (kv_read + tokens);
         let attention_flops = self.attention_flops_per_key * s.prefill_attended as f64;
@@ -264,7 +267,8 @@ impl EngineStep {
         let kv_s = kv_bytes / self.hbm * c.kv_inefficiency;
         let attention_s = attention_flops / self.bf16_peak * c.attention_inefficiency;
         let overhead_s = c.step_cpu.as_secs_f64() + c.seq_cpu.as_secs_f64() * n_seqs;
-        let comm_s = self.allreduce_latency_s + self.allreduce_bytes_per_token * tokens / self.nvlink * c.nvlink_inefficiency;
+        let comm_s =
+            self.allreduce_latency_s + self.allreduce_bytes_per_token * tokens / self.nvlink * c.nvlink_inefficiency;
         let total = overhead_s + stream_s.max(gemm_s) + kv_s + attention_s + comm_s;
         StepCost {
             bytes_per_gpu: weight_bytes + kv_bytes,

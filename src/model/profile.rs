@@ -18,8 +18,8 @@ use super::moe::Moe;
 use super::precision::{Dtype, Precision};
 use crate::time::SimDuration;
 use serde::de::DeserializeOwned;
-use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// A bad profile or a replica that cannot be built from profiles. All fatal.
@@ -126,9 +126,9 @@ impl ModelProfile {
     /// weights' format.
     pub fn weight_bytes(&self) -> u64 {
         let Some(p) = self.precision else { return self.parameters.saturating_mul(u64::from(self.dtype_bytes)) };
-        let experts = self.moe.map_or(0.0, |m| {
-            f64::from(self.layers) * f64::from(m.experts) * m.expert_parameters(self.hidden_size)
-        });
+        let experts = self
+            .moe
+            .map_or(0.0, |m| f64::from(self.layers) * f64::from(m.experts) * m.expert_parameters(self.hidden_size));
         let rest = (self.parameters as f64 - experts).max(0.0);
         (rest * p.weights.bytes() + experts * p.expert_weights().bytes()).ceil() as u64
     }

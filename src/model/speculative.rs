@@ -82,7 +82,13 @@ impl Speculation {
 
     /// Duration of one speculative step: the target's verify step plus, with
     /// a draft model, `k` draft decode steps over the same sequences.
-    pub fn step_time(&self, target: &StepModel, draft: Option<&StepModel>, seqs: u64, context_tokens: u64) -> SimDuration {
+    pub fn step_time(
+        &self,
+        target: &StepModel,
+        draft: Option<&StepModel>,
+        seqs: u64,
+        context_tokens: u64,
+    ) -> SimDuration {
         let proposals = draft.map_or(SimDuration::ZERO, |d| {
             let one = d.time(&StepShape::decode(seqs, context_tokens));
             SimDuration::from_secs_f64(one.as_secs_f64() * f64::from(self.proposal_tokens))

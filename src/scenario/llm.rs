@@ -11,6 +11,7 @@ use super::schema::{BatchingPolicy, KvSection, PrefixCacheMode, ReplicaSection, 
 use super::serving::LlmConfig;
 use crate::core::llm::{Disaggregation, Policy, PrefixCacheConfig, PrefixEviction, ReplicaConfig};
 use crate::metrics::llm::Slo;
+use crate::model::engine_step::Parallelism;
 use crate::model::profile::{self, CalibratedProfile, GpuMemory, GpuProfile, ModelProfile, ProfileError};
 use crate::model::step::{self, StepModel};
 use crate::time::SimDuration;
@@ -134,8 +135,11 @@ fn pool(
         },
         None => None,
     };
-    let step = StepModel::new(&gpu, &model, tp, calibrated.as_ref())
-        .map_err(|e| profile_error(loc, if calibrated.is_some() { "replica.calibrated" } else { "replica" }, e))?;
+    let step = match file.engine.as_ref().map(|e| e.kind) {
+        Some(kind) => StepModel::for_engine(&gpu, &model, Parallelism::tensor(tp), calibrated.as_ref(), kind.name()),
+        None => StepModel::new(&gpu, &model, tp, calibrated.as_ref()),
+    }
+    .map_err(|e| profile_error(loc, if calibrated.is_some() { "replica.calibrated" } else { "replica" }, e))?;
 
     let kv = &file.kv;
     let block_tokens = kv.block_tokens.unwrap_or(16);

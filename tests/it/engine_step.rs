@@ -62,8 +62,9 @@ gemm_inefficiency = { bf16 = 1.0 }
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("unit.toml"), text).unwrap();
     let cal = CalibratedProfile::load(&dir.path().join("unit.toml")).unwrap();
-    let step = StepModel::for_engine(&gpu("h100-sxm"), &model("llama-3.1-8b"), Parallelism::tensor(2), Some(&cal), "vllm")
-        .unwrap();
+    let step =
+        StepModel::for_engine(&gpu("h100-sxm"), &model("llama-3.1-8b"), Parallelism::tensor(2), Some(&cal), "vllm")
+            .unwrap();
     let (seqs, context) = (8.0, 8.0 * 1000.0);
     let cost = step.cost(&StepShape::decode(8, 8000));
     let (l, h, v) = (32.0_f64, 4096.0_f64, 128256.0_f64);
