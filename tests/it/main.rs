@@ -14,6 +14,7 @@ mod support;
 mod llm_harness;
 
 mod bad_input;
+mod bench_fidelity;
 mod cli;
 mod distribute_bad_input;
 mod distribute_scenarios;
