@@ -22,6 +22,7 @@
 //! `(time, seq)`, one named random stream per component ([`engine::rng`]),
 //! no hash-order iteration in output. Same scenario + seed => same bytes.
 
+pub mod bench;
 pub mod distribute;
 pub mod engine;
 pub mod input;

@@ -1,23 +1,33 @@
 //! `servesim fidelity`: the same workload live and simulated with a
 //! calibrated profile; per-metric error as a table, a CSV and a CDF plot.
+//! With `--benchmarks FILE.csv`: every measured run of a benchmark file
+//! (aiconfigurator's silicon format, see `servesim::bench`) simulated and
+//! compared, per row and per engine/model/precision/tp group.
 
 use super::backend::ExecutorFlags;
 use super::{Failure, ScenarioFlags};
 use anyhow::anyhow;
 use clap::Args;
+use servesim::bench::{self, fidelity};
 use servesim::live::{self, Backend};
 use servesim::model::profile::CalibratedProfile;
 use servesim::report::{self, plots};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Args, Debug)]
 pub struct FidelityArgs {
-    /// Scenario file (an LLM-serving scenario).
-    scenario: PathBuf,
-    /// Calibrated profile written by `servesim calibrate` (its gpu must be the scenario's).
+    /// Scenario file (an LLM-serving scenario) for a live comparison.
+    #[arg(required_unless_present = "benchmarks")]
+    scenario: Option<PathBuf>,
+    /// Calibrated profile written by `servesim calibrate` (its gpu must be the scenario's). With --benchmarks:
+    /// a file in <profiles>/calibrated/ (default: <gpu>-engines there, when it exists).
     #[arg(long, value_name = "FILE")]
-    profile: PathBuf,
+    profile: Option<PathBuf>,
+    /// Measured runs (aiconfigurator silicon CSV: id, backend, model_path, system, precision, mode, isl, osl,
+    /// batch_size, tp_size, silicon_ttft_ms, silicon_tpot_ms, ...): simulate every row instead of a live run.
+    #[arg(long, value_name = "FILE.csv", conflicts_with = "scenario")]
+    benchmarks: Option<PathBuf>,
     /// Executor for the live run.
     #[arg(long, value_enum, default_value = "cuda")]
     backend: Backend,
@@ -31,15 +41,23 @@ pub struct FidelityArgs {
 }
 
 pub fn fidelity(args: FidelityArgs) -> Result<ExitCode, Failure> {
+    let (scenario_path, profile) = match (&args.benchmarks, &args.scenario, &args.profile) {
+        (Some(file), _, _) => return benchmarks(file, &args),
+        (None, Some(scenario), Some(profile)) => (scenario.clone(), profile.clone()),
+        (None, _, None) => {
+            return Err(Failure::input(anyhow!("--profile FILE: the calibrated profile to simulate with")))
+        }
+        (None, None, _) => return Err(Failure::input(anyhow!("a scenario file, or --benchmarks FILE.csv"))),
+    };
     if args.backend == Backend::Sim {
         return Err(Failure::input(anyhow!("fidelity compares a live run with the sim: use --backend cpu or cuda")));
     }
     ExecutorFlags::check(args.backend)?;
-    let scenario = args.flags.load(&args.scenario)?;
+    let scenario = args.flags.load(&scenario_path)?;
     live::driver::llm_config(&scenario).map_err(Failure::input)?;
-    let calibrated = CalibratedProfile::load(&args.profile).map_err(Failure::input)?;
+    let calibrated = CalibratedProfile::load(&profile).map_err(Failure::input)?;
     let leaf = format!("{}-fidelity-{}", scenario.name, args.backend.name());
-    let out = args.out.unwrap_or_else(|| PathBuf::from("reports").join(leaf));
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("reports").join(leaf));
     report::check_out(&out)?;
     let exec = args.exec.open(args.backend)?;
     let f = live::fidelity::run(&scenario, exec, &calibrated).map_err(|e| match e {
@@ -63,7 +81,7 @@ pub fn fidelity(args: FidelityArgs) -> Result<ExitCode, Failure> {
         scenario.name,
         scenario.seed,
         f.device,
-        args.profile.display(),
+        profile.display(),
         f.live.summary.requests.offered
     );
     if !args.flags.quiet {
@@ -95,6 +113,54 @@ pub fn fidelity(args: FidelityArgs) -> Result<ExitCode, Failure> {
     ];
     let dir = report::write_files(&out, &files)?;
     if !args.flags.quiet {
+        say!("report: {}", dir.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--benchmarks`: every row simulated; `fidelity.csv` and `fidelity.md`.
+fn benchmarks(file: &Path, args: &FidelityArgs) -> Result<ExitCode, Failure> {
+    let rows = bench::read(file).map_err(Failure::input)?;
+    let calibrated = match &args.profile {
+        None => None,
+        Some(p) => {
+            let dir = args.exec.profiles().join("calibrated");
+            let in_dir = p.parent().is_some_and(|d| d.canonicalize().ok() == dir.canonicalize().ok());
+            let name = p.file_stem().map(|s| s.to_string_lossy().into_owned()).filter(|_| in_dir && p.is_file());
+            Some(name.ok_or_else(|| {
+                Failure::input(anyhow!(
+                    "--profile {}: expected a calibrated profile file in {} (shipped: h100-sxm-engines.toml)",
+                    p.display(),
+                    dir.display()
+                ))
+            })?)
+        }
+    };
+    let stem = file.file_stem().map_or("benchmarks".into(), |s| s.to_string_lossy().into_owned());
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("reports").join(format!("{stem}-fidelity")));
+    report::check_out(&out)?;
+    let outcomes = fidelity::run_all(&rows, args.exec.profiles(), calibrated.as_deref());
+    let md = fidelity::markdown(&outcomes, &file.display().to_string(), calibrated.as_deref());
+    let files = vec![("fidelity.md", md.clone().into_bytes()), ("fidelity.csv", fidelity::csv(&outcomes).into_bytes())];
+    let dir = report::write_files(&out, &files)?;
+    if !args.flags.quiet {
+        let all = fidelity::Accuracy::of(&outcomes);
+        say!(
+            "{}: {} rows, {} simulated: TTFT MAPE {:.1}%, TPOT MAPE {:.1}% (per group in fidelity.md)",
+            file.display(),
+            rows.len(),
+            all.rows,
+            all.ttft_mape * 100.0,
+            all.tpot_mape * 100.0
+        );
+        for o in outcomes.iter().filter(|o| o.predicted.is_err()) {
+            say!(
+                "  not expressed: line {} ({}): {}",
+                o.row.line,
+                o.row.id,
+                o.predicted.as_ref().err().map_or("", |e| e)
+            );
+        }
         say!("report: {}", dir.display());
     }
     Ok(ExitCode::SUCCESS)

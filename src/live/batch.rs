@@ -117,6 +117,8 @@ impl ExecModel {
             intermediate_size: self.intermediate,
             vocab_size: self.vocab,
             dtype_bytes: 2,
+            precision: None,
+            moe: None,
         }
     }
 }

@@ -472,6 +472,7 @@ pub fn profile(fit: &Fit, gpu: &str, source: String) -> CalibratedProfile {
         effective_nvlink_bandwidth_bytes_per_s: None,
         effective_attention_bandwidth_bytes_per_s: fit.attention.map(|a| a.bandwidth_bytes_per_s),
         effective_attention_flops_per_s: fit.attention.map(|a| a.flops_per_s),
+        engines: Default::default(),
     }
 }
 

@@ -3,9 +3,13 @@
 //! (`ps`). Models draw randomness only from the streams they are handed.
 
 pub mod clients;
+pub mod engine_step;
+pub mod moe;
+pub mod precision;
 pub mod profile;
 pub mod ps;
 pub mod service;
+pub mod speculative;
 pub mod step;
 
 pub use ps::SharedServer;

@@ -13,9 +13,13 @@
 //! and what was expected. Combination checks (tensor-parallel degree, a model
 //! that does not fit) live in [`super::step`] and use the same error type.
 
+use super::engine_step::EngineCoefficients;
+use super::moe::Moe;
+use super::precision::{Dtype, Precision};
 use crate::time::SimDuration;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// A bad profile or a replica that cannot be built from profiles. All fatal.
@@ -65,6 +69,12 @@ pub struct GpuProfile {
     pub memory_bandwidth_bytes_per_s: f64,
     /// Dense (no sparsity) bf16 tensor-core peak.
     pub bf16_flops_per_s: f64,
+    /// Dense fp8 tensor-core peak, on GPUs that have fp8 tensor cores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fp8_flops_per_s: Option<f64>,
+    /// Dense fp4 tensor-core peak, on GPUs that have fp4 tensor cores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fp4_flops_per_s: Option<f64>,
     /// Achievable fraction of the memory-bandwidth peak, in (0, 1].
     pub memory_bandwidth_efficiency: f64,
     /// Achievable fraction of the FLOP/s peak, in (0, 1].
@@ -101,11 +111,45 @@ pub struct ModelProfile {
     pub vocab_size: u32,
     /// Bytes per weight, activation and KV-cache element (2 for bf16).
     pub dtype_bytes: u32,
+    /// Formats per tensor class; when absent, `dtype_bytes` for all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<Precision>,
+    /// Mixture-of-experts layers (every layer's MLP; `intermediate_size`
+    /// is then unused by the engine step model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moe: Option<Moe>,
 }
 
 impl ModelProfile {
+    /// Bytes of all weights: `parameters x dtype_bytes`, or, with
+    /// `[precision]`, routed experts in their format and the rest in the
+    /// weights' format.
     pub fn weight_bytes(&self) -> u64 {
-        self.parameters.saturating_mul(u64::from(self.dtype_bytes))
+        let Some(p) = self.precision else { return self.parameters.saturating_mul(u64::from(self.dtype_bytes)) };
+        let experts = self
+            .moe
+            .map_or(0.0, |m| f64::from(self.layers) * f64::from(m.experts) * m.expert_parameters(self.hidden_size));
+        let rest = (self.parameters as f64 - experts).max(0.0);
+        (rest * p.weights.bytes() + experts * p.expert_weights().bytes()).ceil() as u64
+    }
+
+    /// `[precision]`, or `dtype_bytes`'s format for every class.
+    pub fn precision_or_uniform(&self) -> Precision {
+        self.precision.unwrap_or_else(|| Precision::uniform(self.dtype_bytes))
+    }
+}
+
+impl GpuProfile {
+    /// Dense tensor-core peak for GEMMs with weights in `dtype`: the
+    /// format's own rate when the GPU has one, else bf16 (weight-only
+    /// formats are dequantized into bf16 GEMMs; fp32 is priced as bf16).
+    pub fn flops_per_s(&self, dtype: Dtype) -> f64 {
+        match dtype {
+            Dtype::Fp8 => self.fp8_flops_per_s,
+            Dtype::Fp4 => self.fp4_flops_per_s,
+            Dtype::Fp32 | Dtype::Bf16 | Dtype::Int4 => None,
+        }
+        .unwrap_or(self.bf16_flops_per_s)
     }
 }
 
@@ -134,6 +178,11 @@ pub struct CalibratedProfile {
     pub effective_attention_bandwidth_bytes_per_s: Option<f64>,
     /// Rate of the attention kernels' FLOPs.
     pub effective_attention_flops_per_s: Option<f64>,
+    /// Engine step-model coefficients by engine kind (`[engines.vllm]`):
+    /// a replica whose engine has a table here is priced by
+    /// [`super::engine_step`] instead of the roofline.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub engines: BTreeMap<String, EngineCoefficients>,
 }
 
 /// A kind of profile file: where it lives and what its values must satisfy.
@@ -144,6 +193,11 @@ pub trait Profile: DeserializeOwned {
     const DIR: &'static str;
     /// Meaning checks; `Err((key, what was expected))`.
     fn check(&self) -> Result<(), (&'static str, String)>;
+    /// Checks of nested tables whose keys are data (`engines.<kind>.…`);
+    /// `Err((dotted key, what was expected))`.
+    fn check_tables(&self) -> Result<(), (String, String)> {
+        Ok(())
+    }
     fn set_name(&mut self, name: String);
 }
 
@@ -187,6 +241,9 @@ impl Profile for GpuProfile {
             ));
         }
         positive("nvlink_bandwidth_bytes_per_s", self.nvlink_bandwidth_bytes_per_s)?;
+        for (key, v) in [("fp8_flops_per_s", self.fp8_flops_per_s), ("fp4_flops_per_s", self.fp4_flops_per_s)] {
+            v.map_or(Ok(()), |v| positive(key, v))?;
+        }
         fraction("nvlink_efficiency", self.nvlink_efficiency)?;
         positive("pcie_bandwidth_bytes_per_s", self.pcie_bandwidth_bytes_per_s)
     }
@@ -223,7 +280,7 @@ impl Profile for ModelProfile {
         if ![1, 2, 4].contains(&self.dtype_bytes) {
             return Err(("dtype_bytes", format!("expected 1, 2 or 4 bytes per element, got {}", self.dtype_bytes)));
         }
-        Ok(())
+        self.moe.map_or(Ok(()), |m| m.check())
     }
     fn set_name(&mut self, name: String) {
         self.name = name;
@@ -255,6 +312,12 @@ impl Profile for CalibratedProfile {
         alone.map_or(Ok(()), |(key, other)| {
             Err((key, format!("expected together with `{other}` (the attention term needs both), or neither")))
         })
+    }
+    fn check_tables(&self) -> Result<(), (String, String)> {
+        for (kind, c) in &self.engines {
+            c.check().map_err(|(key, message)| (format!("engines.{kind}.{key}"), message))?;
+        }
+        Ok(())
     }
     fn set_name(&mut self, name: String) {
         self.name = name;
@@ -308,6 +371,7 @@ pub fn load<P: Profile>(path: &Path) -> Result<P, ProfileError> {
         value_error(offset, key_of_error(&text, e.message(), offset), e.message().trim().to_string())
     })?;
     profile.check().map_err(|(key, message)| value_error(span_of(&text, key), key.to_string(), message))?;
+    profile.check_tables().map_err(|(key, message)| value_error(span_of(&text, &key), key, message))?;
     profile.set_name(path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
     Ok(profile)
 }
@@ -348,10 +412,14 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-/// Byte offset of top-level `key`'s value, if written.
+/// Byte offset of `key`'s value (dotted for nested tables), if written.
 fn span_of(text: &str, key: &str) -> Option<usize> {
     let doc = toml_edit::ImDocument::parse(text).ok()?;
-    doc.as_item().get(key)?.span().map(|s| s.start)
+    let mut item = doc.as_item();
+    for part in key.split('.') {
+        item = item.get(part)?;
+    }
+    item.span().map(|s| s.start)
 }
 
 /// The key a serde error is about: named in the message (`missing field`,

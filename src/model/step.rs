@@ -68,18 +68,32 @@
 //!   left out, and so is the attention kernels' own efficiency at long
 //!   context unless a calibrated profile has the attention term.
 //!
+//! Engine calibration. A replica whose calibrated profile has coefficients
+//! for its serving engine (`[engines.<kind>]`, fitted by `servesim
+//! calibrate --benchmarks` from measured runs) is priced by the engine step
+//! model instead ([`super::engine_step`]): per-step and per-sequence CPU
+//! time, weights streamed (MoE: only the experts the batch hits), GEMM
+//! FLOPs at the weight format's peak, KV reads and writes, prefill
+//! attention FLOPs, all-reduce latency per hop and NVLink bytes, each with
+//! its own inverse efficiency, plus a per-request fixed cost before the
+//! first token ([`StepModel::request_overhead`]). Without such a table the
+//! roofline above applies unchanged.
+//!
 //! Cost: O(1) per step — callers keep the sums in [`StepShape`] (the
 //! core's description of a step) incrementally; nothing here loops over
 //! sequences.
 
+use super::engine_step::{EngineStep, Parallelism};
 use super::profile::{CalibratedProfile, GpuProfile, ModelProfile, ProfileError};
 use crate::core::llm::StepShape;
 use crate::time::SimDuration;
 
 /// KV-cache bytes per token for the whole model: `2 (K and V) x layers x
-/// kv_heads x head_dim x dtype_bytes`.
+/// kv_heads x head_dim x bytes` of the KV cache's format (`dtype_bytes`
+/// unless `[precision]` says otherwise; rounded up for packed formats).
 pub fn kv_bytes_per_token(model: &ModelProfile) -> u64 {
-    2 * u64::from(model.layers) * u64::from(model.kv_heads) * u64::from(model.head_dim) * u64::from(model.dtype_bytes)
+    let elements = 2 * u64::from(model.layers) * u64::from(model.kv_heads) * u64::from(model.head_dim);
+    (elements as f64 * model.precision_or_uniform().kv_cache.bytes()).ceil() as u64
 }
 
 /// KV-cache bytes per token on each GPU of a `tp` replica: KV heads are
@@ -242,6 +256,8 @@ pub struct StepModel {
     ring_bytes_per_token: f64,
     eff_nvlink_bandwidth: f64,
     nvlink_latency_s: f64,
+    /// The engine step model, when the calibration has the engine's terms.
+    engine: Option<EngineStep>,
 }
 
 impl StepModel {
@@ -285,7 +301,48 @@ impl StepModel {
                 .effective_nvlink_bandwidth_bytes_per_s
                 .unwrap_or(gpu.nvlink_bandwidth_bytes_per_s * gpu.nvlink_efficiency),
             nvlink_latency_s: gpu.nvlink_latency.as_secs_f64(),
+            engine: None,
         })
+    }
+
+    /// The step model of a replica served by `engine` (an engine kind:
+    /// "vllm", "sglang", "trtllm"): the engine step model when `calibrated`
+    /// has `[engines.<engine>]`, else [`StepModel::new`]'s roofline (which
+    /// needs dense tensor parallelism).
+    pub fn for_engine(
+        gpu: &GpuProfile,
+        model: &ModelProfile,
+        parallel: Parallelism,
+        calibrated: Option<&CalibratedProfile>,
+        engine: &str,
+    ) -> Result<StepModel, ProfileError> {
+        let mut step = StepModel::new(gpu, model, parallel.tp, calibrated)?;
+        match calibrated.and_then(|c| c.engines.get(engine)) {
+            Some(coefficients) => step.engine = Some(EngineStep::new(gpu, model, parallel, coefficients)?),
+            None if parallel.moe_ep > 1 => {
+                return Err(ProfileError::Replica {
+                    key: "moe_ep".into(),
+                    message: format!(
+                        "expert parallelism is priced by the engine step model only; add [engines.{engine}] to the \
+                         calibrated profile (servesim calibrate --benchmarks) or use moe_ep = 1"
+                    ),
+                })
+            }
+            None => {}
+        }
+        Ok(step)
+    }
+
+    /// Fixed time each request spends before its first token beyond the
+    /// steps (tokenize, HTTP, first-token path): the engine calibration's
+    /// `request_overhead`, zero for the roofline.
+    pub fn request_overhead(&self) -> SimDuration {
+        self.engine.as_ref().map_or(SimDuration::ZERO, EngineStep::request_overhead)
+    }
+
+    /// The engine step model in use, if any.
+    pub fn engine(&self) -> Option<&EngineStep> {
+        self.engine.as_ref()
     }
 
     pub fn tp(&self) -> u32 {
@@ -299,6 +356,9 @@ impl StepModel {
 
     /// The step's duration and where it goes. O(1).
     pub fn cost(&self, s: &StepShape) -> StepCost {
+        if let Some(engine) = &self.engine {
+            return engine.cost(s);
+        }
         let tokens = s.tokens() as f64;
         if tokens == 0.0 {
             return StepCost::default();
@@ -371,6 +431,8 @@ mod tests {
             intermediate_size: 128,
             vocab_size: 100,
             dtype_bytes: 2,
+            precision: None,
+            moe: None,
         }
     }
 

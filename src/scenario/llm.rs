@@ -12,6 +12,7 @@ use super::schema::{BatchingPolicy, KvSection, PrefixCacheMode, ReplicaSection, 
 use super::serving::LlmConfig;
 use crate::core::llm::{Disaggregation, Policy, PrefixCacheConfig, PrefixEviction, ReplicaConfig};
 use crate::metrics::llm::Slo;
+use crate::model::engine_step::Parallelism;
 use crate::model::profile::{self, CalibratedProfile, GpuMemory, GpuProfile, ModelProfile, ProfileError};
 use crate::model::step::{self, StepModel};
 use crate::time::SimDuration;
@@ -136,8 +137,11 @@ fn pool(
         },
         None => None,
     };
-    let step = StepModel::new(&gpu, &model, tp, calibrated.as_ref())
-        .map_err(|e| profile_error(loc, if calibrated.is_some() { "replica.calibrated" } else { "replica" }, e))?;
+    let step = match file.engine.as_ref().map(|e| e.kind) {
+        Some(kind) => StepModel::for_engine(&gpu, &model, Parallelism::tensor(tp), calibrated.as_ref(), kind.name()),
+        None => StepModel::new(&gpu, &model, tp, calibrated.as_ref()),
+    }
+    .map_err(|e| profile_error(loc, if calibrated.is_some() { "replica.calibrated" } else { "replica" }, e))?;
     let disaggregation = disaggregation(file, replicas, &model, loc)?;
     let sizes = if is_trace || !file.tenants.is_empty() {
         if file.workload.prompt_tokens.is_some() || file.workload.output_tokens.is_some() {

@@ -14,10 +14,12 @@ mod support;
 mod llm_harness;
 
 mod bad_input;
+mod bench_fidelity;
 mod cli;
 mod distribute_bad_input;
 mod distribute_scenarios;
 mod distribute_theory;
+mod engine_step;
 mod frontdoor;
 mod frontdoor_bad_input;
 mod input_limits;

@@ -121,6 +121,17 @@ pub enum EngineKind {
     Trtllm,
 }
 
+impl EngineKind {
+    /// The name in scenarios and benchmark files ("vllm", "sglang", "trtllm").
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::Vllm => "vllm",
+            EngineKind::Sglang => "sglang",
+            EngineKind::Trtllm => "trtllm",
+        }
+    }
+}
+
 /// `[engine]`: a real serving engine's scheduler, with that engine's own
 /// defaults for every knob left out (see `docs/guide/llm-serving.md`).
 /// Replaces `[batching]`'s policy and limits and `[kv]`'s block size,

@@ -24,7 +24,7 @@ use crate::engine::{Clock, RngStreams};
 use crate::metrics::Recorder;
 use crate::scenario::{LlmConfig, RunConfig, Scenario};
 use crate::sim::limits::Arrivals;
-use crate::time::{SimDuration, SimTime};
+use crate::time::SimTime;
 use crate::workload::closed_loop::{ClosedLoop, Next, Phase};
 use crate::workload::conversations::{Conversations, NextTurn};
 use crate::workload::Arrival;
@@ -49,11 +49,6 @@ pub(super) struct Requests<'a> {
     /// Clients' requests on their way to the scheduler, by `Event::Ingress` slot.
     ingress: Slab<Input>,
 }
-
-/// A request's fixed cost between its send and the engine's scheduler
-/// (tokenizing, HTTP, the API server): the one place the driver needs it.
-/// Zero until the step model provides a per-request cost.
-const INGRESS: SimDuration = SimDuration::ZERO;
 
 impl<'a> Requests<'a> {
     pub(super) fn new(scenario: &Scenario, llm: &'a LlmConfig, streams: &RngStreams, run: &RunConfig) -> Self {
@@ -132,7 +127,10 @@ impl<'a> Requests<'a> {
     }
 
     /// Client `client` sends now, if a request is left for it: recorded as
-    /// offered now, it reaches the scheduler after [`INGRESS`].
+    /// offered now, it reaches the scheduler after the step model's
+    /// per-request cost (tokenizing, HTTP, the API server:
+    /// [`StepModel::request_overhead`](crate::model::step::StepModel::request_overhead);
+    /// zero without an engine calibration).
     pub(super) fn client_send(&mut self, now: SimTime, client: u32, clock: &mut Clock<Event>, recorder: &mut Recorder) {
         let (Some(clients), Some((prompt, output))) = (self.clients.as_mut(), &self.llm.sizes) else { return };
         let request = RequestId(self.offered);
@@ -148,7 +146,7 @@ impl<'a> Requests<'a> {
         self.offer(clock);
         recorder.arrival(request, &Arrival { at: now, prompt_tokens, output_tokens });
         let input = Input::Arrival { request, prompt_tokens, output_tokens, prefix, session: None };
-        clock.schedule(now + INGRESS, Event::Ingress { slot: self.ingress.insert(input) });
+        clock.schedule(now + self.llm.step.request_overhead(), Event::Ingress { slot: self.ingress.insert(input) });
     }
 
     /// The client's request in `slot`, reaching the scheduler now.

@@ -11,6 +11,8 @@
 pub struct StepShape {
     /// Prompt tokens computed this step (all prefill chunks together).
     pub prefill_tokens: u64,
+    /// Prefill chunks in the step (one per prefilling sequence).
+    pub prefill_seqs: u64,
     /// Σ over prefill tokens of the keys each attends to, itself included
     /// (see [`prefill_attended`]).
     pub prefill_attended: u64,
@@ -55,6 +57,7 @@ impl StepShape {
     /// Adds a prefill chunk (a mixed step: chunked prefill with decodes).
     pub fn with_prefill(mut self, chunk: u64, cached: u64) -> StepShape {
         self.prefill_tokens += chunk;
+        self.prefill_seqs += u64::from(chunk > 0);
         self.prefill_attended += prefill_attended(chunk, cached);
         self.prefill_cached_tokens += cached;
         self

@@ -1,0 +1,225 @@
+//! Fidelity against measured benchmarks: simulate every row of a benchmark
+//! file and report the error, per row and per group.
+//!
+//! Why through scenarios: each row becomes the scenario a user would write
+//! for that run (`[engine] kind`, `[workload.clients]` with `batch_size`
+//! clients and fixed `isl`/`osl`, the row's GPU, model and tp, and the
+//! calibrated profile), loaded and run by the same code as `servesim run`,
+//! so the number reported is the simulator's, not a side model's. Rows are
+//! independent and run in parallel; results are collected in file order,
+//! so the output is byte-identical whatever the thread count.
+
+use super::{BenchRow, Expressed};
+use crate::scenario;
+use rayon::prelude::*;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// Requests each client sends: the run length of a benchmark with
+/// `num_prompts = 10 x concurrency`, which is what the measured runs'
+/// phase structure (clients re-synchronising after a burst start) needs.
+pub const REQUESTS_PER_CLIENT: u32 = 10;
+
+/// What the simulator predicts for one row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Prediction {
+    pub ttft_ms: f64,
+    pub tpot_ms: f64,
+}
+
+/// One row and what became of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowOutcome {
+    pub row: BenchRow,
+    /// The prediction, or why the row is not expressed / failed to load.
+    pub predicted: Result<Prediction, String>,
+}
+
+impl RowOutcome {
+    /// Signed relative errors `(predicted - measured) / measured` of TTFT and TPOT.
+    pub fn errors(&self) -> Option<(f64, f64)> {
+        self.predicted.as_ref().ok().map(|p| relative_errors(&self.row, p))
+    }
+}
+
+fn relative_errors(row: &BenchRow, p: &Prediction) -> (f64, f64) {
+    (p.ttft_ms / row.ttft_ms - 1.0, p.tpot_ms / row.tpot_ms - 1.0)
+}
+
+/// The scenario a row stands for (module doc). `calibrated` names a profile
+/// under `profiles/calibrated/`.
+pub fn scenario_text(
+    row: &BenchRow,
+    gpu: &str,
+    model: &str,
+    engine: &str,
+    profiles: &Path,
+    calibrated: Option<&str>,
+) -> String {
+    let calibrated = calibrated.map(|c| format!("calibrated = \"{c}\"\n")).unwrap_or_default();
+    format!(
+        "name = \"bench-line-{line}\"\nseed = 1\n\n[workload]\nclients = {{ concurrency = {clients}, requests_per_client = \
+         {REQUESTS_PER_CLIENT} }}\nprompt_tokens = {{ fixed = {isl} }}\noutput_tokens = {{ fixed = {osl} }}\n\n[replica]\n\
+         gpu = \"{gpu}\"\nmodel = \"{model}\"\ntp = {tp}\nprofiles = \"{profiles}\"\n{calibrated}\n[engine]\nkind = \"{engine}\"\n",
+        line = row.line,
+        clients = row.clients,
+        isl = row.isl,
+        osl = row.osl,
+        tp = row.tp,
+        profiles = profiles.display().to_string().replace('\\', "\\\\"),
+    )
+}
+
+/// Simulates one row, or says why it cannot. `calibrated` names the
+/// calibrated profile; by default `<gpu>-engines` when it exists (the
+/// shipped engine coefficients), else the roofline.
+pub fn simulate(row: &BenchRow, profiles: &Path, calibrated: Option<&str>) -> Result<Prediction, String> {
+    let (gpu, model, engine) = match row.expressed(profiles) {
+        Expressed::Yes { gpu, model, engine } => (gpu, model, engine),
+        Expressed::Not(why) => return Err(why),
+    };
+    let default = format!("{gpu}-engines");
+    let calibrated = calibrated
+        .or_else(|| profiles.join("calibrated").join(format!("{default}.toml")).is_file().then_some(&*default));
+    let text = scenario_text(row, &gpu, &model, &engine, profiles, calibrated);
+    let path = profiles.join(format!("bench-line-{}.toml", row.line));
+    let s = scenario::from_text(&text, &path, &[]).map_err(|e| format!("scenario: {e}"))?;
+    let summary = crate::sim::run(&s).summary;
+    let llm = summary.llm.as_ref().ok_or("the scenario ran no LLM replica")?;
+    if llm.ttft.count == 0 || llm.tpot.count == 0 {
+        return Err(format!("no request completed ({} offered)", summary.requests.offered));
+    }
+    Ok(Prediction { ttft_ms: llm.ttft.mean_s * 1e3, tpot_ms: llm.tpot.mean_s * 1e3 })
+}
+
+/// Every row, in parallel, results in file order.
+/// `profiles` is made absolute first: each row's scenario names it.
+pub fn run_all(rows: &[BenchRow], profiles: &Path, calibrated: Option<&str>) -> Vec<RowOutcome> {
+    let profiles = profiles.canonicalize().unwrap_or_else(|_| profiles.to_path_buf());
+    rows.par_iter()
+        .map(|row| RowOutcome {
+            row: row.clone(),
+            predicted: simulate(row, &profiles, calibrated).map_err(|why| why.replace('\n', "; ")),
+        })
+        .collect()
+}
+
+/// `fidelity.csv`: one line per row; unexpressed rows carry their reason.
+pub fn csv(outcomes: &[RowOutcome]) -> String {
+    let mut out = String::from(
+        "line,id,group,clients,isl,osl,measured_ttft_ms,predicted_ttft_ms,ttft_error,measured_tpot_ms,predicted_tpot_ms,tpot_error,not_expressed\n",
+    );
+    for o in outcomes {
+        let r = &o.row;
+        let head = format!("{},{},{},{},{},{}", r.line, quote(&r.id), quote(&r.group()), r.clients, r.isl, r.osl);
+        match &o.predicted {
+            Ok(p) => {
+                let (et, ep) = relative_errors(r, p);
+                writeln!(out, "{head},{},{:.4},{et:.5},{},{:.4},{ep:.5},", r.ttft_ms, p.ttft_ms, r.tpot_ms, p.tpot_ms)
+            }
+            Err(why) => writeln!(out, "{head},{},,,{},,,{}", r.ttft_ms, r.tpot_ms, quote(why)),
+        }
+        .expect("writing to a String");
+    }
+    out
+}
+
+fn quote(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// MAPE and mean signed error of TTFT and TPOT over some rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Accuracy {
+    pub rows: usize,
+    pub ttft_mape: f64,
+    pub ttft_bias: f64,
+    pub tpot_mape: f64,
+    pub tpot_bias: f64,
+}
+
+impl Accuracy {
+    pub fn of<'a>(outcomes: impl IntoIterator<Item = &'a RowOutcome>) -> Accuracy {
+        let errors: Vec<(f64, f64)> = outcomes.into_iter().filter_map(RowOutcome::errors).collect();
+        let n = errors.len().max(1) as f64;
+        let sum = |f: &dyn Fn(&(f64, f64)) -> f64| errors.iter().map(f).sum::<f64>() / n;
+        Accuracy {
+            rows: errors.len(),
+            ttft_mape: sum(&|e| e.0.abs()),
+            ttft_bias: sum(&|e| e.0),
+            tpot_mape: sum(&|e| e.1.abs()),
+            tpot_bias: sum(&|e| e.1),
+        }
+    }
+}
+
+/// `fidelity.md`: overall and per-group accuracy, the worst rows, and every
+/// row not expressed with its reason.
+pub fn markdown(outcomes: &[RowOutcome], source: &str, calibrated: Option<&str>) -> String {
+    let mut groups: BTreeMap<String, Vec<&RowOutcome>> = BTreeMap::new();
+    for o in outcomes.iter().filter(|o| o.predicted.is_ok()) {
+        groups.entry(o.row.group()).or_default().push(o);
+    }
+    let all = Accuracy::of(outcomes);
+    let mut md = format!(
+        "# Fidelity against measured benchmarks\n\nBenchmarks: `{source}`; step model: {}.\n\
+         {} rows, {} simulated, {} not expressed.\n\n",
+        calibrated.map_or("calibrated profile `<gpu>-engines` where one exists, else the roofline".to_string(), |c| {
+            format!("calibrated profile `{c}`")
+        }),
+        outcomes.len(),
+        all.rows,
+        outcomes.len() - all.rows
+    );
+    md.push_str("| group (engine model precision tp) | rows | TTFT MAPE | TTFT signed | TPOT MAPE | TPOT signed |\n");
+    md.push_str("|---|---|---|---|---|---|\n");
+    let line = |name: &str, a: Accuracy| {
+        format!(
+            "| {name} | {} | {:.1}% | {:+.1}% | {:.1}% | {:+.1}% |\n",
+            a.rows,
+            a.ttft_mape * 100.0,
+            a.ttft_bias * 100.0,
+            a.tpot_mape * 100.0,
+            a.tpot_bias * 100.0
+        )
+    };
+    for (name, rows) in &groups {
+        md.push_str(&line(name, Accuracy::of(rows.iter().copied())));
+    }
+    md.push_str(&line("**all simulated rows**", all));
+    let mut worst: Vec<(&RowOutcome, f64)> =
+        outcomes.iter().filter_map(|o| o.errors().map(|(t, p)| (o, t.abs().max(p.abs())))).collect();
+    worst.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.row.line.cmp(&b.0.row.line)));
+    md.push_str("\n## Worst rows (largest of |TTFT error|, |TPOT error|)\n\n| line | group | clients | isl | osl | TTFT measured / predicted ms | TPOT measured / predicted ms |\n|---|---|---|---|---|---|---|\n");
+    for (r, p) in worst.iter().take(10).filter_map(|(o, _)| o.predicted.as_ref().ok().map(|p| (&o.row, p))) {
+        writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {:.1} / {:.1} | {:.2} / {:.2} |",
+            r.line,
+            r.group(),
+            r.clients,
+            r.isl,
+            r.osl,
+            r.ttft_ms,
+            p.ttft_ms,
+            r.tpot_ms,
+            p.tpot_ms
+        )
+        .expect("writing to a String");
+    }
+    let not: Vec<&RowOutcome> = outcomes.iter().filter(|o| o.predicted.is_err()).collect();
+    if !not.is_empty() {
+        md.push_str("\n## Rows not expressed\n\n| line | id | reason |\n|---|---|---|\n");
+        for o in not {
+            let why = o.predicted.as_ref().err().map(String::as_str).unwrap_or_default();
+            writeln!(md, "| {} | {} | {} |", o.row.line, o.row.id, why.replace('|', "\\|"))
+                .expect("writing to a String");
+        }
+    }
+    md
+}

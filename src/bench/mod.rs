@@ -1,0 +1,220 @@
+//! Measured serving benchmarks in aiconfigurator's "silicon" CSV format,
+//! and what servesim makes of each row.
+//!
+//! Why this format: NVIDIA's aiconfigurator publishes measured runs of
+//! vLLM, SGLang and TensorRT-LLM in it (one row per run), and a planner's
+//! own benchmark sweep is easy to write the same way. Each row is one
+//! closed-loop benchmark: `batch_size` clients, each sending its next
+//! request of `isl` prompt tokens and `osl` output tokens the moment its
+//! previous answer completes; the row reports the mean TTFT and TPOT.
+//!
+//! Columns read (others, e.g. `silicon_data_source` and the `prefill_*` /
+//! `decode_*` disaggregation fields, are ignored; extra columns are fine):
+//!
+//! | column | meaning |
+//! |---|---|
+//! | `id` | run identifier (rows are reported by it) |
+//! | `backend`, `backend_version` | engine: `vllm`, `sglang`, `trtllm`, and its version |
+//! | `model_path` | Hugging Face model id, e.g. `Qwen/Qwen3-32B` |
+//! | `system` | GPU, e.g. `h100_sxm` (profile `h100-sxm`) |
+//! | `precision` | empty = bf16; `fp8`, `fp4`, `int4` = weights in that format |
+//! | `mode` | `agg` (prefill and decode on the same workers) or `disagg` |
+//! | `isl`, `osl` | prompt and output tokens of every request |
+//! | `batch_size` | concurrent clients (closed loop, zero think time) |
+//! | `tp_size`, `pp_size`, `attention_dp_size`, `moe_tp_size`, `moe_ep_size` | parallelism of one instance (empty = 1) |
+//! | `silicon_ttft_ms`, `silicon_tpot_ms` | measured mean TTFT and TPOT, milliseconds |
+//!
+//! A row maps to servesim's profiles by name: the GPU profile is `system`
+//! with `_` as `-`; the model profile is the last part of `model_path`,
+//! lower-cased, without `-instruct`, with `-<precision>` appended unless
+//! the name already ends with it (`Qwen/Qwen3-32B` + `fp8` is
+//! `qwen3-32b-fp8`). A row servesim cannot express is kept with the reason
+//! ([`Expressed::Not`]); nothing is dropped silently.
+
+pub mod fidelity;
+
+use std::path::Path;
+
+/// One measured run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BenchRow {
+    /// 1-based line in the file (the header is line 1).
+    pub line: usize,
+    pub id: String,
+    pub backend: String,
+    pub backend_version: String,
+    pub model_path: String,
+    pub system: String,
+    /// "" for bf16.
+    pub precision: String,
+    pub mode: String,
+    pub isl: u32,
+    pub osl: u32,
+    pub clients: u32,
+    pub tp: u32,
+    pub pp: u32,
+    pub attention_dp: u32,
+    pub moe_tp: u32,
+    pub moe_ep: u32,
+    pub ttft_ms: f64,
+    pub tpot_ms: f64,
+}
+
+/// A file that cannot be read as benchmarks (located).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{file}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct BenchError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+const REQUIRED: [&str; 12] = [
+    "id",
+    "backend",
+    "model_path",
+    "system",
+    "mode",
+    "isl",
+    "osl",
+    "batch_size",
+    "tp_size",
+    "silicon_ttft_ms",
+    "silicon_tpot_ms",
+    "precision",
+];
+
+/// Reads every row of `path`; a missing column or a bad number is an error
+/// naming the line, the column and what was expected.
+pub fn read(path: &Path) -> Result<Vec<BenchRow>, BenchError> {
+    let file = path.display().to_string();
+    let err = |line: Option<usize>, message: String| BenchError { file: file.clone(), line, message };
+    let mut reader = csv::ReaderBuilder::new().flexible(false).from_path(path).map_err(|e| err(None, e.to_string()))?;
+    let header = reader.headers().map_err(|e| err(Some(1), e.to_string()))?.clone();
+    let col = |name: &str| header.iter().position(|h| h == name);
+    if let Some(missing) = REQUIRED.iter().find(|c| col(c).is_none()) {
+        return Err(err(
+            Some(1),
+            format!(
+                "missing column `{missing}`; expected aiconfigurator's silicon format (see `servesim fidelity --help`)"
+            ),
+        ));
+    }
+    let mut rows = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let line = i + 2;
+        let record = record.map_err(|e| err(Some(line), e.to_string()))?;
+        let text = |name: &str| col(name).and_then(|c| record.get(c)).unwrap_or("").trim().to_string();
+        let count = |name: &str, default: Option<u32>| -> Result<u32, BenchError> {
+            let t = text(name);
+            match (t.parse::<f64>(), default) {
+                (Ok(v), _) if v >= 1.0 && v.fract() == 0.0 && v <= f64::from(u32::MAX) => Ok(v as u32),
+                (Err(_), Some(d)) if t.is_empty() => Ok(d),
+                _ => Err(err(Some(line), format!("column `{name}`: expected an integer >= 1, got `{t}`"))),
+            }
+        };
+        let millis = |name: &str| -> Result<f64, BenchError> {
+            let t = text(name);
+            t.parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && *v > 0.0)
+                .ok_or_else(|| err(Some(line), format!("column `{name}`: expected milliseconds > 0, got `{t}`")))
+        };
+        rows.push(BenchRow {
+            line,
+            id: text("id"),
+            backend: text("backend"),
+            backend_version: text("backend_version"),
+            model_path: text("model_path"),
+            system: text("system"),
+            precision: text("precision"),
+            mode: text("mode"),
+            isl: count("isl", None)?,
+            osl: count("osl", None)?,
+            clients: count("batch_size", None)?,
+            tp: count("tp_size", None)?,
+            pp: count("pp_size", Some(1))?,
+            attention_dp: count("attention_dp_size", Some(1))?,
+            moe_tp: count("moe_tp_size", Some(1))?,
+            moe_ep: count("moe_ep_size", Some(1))?,
+            ttft_ms: millis("silicon_ttft_ms")?,
+            tpot_ms: millis("silicon_tpot_ms")?,
+        });
+    }
+    Ok(rows)
+}
+
+/// Engines servesim models as policies.
+pub const ENGINES: [&str; 3] = ["vllm", "sglang", "trtllm"];
+
+/// How servesim expresses a row: its profiles and engine, or why not.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expressed {
+    Yes { gpu: String, model: String, engine: String },
+    Not(String),
+}
+
+impl BenchRow {
+    /// The GPU profile name (`h100_sxm` -> `h100-sxm`).
+    pub fn gpu_profile(&self) -> String {
+        self.system.to_lowercase().replace('_', "-")
+    }
+
+    /// The model profile name (module doc).
+    pub fn model_profile(&self) -> String {
+        let last = self.model_path.rsplit('/').next().unwrap_or_default().to_lowercase();
+        let name = last.strip_suffix("-instruct").unwrap_or(&last).to_string();
+        let precision = self.precision.to_lowercase();
+        if precision.is_empty() || precision == "bf16" || name.ends_with(&format!("-{precision}")) {
+            name
+        } else {
+            format!("{name}-{precision}")
+        }
+    }
+
+    /// The group a row is reported in: engine / model / precision / tp.
+    pub fn group(&self) -> String {
+        let precision = if self.precision.is_empty() { "bf16" } else { &self.precision };
+        format!("{} {} {} tp{}", self.backend, self.model_profile(), precision, self.tp)
+    }
+
+    /// Whether servesim can simulate this row with the profiles under
+    /// `profiles`, and if not, why.
+    pub fn expressed(&self, profiles: &Path) -> Expressed {
+        let exists = |dir: &str, name: &str| profiles.join(dir).join(format!("{name}.toml")).is_file();
+        let (gpu, model) = (self.gpu_profile(), self.model_profile());
+        let not = |why: String| Expressed::Not(why);
+        if self.mode != "agg" {
+            return not(format!("mode `{}`: only aggregated serving (agg) is replayed", self.mode));
+        }
+        if !ENGINES.contains(&self.backend.as_str()) {
+            return not(format!("backend `{}`: servesim models {}", self.backend, ENGINES.join(", ")));
+        }
+        if self.pp > 1 {
+            return not(format!("pp_size = {}: pipeline parallelism is not modeled", self.pp));
+        }
+        if self.attention_dp > 1 {
+            return not(format!(
+                "attention_dp_size = {}: attention data parallelism is not modeled",
+                self.attention_dp
+            ));
+        }
+        if !exists("gpus", &gpu) {
+            return not(format!("system `{}`: no GPU profile `{gpu}` (add profiles/gpus/{gpu}.toml)", self.system));
+        }
+        if !exists("models", &model) {
+            return not(format!(
+                "model `{}` precision `{}`: no model profile `{model}` (add profiles/models/{model}.toml)",
+                self.model_path, self.precision
+            ));
+        }
+        if self.moe_ep > 1 {
+            return not(format!(
+                "moe_ep_size = {}: the scenario has no expert-parallel key yet (the step model prices it; see \
+                 docs/accuracy.md)",
+                self.moe_ep
+            ));
+        }
+        Expressed::Yes { gpu, model, engine: self.backend.clone() }
+    }
+}

@@ -1,0 +1,285 @@
+//! The engine step model: a step's time as a serving engine spends it,
+//! with coefficients measured per (GPU, engine).
+//!
+//! Why a second model: the datasheet roofline of [`super::step`] prices the
+//! GPU's work only. Measured runs of vLLM, SGLang and TensorRT-LLM show
+//! time the roofline has no term for: CPU time per step and per sequence
+//! (scheduling, sampling, detokenizing), all-reduce latency that grows with
+//! the tensor-parallel degree, GEMMs and attention kernels below peak by
+//! different factors, fp8 GEMMs at their own rate, MoE layers that read only
+//! the experts their tokens hit, and a fixed per-request cost before the
+//! first token (tokenize, HTTP, first-token path). Each term below is one
+//! physical cost; its coefficient is an inverse efficiency (time at peak x
+//! k, k >= 1) or a CPU time, so a fit on one GPU transfers to another
+//! through that GPU's datasheet rates (the CPU times move with the host).
+//!
+//! One step, per GPU of a replica of `tp` GPUs (attention and dense layers
+//! tensor-parallel; routed experts over `moe_ep` GPUs x `moe_tp` shards,
+//! `moe_ep * moe_tp = tp`):
+//!
+//! ```text
+//! time = step_cpu                                     c_step: scheduler, launches
+//!      + seq_cpu * n_seqs                             c_seq: per sequence in the step
+//!      + max(weight_bytes / HBM * weight_stream_inefficiency,
+//!            gemm_flops / PEAK[w] * gemm_inefficiency[w])
+//!      + kv_bytes / HBM * kv_inefficiency
+//!      + attention_flops / PEAK[bf16] * attention_inefficiency
+//!      + 2 * layers * log2(tp) * allreduce_hop_latency  (tp > 1)
+//!      + allreduce_bytes / NVLINK * nvlink_inefficiency
+//!
+//! n_seqs          = decode_seqs + prefill_seqs (chunks in the step)
+//! tokens          = prefill_tokens + decode_seqs
+//! dense_layer     = attention (hidden*heads*head_dim*2 + 2*hidden*kv_heads*head_dim)
+//!                 + dense MLP 3*hidden*intermediate | MoE router hidden*experts
+//!                   + shared_experts * expert
+//! expert          = 3 * hidden * expert_intermediate_size
+//! weight_bytes    = layers * dense_layer * bytes[w] / tp + vocab * hidden * bytes[act] / tp  (lm_head)
+//!                 + E/ep * (1 - (1 - k/E)^tokens) * layers * expert * bytes[experts] / moe_tp
+//! gemm_flops      = 2 * layers * dense_layer / tp * tokens
+//!                 + 2 * layers * k * expert / (ep * moe_tp) * tokens
+//!                 + 2 * vocab * hidden / tp * n_seqs        (lm_head per sequence)
+//! kv_bytes        = kv_token_bytes_gpu * (prefill_cached + decode_context + tokens)   (read + write)
+//! kv_token_bytes_gpu = 2 * layers * max(kv_heads / tp, 1) * head_dim * bytes[kv]
+//! attention_flops = 4 * layers * heads / tp * head_dim * prefill_attended
+//! allreduce_bytes = 2 * layers * 2(tp-1)/tp * hidden * bytes[act] * tokens   (ring)
+//! TTFT           += request_overhead                 c_req, per request (see request_overhead)
+//! ```
+//!
+//! `PEAK[w]` is the GPU's dense rate for the weight format when it has one
+//! (`fp8_flops_per_s`, `fp4_flops_per_s`), else its bf16 rate (weight-only
+//! formats are dequantized into bf16 GEMMs). Decode attention is counted in
+//! `kv_bytes` (it reads the cache; its FLOPs hide under that read); prefill
+//! attention in `attention_flops`. The input embedding is a lookup, not
+//! streamed. Left out: sliding-window attention (gpt-oss's alternate layers
+//! are priced as full attention), MoE all-to-all dispatch, MLA, pipeline
+//! parallelism, and the overlap of communication with compute.
+//!
+//! Where the structure comes from: a research reproduction of 647 measured
+//! closed-loop runs (aiconfigurator's H100 silicon data: vLLM 0.12, SGLang
+//! 0.5, TensorRT-LLM 1.0) in which each term was removed in turn and the
+//! fit re-run; each kept term moved the error measurably. `servesim
+//! calibrate --benchmarks` fits the coefficients.
+
+use super::moe::Moe;
+use super::precision::Dtype;
+use super::profile::{GpuProfile, ModelProfile, ProfileError};
+use super::step::StepCost;
+use crate::core::llm::StepShape;
+use crate::time::SimDuration;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One engine's step coefficients on one GPU (`[engines.<kind>]` of a
+/// calibrated profile). Inefficiencies are `1 / achieved fraction of peak`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineCoefficients {
+    /// CPU time per step: scheduling, kernel launches (c_step).
+    pub step_cpu: SimDuration,
+    /// CPU time per sequence in a step: sampling, bookkeeping (c_seq).
+    pub seq_cpu: SimDuration,
+    /// Fixed time a request spends before its first token beyond the steps:
+    /// tokenize, HTTP, first-token path (c_req).
+    pub request_overhead: SimDuration,
+    /// Latency of one all-reduce hop; an all-reduce over `tp` GPUs takes
+    /// `log2(tp)` of them (c_ar).
+    pub allreduce_hop_latency: SimDuration,
+    /// Streaming weights from HBM (k_hbm).
+    pub weight_stream_inefficiency: f64,
+    /// GEMMs, by weight format; `bf16` required, other formats default to it.
+    pub gemm_inefficiency: BTreeMap<Dtype, f64>,
+    /// Reading and writing the KV cache (k_kv).
+    pub kv_inefficiency: f64,
+    /// Prefill attention FLOPs at the bf16 peak (k_attn).
+    pub attention_inefficiency: f64,
+    /// All-reduce bytes over NVLink, one direction (k_nvl).
+    pub nvlink_inefficiency: f64,
+}
+
+impl EngineCoefficients {
+    /// The GEMM inefficiency for weights in `dtype`.
+    pub fn gemm(&self, dtype: Dtype) -> f64 {
+        self.gemm_inefficiency.get(&dtype).or_else(|| self.gemm_inefficiency.get(&Dtype::Bf16)).copied().unwrap_or(1.0)
+    }
+
+    /// Meaning checks; `Err((key under the engine's table, expected))`.
+    pub fn check(&self) -> Result<(), (String, String)> {
+        if !self.gemm_inefficiency.contains_key(&Dtype::Bf16) {
+            return Err((
+                "gemm_inefficiency.bf16".into(),
+                "expected the bf16 GEMM inefficiency (the default for other formats)".into(),
+            ));
+        }
+        let named = [
+            ("weight_stream_inefficiency", self.weight_stream_inefficiency),
+            ("kv_inefficiency", self.kv_inefficiency),
+            ("attention_inefficiency", self.attention_inefficiency),
+            ("nvlink_inefficiency", self.nvlink_inefficiency),
+        ];
+        let gemms = self.gemm_inefficiency.iter().map(|(d, v)| (d.name(), *v));
+        for (key, v) in named.into_iter().chain(gemms) {
+            if !(v.is_finite() && v >= 1.0) {
+                return Err((
+                    key.to_string(),
+                    format!("expected an inverse efficiency >= 1 (1 = the datasheet peak), got {v}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How a replica's GPUs split the model: attention and dense layers over
+/// `tp`, routed experts over `moe_ep` groups of `moe_tp` shards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parallelism {
+    pub tp: u32,
+    pub moe_tp: u32,
+    pub moe_ep: u32,
+}
+
+impl Parallelism {
+    /// Dense tensor parallelism: experts (if any) sharded like the rest.
+    pub fn tensor(tp: u32) -> Parallelism {
+        Parallelism { tp, moe_tp: tp, moe_ep: 1 }
+    }
+}
+
+/// Precomputed per-replica constants of the engine step model: O(1) a step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineStep {
+    coefficients: EngineCoefficients,
+    hbm: f64,
+    bf16_peak: f64,
+    nvlink: f64,
+    dense_weight_bytes: f64,
+    /// One routed expert's bytes on this GPU, all layers.
+    expert_bytes: f64,
+    routing: Option<(Moe, u32)>,
+    dense_flops_per_token: f64,
+    expert_flops_per_token: f64,
+    lm_head_flops_per_seq: f64,
+    gemm_s_per_flop: f64,
+    kv_bytes_per_token: f64,
+    attention_flops_per_key: f64,
+    allreduce_latency_s: f64,
+    allreduce_bytes_per_token: f64,
+}
+
+impl EngineStep {
+    /// Checks the split against the model, then precomputes. `model` must
+    /// have passed [`super::step::check_tp`] for `parallel.tp`.
+    pub fn new(
+        gpu: &GpuProfile,
+        model: &ModelProfile,
+        parallel: Parallelism,
+        coefficients: &EngineCoefficients,
+    ) -> Result<EngineStep, ProfileError> {
+        let Parallelism { tp, moe_tp, moe_ep } = parallel;
+        let bad = |message: String| Err(ProfileError::Replica { key: "moe_ep".into(), message });
+        match model.moe {
+            Some(moe) if moe_tp.saturating_mul(moe_ep) != tp || !moe.experts.is_multiple_of(moe_ep.max(1)) => {
+                return bad(format!(
+                    "expected moe_tp x moe_ep = tp = {tp} with moe_ep dividing {}'s {} experts, got moe_tp = {moe_tp}, \
+                     moe_ep = {moe_ep}",
+                    model.name, moe.experts
+                ))
+            }
+            None if moe_ep != 1 => {
+                return bad(format!(
+                    "{} has no experts; expert parallelism needs an MoE model (moe_ep = 1)",
+                    model.name
+                ))
+            }
+            _ => {}
+        }
+        let precision = model.precision_or_uniform();
+        let (h, layers, tp_f) = (f64::from(model.hidden_size), f64::from(model.layers), f64::from(tp));
+        let attention = h * f64::from(model.attention_heads * model.head_dim) * 2.0
+            + 2.0 * h * f64::from(model.kv_heads * model.head_dim);
+        let (dense_layer, expert) = match model.moe {
+            Some(moe) => {
+                let expert = moe.expert_parameters(model.hidden_size);
+                (attention + h * f64::from(moe.experts) + f64::from(moe.shared_experts) * expert, expert)
+            }
+            None => (attention + 3.0 * h * f64::from(model.intermediate_size), 0.0),
+        };
+        let lm_head = f64::from(model.vocab_size) * h;
+        let act = precision.activations.bytes();
+        let shards = f64::from(moe_ep.max(1)) * f64::from(moe_tp.max(1));
+        let experts_per_token = model.moe.map_or(0.0, |m| f64::from(m.experts_per_token));
+        let kv_heads_per_gpu = (model.kv_heads / tp.max(1)).max(1);
+        let peak = gpu.flops_per_s(precision.weights);
+        Ok(EngineStep {
+            hbm: gpu.memory_bandwidth_bytes_per_s,
+            bf16_peak: gpu.bf16_flops_per_s,
+            nvlink: gpu.nvlink_bandwidth_bytes_per_s,
+            dense_weight_bytes: layers * dense_layer * precision.weights.bytes() / tp_f + lm_head * act / tp_f,
+            expert_bytes: layers * expert * precision.expert_weights().bytes() / f64::from(moe_tp.max(1)),
+            routing: model.moe.map(|m| (m, moe_ep)),
+            dense_flops_per_token: 2.0 * layers * dense_layer / tp_f,
+            expert_flops_per_token: 2.0 * layers * experts_per_token * expert / shards,
+            lm_head_flops_per_seq: 2.0 * lm_head / tp_f,
+            gemm_s_per_flop: coefficients.gemm(precision.weights) / peak,
+            kv_bytes_per_token: 2.0
+                * layers
+                * f64::from(kv_heads_per_gpu * model.head_dim)
+                * precision.kv_cache.bytes(),
+            attention_flops_per_key: 4.0 * layers * f64::from(model.attention_heads / tp) * f64::from(model.head_dim),
+            allreduce_latency_s: if tp > 1 {
+                2.0 * layers * tp_f.log2() * coefficients.allreduce_hop_latency.as_secs_f64()
+            } else {
+                0.0
+            },
+            allreduce_bytes_per_token: if tp > 1 { 2.0 * layers * 2.0 * (tp_f - 1.0) / tp_f * h * act } else { 0.0 },
+            coefficients: coefficients.clone(),
+        })
+    }
+
+    /// Weight bytes one GPU streams in a step of `tokens` tokens: the dense
+    /// layers and lm_head, plus the expected routed experts hit.
+    pub fn weight_bytes(&self, tokens: f64) -> f64 {
+        self.dense_weight_bytes
+            + self.routing.map_or(0.0, |(moe, ep)| moe.expected_local_experts_hit(ep, tokens) * self.expert_bytes)
+    }
+
+    /// c_req: fixed per-request time before the first token.
+    pub fn request_overhead(&self) -> SimDuration {
+        self.coefficients.request_overhead
+    }
+
+    /// The step's duration and where it goes. O(1).
+    pub fn cost(&self, s: &StepShape) -> StepCost {
+        let tokens = s.tokens() as f64;
+        if tokens == 0.0 {
+            return StepCost::default();
+        }
+        let c = &self.coefficients;
+        let n_seqs = s.decode_seqs.saturating_add(s.prefill_seqs) as f64;
+        let weight_bytes = self.weight_bytes(tokens);
+        let gemm_flops =
+            (self.dense_flops_per_token + self.expert_flops_per_token) * tokens + self.lm_head_flops_per_seq * n_seqs;
+        let kv_read = s.prefill_cached_tokens.saturating_add(s.decode_context_tokens) as f64;
+        let kv_bytes = self.kv_bytes_per_token * (kv_read + tokens);
+        let attention_flops = self.attention_flops_per_key * s.prefill_attended as f64;
+        let stream_s = weight_bytes / self.hbm * c.weight_stream_inefficiency;
+        let gemm_s = gemm_flops * self.gemm_s_per_flop;
+        let kv_s = kv_bytes / self.hbm * c.kv_inefficiency;
+        let attention_s = attention_flops / self.bf16_peak * c.attention_inefficiency;
+        let overhead_s = c.step_cpu.as_secs_f64() + c.seq_cpu.as_secs_f64() * n_seqs;
+        let comm_s =
+            self.allreduce_latency_s + self.allreduce_bytes_per_token * tokens / self.nvlink * c.nvlink_inefficiency;
+        let total = overhead_s + stream_s.max(gemm_s) + kv_s + attention_s + comm_s;
+        StepCost {
+            bytes_per_gpu: weight_bytes + kv_bytes,
+            flops_per_gpu: gemm_flops + attention_flops,
+            kv_bytes_per_gpu: kv_bytes,
+            attention_flops_per_gpu: attention_flops,
+            overhead_s,
+            memory_s: stream_s + kv_s,
+            compute_s: gemm_s + attention_s,
+            comm_s,
+            time: SimDuration::from_secs_f64(total),
+        }
+    }
+}

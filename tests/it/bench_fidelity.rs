@@ -1,0 +1,81 @@
+//! Benchmark files (aiconfigurator's silicon CSV) against located errors,
+//! rows servesim cannot express against their reasons, and the fidelity
+//! report against determinism.
+
+use servesim::bench::fidelity::{self, Accuracy};
+use servesim::bench::{self, Expressed};
+use std::path::{Path, PathBuf};
+
+fn profiles() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles")
+}
+
+const HEADER: &str = "id,backend,backend_version,model_path,system,precision,mode,isl,osl,batch_size,tp_size,pp_size,\
+attention_dp_size,moe_tp_size,moe_ep_size,silicon_ttft_ms,silicon_tpot_ms";
+
+fn write(dir: &Path, rows: &[&str]) -> PathBuf {
+    let path = dir.join("bench.csv");
+    std::fs::write(&path, format!("{HEADER}\n{}\n", rows.join("\n"))).unwrap();
+    path
+}
+
+#[test]
+fn rows_map_to_profiles_or_say_why_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        &[
+            "a,vllm,0.12.0,Qwen/Qwen3-32B,h100_sxm,,agg,256,16,4,2,1,,1,1,100,20",
+            "b,trtllm,1.0,Qwen/Qwen3-32B,h100_sxm,fp8,agg,256,16,4,1,1,,1,1,100,20",
+            "c,vllm,0.12.0,Qwen/Qwen3-32B,h100_sxm,,disagg,256,16,4,2,1,,1,1,100,20",
+            "d,trtllm,1.0,Qwen/Qwen3-235B-A22B-FP8,h100_sxm,fp8,agg,256,16,4,4,1,,1,4,100,20",
+            "e,vllm,0.12.0,acme/Unknown-7B-Instruct,h100_sxm,,agg,256,16,4,1,1,,1,1,100,20",
+            "f,tgi,2.0,Qwen/Qwen3-32B,h100_sxm,,agg,256,16,4,2,1,,1,1,100,20",
+        ],
+    );
+    let rows = bench::read(&path).unwrap();
+    assert_eq!(rows.len(), 6);
+    assert_eq!(
+        (rows[0].line, rows[0].model_profile(), rows[0].gpu_profile()),
+        (2, "qwen3-32b".into(), "h100-sxm".into())
+    );
+    assert_eq!(rows[1].model_profile(), "qwen3-32b-fp8");
+    assert_eq!(rows[3].model_profile(), "qwen3-235b-a22b-fp8", "a name already ending in its precision");
+    assert_eq!(rows[4].model_profile(), "unknown-7b");
+    let why = |i: usize| match rows[i].expressed(&profiles()) {
+        Expressed::Not(why) => why,
+        yes => panic!("row {i} expressed: {yes:?}"),
+    };
+    assert!(matches!(rows[0].expressed(&profiles()), Expressed::Yes { .. }));
+    assert!(why(2).contains("disagg"));
+    assert!(why(3).contains("moe_ep_size = 4"));
+    assert!(why(4).contains("profiles/models/unknown-7b.toml"));
+    assert!(why(5).contains("tgi"));
+
+    let once = fidelity::run_all(&rows, &profiles(), None);
+    let again = fidelity::run_all(&rows, &profiles(), None);
+    assert_eq!(fidelity::csv(&once), fidelity::csv(&again), "same rows, same bytes");
+    assert!(once[0].predicted.is_ok() && once[1].predicted.is_ok(), "{:?}", once[1].predicted);
+    assert_eq!(once.iter().filter(|o| o.predicted.is_err()).count(), 4);
+    assert_eq!(Accuracy::of(&once).rows, 2);
+    let csv = fidelity::csv(&once);
+    assert_eq!(csv.lines().count(), 7);
+    assert!(csv.lines().nth(3).unwrap().ends_with("only aggregated serving (agg) is replayed"), "{csv}");
+    let md = fidelity::markdown(&once, "bench.csv", None);
+    assert!(md.contains("| vllm qwen3-32b bf16 tp2 | 1 |") && md.contains("## Rows not expressed"), "{md}");
+}
+
+#[test]
+fn bad_benchmark_files_are_located() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bench.csv");
+    std::fs::write(&path, "id,backend\nx,vllm\n").unwrap();
+    let e = bench::read(&path).unwrap_err().to_string();
+    assert!(e.contains("bench.csv:1") && e.contains("missing column `model_path`"), "{e}");
+    let path = write(dir.path(), &["a,vllm,0.12.0,Qwen/Qwen3-32B,h100_sxm,,agg,many,16,4,2,1,,1,1,100,20"]);
+    let e = bench::read(&path).unwrap_err().to_string();
+    assert!(e.contains("bench.csv:2") && e.contains("`isl`") && e.contains("`many`"), "{e}");
+    let path = write(dir.path(), &["a,vllm,0.12.0,Qwen/Qwen3-32B,h100_sxm,,agg,256,16,4,2,1,,1,1,-3,20"]);
+    let e = bench::read(&path).unwrap_err().to_string();
+    assert!(e.contains("silicon_ttft_ms") && e.contains("milliseconds > 0"), "{e}");
+}

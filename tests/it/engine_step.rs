@@ -1,0 +1,223 @@
+//! The engine step model (per-engine calibration), MoE weight streaming,
+//! speculative decoding's token yield, and bad engine/precision/MoE
+//! profiles against located errors.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use servesim::core::llm::StepShape;
+use servesim::model::engine_step::Parallelism;
+use servesim::model::profile::{CalibratedProfile, GpuProfile, ModelProfile, ProfileError};
+use servesim::model::speculative::Speculation;
+use servesim::model::step::StepModel;
+use servesim::time::SimDuration;
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles")
+}
+fn gpu(name: &str) -> GpuProfile {
+    GpuProfile::find(&root(), name).unwrap()
+}
+fn model(name: &str) -> ModelProfile {
+    ModelProfile::find(&root(), name).unwrap()
+}
+fn engines() -> CalibratedProfile {
+    CalibratedProfile::find(&root(), "h100-sxm-engines").unwrap().unwrap()
+}
+
+/// Without coefficients for the replica's engine the roofline prices the
+/// step exactly as before and adds no per-request cost; with them, the
+/// engine model prices it and the request overhead is the calibrated one.
+#[test]
+fn the_roofline_stays_the_default() {
+    let (h100, qwen, cal) = (gpu("h100-sxm"), model("qwen3-32b"), engines());
+    let shape = StepShape::decode(16, 16 * 1500).with_prefill(512, 0);
+    let roofline = StepModel::new(&h100, &qwen, 2, None).unwrap();
+    let unknown = StepModel::for_engine(&h100, &qwen, Parallelism::tensor(2), Some(&cal), "tgi").unwrap();
+    assert_eq!(unknown.cost(&shape), StepModel::new(&h100, &qwen, 2, Some(&cal)).unwrap().cost(&shape));
+    assert_eq!(unknown.request_overhead(), SimDuration::ZERO);
+    assert_eq!(roofline.request_overhead(), SimDuration::ZERO);
+    let sglang = StepModel::for_engine(&h100, &qwen, Parallelism::tensor(2), Some(&cal), "sglang").unwrap();
+    assert_eq!(sglang.request_overhead(), cal.engines["sglang"].request_overhead);
+    assert_ne!(sglang.cost(&shape), roofline.cost(&shape));
+}
+
+/// The engine model's terms, recomputed by hand for one decode step of
+/// Llama-3.1-8B at tp 2 on H100 with unit inefficiencies and round CPU
+/// times, so each term is a datasheet division.
+#[test]
+fn engine_terms_add_up() {
+    let text = r#"gpu = "h100-sxm"
+[engines.vllm]
+step_cpu = "1ms"
+seq_cpu = "10us"
+request_overhead = "20ms"
+allreduce_hop_latency = "5us"
+weight_stream_inefficiency = 1.0
+kv_inefficiency = 1.0
+attention_inefficiency = 1.0
+nvlink_inefficiency = 1.0
+gemm_inefficiency = { bf16 = 1.0 }
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("unit.toml"), text).unwrap();
+    let cal = CalibratedProfile::load(&dir.path().join("unit.toml")).unwrap();
+    let step =
+        StepModel::for_engine(&gpu("h100-sxm"), &model("llama-3.1-8b"), Parallelism::tensor(2), Some(&cal), "vllm")
+            .unwrap();
+    let (seqs, context) = (8.0, 8.0 * 1000.0);
+    let cost = step.cost(&StepShape::decode(8, 8000));
+    let (l, h, v) = (32.0_f64, 4096.0_f64, 128256.0_f64);
+    let dense_layer = h * 32.0 * 128.0 * 2.0 + 2.0 * h * 8.0 * 128.0 + 3.0 * h * 14336.0;
+    let weights = (l * dense_layer * 2.0 + v * h * 2.0) / 2.0;
+    let gemm = 2.0 * l * dense_layer / 2.0 * seqs + 2.0 * v * h / 2.0 * seqs;
+    let kv = 2.0 * l * 4.0 * 128.0 * 2.0 * (context + seqs);
+    let expected = 1e-3
+        + 10e-6 * seqs
+        + (weights / 3.35e12).max(gemm / 989e12)
+        + kv / 3.35e12
+        + 2.0 * l * 1.0 * 5e-6
+        + 2.0 * l * 2.0 * (1.0 / 2.0) * h * 2.0 * seqs / 450e9;
+    let got = cost.time.as_secs_f64();
+    assert!((got - expected).abs() < 2e-9, "{got} vs {expected}");
+    assert_eq!(step.request_overhead(), SimDuration::from_millis(20));
+}
+
+/// Acceptance: MoE weight bytes per step are the experts the batch hits.
+///
+/// Derivation. Top-k routing picks k distinct experts of E per token, so a
+/// given expert is missed by one token with probability 1 - k/E; tokens
+/// routed independently miss it together with probability (1 - k/E)^b, and
+/// by linearity of expectation a batch of b tokens touches
+/// E (1 - (1 - k/E)^b) distinct experts; a GPU of an EP group of size ep
+/// holds E/ep of them and touches that fraction. The weights a step streams
+/// per GPU are the dense part (attention, router, lm_head, sharded over tp)
+/// plus the touched experts times one expert's bytes. The test (1) checks
+/// the simulator's weight bytes against that formula with the dense and
+/// expert bytes recomputed from Qwen3-235B-A22B's config, and (2) checks the
+/// formula itself against seeded random top-k routing (mean distinct local
+/// experts over 2,000 batches, within 4 standard errors).
+#[test]
+fn moe_streams_the_experts_the_batch_hits() {
+    let (m, cal) = (model("qwen3-235b-a22b-fp8"), engines());
+    let (e, k, ep) = (128.0_f64, 8.0_f64, 8u32);
+    let par = Parallelism { tp: 8, moe_tp: 1, moe_ep: ep };
+    let step = StepModel::for_engine(&gpu("h100-sxm"), &m, par, Some(&cal), "trtllm").unwrap();
+    let (l, h) = (94.0_f64, 4096.0_f64);
+    let dense_layer = h * 64.0 * 128.0 * 2.0 + 2.0 * h * 4.0 * 128.0 + h * e;
+    let dense = l * dense_layer * 1.0 / 8.0 + 151936.0 * h * 2.0 / 8.0;
+    let expert = l * 3.0 * h * 1536.0 * 1.0;
+    let expected_hit = |b: f64| e / f64::from(ep) * (1.0 - (1.0 - k / e).powf(b));
+    for b in [1u64, 2, 8, 64, 512, 4096] {
+        let cost = step.cost(&StepShape::decode(b, 0));
+        let weights = cost.bytes_per_gpu - cost.kv_bytes_per_gpu;
+        let want = dense + expected_hit(b as f64) * expert;
+        assert!((weights / want - 1.0).abs() < 1e-12, "b = {b}: {weights} vs {want}");
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    for b in [1usize, 4, 16, 64] {
+        let trials = 2000;
+        let counts: Vec<f64> = (0..trials)
+            .map(|_| {
+                let mut hit = [false; 128];
+                for _ in 0..b {
+                    for x in rand::seq::index::sample(&mut rng, 128, 8) {
+                        hit[x] = true;
+                    }
+                }
+                hit[..16].iter().filter(|&&x| x).count() as f64 // experts 0..16 live on GPU 0 of 8
+            })
+            .collect();
+        let mean = counts.iter().sum::<f64>() / trials as f64;
+        let var = counts.iter().map(|c| (c - mean).powi(2)).sum::<f64>() / (trials - 1) as f64;
+        let se = (var / trials as f64).sqrt().max(1e-9);
+        let want = expected_hit(b as f64);
+        assert!((mean - want).abs() < 4.0 * se + 1e-9, "b = {b}: simulated {mean} vs {want} (se {se})");
+    }
+}
+
+/// Acceptance: speculative decoding yields (1 - a^(k+1)) / (1 - a) tokens
+/// per step on average.
+///
+/// Derivation. The target keeps proposals up to the first rejection and
+/// adds one token of its own; with independent acceptance a, the accepted
+/// run J has P(J = j) = a^j (1 - a) for j < k and P(J = k) = a^k, so
+/// T = 1 + J has mean sum_{j=0..k} a^j = (1 - a^(k+1)) / (1 - a) and a
+/// variance computed exactly below from that distribution. 200,000 seeded
+/// draws must land within 4 standard errors of the mean.
+#[test]
+fn speculation_yields_the_expected_tokens_per_step() {
+    for (k, a) in [(1u32, 0.5), (4, 0.7), (7, 0.9), (3, 0.0)] {
+        let spec = Speculation::new(k, a).unwrap();
+        let mean = (1.0 - a.powi(k as i32 + 1)) / (1.0 - a);
+        assert!((spec.mean_tokens_per_step() - mean).abs() < 1e-12);
+        let p = |j: u32| if j < k { a.powi(j as i32) * (1.0 - a) } else { a.powi(k as i32) };
+        let var: f64 = (0..=k).map(|j| p(j) * (f64::from(j + 1) - mean).powi(2)).sum();
+        let mut rng = ChaCha8Rng::seed_from_u64(u64::from(k));
+        let n = 200_000;
+        let drawn = (0..n).map(|_| f64::from(spec.draw_tokens(&mut rng))).sum::<f64>() / f64::from(n);
+        let se = (var / f64::from(n)).sqrt();
+        assert!((drawn - mean).abs() <= 4.0 * se + 1e-12, "k={k} a={a}: {drawn} vs {mean} (se {se})");
+    }
+    assert!(Speculation::new(0, 0.5).is_err() && Speculation::new(2, 1.0).is_err());
+}
+
+/// The verify step scores k + 1 tokens per sequence: in a weight-bound
+/// decode that costs far less than k + 1 steps, and more than one.
+#[test]
+fn a_verify_step_is_cheaper_than_its_tokens_in_steps() {
+    let step = StepModel::for_engine(
+        &gpu("h100-sxm"),
+        &model("llama-3.1-8b"),
+        Parallelism::tensor(1),
+        Some(&engines()),
+        "vllm",
+    )
+    .unwrap();
+    let spec = Speculation::new(3, 0.8).unwrap();
+    let shape = spec.verify_shape(4, 4 * 500);
+    assert_eq!((shape.prefill_tokens, shape.prefill_seqs, shape.prefill_cached_tokens), (16, 4, 2000));
+    let one = step.time(&StepShape::decode(4, 2000)).as_secs_f64();
+    let verify = spec.step_time(&step, None, 4, 2000).as_secs_f64();
+    assert!(verify > one && verify < 1.5 * one, "verify {verify} vs decode {one}");
+    let rng = &mut ChaCha8Rng::seed_from_u64(1);
+    assert!((1..=4).contains(&spec.draw_tokens(rng)));
+    let _: f64 = rng.random();
+}
+
+fn load_error(dir: &Path, file: &str, text: &str) -> ProfileError {
+    std::fs::write(dir.join(file), text).unwrap();
+    let path = dir.join(file);
+    if file.starts_with("model") {
+        ModelProfile::load(&path).unwrap_err()
+    } else {
+        CalibratedProfile::load(&path).unwrap_err()
+    }
+}
+
+#[test]
+fn bad_engine_precision_and_moe_profiles_are_located() {
+    let dir = tempfile::tempdir().unwrap();
+    let cal = std::fs::read_to_string(root().join("calibrated/h100-sxm-engines.toml")).unwrap();
+    let e = load_error(dir.path(), "cal.toml", &cal.replacen("kv_inefficiency = 1.3611", "kv_inefficiency = 0.5", 1));
+    let msg = e.to_string();
+    assert_eq!(e.key(), "engines.sglang.kv_inefficiency", "{msg}");
+    assert!(msg.contains("cal.toml:") && msg.contains(">= 1"), "{msg}");
+    let e = load_error(dir.path(), "cal2.toml", &cal.replacen("{ bf16 = 1.5355 }", "{ fp8 = 1.5 }", 1));
+    assert_eq!(e.key(), "engines.sglang.gemm_inefficiency.bf16", "{e}");
+
+    let qwen = std::fs::read_to_string(root().join("models/qwen3-235b-a22b-fp8.toml")).unwrap();
+    let e = load_error(dir.path(), "model1.toml", &qwen.replace("experts_per_token = 8", "experts_per_token = 200"));
+    assert_eq!(e.key(), "moe.experts_per_token", "{e}");
+    assert!(e.to_string().contains("model1.toml:"), "{e}");
+    let e = load_error(dir.path(), "model2.toml", &qwen.replace("kv_cache = \"fp8\"", "kv_cache = \"fp6\""));
+    assert!(e.to_string().contains("fp6") && e.to_string().contains("bf16"), "{e}");
+
+    let m = model("qwen3-235b-a22b-fp8");
+    let bad = Parallelism { tp: 8, moe_tp: 2, moe_ep: 8 };
+    let e = StepModel::for_engine(&gpu("h100-sxm"), &m, bad, Some(&engines()), "trtllm").unwrap_err();
+    assert_eq!(e.key(), "moe_ep", "{e}");
+    let e = StepModel::for_engine(&gpu("h100-sxm"), &m, Parallelism { tp: 8, moe_tp: 1, moe_ep: 8 }, None, "trtllm")
+        .unwrap_err();
+    assert!(e.to_string().contains("[engines.trtllm]"), "{e}");
+}
