@@ -69,7 +69,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Failure> {
             e2e.max_s * 1e3
         );
         say!(
-            "  throughput {:.3} req/s, GPU utilization {:.1}%, mean batch {:.2}",
+            "  throughput {:.3} req/s, GPUs busy {:.1}% of the time, mean batch {:.2}",
             s.throughput.completed_per_s,
             s.servers.utilization_mean * 100.0,
             s.batching.mean_size

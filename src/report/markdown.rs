@@ -54,7 +54,30 @@ pub fn render(s: &Summary, question: &str) -> String {
         "- offered {:.3} req/s, completed {:.3} req/s",
         s.throughput.offered_per_s, s.throughput.completed_per_s
     );
-    let _ = writeln!(o, "- {} GPU(s), mean utilization {:.1}%", s.servers.count, s.servers.utilization_mean * 100.0);
+    match &s.llm {
+        // A replica is `tp` GPUs; "busy" is the fraction of time a step ran,
+        // not the work done while it ran (that is the bandwidth line).
+        Some(llm) => {
+            let _ = writeln!(
+                o,
+                "- {} replica(s) x TP {} = {} GPU(s); busy {:.1}% of the time; while busy, {:.1}% of peak HBM \
+                 bandwidth",
+                llm.replicas,
+                llm.tp,
+                llm.replicas * llm.tp,
+                llm.gpu_busy_fraction * 100.0,
+                llm.memory_bandwidth_utilization * 100.0
+            );
+        }
+        None => {
+            let _ = writeln!(
+                o,
+                "- {} GPU(s), busy {:.1}% of the time",
+                s.servers.count,
+                s.servers.utilization_mean * 100.0
+            );
+        }
+    }
     let _ = writeln!(
         o,
         "- queue depth: mean {:.3}, max {}; in system: mean {:.3}",
