@@ -14,69 +14,61 @@
 /// Loads of `n` replicas and, at the root, the least loaded.
 #[derive(Debug, Clone)]
 pub struct LoadIndex {
-    loads: Vec<u64>,
     /// `tree[1]` is the root; node `k`'s children are `2k` and `2k + 1`;
-    /// leaves start at `width`. Each node holds a replica index, `NONE` for
-    /// padding.
-    tree: Vec<u32>,
+    /// leaves start at `width`. Each node holds the `(load, replica)` of
+    /// its subtree's winner, so a comparison reads no other memory;
+    /// padding leaves hold [`PAD`].
+    tree: Vec<(u64, u32)>,
     width: usize,
+    n: usize,
 }
 
-const NONE: u32 = u32::MAX;
+const PAD: (u64, u32) = (u64::MAX, u32::MAX);
 
 impl LoadIndex {
     /// `n` replicas, all at load 0. O(n).
     pub fn new(n: usize) -> Self {
         let width = n.next_power_of_two().max(1);
-        let mut tree = vec![NONE; 2 * width];
+        let mut tree = vec![PAD; 2 * width];
         for (i, leaf) in tree[width..width + n].iter_mut().enumerate() {
-            *leaf = i as u32;
+            *leaf = (0, i as u32);
         }
-        let mut index = LoadIndex { loads: vec![0; n], tree, width };
         for k in (1..width).rev() {
-            index.tree[k] = index.winner(index.tree[2 * k], index.tree[2 * k + 1]);
+            tree[k] = tree[2 * k].min(tree[2 * k + 1]);
         }
-        index
+        LoadIndex { tree, width, n }
     }
 
     pub fn len(&self) -> usize {
-        self.loads.len()
+        self.n
     }
 
     pub fn is_empty(&self) -> bool {
-        self.loads.is_empty()
+        self.n == 0
     }
 
     pub fn load(&self, i: usize) -> u64 {
-        self.loads[i]
+        self.tree[self.width + i].0
     }
 
     /// The replica with the least load, ties to the lowest index; None if
     /// there are no replicas. O(1).
     pub fn least(&self) -> Option<usize> {
-        let root = self.tree[1];
-        (root != NONE).then_some(root as usize)
+        (self.n > 0).then_some(self.tree[1].1 as usize)
     }
 
-    /// Replica `i`'s load is now `load`. O(log n); O(1) if unchanged.
+    /// Replica `i`'s load is now `load`. O(log n); it stops climbing where
+    /// a node's winner is unchanged (its ancestors are then unchanged too).
     pub fn set(&mut self, i: usize, load: u64) {
-        if self.loads[i] == load {
-            return;
-        }
-        self.loads[i] = load;
-        let mut k = (self.width + i) / 2;
-        while k >= 1 {
-            self.tree[k] = self.winner(self.tree[2 * k], self.tree[2 * k + 1]);
+        let mut k = self.width + i;
+        self.tree[k].0 = load;
+        while k > 1 {
             k /= 2;
-        }
-    }
-
-    fn winner(&self, a: u32, b: u32) -> u32 {
-        match (a, b) {
-            (NONE, _) => b,
-            (_, NONE) => a,
-            _ if self.loads[b as usize] < self.loads[a as usize] => b,
-            _ => a,
+            let winner = self.tree[2 * k].min(self.tree[2 * k + 1]);
+            if self.tree[k] == winner {
+                break;
+            }
+            self.tree[k] = winner;
         }
     }
 }
