@@ -70,11 +70,13 @@ python3 - "$out/long/summary.json" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
 l = s["llm"]
-print("servesim metrics:", json.dumps({
-    "completed": s["requests"]["outcomes"] if "outcomes" in s["requests"] else s["requests"],
-    "throughput_req_per_s": s["throughput"],
-    "ttft": l["ttft"], "tpot": l["tpot"], "preemptions": l["preemptions"],
-}, indent=1))
+out_tokens = s["requests"]["output_tokens"]
+span = s["run"]["end_s"]
+print(f"servesim metrics: completed {s['requests']['by_outcome']['completed']}, "
+      f"throughput {s['throughput']['completed_per_s']:.3f} req/s, {out_tokens / span:.1f} output tok/s, "
+      f"TTFT p50 {1000 * l['ttft']['p50_s']:.1f} ms p99 {1000 * l['ttft']['p99_s']:.1f} ms, "
+      f"TPOT mean {1000 * l['tpot']['mean_s']:.2f} ms p99 {1000 * l['tpot']['p99_s']:.2f} ms, "
+      f"preemptions {l['preemptions']}")
 PY
 echo "inference-lab metrics:"
 $lab_long
