@@ -17,12 +17,14 @@
 //! token is produced there (TTFT stops) and the core asks the driver to
 //! move the KV (`TransferKv`, `prompt tokens × whole-model KV bytes/token`)
 //! to the decode replica with the fewest outstanding requests, counting
-//! transfers already headed to it (ties to the lowest index; O(decode
-//! replicas) per transfer). The driver models the link and answers
+//! transfers already headed to it (ties to the lowest index; a
+//! [`LoadIndex`] answers in O(1) and absorbs each change in O(log decode
+//! replicas)). The driver models the link and answers
 //! `KvArrived`; only then are the prefill replica's blocks freed, and the
 //! sequence waits in the decode replica's arrived-KV queue until its blocks
 //! fit there. Nothing is dropped: every request still gets one outcome.
 
+mod load_index;
 mod prefix;
 mod protocol;
 mod replica;
@@ -31,16 +33,16 @@ mod shape;
 #[cfg(test)]
 mod tests;
 
+pub use load_index::LoadIndex;
 pub use prefix::{Prefix, PrefixCacheConfig, PrefixEviction};
 pub use protocol::{Action, Input, Job, Served};
 pub use replica::{Cancel, Handoff, Load, Policy, Preemption, Prefilled, Replica, ReplicaConfig, ReplicaStats, Role};
-pub use router::RouterPolicy;
+pub use router::{Router, RouterPolicy};
 pub use shape::StepShape;
 
 use super::{IdMap, RequestId};
 use crate::time::{SimDuration, SimTime};
 use rand_chacha::ChaCha8Rng;
-use router::Router;
 
 /// Separate prefill and decode pools, and the link a KV transfer crosses
 /// (the driver times each [`Action::TransferKv`] with
@@ -70,7 +72,11 @@ pub struct LlmScheduler {
     disaggregation: Option<Disaggregation>,
     /// Per decode replica: transfers headed to it, not yet arrived.
     incoming: Vec<u64>,
+    /// Per decode replica: outstanding + incoming, for hand-off placement.
+    decode_loads: LoadIndex,
     scratch: Vec<Prefilled>,
+    /// A touched replica's prefix-cache changes, on their way to the router.
+    prefix_changes: Vec<u32>,
     /// Σ of every replica's load, updated per input from the touched ones.
     totals: Load,
     /// The replica holding each unanswered request (the prefill replica
@@ -86,11 +92,13 @@ impl LlmScheduler {
     /// `rng` is drawn from only by power-of-two-choices routing.
     pub fn new(replicas: Vec<Replica>, routing: RouterPolicy, rng: ChaCha8Rng) -> Self {
         LlmScheduler {
-            router: Router::new(routing, rng),
+            router: Router::new(routing, rng, replicas.len()),
             replicas,
             disaggregation: None,
             incoming: Vec::new(),
+            decode_loads: LoadIndex::new(0),
             scratch: Vec::new(),
+            prefix_changes: Vec::new(),
             totals: Load::default(),
             location: IdMap::default(),
             stopping: Vec::new(),
@@ -126,13 +134,12 @@ impl LlmScheduler {
             r.set_role(if i < p { Role::PrefillOnly } else { Role::DecodeOnly });
         }
         self.incoming = vec![0; self.replicas.len() - p];
+        self.decode_loads = LoadIndex::new(self.replicas.len() - p);
+        self.router = self.router.with_pool(p);
         self.disaggregation = Some(d);
+        let all: Vec<usize> = (0..self.replicas.len()).collect();
+        self.sync_views(&all);
         self
-    }
-
-    /// Replicas that take arrivals: the prefill pool, or all.
-    fn entry_pool(&self) -> usize {
-        self.disaggregation.map_or(self.replicas.len(), |d| d.prefill_replicas as usize)
     }
 
     /// Sends every prefill finished on `from` to the least-outstanding
@@ -142,10 +149,9 @@ impl LlmScheduler {
         let p = d.prefill_replicas as usize;
         self.scratch.extend(self.replicas[from as usize].drain_prefilled());
         for done in self.scratch.drain(..) {
-            let i = (0..self.incoming.len())
-                .min_by_key(|&i| self.replicas[p + i].outstanding() + self.incoming[i])
-                .unwrap_or(0);
+            let i = self.decode_loads.least().unwrap_or(0);
             self.incoming[i] += 1;
+            self.decode_loads.set(i, self.replicas[p + i].outstanding() + self.incoming[i]);
             out.push(Action::TransferKv {
                 request: done.request,
                 from,
@@ -180,6 +186,32 @@ impl LlmScheduler {
         f(self);
         let after = sum(self);
         self.totals = self.totals.replace(before, after);
+        self.sync_views(touched);
+    }
+
+    /// Replicas that take arrivals: the prefill pool, or all.
+    fn entry_pool(&self) -> usize {
+        self.router.len()
+    }
+
+    /// Brings the router's and the decode pool's view of replicas
+    /// `touched` up to date: their outstanding counts and which prefixes
+    /// they cache. O(log n) per replica plus the router's cost per change.
+    fn sync_views(&mut self, touched: &[usize]) {
+        let entry = self.entry_pool();
+        for &i in touched {
+            let replica = &mut self.replicas[i];
+            if i < entry {
+                self.router.set_load(i, replica.outstanding());
+                self.prefix_changes.extend(replica.drain_prefix_changes());
+                for id in self.prefix_changes.drain(..) {
+                    self.router.set_holds(i, id, replica.has_prefix(id));
+                }
+            } else if let Some(d) = i.checked_sub(entry).filter(|&d| d < self.incoming.len()) {
+                self.decode_loads.set(d, replica.outstanding() + self.incoming[d]);
+                replica.drain_prefix_changes().for_each(drop);
+            }
+        }
     }
 
     pub fn handle(&mut self, now: SimTime, input: Input, out: &mut Vec<Action>) {
@@ -195,8 +227,7 @@ impl LlmScheduler {
     fn dispatch(&mut self, now: SimTime, input: Input, out: &mut Vec<Action>) {
         match input {
             Input::Arrival { request, prompt_tokens, output_tokens, prefix, session } => {
-                let pool = self.entry_pool();
-                let r = self.router.pick(&self.replicas[..pool], prefix.map(|p| p.id), session);
+                let r = self.router.pick(prefix.map(|p| p.id), session);
                 self.location.insert(request.0, r as u32);
                 self.tracked(&[r], |s| {
                     let replica = &mut s.replicas[r];

@@ -79,6 +79,9 @@ pub struct PrefixCache {
     held_blocks: u64,
     tick: u64,
     pub evictions: u64,
+    /// Ids inserted or removed since the last [`PrefixCache::drain_changed`]
+    /// (the router's view of who caches what follows them).
+    changed: Vec<u32>,
 }
 
 impl PrefixCache {
@@ -91,6 +94,7 @@ impl PrefixCache {
             held_blocks: 0,
             tick: 0,
             evictions: 0,
+            changed: Vec::new(),
         }
     }
 
@@ -135,6 +139,13 @@ impl PrefixCache {
         self.idle_blocks += blocks;
         self.held_blocks += blocks;
         self.entries.insert(id, e);
+        self.changed.push(id);
+    }
+
+    /// Ids whose presence may have changed since the last drain, in order
+    /// (an id may repeat). O(1) per change.
+    pub fn drain_changed(&mut self) -> std::vec::Drain<'_, u32> {
+        self.changed.drain(..)
     }
 
     /// A sequence starts using cached prefix `id`. False if it is absent.
@@ -184,6 +195,7 @@ impl PrefixCache {
         self.entries.remove(&id);
         self.idle_blocks -= e.blocks;
         self.held_blocks -= e.blocks;
+        self.changed.push(id);
         Some(e.blocks)
     }
 
@@ -196,6 +208,7 @@ impl PrefixCache {
         self.idle_blocks -= e.blocks;
         self.held_blocks -= e.blocks;
         self.evictions += 1;
+        self.changed.push(key.2);
         Some(e.blocks)
     }
 }

@@ -2,9 +2,10 @@
 //!
 //! - round-robin: cycle; blind to load.
 //! - least-outstanding: the replica with the fewest requests waiting or
-//!   running (ties to the lowest index) — O(replicas) per request.
+//!   running (ties to the lowest index).
 //! - power-of-two-choices: two replicas drawn at random, the less loaded
-//!   wins (Mitzenmacher): nearly least-outstanding's balance at O(1).
+//!   wins (Mitzenmacher): nearly least-outstanding's balance without a
+//!   global view.
 //! - prefix-affinity: a request with a shared prefix goes to the
 //!   least-outstanding replica that has the prefix cached, else to the
 //!   prefix's home replica (a fixed hash of the prefix id mod replicas), so
@@ -14,16 +15,30 @@
 //!   the least-loaded replica instead (which then caches the prefix too:
 //!   a hot prefix spreads over more replicas as load demands). This is the
 //!   cache-aware routing of SGLang's router, with its two balance
-//!   thresholds. Requests without a prefix go least-outstanding. O(replicas).
+//!   thresholds. Requests without a prefix go least-outstanding.
 //! - session-affinity: sticky sessions, as gateways do them: every turn of
 //!   a conversation goes to its session's home replica (the same hash of
 //!   the session id), whatever the load, so its earlier turns' KV is there;
-//!   requests outside a conversation go least-outstanding. O(1) for turns.
+//!   requests outside a conversation go least-outstanding.
+//!
+//! The router keeps its own view of the pool, which the scheduler updates
+//! whenever a replica's outstanding count or prefix cache changes, so no
+//! pick scans the replicas. Costs (n replicas, h holders of a prefix, p
+//! prefixes cached on the replica whose load changed):
+//!
+//! | operation | cost |
+//! |---|---|
+//! | pick: round-robin, power-of-two, session turn | O(1) |
+//! | pick: least-outstanding (and no-prefix / no-session requests) | O(1) |
+//! | pick: prefix-affinity with a prefix | O(log prefixes) |
+//! | [`Router::set_load`] | O(log n), plus O(p log h) under prefix-affinity |
+//! | [`Router::set_holds`] | O(log prefixes + log h) under prefix-affinity, else O(1) |
 
-use super::replica::Replica;
+use super::load_index::LoadIndex;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema, Default)]
 #[serde(rename_all = "kebab-case")]
@@ -48,36 +63,115 @@ fn home(id: u32, n: usize) -> usize {
     ((z ^ (z >> 31)) % n.max(1) as u64) as usize
 }
 
+/// Which replicas cache which prefix, each prefix's holders ordered by
+/// `(load, index)`: kept only under prefix-affinity.
+#[derive(Debug, Default)]
+struct Holders {
+    by_prefix: BTreeMap<u32, BTreeSet<(u64, u32)>>,
+    /// Per replica: the prefixes it caches.
+    held: Vec<BTreeSet<u32>>,
+}
+
+impl Holders {
+    /// The least-loaded replica caching `id`, ties to the lowest index.
+    fn least(&self, id: u32) -> Option<usize> {
+        self.by_prefix.get(&id).and_then(|s| s.first()).map(|&(_, i)| i as usize)
+    }
+
+    fn reload(&mut self, i: usize, old: u64, new: u64) {
+        for id in &self.held[i] {
+            if let Some(set) = self.by_prefix.get_mut(id) {
+                set.remove(&(old, i as u32));
+                set.insert((new, i as u32));
+            }
+        }
+    }
+
+    fn set(&mut self, i: usize, id: u32, load: u64, holds: bool) {
+        if holds && self.held[i].insert(id) {
+            self.by_prefix.entry(id).or_default().insert((load, i as u32));
+        } else if !holds && self.held[i].remove(&id) {
+            if let Some(set) = self.by_prefix.get_mut(&id) {
+                set.remove(&(load, i as u32));
+                if set.is_empty() {
+                    self.by_prefix.remove(&id);
+                }
+            }
+        }
+    }
+}
+
+/// Places arrivals on a pool of replicas from its own view of their loads
+/// and prefix caches (see the module doc for the cost of each operation).
 pub struct Router {
     policy: RouterPolicy,
     next: usize,
     rng: ChaCha8Rng,
+    loads: LoadIndex,
+    holders: Option<Holders>,
 }
 
 impl Router {
-    pub fn new(policy: RouterPolicy, rng: ChaCha8Rng) -> Self {
-        Router { policy, next: 0, rng }
+    /// A router over `n` replicas, all idle with empty prefix caches.
+    pub fn new(policy: RouterPolicy, rng: ChaCha8Rng, n: usize) -> Self {
+        let holders = (policy == RouterPolicy::PrefixAffinity)
+            .then(|| Holders { by_prefix: BTreeMap::new(), held: vec![BTreeSet::new(); n] });
+        Router { policy, next: 0, rng, loads: LoadIndex::new(n), holders }
+    }
+
+    /// The same router over a pool of `n` replicas, all idle with empty
+    /// prefix caches. O(n).
+    pub fn with_pool(self, n: usize) -> Self {
+        Router { next: 0, ..Router::new(self.policy, self.rng, n) }
+    }
+
+    /// Replicas in the pool.
+    pub fn len(&self) -> usize {
+        self.loads.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.loads.is_empty()
+    }
+
+    /// Replica `i` now has `outstanding` requests.
+    pub fn set_load(&mut self, i: usize, outstanding: u64) {
+        let old = self.loads.load(i);
+        if old == outstanding {
+            return;
+        }
+        self.loads.set(i, outstanding);
+        if let Some(h) = self.holders.as_mut() {
+            h.reload(i, old, outstanding);
+        }
+    }
+
+    /// Replica `i` now caches prefix `id` (`holds`), or no longer does.
+    pub fn set_holds(&mut self, i: usize, id: u32, holds: bool) {
+        let load = self.loads.load(i);
+        if let Some(h) = self.holders.as_mut() {
+            h.set(i, id, load, holds);
+        }
     }
 
     /// The replica for a request with cached prefix `prefix` and
     /// conversation `session` (if any).
-    pub fn pick(&mut self, replicas: &[Replica], prefix: Option<u32>, session: Option<u32>) -> usize {
-        let n = replicas.len();
-        let least = || (0..n).min_by_key(|&i| replicas[i].outstanding()).unwrap_or(0);
+    pub fn pick(&mut self, prefix: Option<u32>, session: Option<u32>) -> usize {
+        let n = self.loads.len();
+        let least = self.loads.least().unwrap_or(0);
         match self.policy {
             RouterPolicy::RoundRobin => {
                 let r = self.next % n;
                 self.next = (r + 1) % n;
                 r
             }
-            RouterPolicy::LeastOutstanding => least(),
-            RouterPolicy::SessionAffinity => session.map_or_else(least, |id| home(id, n)),
+            RouterPolicy::LeastOutstanding => least,
+            RouterPolicy::SessionAffinity => session.map_or(least, |id| home(id, n)),
             RouterPolicy::PrefixAffinity => {
-                let least = least();
                 let Some(id) = prefix else { return least };
-                let cached = (0..n).filter(|&i| replicas[i].has_prefix(id)).min_by_key(|&i| replicas[i].outstanding());
+                let cached = self.holders.as_ref().and_then(|h| h.least(id));
                 let chosen = cached.unwrap_or_else(|| home(id, n));
-                let (load, min) = (replicas[chosen].outstanding(), replicas[least].outstanding());
+                let (load, min) = (self.loads.load(chosen), self.loads.load(least));
                 if load > min + AFFINITY_SLACK && 2 * load > 3 * min {
                     least
                 } else {
@@ -87,12 +181,96 @@ impl Router {
             RouterPolicy::PowerOfTwoChoices => {
                 let a = self.rng.random_range(0..n);
                 let b = self.rng.random_range(0..n);
-                if replicas[b].outstanding() < replicas[a].outstanding() {
+                if self.loads.load(b) < self.loads.load(a) {
                     b
                 } else {
                     a
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use rand::SeedableRng;
+
+    /// The linear scan the router replaced, over the same view.
+    fn scan(policy: RouterPolicy, loads: &[u64], holds: &[BTreeSet<u32>], prefix: Option<u32>) -> usize {
+        let n = loads.len();
+        let least = (0..n).min_by_key(|&i| loads[i]).unwrap_or(0);
+        match (policy, prefix) {
+            (RouterPolicy::PrefixAffinity, Some(id)) => {
+                let cached = (0..n).filter(|&i| holds[i].contains(&id)).min_by_key(|&i| loads[i]);
+                let chosen = cached.unwrap_or_else(|| home(id, n));
+                if loads[chosen] > loads[least] + AFFINITY_SLACK && 2 * loads[chosen] > 3 * loads[least] {
+                    least
+                } else {
+                    chosen
+                }
+            }
+            _ => least,
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Load(usize, u64),
+        Holds(usize, u32, bool),
+        Pick(Option<u32>),
+    }
+
+    fn op(n: usize) -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0..n, 0u64..40).prop_map(|(i, l)| Op::Load(i, l)),
+            (0..n, 0u32..6, any::<bool>()).prop_map(|(i, id, h)| Op::Holds(i, id, h)),
+            proptest::option::of(0u32..8).prop_map(Op::Pick),
+        ]
+    }
+
+    proptest! {
+        /// Least-outstanding and prefix-affinity pick exactly what a scan of
+        /// every replica picks, whatever the sequence of load and cache
+        /// changes (ties to the lowest index included).
+        #[test]
+        fn indexed_picks_match_the_linear_scan(
+            (n, ops) in (1usize..13).prop_flat_map(|n| (Just(n), proptest::collection::vec(op(n), 1..200)))
+        ) {
+            for policy in [RouterPolicy::LeastOutstanding, RouterPolicy::PrefixAffinity] {
+                let mut router = Router::new(policy, ChaCha8Rng::seed_from_u64(0), n);
+                let (mut loads, mut holds) = (vec![0; n], vec![BTreeSet::new(); n]);
+                for op in &ops {
+                    match *op {
+                        Op::Load(i, l) => {
+                            loads[i] = l;
+                            router.set_load(i, l);
+                        }
+                        Op::Holds(i, id, h) => {
+                            if h { holds[i].insert(id); } else { holds[i].remove(&id); }
+                            router.set_holds(i, id, h);
+                        }
+                        Op::Pick(prefix) => {
+                            prop_assert_eq!(router.pick(prefix, None), scan(policy, &loads, &holds, prefix));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn least_loaded_ties_go_to_the_lowest_index() {
+        let mut index = LoadIndex::new(5);
+        assert_eq!(index.least(), Some(0));
+        index.set(0, 3);
+        index.set(1, 3);
+        assert_eq!(index.least(), Some(2));
+        [2, 3, 4].into_iter().for_each(|i| index.set(i, 3));
+        assert_eq!(index.least(), Some(0));
+        index.set(4, 1);
+        assert_eq!(index.least(), Some(4));
+        assert_eq!(LoadIndex::new(0).least(), None);
     }
 }

@@ -119,6 +119,11 @@ impl KvLedger {
         self.prefixes.as_ref().is_some_and(|c| c.contains(id))
     }
 
+    /// Prefix ids cached or dropped since the last drain (may repeat).
+    pub(super) fn drain_prefix_changes(&mut self) -> impl Iterator<Item = u32> + '_ {
+        self.prefixes.iter_mut().flat_map(PrefixCache::drain_changed)
+    }
+
     /// Tokens of prefix `p` that its cache entry holds: all of them, or
     /// fewer when the entry is an earlier, shorter context of the same id.
     pub(super) fn cached_tokens(&self, p: Prefix) -> u64 {

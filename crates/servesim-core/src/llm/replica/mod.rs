@@ -204,6 +204,12 @@ impl Replica {
         self.kv.has_prefix(id)
     }
 
+    /// Prefix ids that entered or left this replica's prefix cache since
+    /// the last call (an id may repeat; ask [`Replica::has_prefix`]).
+    pub fn drain_prefix_changes(&mut self) -> impl Iterator<Item = u32> + '_ {
+        self.kv.drain_prefix_changes()
+    }
+
     /// Blocks held by cached prefixes, and references to them.
     pub fn prefix_cache_usage(&self) -> (u64, u64) {
         self.kv.prefix_usage()
