@@ -58,7 +58,7 @@ ORDER = [
     ["report", "scenario"],
     ["sim"],
     ["live", "distribute"],
-    ["plan", "swarm"],
+    ["plan", "swarm", "bench"],
     ["cli"],
     ["main", "lib"],
 ]

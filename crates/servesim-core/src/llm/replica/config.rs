@@ -119,3 +119,8 @@ impl ReplicaConfig {
         }
     }
 }
+
+/// SGLang's `new_token_ratio` at start and after a retraction
+/// (`SGLANG_INIT_NEW_TOKEN_RATIO`): the replica starts with it, the SGLang
+/// scheduler (`engine.rs`) decays and resets it.
+pub(super) const SGLANG_INIT_NEW_TOKEN_RATIO: f64 = 0.7;

@@ -34,12 +34,10 @@
 //! reservations: O(running) per step with requests waiting, as SGLang's
 //! own scheduler does.
 
+use super::config::SGLANG_INIT_NEW_TOKEN_RATIO;
 use super::{Policy, Prefilling, Replica};
 use crate::time::SimTime;
 
-/// SGLang's `new_token_ratio` at start and after a retraction
-/// (`SGLANG_INIT_NEW_TOKEN_RATIO`).
-pub(super) const SGLANG_INIT_NEW_TOKEN_RATIO: f64 = 0.7;
 /// Its floor: `init × 0.14` (`SGLANG_MIN_NEW_TOKEN_RATIO_FACTOR`).
 const SGLANG_MIN_NEW_TOKEN_RATIO: f64 = SGLANG_INIT_NEW_TOKEN_RATIO * 0.14;
 /// Decode steps over which it falls from init to the floor

@@ -169,7 +169,7 @@ impl Replica {
             prefilled: Vec::new(),
             arrived: VecDeque::new(),
             cancelling: Vec::new(),
-            new_token_ratio: engine::SGLANG_INIT_NEW_TOKEN_RATIO,
+            new_token_ratio: config::SGLANG_INIT_NEW_TOKEN_RATIO,
         }
     }
 
