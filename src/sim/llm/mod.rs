@@ -250,20 +250,31 @@ impl<'a, 's> LlmRun<'a, 's> {
                     None => continue,
                 }
             }
+            // A closed-loop client's clock starts at its send; the API
+            // server's per-request cost (tokenizing, HTTP, detokenizing) adds
+            // to the latency it sees, beside the engine's work rather than
+            // before it, so the scheduler's step boundaries are the
+            // engine's own and clients finishing in different steps stay
+            // apart, as they do on a real server.
+            let mut seen = now;
             if let Some(sent) = self.requests.sent_at(request) {
+                let overhead = self.llm.step.request_overhead();
                 served.arrived = sent;
+                served.first_token = served.first_token.map(|t| t + overhead);
+                seen = now + overhead;
             }
-            self.record_answer(now, request, outcome, &served);
+            self.record_answer(now, seen, request, outcome, &served);
             self.requests.answered(now, request, outcome, &mut self.clock, &mut self.recorder);
         }
         self.answers = answers;
     }
 
-    /// Records a caller's answer: outcome, latency and, completed, its tokens.
-    fn record_answer(&mut self, now: SimTime, request: RequestId, outcome: Outcome, served: &Served) {
+    /// Records a caller's answer: outcome, latency and, completed, its
+    /// tokens, as the caller sees them at `seen`.
+    fn record_answer(&mut self, now: SimTime, seen: SimTime, request: RequestId, outcome: Outcome, served: &Served) {
         self.recorder.respond(now, request, outcome, served.arrived, served.admitted);
         if outcome == Outcome::Completed && self.recorder.measures(served.arrived) {
-            self.tokens.completed(now, served, &self.llm.slo);
+            self.tokens.completed(seen, served, &self.llm.slo);
         }
     }
 

@@ -127,10 +127,10 @@ impl<'a> Requests<'a> {
     }
 
     /// Client `client` sends now, if a request is left for it: recorded as
-    /// offered now, it reaches the scheduler after the step model's
-    /// per-request cost (tokenizing, HTTP, the API server:
-    /// [`StepModel::request_overhead`](crate::model::step::StepModel::request_overhead);
-    /// zero without an engine calibration).
+    /// offered now, it reaches the scheduler now; the step model's
+    /// per-request cost
+    /// ([`StepModel::request_overhead`](crate::model::step::StepModel::request_overhead))
+    /// is added to the latency the client sees, not to the schedule.
     pub(super) fn client_send(&mut self, now: SimTime, client: u32, clock: &mut Clock<Event>, recorder: &mut Recorder) {
         let (Some(clients), Some((prompt, output))) = (self.clients.as_mut(), &self.llm.sizes) else { return };
         let request = RequestId(self.offered);
@@ -146,7 +146,7 @@ impl<'a> Requests<'a> {
         self.offer(clock);
         recorder.arrival(request, &Arrival { at: now, prompt_tokens, output_tokens });
         let input = Input::Arrival { request, prompt_tokens, output_tokens, prefix, session: None };
-        clock.schedule(now + self.llm.step.request_overhead(), Event::Ingress { slot: self.ingress.insert(input) });
+        clock.schedule(now, Event::Ingress { slot: self.ingress.insert(input) });
     }
 
     /// The client's request in `slot`, reaching the scheduler now.
