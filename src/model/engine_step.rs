@@ -57,77 +57,16 @@
 //! Where the structure comes from: a research reproduction of 647 measured
 //! closed-loop runs (aiconfigurator's H100 silicon data: vLLM 0.12, SGLang
 //! 0.5, TensorRT-LLM 1.0) in which each term was removed in turn and the
-//! fit re-run; each kept term moved the error measurably. `servesim
-//! calibrate --benchmarks` fits the coefficients.
+//! fit re-run; each kept term moved the error measurably. The shipped H100
+//! coefficients (`profiles/calibrated/h100-sxm-engines.toml`) are that
+//! reproduction's fit; servesim cannot fit them itself yet.
 
+use super::coefficients::EngineCoefficients;
 use super::moe::Moe;
-use super::precision::Dtype;
 use super::profile::{GpuProfile, ModelProfile, ProfileError};
-use super::step::StepCost;
+use super::step_cost::StepCost;
 use crate::core::llm::StepShape;
 use crate::time::SimDuration;
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
-
-/// One engine's step coefficients on one GPU (`[engines.<kind>]` of a
-/// calibrated profile). Inefficiencies are `1 / achieved fraction of peak`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EngineCoefficients {
-    /// CPU time per step: scheduling, kernel launches (c_step).
-    pub step_cpu: SimDuration,
-    /// CPU time per sequence in a step: sampling, bookkeeping (c_seq).
-    pub seq_cpu: SimDuration,
-    /// Fixed time a request spends before its first token beyond the steps:
-    /// tokenize, HTTP, first-token path (c_req).
-    pub request_overhead: SimDuration,
-    /// Latency of one all-reduce hop; an all-reduce over `tp` GPUs takes
-    /// `log2(tp)` of them (c_ar).
-    pub allreduce_hop_latency: SimDuration,
-    /// Streaming weights from HBM (k_hbm).
-    pub weight_stream_inefficiency: f64,
-    /// GEMMs, by weight format; `bf16` required, other formats default to it.
-    pub gemm_inefficiency: BTreeMap<Dtype, f64>,
-    /// Reading and writing the KV cache (k_kv).
-    pub kv_inefficiency: f64,
-    /// Prefill attention FLOPs at the bf16 peak (k_attn).
-    pub attention_inefficiency: f64,
-    /// All-reduce bytes over NVLink, one direction (k_nvl).
-    pub nvlink_inefficiency: f64,
-}
-
-impl EngineCoefficients {
-    /// The GEMM inefficiency for weights in `dtype`.
-    pub fn gemm(&self, dtype: Dtype) -> f64 {
-        self.gemm_inefficiency.get(&dtype).or_else(|| self.gemm_inefficiency.get(&Dtype::Bf16)).copied().unwrap_or(1.0)
-    }
-
-    /// Meaning checks; `Err((key under the engine's table, expected))`.
-    pub fn check(&self) -> Result<(), (String, String)> {
-        if !self.gemm_inefficiency.contains_key(&Dtype::Bf16) {
-            return Err((
-                "gemm_inefficiency.bf16".into(),
-                "expected the bf16 GEMM inefficiency (the default for other formats)".into(),
-            ));
-        }
-        let named = [
-            ("weight_stream_inefficiency", self.weight_stream_inefficiency),
-            ("kv_inefficiency", self.kv_inefficiency),
-            ("attention_inefficiency", self.attention_inefficiency),
-            ("nvlink_inefficiency", self.nvlink_inefficiency),
-        ];
-        let gemms = self.gemm_inefficiency.iter().map(|(d, v)| (d.name(), *v));
-        for (key, v) in named.into_iter().chain(gemms) {
-            if !(v.is_finite() && v >= 1.0) {
-                return Err((
-                    key.to_string(),
-                    format!("expected an inverse efficiency >= 1 (1 = the datasheet peak), got {v}"),
-                ));
-            }
-        }
-        Ok(())
-    }
-}
 
 /// How a replica's GPUs split the model: attention and dense layers over
 /// `tp`, routed experts over `moe_ep` groups of `moe_tp` shards.

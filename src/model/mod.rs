@@ -3,6 +3,7 @@
 //! (`ps`). Models draw randomness only from the streams they are handed.
 
 pub mod clients;
+pub mod coefficients;
 pub mod engine_step;
 pub mod moe;
 pub mod precision;
@@ -11,6 +12,7 @@ pub mod ps;
 pub mod service;
 pub mod speculative;
 pub mod step;
+pub mod step_cost;
 
 pub use ps::SharedServer;
 pub use service::ServiceModel;

@@ -13,7 +13,7 @@
 //! and what was expected. Combination checks (tensor-parallel degree, a model
 //! that does not fit) live in [`super::step`] and use the same error type.
 
-use super::engine_step::EngineCoefficients;
+use super::coefficients::EngineCoefficients;
 use super::moe::Moe;
 use super::precision::{Dtype, Precision};
 use crate::time::SimDuration;

@@ -69,8 +69,8 @@
 //!   context unless a calibrated profile has the attention term.
 //!
 //! Engine calibration. A replica whose calibrated profile has coefficients
-//! for its serving engine (`[engines.<kind>]`, fitted by `servesim
-//! calibrate --benchmarks` from measured runs) is priced by the engine step
+//! for its serving engine (`[engines.<kind>]`, fitted to measured runs;
+//! shipped for the H100 in `profiles/calibrated/h100-sxm-engines.toml`) is priced by the engine step
 //! model instead ([`super::engine_step`]): per-step and per-sequence CPU
 //! time, weights streamed (MoE: only the experts the batch hits), GEMM
 //! FLOPs at the weight format's peak, KV reads and writes, prefill
@@ -85,6 +85,7 @@
 
 use super::engine_step::{EngineStep, Parallelism};
 use super::profile::{CalibratedProfile, GpuProfile, ModelProfile, ProfileError};
+use super::step_cost::StepCost;
 use crate::core::llm::StepShape;
 use crate::time::SimDuration;
 
@@ -206,38 +207,6 @@ pub fn kv_capacity_tokens(
     Ok(free_bytes_per_gpu(gpu, model, tp, activation_reserve_fraction)? / kv_bytes_per_token_per_gpu(model, tp))
 }
 
-/// Where one step's time goes (per GPU of the replica).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct StepCost {
-    /// All bytes read and written: weights and KV cache.
-    pub bytes_per_gpu: f64,
-    /// All FLOPs: linear layers and attention.
-    pub flops_per_gpu: f64,
-    /// The KV-cache part of `bytes_per_gpu` (read and written).
-    pub kv_bytes_per_gpu: f64,
-    /// The attention part of `flops_per_gpu`.
-    pub attention_flops_per_gpu: f64,
-    pub overhead_s: f64,
-    /// Time to move the bytes; with the attention term, the sum of the
-    /// linear and the attention terms' memory times.
-    pub memory_s: f64,
-    /// Time for the FLOPs; with the attention term, the sum of the two
-    /// terms' compute times.
-    pub compute_s: f64,
-    pub comm_s: f64,
-    /// The step's duration, rounded once to whole nanoseconds.
-    pub time: SimDuration,
-}
-
-impl StepCost {
-    /// True when reading memory, not arithmetic, sets the roofline term
-    /// (with the attention term: when `memory_s >= compute_s` summed over
-    /// both terms).
-    pub fn memory_bound(&self) -> bool {
-        self.memory_s >= self.compute_s
-    }
-}
-
 /// Precomputed coefficients for one (GPU, model, tp) replica: O(1) per step.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepModel {
@@ -324,7 +293,7 @@ impl StepModel {
                     key: "moe_ep".into(),
                     message: format!(
                         "expert parallelism is priced by the engine step model only; add [engines.{engine}] to the \
-                         calibrated profile (servesim calibrate --benchmarks) or use moe_ep = 1"
+                         calibrated profile (e.g. --profile profiles/calibrated/h100-sxm-engines.toml) or use moe_ep = 1"
                     ),
                 })
             }
