@@ -2,13 +2,10 @@
 //! rows servesim cannot express against their reasons, and the fidelity
 //! report against determinism.
 
+use crate::support::profiles;
 use servesim::bench::fidelity::{self, Accuracy};
 use servesim::bench::{self, Expressed};
 use std::path::{Path, PathBuf};
-
-fn profiles() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles")
-}
 
 const HEADER: &str = "id,backend,backend_version,model_path,system,precision,mode,isl,osl,batch_size,tp_size,pp_size,\
 attention_dp_size,moe_tp_size,moe_ep_size,silicon_ttft_ms,silicon_tpot_ms";

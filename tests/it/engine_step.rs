@@ -2,27 +2,19 @@
 //! speculative decoding's token yield, and bad engine/precision/MoE
 //! profiles against located errors.
 
+use crate::support::{gpu, model, profiles};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use servesim::core::llm::StepShape;
 use servesim::model::engine_step::Parallelism;
-use servesim::model::profile::{CalibratedProfile, GpuProfile, ModelProfile, ProfileError};
+use servesim::model::profile::{CalibratedProfile, ModelProfile, ProfileError};
 use servesim::model::speculative::Speculation;
 use servesim::model::step::StepModel;
 use servesim::time::SimDuration;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles")
-}
-fn gpu(name: &str) -> GpuProfile {
-    GpuProfile::find(&root(), name).unwrap()
-}
-fn model(name: &str) -> ModelProfile {
-    ModelProfile::find(&root(), name).unwrap()
-}
 fn engines() -> CalibratedProfile {
-    CalibratedProfile::find(&root(), "h100-sxm-engines").unwrap().unwrap()
+    CalibratedProfile::find(&profiles(), "h100-sxm-engines").unwrap().unwrap()
 }
 
 /// Without coefficients for the replica's engine the roofline prices the
@@ -198,7 +190,7 @@ fn load_error(dir: &Path, file: &str, text: &str) -> ProfileError {
 #[test]
 fn bad_engine_precision_and_moe_profiles_are_located() {
     let dir = tempfile::tempdir().unwrap();
-    let cal = std::fs::read_to_string(root().join("calibrated/h100-sxm-engines.toml")).unwrap();
+    let cal = std::fs::read_to_string(profiles().join("calibrated/h100-sxm-engines.toml")).unwrap();
     let e = load_error(dir.path(), "cal.toml", &cal.replacen("kv_inefficiency = 1.3611", "kv_inefficiency = 0.5", 1));
     let msg = e.to_string();
     assert_eq!(e.key(), "engines.sglang.kv_inefficiency", "{msg}");
@@ -206,7 +198,7 @@ fn bad_engine_precision_and_moe_profiles_are_located() {
     let e = load_error(dir.path(), "cal2.toml", &cal.replacen("{ bf16 = 1.5355 }", "{ fp8 = 1.5 }", 1));
     assert_eq!(e.key(), "engines.sglang.gemm_inefficiency.bf16", "{e}");
 
-    let qwen = std::fs::read_to_string(root().join("models/qwen3-235b-a22b-fp8.toml")).unwrap();
+    let qwen = std::fs::read_to_string(profiles().join("models/qwen3-235b-a22b-fp8.toml")).unwrap();
     let e = load_error(dir.path(), "model1.toml", &qwen.replace("experts_per_token = 8", "experts_per_token = 200"));
     assert_eq!(e.key(), "moe.experts_per_token", "{e}");
     assert!(e.to_string().contains("model1.toml:"), "{e}");

@@ -5,21 +5,12 @@
 //! the test (not read back from the profiles), so a changed profile or a
 //! changed formula shows up as a failure.
 
+use crate::support::{gpu, model, profiles};
 use servesim::core::llm::StepShape;
 use servesim::model::profile::{self, CalibratedProfile, GpuProfile, ModelProfile, ProfileError};
 use servesim::model::step::{kv_bytes_per_token, kv_capacity_tokens, StepModel};
 use servesim::time::SimDuration;
 use std::path::{Path, PathBuf};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles")
-}
-fn gpu(name: &str) -> GpuProfile {
-    GpuProfile::find(&root(), name).unwrap()
-}
-fn model(name: &str) -> ModelProfile {
-    ModelProfile::find(&root(), name).unwrap()
-}
 
 /// Shared assumptions of the shipped GPU profiles (see profiles/README.md).
 const BW_EFF: f64 = 0.8;
@@ -39,8 +30,8 @@ fn assert_close_ns(actual: SimDuration, expected_s: f64) {
 
 #[test]
 fn every_shipped_profile_loads() {
-    let gpus = profile::list(&root().join("gpus"));
-    let models = profile::list(&root().join("models"));
+    let gpus = profile::list(&profiles().join("gpus"));
+    let models = profile::list(&profiles().join("models"));
     for name in ["a100-80gb", "h100-sxm", "h200"] {
         assert!(gpus.contains(&name.to_string()), "{name} missing from {gpus:?}");
     }
@@ -252,7 +243,7 @@ fn write(dir: &Path, sub: &str, name: &str, text: &str) -> PathBuf {
 
 /// The shipped H100 file with one line replaced; the error must point at it.
 fn bad_gpu(from: &str, to: &str) -> (ProfileError, usize) {
-    let text = std::fs::read_to_string(root().join("gpus/h100-sxm.toml")).unwrap();
+    let text = std::fs::read_to_string(profiles().join("gpus/h100-sxm.toml")).unwrap();
     assert!(text.contains(from), "{from}");
     let edited = text.replace(from, to);
     let line = edited.lines().position(|l| l.starts_with(to)).map_or(0, |i| i + 1);
@@ -293,7 +284,7 @@ fn bad_gpu_values_point_at_the_key() {
 
 #[test]
 fn bad_model_values_point_at_the_key() {
-    let text = std::fs::read_to_string(root().join("models/llama-3-8b.toml")).unwrap();
+    let text = std::fs::read_to_string(profiles().join("models/llama-3-8b.toml")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "models", "odd", &text.replace("kv_heads = 8", "kv_heads = 5"));
     let e = ModelProfile::load(&path).unwrap_err();
@@ -305,14 +296,14 @@ fn bad_model_values_point_at_the_key() {
 
 #[test]
 fn names_resolve_by_file_and_list_alternatives() {
-    let e = GpuProfile::find(&root(), "h100").unwrap_err();
+    let e = GpuProfile::find(&profiles(), "h100").unwrap_err();
     let text = e.to_string();
     assert!(text.contains("no gpu profile named `h100`"), "{text}");
     assert!(text.contains("available: a100-80gb, h100-sxm, h200"), "{text}");
-    assert!(matches!(ModelProfile::find(&root(), "../gpus/h200"), Err(ProfileError::NotFound { .. })));
+    assert!(matches!(ModelProfile::find(&profiles(), "../gpus/h200"), Err(ProfileError::NotFound { .. })));
     // A user adds a GPU without recompiling.
     let dir = tempfile::tempdir().unwrap();
-    let h100 = std::fs::read_to_string(root().join("gpus/h100-sxm.toml")).unwrap();
+    let h100 = std::fs::read_to_string(profiles().join("gpus/h100-sxm.toml")).unwrap();
     write(dir.path(), "gpus", "h100-nvl", &h100.replace("3.35e12", "3.9e12"));
     assert_eq!(GpuProfile::find(dir.path(), "h100-nvl").unwrap().memory_bandwidth_bytes_per_s, 3.9e12);
 }

@@ -10,6 +10,21 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The shipped profiles folder.
+pub fn profiles() -> PathBuf {
+    root().join("profiles")
+}
+
+/// A shipped GPU profile by name.
+pub fn gpu(name: &str) -> servesim::model::profile::GpuProfile {
+    servesim::model::profile::GpuProfile::find(&profiles(), name).expect("shipped GPU profile")
+}
+
+/// A shipped model profile by name.
+pub fn model(name: &str) -> servesim::model::profile::ModelProfile {
+    servesim::model::profile::ModelProfile::find(&profiles(), name).expect("shipped model profile")
+}
+
 /// Runs the `servesim` binary in `cwd`; it must never panic, whatever the input.
 pub fn servesim(args: &[&str], cwd: &Path) -> Output {
     let out = Command::new(env!("CARGO_BIN_EXE_servesim")).args(args).current_dir(cwd).output().expect("binary runs");

@@ -35,6 +35,7 @@
 //! own scheduler does.
 
 use super::config::SGLANG_INIT_NEW_TOKEN_RATIO;
+use super::seq::Seq;
 use super::{Policy, Prefilling, Replica};
 use crate::time::SimTime;
 
@@ -97,22 +98,27 @@ impl Replica {
         if preempted {
             return;
         }
-        while budget > 0 && self.running() < u64::from(self.cfg.max_seqs) {
-            let Some(&seq) = self.waiting.front() else { break };
-            let shared = self.cached_prefix(&seq);
-            let left = u64::from(seq.prefill_len()) - shared;
-            let chunk = if splits {
-                left.min(budget)
-            } else if left <= budget {
-                left
-            } else {
-                break;
-            };
+        while let Some((_, _, chunk)) = self.next_admission(budget, splits) {
             if !self.take_waiting(now, self.kv.blocks(chunk), growth) {
                 break;
             }
             budget -= chunk;
         }
+    }
+
+    /// The head of the waiting queue, its cached prefix and the prompt
+    /// tokens it would prefill this step, if a sequence slot and `budget`
+    /// allow it: `None` when nothing waits, the sequence cap is reached, or
+    /// the whole remaining prompt must fit (`!splits`) and does not.
+    fn next_admission(&self, budget: u64, splits: bool) -> Option<(Seq, u64, u64)> {
+        if budget == 0 || self.running() >= u64::from(self.cfg.max_seqs) {
+            return None;
+        }
+        let seq = *self.waiting.front()?;
+        let shared = self.cached_prefix(&seq);
+        let left = u64::from(seq.prefill_len()) - shared;
+        let chunk = if splits { left.min(budget) } else { left };
+        (chunk <= budget).then_some((seq, shared, chunk))
     }
 
     /// Preempts the most recently admitted running request (a prefill in
@@ -196,17 +202,7 @@ impl Replica {
             budget = budget.saturating_sub(u64::from(p.seq.prefill_len() - p.done));
         }
         let splits = self.cfg.policy.splits();
-        while budget > 0 && self.running() < u64::from(self.cfg.max_seqs) {
-            let Some(&seq) = self.waiting.front() else { break };
-            let shared = self.cached_prefix(&seq);
-            let left = u64::from(seq.prefill_len()) - shared;
-            let chunk = if splits {
-                left.min(budget)
-            } else if left <= budget {
-                left
-            } else {
-                break;
-            };
+        while let Some((seq, shared, chunk)) = self.next_admission(budget, splits) {
             let lifetime = u64::from(seq.prompt) + u64::from(seq.output) - shared;
             if !self.take_waiting(now, self.kv.blocks(lifetime), 0) {
                 break;
