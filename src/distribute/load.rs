@@ -166,6 +166,13 @@ fn resolve(file: DistributionFile, path: &Path, loc: &Locator) -> Result<Plan, S
         }
         Some(c) => c,
     };
+    crate::scenario::guard::count(
+        loc,
+        "nodes.count",
+        u64::from(nodes),
+        crate::scenario::guard::MAX_NODES,
+        "the simulator holds every node in memory",
+    )?;
     let upload = required(loc, "nodes.upload", bandwidth(loc, "nodes.upload", n.upload.map(|b| b.0))?, "")?;
     let download = bandwidth(loc, "nodes.download", n.download.map(|b| b.0))?.unwrap_or(upload);
     let t = &file.topology;

@@ -56,6 +56,7 @@ fn station(file: &ScenarioFile, loc: &Locator) -> Result<StationConfig, Scenario
     if servers == 0 {
         return Err(loc.error("servers.count", "expected an integer >= 1, got 0", "a station needs at least one GPU"));
     }
+    super::guard::count(loc, "servers.count", u64::from(servers), super::guard::MAX_SERVERS, "one server per GPU")?;
     let layout = s.queue.unwrap_or_default();
     if s.routing.is_some() && layout == QueueLayout::Shared {
         return Err(loc.error(

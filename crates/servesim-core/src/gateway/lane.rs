@@ -85,12 +85,13 @@ impl Lane {
         }
     }
 
-    /// One preemption per realtime request waiting for this full pool.
-    pub fn preempt(&mut self, entries: &mut BTreeMap<RequestId, Entry>, out: &mut Vec<Action>) {
+    /// One preemption per realtime request that waits only for a slot in
+    /// this full pool (`ready`: those a freed slot would dispatch).
+    pub fn preempt(&mut self, ready: u64, entries: &mut BTreeMap<RequestId, Entry>, out: &mut Vec<Action>) {
         if self.in_flight < self.max_in_flight {
             return;
         }
-        while (self.classes[super::Class::Realtime as usize].len() as u64) > self.preempting {
+        while ready > self.preempting {
             let Some(victim) = self.batch_in_pool.pop() else { return };
             if let Some(e) = entries.get_mut(&victim).filter(|e| e.state == State::InPool) {
                 e.state = State::Preempting;
