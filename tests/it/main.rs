@@ -20,6 +20,7 @@ mod distribute_scenarios;
 mod distribute_theory;
 mod frontdoor;
 mod frontdoor_bad_input;
+mod guards;
 mod input_limits;
 mod live;
 mod llm_bad_input;
