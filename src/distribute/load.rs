@@ -88,12 +88,20 @@ pub fn from_text(text: &str, path: &Path, overrides: &[String]) -> Result<Plan, 
     resolve(file, path, &locator)
 }
 
+/// The slowest link a plan may name (1 kB/s).
+const MIN_BYTES_PER_S: f64 = 1e3;
+
 fn bandwidth(loc: &Locator, key: &str, value: Option<f64>) -> Result<Option<f64>, ScenarioError> {
     match value {
         Some(v) if !(v.is_finite() && v > 0.0) => Err(loc.error(
             key,
             format!("expected a bandwidth > 0, got {v} bytes/s"),
             "a link that carries nothing never finishes; e.g. \"25Gbps\"",
+        )),
+        Some(v) if v < MIN_BYTES_PER_S => Err(loc.error(
+            key,
+            format!("expected a bandwidth of at least {MIN_BYTES_PER_S} bytes/s, got {v} bytes/s"),
+            "a link slower than a kilobyte per second never finishes a model; e.g. \"25Gbps\"",
         )),
         other => Ok(other),
     }

@@ -94,6 +94,13 @@ fn station(file: &ScenarioFile, loc: &Locator) -> Result<StationConfig, Scenario
             "omit queue_capacity for unbounded",
         ));
     }
+    if s.queue_capacity == Some(0) && max_batch > 1 && max_wait > crate::time::SimDuration::ZERO {
+        return Err(loc.error(
+            "servers.queue_capacity",
+            "a batching station with capacity 0 admits nothing: a batch forms from requests waiting in the queue",
+            "omit queue_capacity for unbounded, or allow at least max_batch waiting requests",
+        ));
+    }
     Ok(StationConfig {
         servers,
         layout,

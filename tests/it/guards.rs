@@ -122,7 +122,8 @@ fn llm_counts_sizes_and_targets_are_refused_at_their_key() {
     for (set, expected) in cases {
         run_with(&text, &[set], expected);
     }
-    let mean = text.replace("output_tokens = { median = 200, p99 = 1000, max = 2000 }", "output_tokens = { mean = 1e17 }");
+    let mean =
+        text.replace("output_tokens = { median = 200, p99 = 1000, max = 2000 }", "output_tokens = { mean = 1e17 }");
     refused(&mean, &["run", "s.toml", "--out", "report"], &["`workload.output_tokens.mean`", "at most 1e7 tokens"]);
     let disaggregated = llm_scenario("llama70b-h100-disaggregated.toml");
     for bandwidth in ["2.5", "1e-9"] {
@@ -139,4 +140,18 @@ fn distribution_node_counts_are_refused_at_their_key() {
     let text = "strategy = \"swarm\"\n[weights]\nsize = \"1GB\"\nchunk = \"100MB\"\n[origin]\nupload = \"10Gbps\"\n\
                 [nodes]\ncount = 4294967295\nupload = \"10Gbps\"\n";
     refused(text, &["distribute", "s.toml", "--out", "report"], &["s.toml:8:", "`nodes.count`", "1..=1000000"]);
+}
+
+#[test]
+fn a_batching_station_with_no_waiting_room_and_a_crawling_origin_are_refused() {
+    let batching = format!("{STATION}\n[batching]\nmax_batch = 8\nmax_wait = \"5ms\"\n");
+    run_with(&batching, &["servers.queue_capacity=0"], &["`servers.queue_capacity`", "admits nothing"]);
+    let text =
+        "strategy = \"swarm\"\n[weights]\nsize = \"1GB\"\nchunk = \"100MB\"\n[origin]\nupload = \"0.000001bps\"\n\
+                [nodes]\ncount = 20\nupload = \"10Gbps\"\n";
+    refused(
+        text,
+        &["distribute", "s.toml", "--out", "report"],
+        &["s.toml:6:", "`origin.upload`", "at least 1000 bytes/s"],
+    );
 }
