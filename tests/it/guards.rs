@@ -72,7 +72,8 @@ fn counts_that_size_allocations_are_refused_at_their_key() {
 fn absurd_amounts_of_work_are_refused_with_the_estimate_and_the_override() {
     let cases: &[(&[&str], &[&str])] = &[
         (&["workload.rate_per_s=1e15"], &["`run.duration`", "1.000e15 requests", "--allow-large", "run.allow_large"]),
-        (&["run.duration=\"1000000h\""], &["`run.duration`", "292 years"]),
+        (&["run.duration=\"1000000h\""], &["`run.duration`", "3.600e10 requests", "--allow-large"]),
+        (&["run.duration=\"100000000h\""], &["`run.duration`", "292 years"]),
         (&["workload.arrival=\"gamma\"", "workload.scv=1e9"], &["`workload.scv`", "at most 1e4"]),
         (&["run.window=\"1ns\""], &["`run.window`", "timeline rows", "omit run.window"]),
         (&["run.warmup=\"2s\""], &["`run.warmup`", "nothing would be measured"]),
