@@ -156,3 +156,18 @@ fn a_batching_station_with_no_waiting_room_and_a_crawling_origin_are_refused() {
         &["s.toml:6:", "`origin.upload`", "at least 1000 bytes/s"],
     );
 }
+
+#[test]
+fn set_paths_and_plans_given_to_run_get_the_right_diagnosis() {
+    for set in ["=", "servers..count=1"] {
+        run_with(STATION, &[set], &["an empty part", "--set servers.count=2"]);
+    }
+    // A quoted part names the same key: the override reaches its check.
+    run_with(
+        STATION,
+        &["servers.\"count\"=0"],
+        &["(from --set servers.\"count\"=0)", "`servers.count`", "expected an integer >= 1, got 0"],
+    );
+    let plan = "strategy = \"swarm\"\n[weights]\nsize = \"1GB\"\n";
+    refused(plan, &["run", "s.toml", "--out", "report"], &["s.toml:1:", "strategy", "servesim distribute"]);
+}
