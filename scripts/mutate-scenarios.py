@@ -88,7 +88,7 @@ def main() -> int:
             text, edit = mutate(anchored(source), rng, args.hostile)
             mutant = tmp / f"mutant-{n}.toml"
             mutant.write_bytes(text)
-            cmd = [args.binary, "run", str(mutant), "--out", str(tmp / "out"), "--quiet", "--set", "run.duration=2s"]
+            cmd = [args.binary, "run", str(mutant), "--out", str(tmp / "out"), "--quiet", "--set", "run.duration=2s", "--set", "run.warmup=0s"]
             try:
                 done = subprocess.run(cmd, capture_output=True, timeout=args.timeout, cwd=ROOT)
                 code, stderr = done.returncode, done.stderr.decode(errors="replace")

@@ -20,7 +20,7 @@ pub struct DistributeArgs {
 }
 
 pub fn distribute(args: DistributeArgs) -> Result<ExitCode, Failure> {
-    let mut plan = distribute::load(&args.scenario, args.flags.overrides()?).map_err(Failure::input)?;
+    let mut plan = distribute::load(&args.scenario, args.flags.set_overrides()?).map_err(Failure::input)?;
     if let Some(seed) = args.flags.seed {
         plan.seed = seed;
     }

@@ -13,6 +13,9 @@ pub struct ScenarioFlags {
     /// Override a scenario key, e.g. --set batching.max_batch=16 --set batching.max_wait=5ms (repeatable).
     #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
     pub(super) set: Vec<String>,
+    /// Run even when the expected work is above the limit (sets run.allow_large = true).
+    #[arg(long)]
+    pub(super) allow_large: bool,
     /// Print only errors.
     #[arg(long, short)]
     pub(super) quiet: bool,
@@ -38,15 +41,22 @@ pub(super) fn check_key(flag: &str, key: &str) -> Result<(), Failure> {
 
 impl ScenarioFlags {
     /// The `--set` overrides, each key checked for size.
-    pub(super) fn overrides(&self) -> Result<&[String], Failure> {
+    pub(super) fn set_overrides(&self) -> Result<&[String], Failure> {
         for raw in &self.set {
             check_key("--set", raw.split_once('=').map_or(raw.as_str(), |(key, _)| key))?;
         }
         Ok(&self.set)
     }
 
+    /// The `--set` overrides, then `--allow-large` as the serving-scenario
+    /// override it stands for.
+    pub(super) fn overrides(&self) -> Result<Vec<String>, Failure> {
+        let allow = self.allow_large.then(|| "run.allow_large=true".to_string());
+        Ok(self.set_overrides()?.iter().cloned().chain(allow).collect())
+    }
+
     pub(super) fn load(&self, path: &std::path::Path) -> Result<servesim::scenario::Scenario, Failure> {
-        let mut scenario = servesim::scenario::load(path, self.overrides()?).map_err(Failure::input)?;
+        let mut scenario = servesim::scenario::load(path, &self.overrides()?).map_err(Failure::input)?;
         if let Some(seed) = self.seed {
             scenario.seed = seed;
         }

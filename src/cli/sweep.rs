@@ -46,8 +46,8 @@ pub fn sweep(args: SweepArgs) -> Result<ExitCode, Failure> {
     let base = args.flags.load(&args.scenario)?;
     let out = args.out.unwrap_or_else(|| PathBuf::from("reports").join(format!("{}-sweep", base.name)));
     report::check_out(&out)?;
-    let points =
-        sweep::sweep(&args.scenario, &args.flags.set, key, &values, args.flags.seed).map_err(|e| Failure::input(*e))?;
+    let points = sweep::sweep(&args.scenario, &args.flags.overrides()?, key, &values, args.flags.seed)
+        .map_err(|e| Failure::input(*e))?;
     let mut table = sweep::to_markdown(key, &points);
     if let Some(slo) = slo {
         let verdict = match sweep::max_meeting_slo(&points, slo) {

@@ -36,7 +36,7 @@ pub fn tradeoff(args: TradeoffArgs) -> Result<ExitCode, Failure> {
     let out = args.out.unwrap_or_else(|| PathBuf::from("reports").join(format!("{}-tradeoff", base.name)));
     report::check_out(&out)?;
     let key = &args.key;
-    let points = tradeoff::tradeoff(&args.scenario, &args.flags.set, key, &values, args.flags.seed)
+    let points = tradeoff::tradeoff(&args.scenario, &args.flags.overrides()?, key, &values, args.flags.seed)
         .map_err(|e| Failure::input(*e))?;
     let table = tradeoff::to_markdown(key, &points);
     let [(curve_name, curve), (frontier_name, frontier)] =

@@ -40,8 +40,11 @@ pub fn validate(args: ValidateArgs) -> Result<ExitCode, Failure> {
     for path in &paths {
         let mut s = args.flags.load(path)?;
         if let Some(r) = args.replications {
-            if r < 2 {
-                return Err(Failure::input(anyhow!("--replications: expected at least 2, got {r}")));
+            let max = servesim::scenario::guard::MAX_REPLICATIONS;
+            if r < 2 || u64::from(r) > max {
+                return Err(Failure::input(anyhow!(
+                    "--replications: expected 2..={max}, got {r}\n  hint: 20 replications give a tight interval"
+                )));
             }
             s.validation.replications = r;
         }

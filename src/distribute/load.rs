@@ -88,12 +88,20 @@ pub fn from_text(text: &str, path: &Path, overrides: &[String]) -> Result<Plan, 
     resolve(file, path, &locator)
 }
 
+/// The slowest link a plan may name (1 kB/s).
+const MIN_BYTES_PER_S: f64 = 1e3;
+
 fn bandwidth(loc: &Locator, key: &str, value: Option<f64>) -> Result<Option<f64>, ScenarioError> {
     match value {
         Some(v) if !(v.is_finite() && v > 0.0) => Err(loc.error(
             key,
             format!("expected a bandwidth > 0, got {v} bytes/s"),
             "a link that carries nothing never finishes; e.g. \"25Gbps\"",
+        )),
+        Some(v) if v < MIN_BYTES_PER_S => Err(loc.error(
+            key,
+            format!("expected a bandwidth of at least {MIN_BYTES_PER_S} bytes/s, got {v} bytes/s"),
+            "a link slower than a kilobyte per second never finishes a model; e.g. \"25Gbps\"",
         )),
         other => Ok(other),
     }
@@ -166,6 +174,13 @@ fn resolve(file: DistributionFile, path: &Path, loc: &Locator) -> Result<Plan, S
         }
         Some(c) => c,
     };
+    crate::scenario::guard::count(
+        loc,
+        "nodes.count",
+        u64::from(nodes),
+        crate::scenario::guard::MAX_NODES,
+        "the simulator holds every node in memory",
+    )?;
     let upload = required(loc, "nodes.upload", bandwidth(loc, "nodes.upload", n.upload.map(|b| b.0))?, "")?;
     let download = bandwidth(loc, "nodes.download", n.download.map(|b| b.0))?.unwrap_or(upload);
     let t = &file.topology;

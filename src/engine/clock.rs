@@ -21,6 +21,8 @@ pub struct Clock<E> {
     end: SimTime,
     last_arrival: SimTime,
     events: u64,
+    /// Events the run may handle before it is cut off (None: no cap).
+    event_cap: Option<u64>,
     cut_off: bool,
 }
 
@@ -50,8 +52,15 @@ impl<E> Clock<E> {
             end: SimTime::ZERO,
             last_arrival: SimTime::ZERO,
             events: 0,
+            event_cap: None,
             cut_off: false,
         }
+    }
+
+    /// Cuts the run off after `cap` events (a guard against livelock).
+    pub fn with_event_cap(mut self, cap: Option<u64>) -> Self {
+        self.event_cap = cap;
+        self
     }
 
     /// Schedules `event` at `at` (see [`EventQueue::schedule`]).
@@ -87,6 +96,10 @@ impl<E> Clock<E> {
                 self.cut_off = true;
                 return false;
             }
+        }
+        if self.event_cap.is_some_and(|cap| self.events >= cap) {
+            self.cut_off = true;
+            return false;
         }
         self.events += 1;
         self.end = now;

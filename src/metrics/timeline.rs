@@ -6,6 +6,13 @@
 //! true time average, not a sample. Counts are attributed to the window of
 //! the instant they happen. Rows are appended as time passes: memory is
 //! O(windows), independent of the number of requests.
+//!
+//! At most [`MAX_ROWS`] rows: a run that outlasts them (a drain far past
+//! the span the window was chosen for, a glacial service time) merges its
+//! rows pairwise and doubles the window, so memory and the work of
+//! crossing empty windows stay bounded however far simulated time jumps.
+//! A merged row sums the counts, averages the means (equal widths) and
+//! keeps the larger p99 (an upper bound on the pair's p99).
 
 use super::LatencyStat;
 use crate::time::{SimDuration, SimTime};
@@ -58,6 +65,29 @@ impl Levels {
     }
 }
 
+/// The most rows a timeline holds (even, so merged windows stay aligned).
+pub const MAX_ROWS: usize = 100_000;
+
+impl WindowRow {
+    /// This row and the next one of equal width as one row.
+    fn merged(&self, next: &WindowRow) -> WindowRow {
+        let mean = |a: f64, b: f64| (a + b) / 2.0;
+        WindowRow {
+            t_start_s: self.t_start_s,
+            arrivals: self.arrivals + next.arrivals,
+            completed: self.completed + next.completed,
+            rejected: self.rejected + next.rejected,
+            batches: self.batches + next.batches,
+            queue_depth_mean: mean(self.queue_depth_mean, next.queue_depth_mean),
+            in_system_mean: mean(self.in_system_mean, next.in_system_mean),
+            utilization: mean(self.utilization, next.utilization),
+            kv_utilization: mean(self.kv_utilization, next.kv_utilization),
+            running_mean: mean(self.running_mean, next.running_mean),
+            e2e_p99_s: self.e2e_p99_s.max(next.e2e_p99_s),
+        }
+    }
+}
+
 pub struct Timeline {
     width: SimDuration,
     servers: f64,
@@ -97,6 +127,10 @@ impl Timeline {
         self.integrals = Levels::default();
         self.window_e2e.reset();
         self.start += self.width;
+        if self.rows.len() >= MAX_ROWS {
+            self.rows = self.rows.chunks(2).map(|pair| pair[0].merged(&pair[1])).collect();
+            self.width = SimDuration(self.width.0.saturating_mul(2));
+        }
     }
 
     /// Integrates `levels` (held since `from`) up to `to`, closing windows
@@ -169,6 +203,19 @@ mod tests {
         assert_eq!(rows[1].kv_utilization, 0.25);
         assert_eq!(rows[1].arrivals, 1);
         assert_eq!(rows[1].t_start_s, 1.0);
+    }
+
+    #[test]
+    fn a_long_run_merges_rows_instead_of_growing_past_the_limit() {
+        let mut t = Timeline::new(SimDuration(1), 1);
+        let busy = Levels { in_system: 1.0, busy: 1.0, ..Levels::default() };
+        // 1e15 windows of 1 ns: bounded rows, and done at once.
+        let end = SimTime(1_000_000_000_000_000);
+        t.integrate(SimTime::ZERO, end, &busy);
+        let rows = t.finish(end);
+        assert!(rows.len() <= MAX_ROWS && rows.len() >= MAX_ROWS / 2, "{}", rows.len());
+        assert!(rows.iter().all(|r| r.in_system_mean == 1.0 && r.utilization == 1.0));
+        assert!(rows.windows(2).all(|w| w[0].t_start_s < w[1].t_start_s));
     }
 
     #[test]

@@ -85,6 +85,7 @@ pub fn replications(scenario: &Scenario) -> Vec<Summary> {
         measure_until: Some(at(v.warmup_requests + v.requests)),
         drain: true,
         window: None,
+        max_events: None,
     };
     let seeds = RngStreams::new(scenario.seed);
     (0..v.replications)

@@ -72,6 +72,13 @@ pub(super) fn renewal(
                     "scv = 1 is Poisson; 4 is bursty",
                 ));
             };
+            if scv > super::guard::MAX_SCV {
+                return Err(loc.error(
+                    &key("scv"),
+                    format!("expected an scv of at most {:.0e}, got {scv}", super::guard::MAX_SCV),
+                    "scv = 1 is Poisson; 4 to 100 is bursty; beyond 1e4 the gaps are all but 0 or all but infinite",
+                ));
+            }
             let gap = Dist::Gamma { mean: 1.0, scv };
             gap.validate().map_err(|e| loc.error(&key("scv"), e.to_string(), ""))?;
             gap
@@ -123,6 +130,25 @@ pub(super) fn token_sizes(
             "e.g. { median = 1000, p99 = 8000 } or { fixed = 512 }",
         ));
     };
+    let max_tokens = super::guard::MAX_TOKENS;
+    for (part, v) in [("median", d.median), ("p99", d.p99), ("mean", d.mean)] {
+        if v.is_some_and(|v| v > max_tokens) {
+            return Err(loc.error(
+                &format!("{key}.{part}"),
+                format!("expected at most {max_tokens:.0e} tokens, got {}", v.unwrap_or_default()),
+                "token counts of real requests are below a few million",
+            ));
+        }
+    }
+    if let (Some(p99), Some(max)) = (d.p99, d.max) {
+        if p99 > f64::from(max) {
+            return Err(loc.error(
+                &format!("{key}.p99"),
+                format!("p99 ({p99}) is above max ({max}): at most 1% of sizes may exceed p99, and none exceeds max"),
+                "raise max or lower p99",
+            ));
+        }
+    }
     match (d.fixed, d.median, d.p99, d.mean, &d.empirical) {
         (Some(n), None, None, None, None) if n >= 1 => Ok(TokenSizes::Fixed(n)),
         (None, Some(m), Some(q), None, None) => {

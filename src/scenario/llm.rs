@@ -7,6 +7,7 @@
 use super::check::{forbid, token_sizes};
 use super::engine::{self, Scheduling};
 use super::error::ScenarioError;
+use super::guard;
 use super::locate::Locator;
 use super::schema::{BatchingPolicy, KvSection, PrefixCacheMode, ReplicaSection, ScenarioFile};
 use super::serving::LlmConfig;
@@ -120,6 +121,7 @@ fn pool(
     if replicas == 0 {
         return Err(loc.error("replica.count", "expected an integer >= 1, got 0", "a pool needs at least one replica"));
     }
+    guard::count(loc, "replica.count", u64::from(replicas), guard::MAX_REPLICAS, "replicas of one model in one pool")?;
     let sched = match &file.engine {
         Some(e) => engine::resolve(file, e, &gpu, &model, tp, loc)?,
         None => neutral(file, r, &gpu, &model, tp, loc)?,
@@ -166,6 +168,11 @@ fn pool(
     let conversations = conversations(file, is_trace, loc, path)?;
     let prefix_cache = prefix_cache(&file.kv, loc)?;
     let s = &file.slo;
+    for (key, target) in [("slo.ttft_p99", s.ttft_p99), ("slo.tpot_p99", s.tpot_p99), ("slo.e2e_p99", s.e2e_p99)] {
+        if target == Some(SimDuration::ZERO) {
+            return Err(loc.error(key, "expected a duration > 0: no request can meet a 0 s target", "e.g. \"500ms\""));
+        }
+    }
     let Scheduling {
         policy,
         max_seqs,
@@ -226,6 +233,7 @@ fn neutral(
     if block_tokens == 0 {
         return Err(loc.error("kv.block_tokens", "expected an integer >= 1, got 0", "16 is typical (vLLM)"));
     }
+    guard::count(loc, "kv.block_tokens", u64::from(block_tokens), guard::MAX_BLOCK_TOKENS, "16 is typical (vLLM)")?;
     let watermark = kv.watermark.unwrap_or(0.01);
     if !(watermark.is_finite() && (0.0..0.5).contains(&watermark)) {
         return Err(loc.error(
@@ -412,6 +420,13 @@ fn disaggregation(
         return Err(loc.error(
             "disaggregation.link_bandwidth_bytes_per_s",
             format!("expected bytes per second > 0, got {bandwidth}"),
+            "e.g. 50e9 for one 400 Gb/s NIC, 450e9 for NVLink",
+        ));
+    }
+    if bandwidth < guard::MIN_LINK_BYTES_PER_S {
+        return Err(loc.error(
+            "disaggregation.link_bandwidth_bytes_per_s",
+            format!("expected at least {:.0e} bytes per second, got {bandwidth}", guard::MIN_LINK_BYTES_PER_S),
             "e.g. 50e9 for one 400 Gb/s NIC, 450e9 for NVLink",
         ));
     }

@@ -29,7 +29,9 @@ impl Locator {
                     hint: Some("for example --set batching.max_batch=16".into()),
                 });
             };
-            parsed.push((key.trim().to_string(), raw.clone()));
+            // `servers."count"` names the same key as `servers.count`.
+            let key: Vec<&str> = key.split('.').map(|p| p.trim().trim_matches('"')).collect();
+            parsed.push((key.join("."), raw.clone()));
         }
         Ok(Locator { file: file.to_path_buf(), text: text.to_string(), overrides: parsed })
     }
@@ -110,7 +112,13 @@ impl Locator {
                 Ok(file) => return Ok(file),
                 Err(e) => {
                     let message = plain_types(e.message().trim());
+                    let plan_key = ["strategy", "weights", "origin", "nodes", "topology"]
+                        .iter()
+                        .any(|k| message.contains(&format!("unknown field `{k}`")));
                     let hint = match did_you_mean(&message) {
+                        _ if plan_key => "this looks like a weight-distribution plan: run it with \
+                                          `servesim distribute`"
+                            .into(),
                         Some(name) => {
                             format!("did you mean `{name}`? `servesim schema` prints every accepted key and value")
                         }
@@ -138,8 +146,15 @@ impl Locator {
         for (key, raw) in &self.overrides {
             let value_text = raw.split_once('=').map_or("", |(_, v)| v.trim());
             let value = toml_edit::Value::from_str(value_text).unwrap_or_else(|_| value_text.into());
-            let parts: Vec<&str> = key.split('.').map(str::trim).collect();
-            if parts.iter().any(|p| p.is_empty() || p.contains('[')) {
+            let parts: Vec<&str> = key.split('.').collect();
+            if parts.iter().any(|p| p.is_empty()) {
+                return Err(self.error(
+                    key,
+                    format!("expected a dotted key path such as `servers.count`, got `{key}` (an empty part)"),
+                    "write --set KEY.PATH=VALUE, e.g. --set servers.count=2",
+                ));
+            }
+            if parts.iter().any(|p| p.contains('[')) {
                 return Err(self.error(
                     key,
                     "expected a dotted key path such as `servers.count`",

@@ -11,6 +11,7 @@
 //! The layers, each importing only those below it:
 //! - `schema`: the file format (serde types), imports no resolver;
 //! - `error`, `locate`: located errors; `check`: checks several sections share;
+//!   `guard`: the resource limits (counts, timeline rows, expected work);
 //! - `serving`: the resolved types the drivers read;
 //! - one resolver per section family: `workload`, `run`, `station`, `llm`
 //!   (with `engine` for `[engine]`),
@@ -26,6 +27,7 @@ mod check;
 mod engine;
 mod error;
 mod frontdoor;
+pub mod guard;
 mod llm;
 mod load;
 mod locate;

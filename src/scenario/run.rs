@@ -20,6 +20,9 @@ pub struct RunConfig {
     pub measure_until: Option<SimDuration>,
     pub drain: bool,
     pub window: Option<SimDuration>,
+    /// A cap on the events a run handles (None from a scenario file):
+    /// `servesim swarm` sets one so a livelock ends as a failure, not a hang.
+    pub max_events: Option<u64>,
 }
 
 /// Replication settings for `servesim validate`.
@@ -68,6 +71,7 @@ pub(super) fn run(r: &RunSection, arrivals: &ArrivalSpec, loc: &Locator) -> Resu
         measure_until: None,
         drain: r.drain.unwrap_or(true),
         window: r.window,
+        max_events: None,
     })
 }
 
@@ -111,5 +115,22 @@ pub(super) fn validation(v: &ValidationSection, loc: &Locator) -> Result<Validat
     if validation.requests == 0 {
         return Err(loc.error("validation.requests", "expected at least 1 request per replication", ""));
     }
+    if validation.warmup_requests > validation.requests {
+        return Err(loc.error(
+            "validation.warmup_requests",
+            format!(
+                "expected at most validation.requests ({}), got {}",
+                validation.requests, validation.warmup_requests
+            ),
+            "the warm-up discards the start of each replication; 10% of the requests is typical",
+        ));
+    }
+    super::guard::count(
+        loc,
+        "validation.replications",
+        u64::from(validation.replications),
+        super::guard::MAX_REPLICATIONS,
+        "20 replications give a tight interval",
+    )?;
     Ok(validation)
 }

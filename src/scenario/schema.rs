@@ -97,6 +97,9 @@ pub struct RunSection {
     pub drain: Option<bool>,
     /// Width of a `timeseries.csv` row. Default: the arrival span / 100, rounded to a humane value.
     pub window: Option<SimDuration>,
+    /// Run even when the expected work is above the limit (20 million
+    /// requests); `--allow-large` sets it. Default: false.
+    pub allow_large: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema, Default)]

@@ -58,6 +58,7 @@ fn station(file: &ScenarioFile, loc: &Locator) -> Result<StationConfig, Scenario
     if servers == 0 {
         return Err(loc.error("servers.count", "expected an integer >= 1, got 0", "a station needs at least one GPU"));
     }
+    super::guard::count(loc, "servers.count", u64::from(servers), super::guard::MAX_SERVERS, "one server per GPU")?;
     let layout = s.queue.unwrap_or_default();
     if s.routing.is_some() && layout == QueueLayout::Shared {
         return Err(loc.error(
@@ -93,6 +94,13 @@ fn station(file: &ScenarioFile, loc: &Locator) -> Result<StationConfig, Scenario
             "servers.queue_capacity",
             "a processor-sharing station with capacity 0 admits nothing",
             "omit queue_capacity for unbounded",
+        ));
+    }
+    if s.queue_capacity == Some(0) && max_batch > 1 && max_wait > crate::time::SimDuration::ZERO {
+        return Err(loc.error(
+            "servers.queue_capacity",
+            "a batching station with capacity 0 admits nothing: a batch forms from requests waiting in the queue",
+            "omit queue_capacity for unbounded, or allow at least max_batch waiting requests",
         ));
     }
     Ok(StationConfig {

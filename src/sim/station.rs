@@ -81,7 +81,7 @@ impl<'a> StationRun<'a> {
         let gpu_rngs = (0..servers).map(|i| streams.stream(&format!("service/gpu-{i}"))).collect();
         let shared_rng = streams.stream("service/shared");
         let recorder = Recorder::new(run.warmup, run.measure_until, servers, window(scenario, run));
-        let mut clock = Clock::new(limits::stop(run), run.drain);
+        let mut clock = Clock::new(limits::stop(run), run.drain).with_event_cap(run.max_events);
         let pending = arrivals.next();
         if let Some(a) = &pending {
             clock.schedule(a.at, Event::Arrival);

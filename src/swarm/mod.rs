@@ -19,7 +19,10 @@
 //! 7. the measured interval is consistent: measured requests no more than
 //!    offered, their outcomes no more than measured, latency quantiles
 //!    ordered (p50 <= p99 <= max), timeline windows in time order;
-//! 8. determinism: a second run renders byte-identical report files.
+//! 8. determinism: a second run renders byte-identical report files;
+//! 9. the run ends: it handles fewer than [`MAX_EVENTS`] events (a
+//!    livelock repeats events at a fixed time forever; the cap turns that
+//!    hang into a failure with its reproduce line).
 
 pub mod generate;
 
@@ -27,6 +30,10 @@ use crate::metrics::recorder::Recorded;
 use crate::{report, scenario, sim};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
+
+/// Events one seed's run may handle: generated scenarios are small, so a
+/// run that reaches the cap is reported, not waited for.
+pub const MAX_EVENTS: u64 = 20_000_000;
 
 /// One seed's result: what it exercised and what went wrong (empty: passed).
 pub struct Outcome {
@@ -42,7 +49,10 @@ pub fn check(seed: u64, profiles: &str) -> Outcome {
     let mut outcome = Outcome { seed, features: drawn.features, text: drawn.text, problems: Vec::new() };
     let path = Path::new("swarm.toml");
     let scenario = match scenario::from_text(&outcome.text, path, &[]) {
-        Ok(s) => s,
+        Ok(mut s) => {
+            s.run.max_events = Some(MAX_EVENTS);
+            s
+        }
         Err(e) => {
             outcome.problems.push(format!("the generated scenario is invalid: {e}"));
             return outcome;
@@ -90,6 +100,14 @@ fn invariants(recorded: &Recorded) -> Vec<String> {
             problems.push(what);
         }
     };
+    require(
+        s.run.events < MAX_EVENTS,
+        format!(
+            "the run reached the cap of {MAX_EVENTS} events at simulated time {} s: a livelock, or far more work \
+             than a generated scenario should need",
+            s.run.end_s
+        ),
+    );
     let inv = &s.invariants;
     require(
         inv.every_request_one_outcome,

@@ -22,6 +22,7 @@ mod distribute_theory;
 mod engine_step;
 mod frontdoor;
 mod frontdoor_bad_input;
+mod guards;
 mod input_limits;
 mod live;
 mod llm_bad_input;

@@ -58,14 +58,12 @@ fn one_seed_reproduces_byte_for_byte_and_prints_its_scenario() {
     assert_eq!(bad.status.code(), Some(2), "{bad:?}");
 }
 
-/// Seed 5075 never finishes: a front door with gateway preemption, a
-/// tenant `max_concurrency` and a load spike livelock (removing any one of
-/// the three ends the run in milliseconds). Seeds 12017 and 13972 hang the
-/// same way (both stop hanging with `gateway.preemption = false`). The fix
-/// belongs in the scheduling core's gateway; run with `--ignored` once it
-/// lands.
+/// Seed 5075 (and 12017, 13972) once never finished: with gateway
+/// preemption, a realtime tenant at its `max_concurrency` under a load
+/// spike preempted a batch request, which took the freed slot back at
+/// once, forever at one simulated time. Preemption now serves only
+/// realtime requests a freed slot would dispatch.
 #[test]
-#[ignore = "livelock: gateway preemption with tenant max_concurrency under a spike (swarm seed 5075)"]
 fn swarm_seed_5075_gateway_preemption_with_max_concurrency_finishes() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let profiles = root().join("profiles").display().to_string();

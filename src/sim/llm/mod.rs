@@ -83,7 +83,7 @@ impl<'a, 's> LlmRun<'a, 's> {
     fn new(scenario: &'a Scenario, llm: &'a LlmConfig, seed: u64, run: &RunConfig, steps: &'s mut dyn Steps) -> Self {
         let streams = RngStreams::new(seed);
         let width = window(scenario, run);
-        let mut clock = Clock::new(limits::stop(run), run.drain);
+        let mut clock = Clock::new(limits::stop(run), run.drain).with_event_cap(run.max_events);
         let kv_blocks = llm.replica.kv_blocks * u64::from(llm.replicas);
         let measured = (SimTime::ZERO + run.warmup, SimTime::ZERO + run.duration.unwrap_or_default());
         let mut door = llm.frontdoor.as_ref().map(|f| FrontDoor::new(f, &streams, measured, width, kv_blocks));

@@ -82,6 +82,11 @@ impl Fair {
         self.flows.len()
     }
 
+    /// Requests waiting in `flow`.
+    pub fn flow_len(&self, flow: usize) -> usize {
+        self.flows[flow].queue.len()
+    }
+
     /// The oldest request of `flow`, if any.
     pub fn head(&self, flow: usize) -> Option<&Queued> {
         self.flows[flow].queue.front()

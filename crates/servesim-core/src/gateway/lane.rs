@@ -5,7 +5,7 @@
 //! same fairness apply to each, against each pool's own state.
 
 use super::entry::{Entry, State};
-use super::protocol::{Action, Class};
+use super::protocol::Action;
 use super::{Fair, Queued};
 use crate::time::{SimDuration, SimTime};
 use crate::RequestId;
@@ -87,12 +87,13 @@ impl Lane {
         }
     }
 
-    /// One preemption per realtime request waiting for this full pool.
-    pub fn preempt(&mut self, entries: &mut BTreeMap<RequestId, Entry>, out: &mut Vec<Action>) {
+    /// One preemption per realtime request that waits only for a slot in
+    /// this full pool (`ready`: those a freed slot would dispatch).
+    pub fn preempt(&mut self, ready: u64, entries: &mut BTreeMap<RequestId, Entry>, out: &mut Vec<Action>) {
         if self.in_flight < self.max_in_flight {
             return;
         }
-        while (self.classes[Class::Realtime as usize].len() as u64) > self.preempting {
+        while ready > self.preempting {
             let Some(victim) = self.batch_in_pool.pop() else { return };
             if let Some(e) = entries.get_mut(&victim).filter(|e| e.state == State::InPool) {
                 e.state = State::Preempting;

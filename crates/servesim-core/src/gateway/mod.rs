@@ -22,7 +22,8 @@
 //! Classes: strict priority realtime > streaming > batch; with `aging`, a
 //! lower-class request that has waited `aging` is served before any fresh
 //! higher-class one (oldest first), so batch is never starved. Preemption:
-//! when a realtime request waits because the pool is full, the most
+//! when a realtime request waits because the pool is full (not because
+//! its tenant is at its `max_concurrency`, which no preemption cures), the most
 //! recently dispatched batch request (not one dispatched by aging, which
 //! would be requeued and aged in again at once) is cancelled in the pool
 //! (`Preempt`;
@@ -344,8 +345,25 @@ impl Gateway {
             out.push(Action::Dispatch { request: q.request, pool });
         }
         if self.cfg.preemption {
-            self.lanes[pool].preempt(&mut self.entries, out);
+            let ready = self.realtime_ready(pool);
+            self.lanes[pool].preempt(ready, &mut self.entries, out);
         }
+    }
+
+    /// Realtime requests queued for pool `pool` that a freed slot would
+    /// dispatch: a tenant at its concurrency cap waits for its own answers,
+    /// not for the pool, so preempting for it would only free a slot that
+    /// the preempted request (or another batch one) takes back at once.
+    fn realtime_ready(&self, pool: usize) -> u64 {
+        let fair = &self.lanes[pool].classes[Class::Realtime as usize];
+        (0..fair.flows())
+            .map(|flow| {
+                let room = self.cfg.tenants[flow]
+                    .max_concurrency
+                    .map_or(u64::MAX, |cap| u64::from(cap.saturating_sub(self.counts[flow].in_flight)));
+                (fair.flow_len(flow) as u64).min(room)
+            })
+            .sum()
     }
 }
 

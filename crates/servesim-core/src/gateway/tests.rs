@@ -94,6 +94,24 @@ fn realtime_preempts_the_latest_batch_request_which_is_requeued() {
 }
 
 #[test]
+fn a_realtime_tenant_at_its_concurrency_cap_preempts_nothing() {
+    let mut rt = tenant(Class::Realtime, 1.0);
+    rt.max_concurrency = Some(1);
+    let mut g = gateway(vec![rt, tenant(Class::Batch, 1.0)], 2);
+    g.cfg.preemption = true;
+    assert_eq!(dispatched(&offer(&mut g, SimTime::ZERO, 0, 0)), vec![0]);
+    assert_eq!(dispatched(&offer(&mut g, SimTime::ZERO, 1, 1)), vec![1]);
+    // The realtime tenant's second request waits for its own answer, not
+    // for the pool: preempting batch request 1 would only free a slot that
+    // request 1 takes back at once, forever.
+    let out = offer(&mut g, SimTime::ZERO, 2, 0);
+    assert!(out.is_empty(), "{out:?}");
+    // Its answer frees the tenant: request 2 takes that slot, still without preemption.
+    let out = done(&mut g, SimTime(1), 0, Outcome::Completed);
+    assert_eq!(out, vec![Action::Dispatch { request: RequestId(2), pool: 0 }]);
+}
+
+#[test]
 fn withdrawn_requests_leave_the_queue_or_are_cancelled_in_the_pool() {
     let mut g = gateway(vec![tenant(Class::Streaming, 1.0)], 1);
     offer(&mut g, SimTime::ZERO, 0, 0);

@@ -1,0 +1,173 @@
+//! Resource guards and located errors, table-driven: each case edits a
+//! scenario (a file line or a `--set`), runs the real binary, and asserts
+//! exit 2, the key, the expected words and a hint. The limits themselves
+//! live in `servesim::scenario::guard`.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// A station scenario; lines: 2 `duration`, 5 `rate_per_s`, 8 `count`.
+const STATION: &str = r#"[run]
+duration = "1s"
+
+[workload]
+rate_per_s = 10.0
+
+[servers]
+count = 1
+
+[service]
+model = "exponential"
+mean = "10ms"
+"#;
+
+fn servesim(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_servesim")).args(args).current_dir(dir).output().expect("run servesim")
+}
+
+/// Runs `servesim <args>` next to `s.toml` (holding `text`) and checks the
+/// bad-input contract: exit 2, the expected words, a hint, no panic.
+fn refused(text: &str, args: &[&str], expected: &[&str]) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("s.toml"), text).expect("write");
+    let output = servesim(dir.path(), args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let context = format!("servesim {args:?}\n--- stderr ---\n{stderr}");
+    assert_eq!(output.status.code(), Some(2), "{context}");
+    assert!(stderr.starts_with("error: ") && stderr.contains("hint: "), "{context}");
+    assert!(!stderr.contains("panicked"), "{context}");
+    for e in expected {
+        assert!(stderr.contains(e), "missing {e:?}: {context}");
+    }
+}
+
+/// `servesim run s.toml` with `sets` as `--set` overrides.
+fn run_with(text: &str, sets: &[&str], expected: &[&str]) {
+    let mut args = vec!["run", "s.toml", "--out", "report", "--quiet"];
+    for set in sets {
+        args.extend(["--set", set]);
+    }
+    refused(text, &args, expected);
+}
+
+#[test]
+fn counts_that_size_allocations_are_refused_at_their_key() {
+    let cases: &[(&str, &[&str])] = &[
+        ("servers.count=4294967295", &["`servers.count`", "1..=100000", "one server per GPU"]),
+        ("validation.replications=4294967295", &["`validation.replications`", "1..=10000"]),
+    ];
+    for (set, expected) in cases {
+        run_with(STATION, &[set], expected);
+    }
+    // Located in the file: line 8 is `count`.
+    refused(
+        &STATION.replace("count = 1", "count = 4294967295"),
+        &["run", "s.toml", "--out", "report"],
+        &["s.toml:8:", "`servers.count`", "1..=100000"],
+    );
+    refused(STATION, &["validate", "s.toml", "--replications", "4294967295"], &["--replications", "2..=10000"]);
+}
+
+#[test]
+fn absurd_amounts_of_work_are_refused_with_the_estimate_and_the_override() {
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["workload.rate_per_s=1e15"], &["`run.duration`", "1.000e15 requests", "--allow-large", "run.allow_large"]),
+        (&["run.duration=\"1000000h\""], &["`run.duration`", "3.600e10 requests", "--allow-large"]),
+        (&["run.duration=\"100000000h\""], &["`run.duration`", "292 years"]),
+        (&["workload.arrival=\"gamma\"", "workload.scv=1e9"], &["`workload.scv`", "at most 1e4"]),
+        (&["run.window=\"1ns\""], &["`run.window`", "timeline rows", "omit run.window"]),
+        (&["run.warmup=\"2s\""], &["`run.warmup`", "nothing would be measured"]),
+        (
+            &["validation.requests=10", "validation.warmup_requests=100"],
+            &["`validation.warmup_requests`", "at most validation.requests (10)"],
+        ),
+    ];
+    for (sets, expected) in cases {
+        run_with(STATION, sets, expected);
+    }
+    // A request cap with no duration: the cap is the estimate.
+    let capped = STATION.replace("duration = \"1s\"", "max_requests = 4294967295");
+    refused(&capped, &["run", "s.toml", "--out", "report"], &["s.toml:2:", "`run.max_requests`", "4.295e9"]);
+}
+
+#[test]
+fn allow_large_lifts_only_the_work_estimate() {
+    // With the override the work guard passes and the next check speaks.
+    let sets = ["workload.rate_per_s=1e15", "servers.count=0"];
+    let mut args = vec!["run", "s.toml", "--out", "report", "--allow-large"];
+    for set in &sets {
+        args.extend(["--set", set]);
+    }
+    refused(STATION, &args, &["`servers.count`", "expected an integer >= 1, got 0"]);
+    let key = STATION.replace("duration = \"1s\"", "duration = \"1s\"\nallow_large = true");
+    run_with(&key, &sets, &["`servers.count`", "got 0"]);
+}
+
+/// An LLM scenario (the shipped continuous-batching one).
+fn llm_scenario(name: &str) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("scenarios").join(name)).expect("shipped scenario");
+    // Profiles are found next to the scenario's repository.
+    text.replace("[replica]", &format!("[replica]\nprofiles = \"{}\"", root.join("profiles").display()))
+}
+
+#[test]
+fn llm_counts_sizes_and_targets_are_refused_at_their_key() {
+    let text = llm_scenario("llama70b-h100-continuous.toml");
+    let cases: &[(&str, &[&str])] = &[
+        ("replica.count=10000000", &["`replica.count`", "1..=10000"]),
+        ("kv.block_tokens=4294967295", &["`kv.block_tokens`", "1..=65536", "16 is typical"]),
+        ("slo.ttft_p99=\"0s\"", &["`slo.ttft_p99`", "expected a duration > 0"]),
+        ("workload.output_tokens.max=500", &["`workload.output_tokens.p99`", "above max"]),
+    ];
+    for (set, expected) in cases {
+        run_with(&text, &[set], expected);
+    }
+    let mean =
+        text.replace("output_tokens = { median = 200, p99 = 1000, max = 2000 }", "output_tokens = { mean = 1e17 }");
+    refused(&mean, &["run", "s.toml", "--out", "report"], &["`workload.output_tokens.mean`", "at most 1e7 tokens"]);
+    let disaggregated = llm_scenario("llama70b-h100-disaggregated.toml");
+    for bandwidth in ["2.5", "1e-9"] {
+        run_with(
+            &disaggregated,
+            &[&format!("disaggregation.link_bandwidth_bytes_per_s={bandwidth}")],
+            &["`disaggregation.link_bandwidth_bytes_per_s`", "at least 1e6 bytes per second"],
+        );
+    }
+}
+
+#[test]
+fn distribution_node_counts_are_refused_at_their_key() {
+    let text = "strategy = \"swarm\"\n[weights]\nsize = \"1GB\"\nchunk = \"100MB\"\n[origin]\nupload = \"10Gbps\"\n\
+                [nodes]\ncount = 4294967295\nupload = \"10Gbps\"\n";
+    refused(text, &["distribute", "s.toml", "--out", "report"], &["s.toml:8:", "`nodes.count`", "1..=1000000"]);
+}
+
+#[test]
+fn a_batching_station_with_no_waiting_room_and_a_crawling_origin_are_refused() {
+    let batching = format!("{STATION}\n[batching]\nmax_batch = 8\nmax_wait = \"5ms\"\n");
+    run_with(&batching, &["servers.queue_capacity=0"], &["`servers.queue_capacity`", "admits nothing"]);
+    let text =
+        "strategy = \"swarm\"\n[weights]\nsize = \"1GB\"\nchunk = \"100MB\"\n[origin]\nupload = \"0.000001bps\"\n\
+                [nodes]\ncount = 20\nupload = \"10Gbps\"\n";
+    refused(
+        text,
+        &["distribute", "s.toml", "--out", "report"],
+        &["s.toml:6:", "`origin.upload`", "at least 1000 bytes/s"],
+    );
+}
+
+#[test]
+fn set_paths_and_plans_given_to_run_get_the_right_diagnosis() {
+    for set in ["=", "servers..count=1"] {
+        run_with(STATION, &[set], &["an empty part", "--set servers.count=2"]);
+    }
+    // A quoted part names the same key: the override reaches its check.
+    run_with(
+        STATION,
+        &["servers.\"count\"=0"],
+        &["(from --set servers.\"count\"=0)", "`servers.count`", "expected an integer >= 1, got 0"],
+    );
+    let plan = "strategy = \"swarm\"\n[weights]\nsize = \"1GB\"\n";
+    refused(plan, &["run", "s.toml", "--out", "report"], &["s.toml:1:", "strategy", "servesim distribute"]);
+}
