@@ -6,7 +6,6 @@
 use super::check;
 use super::error::{Origin, ScenarioError};
 use super::frontdoor;
-use super::guard;
 use super::llm;
 use super::locate::Locator;
 use super::run::{self, RunConfig, ValidationConfig};
@@ -70,7 +69,7 @@ fn resolve(file: ScenarioFile, path: &Path, loc: &Locator) -> Result<Scenario, S
         false => frontdoor::aggregate_arrivals(&file),
     };
     let run = run::run(&file.run, &arrivals, loc)?;
-    guard::run(&run, &arrivals, file.run.allow_large.unwrap_or(false), loc)?;
+    run::check_limits(&run, &arrivals, file.run.allow_large.unwrap_or(false), loc)?;
     let is_trace = matches!(arrivals, ArrivalSpec::Trace { .. });
     let serving = match &file.replica {
         Some(replica) => {

@@ -3,10 +3,11 @@
 //! request cap, a trace that runs out, or closed-loop clients' last answer.
 
 use super::error::ScenarioError;
+use super::guard::{self, MAX_DURATION, MAX_EXPECTED_REQUESTS, MAX_TIMELINE_ROWS};
 use super::locate::Locator;
 use super::schema::{RunSection, ValidationSection};
 use crate::time::SimDuration;
-use crate::workload::ArrivalSpec;
+use crate::workload::{ArrivalSpec, ArrivalStream};
 
 /// When arrivals stop and what is measured.
 #[derive(Debug, Clone, PartialEq)]
@@ -125,12 +126,95 @@ pub(super) fn validation(v: &ValidationSection, loc: &Locator) -> Result<Validat
             "the warm-up discards the start of each replication; 10% of the requests is typical",
         ));
     }
-    super::guard::count(
+    guard::count(
         loc,
         "validation.replications",
         u64::from(validation.replications),
-        super::guard::MAX_REPLICATIONS,
+        guard::MAX_REPLICATIONS,
         "20 replications give a tight interval",
     )?;
     Ok(validation)
+}
+
+/// The run's own limits: a duration the clock can hold, a timeline of at
+/// most [`MAX_TIMELINE_ROWS`], and (unless `allow_large`) an expected
+/// amount of work within [`MAX_EXPECTED_REQUESTS`].
+pub(super) fn check_limits(
+    run: &RunConfig,
+    arrivals: &ArrivalSpec,
+    allow_large: bool,
+    loc: &Locator,
+) -> Result<(), ScenarioError> {
+    if run.duration.is_some_and(|d| d >= MAX_DURATION) {
+        return Err(loc.error(
+            "run.duration",
+            "longer than the simulator's clock holds (about 292 years)",
+            "use a duration of hours or days, e.g. duration = \"1h\"",
+        ));
+    }
+    if let Some(d) = run.duration.filter(|&d| run.warmup >= d) {
+        return Err(loc.error(
+            "run.warmup",
+            format!("the warm-up ({}) is not shorter than run.duration ({d}): nothing would be measured", run.warmup),
+            "shorten run.warmup or lengthen run.duration",
+        ));
+    }
+    let horizon_s = match arrivals {
+        ArrivalSpec::Trace { records, time_scale } => {
+            records.last().map_or(0.0, |r| r.offset_ns as f64 / 1e9) / time_scale
+        }
+        ArrivalSpec::Renewal { .. } => run.duration.map_or(0.0, |d| d.as_secs_f64()),
+        // A closed loop's length is not known before it runs; the
+        // timeline's row cap bounds it at run time.
+        ArrivalSpec::ClosedLoop(_) => 0.0,
+    };
+    let horizon_s = run.duration.map_or(horizon_s, |d| horizon_s.min(d.as_secs_f64()));
+    if let Some(w) = run.window {
+        let rows = horizon_s / w.as_secs_f64();
+        if rows > MAX_TIMELINE_ROWS as f64 {
+            return Err(loc.error(
+                "run.window",
+                format!("gives {rows:.3e} timeline rows over the run's {horizon_s} s, more than {MAX_TIMELINE_ROWS}"),
+                format!(
+                    "use a window of at least {:.3e} s, or omit run.window for about 100 rows",
+                    horizon_s / MAX_TIMELINE_ROWS as f64
+                ),
+            ));
+        }
+    }
+    if allow_large {
+        return Ok(());
+    }
+    if let ArrivalSpec::ClosedLoop(clients) = arrivals {
+        let expected = f64::from(clients.concurrency) * f64::from(clients.requests_per_client);
+        if expected > MAX_EXPECTED_REQUESTS {
+            return Err(loc.error(
+                "workload.clients.requests_per_client",
+                format!(
+                    "the clients would send {expected:.3e} requests, more than the {MAX_EXPECTED_REQUESTS:.0e} a run \
+                     may offer unless it allows large runs"
+                ),
+                "lower workload.clients.concurrency or requests_per_client; to run it anyway pass --allow-large or \
+                 set run.allow_large = true",
+            ));
+        }
+        return Ok(());
+    }
+    let ArrivalSpec::Renewal { .. } = arrivals else { return Ok(()) };
+    let by_time =
+        run.duration.map_or(f64::INFINITY, |d| ArrivalStream::mean_rate(arrivals, d.as_secs_f64()) * d.as_secs_f64());
+    let by_count = run.max_requests.map_or(f64::INFINITY, |m| m as f64);
+    let (expected, key) = if by_count <= by_time { (by_count, "run.max_requests") } else { (by_time, "run.duration") };
+    if expected > MAX_EXPECTED_REQUESTS {
+        return Err(loc.error(
+            key,
+            format!(
+                "the run would offer about {expected:.3e} requests, more than the {MAX_EXPECTED_REQUESTS:.0e} a run \
+                 may offer unless it allows large runs"
+            ),
+            "lower the rate, run.duration or run.max_requests; to run it anyway pass --allow-large or set \
+             run.allow_large = true",
+        ));
+    }
+    Ok(())
 }
