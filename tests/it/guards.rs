@@ -137,6 +137,13 @@ fn llm_counts_sizes_and_targets_are_refused_at_their_key() {
 }
 
 #[test]
+fn closed_loop_clients_count_in_the_work_estimate() {
+    let text = llm_scenario("vllm-closed-loop.toml");
+    let expected: &[&str] = &["`workload.clients.requests_per_client`", "would send", "--allow-large"];
+    run_with(&text, &["workload.clients.concurrency=100000", "workload.clients.requests_per_client=1000"], expected);
+}
+
+#[test]
 fn distribution_node_counts_are_refused_at_their_key() {
     let text = "strategy = \"swarm\"\n[weights]\nsize = \"1GB\"\nchunk = \"100MB\"\n[origin]\nupload = \"10Gbps\"\n\
                 [nodes]\ncount = 4294967295\nupload = \"10Gbps\"\n";
