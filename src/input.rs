@@ -67,11 +67,41 @@ fn size(bytes: u64) -> String {
     }
 }
 
-/// The text of `path`, read through a [`Capped`] reader of `limit` bytes.
+/// A file that is not UTF-8 text: where its first invalid byte sits, so the
+/// error can point at it (a stray Latin-1 character in a comment is common).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotUtf8 {
+    /// 1-based line and byte column of the first invalid byte.
+    pub line: usize,
+    pub column: usize,
+}
+
+impl std::fmt::Display for NotUtf8 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "expected UTF-8 text, found an invalid byte at line {}, column {}", self.line, self.column)
+    }
+}
+
+impl std::error::Error for NotUtf8 {}
+
+impl NotUtf8 {
+    /// The position carried by `error`, when it is a [`NotUtf8`] from [`read_text`].
+    pub fn of(error: &std::io::Error) -> Option<NotUtf8> {
+        error.get_ref().and_then(|e| e.downcast_ref::<NotUtf8>()).copied()
+    }
+}
+
+/// The text of `path`, read through a [`Capped`] reader of `limit` bytes;
+/// bytes that are not UTF-8 give an `InvalidData` error holding a [`NotUtf8`].
 pub fn read_text(path: &Path, limit: u64, what: &'static str) -> std::io::Result<String> {
-    let mut text = String::new();
-    Capped::new(std::fs::File::open(path)?, limit, what).read_to_string(&mut text)?;
-    Ok(text)
+    let mut bytes = Vec::new();
+    Capped::new(std::fs::File::open(path)?, limit, what).read_to_end(&mut bytes)?;
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
+        let column = valid.len() - valid.iter().rposition(|&b| b == b'\n').map_or(0, |nl| nl + 1) + 1;
+        std::io::Error::new(std::io::ErrorKind::InvalidData, NotUtf8 { line, column })
+    })
 }
 
 /// Why a `--set`-style key path is refused before any work is done on it,
@@ -100,6 +130,15 @@ mod tests {
         let err = Capped::new(&b"abcde"[..], 4, "tests").read_to_string(&mut String::new()).unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
         assert!(err.to_string().contains("limit on tests"), "{err}");
+    }
+
+    #[test]
+    fn text_that_is_not_utf8_is_located_at_its_first_invalid_byte() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("s.toml");
+        std::fs::write(&path, b"[run]\n# caf\xe9\n").expect("write");
+        let err = read_text(&path, 1024, "tests").unwrap_err();
+        assert_eq!(NotUtf8::of(&err), Some(NotUtf8 { line: 2, column: 6 }));
     }
 
     #[test]

@@ -88,6 +88,9 @@ pub fn from_text(text: &str, path: &Path, overrides: &[String]) -> Result<Plan, 
     resolve(file, path, &locator)
 }
 
+/// What a transfer-slot count means, for every `*_slots` error.
+const SLOTS_HINT: &str = "concurrent transfers per node, e.g. 4";
+
 /// The slowest link a plan may name (1 kB/s).
 const MIN_BYTES_PER_S: f64 = 1e3;
 
@@ -111,18 +114,27 @@ fn required<T>(loc: &Locator, key: &str, value: Option<T>, example: &str) -> Res
     value.ok_or_else(|| loc.error(key, "required key is missing", format!("add it, e.g. {example}")))
 }
 
-fn fraction(loc: &Locator, key: &str, value: Option<f64>, default: f64, upper: f64) -> Result<f64, ScenarioError> {
+/// `value` (or `default`) in `[0, upper)`; `hint` says what the number means.
+fn fraction(
+    loc: &Locator,
+    key: &str,
+    value: Option<f64>,
+    default: f64,
+    upper: f64,
+    hint: &str,
+) -> Result<f64, ScenarioError> {
     let v = value.unwrap_or(default);
     if v.is_finite() && (0.0..upper).contains(&v) || v == 0.0 {
         Ok(v)
     } else {
-        Err(loc.error(key, format!("expected a number in [0, {upper}), got {v}"), ""))
+        Err(loc.error(key, format!("expected a number in [0, {upper}), got {v}"), hint))
     }
 }
 
-fn at_least_one(loc: &Locator, key: &str, value: Option<u32>, default: u32) -> Result<u32, ScenarioError> {
+/// `value` (or `default`), which must be at least 1; `hint` says what it counts.
+fn at_least_one(loc: &Locator, key: &str, value: Option<u32>, default: u32, hint: &str) -> Result<u32, ScenarioError> {
     match value.unwrap_or(default) {
-        0 => Err(loc.error(key, "expected an integer >= 1, got 0", "")),
+        0 => Err(loc.error(key, "expected an integer >= 1, got 0", hint)),
         n => Ok(n),
     }
 }
@@ -165,7 +177,8 @@ fn resolve(file: DistributionFile, path: &Path, loc: &Locator) -> Result<Plan, S
         loc.error("weights.chunk", format!("{chunks} chunks is too many (at most 1048576)"), "use larger chunks")
     })?;
     let o = &file.origin;
-    let origin_upload = required(loc, "origin.upload", bandwidth(loc, "origin.upload", o.upload.map(|b| b.0))?, "")?;
+    let origin_upload =
+        required(loc, "origin.upload", bandwidth(loc, "origin.upload", o.upload.map(|b| b.0))?, "upload = \"25Gbps\"")?;
     let n = &file.nodes;
     let nodes = match n.count {
         None => return Err(loc.error("nodes.count", "required key is missing", "add it, e.g. count = 1000")),
@@ -181,10 +194,17 @@ fn resolve(file: DistributionFile, path: &Path, loc: &Locator) -> Result<Plan, S
         crate::scenario::guard::MAX_NODES,
         "the simulator holds every node in memory",
     )?;
-    let upload = required(loc, "nodes.upload", bandwidth(loc, "nodes.upload", n.upload.map(|b| b.0))?, "")?;
+    let upload =
+        required(loc, "nodes.upload", bandwidth(loc, "nodes.upload", n.upload.map(|b| b.0))?, "upload = \"10Gbps\"")?;
     let download = bandwidth(loc, "nodes.download", n.download.map(|b| b.0))?.unwrap_or(upload);
     let t = &file.topology;
-    let rack_size = at_least_one(loc, "topology.rack_size", t.rack_size, nodes)?;
+    let rack_size = at_least_one(
+        loc,
+        "topology.rack_size",
+        t.rack_size,
+        nodes,
+        "nodes per rack, e.g. rack_size = 32; omit it for one rack",
+    )?;
     let regions = t.regions.clone().unwrap_or_else(|| vec!["region-0".into()]);
     let racks = nodes.div_ceil(rack_size);
     if regions.is_empty() || regions.len() as u32 > racks {
@@ -201,12 +221,20 @@ fn resolve(file: DistributionFile, path: &Path, loc: &Locator) -> Result<Plan, S
     let f = &file.faults;
     let crashes = f.crashes.unwrap_or(0);
     if crashes > nodes {
-        return Err(loc.error("faults.crashes", format!("{crashes} crashes but only {nodes} nodes"), ""));
+        return Err(loc.error(
+            "faults.crashes",
+            format!("{crashes} crashes but only {nodes} nodes"),
+            "each crash takes down a distinct node; use at most nodes.count",
+        ));
     }
     let crash_from = f.crash_from.unwrap_or(SimDuration::ZERO);
     let crash_until = f.crash_until.unwrap_or(SimDuration::from_secs(60));
     if crash_until < crash_from {
-        return Err(loc.error("faults.crash_until", "expected crash_until >= crash_from", ""));
+        return Err(loc.error(
+            "faults.crash_until",
+            "expected crash_until >= crash_from",
+            "crashes fall in the window [crash_from, crash_until], e.g. crash_from = \"10s\", crash_until = \"60s\"",
+        ));
     }
     let origin_down = match (f.origin_down_at, f.origin_down_for) {
         (Some(at), Some(d)) => Some((at, d)),
@@ -226,16 +254,23 @@ fn resolve(file: DistributionFile, path: &Path, loc: &Locator) -> Result<Plan, S
             "1.0 means no overhead; 1.05 means 5% more bytes on the wire",
         ));
     }
-    let bandwidth_cv = fraction(loc, "nodes.bandwidth_cv", n.bandwidth_cv, 0.0, 10.0)?;
+    let bandwidth_cv = fraction(
+        loc,
+        "nodes.bandwidth_cv",
+        n.bandwidth_cv,
+        0.0,
+        10.0,
+        "the spread of node bandwidths as a coefficient of variation; 0 makes every node alike",
+    )?;
     let straggler_speed = n.straggler_speed.unwrap_or(0.25);
     if !(straggler_speed.is_finite() && straggler_speed > 0.0 && straggler_speed <= 1.0) {
         return Err(loc.error(
             "nodes.straggler_speed",
             format!("expected a factor in (0, 1], got {straggler_speed}"),
-            "",
+            "a straggler's share of its normal bandwidth, e.g. 0.25 for a quarter speed",
         ));
     }
-    let upload_slots = at_least_one(loc, "swarm.upload_slots", file.swarm.upload_slots, 4)?;
+    let upload_slots = at_least_one(loc, "swarm.upload_slots", file.swarm.upload_slots, 4, SLOTS_HINT)?;
     Ok(Plan {
         name,
         seed: file.seed.unwrap_or(1),
@@ -244,29 +279,43 @@ fn resolve(file: DistributionFile, path: &Path, loc: &Locator) -> Result<Plan, S
         file_bytes,
         chunk_bytes,
         chunks,
-        origins: at_least_one(loc, "origin.count", o.count, 1)?,
+        origins: at_least_one(loc, "origin.count", o.count, 1, "the number of origin servers, e.g. count = 1")?,
         origin_upload,
-        origin_slots: at_least_one(loc, "origin.upload_slots", o.upload_slots, upload_slots)?,
+        origin_slots: at_least_one(loc, "origin.upload_slots", o.upload_slots, upload_slots, SLOTS_HINT)?,
         origin_region,
         nodes,
         upload,
         download,
         bandwidth_cv,
-        stragglers: fraction(loc, "nodes.stragglers", n.stragglers, 0.0, 1.0 + f64::EPSILON)?,
+        stragglers: fraction(
+            loc,
+            "nodes.stragglers",
+            n.stragglers,
+            0.0,
+            1.0 + f64::EPSILON,
+            "the share of nodes that are slow, from 0 to 1, e.g. 0.05",
+        )?,
         straggler_speed,
         rack_size,
         rack_uplink: bandwidth(loc, "topology.rack_uplink", t.rack_uplink.map(|b| b.0))?,
         regions,
         wan: bandwidth(loc, "topology.wan", t.wan.map(|b| b.0))?,
         wan_latency: t.wan_latency.unwrap_or(SimDuration::ZERO),
-        tree_fanout: at_least_one(loc, "tree.fanout", file.tree.fanout, 2)?,
+        tree_fanout: at_least_one(loc, "tree.fanout", file.tree.fanout, 2, "children per tree node, e.g. fanout = 2")?,
         upload_slots,
-        download_slots: at_least_one(loc, "swarm.download_slots", file.swarm.download_slots, 4)?,
+        download_slots: at_least_one(loc, "swarm.download_slots", file.swarm.download_slots, 4, SLOTS_HINT)?,
         faults: Faults {
             crashes,
             crash_from,
             crash_until,
-            checksum_failure_rate: fraction(loc, "faults.checksum_failure_rate", f.checksum_failure_rate, 0.0, 1.0)?,
+            checksum_failure_rate: fraction(
+                loc,
+                "faults.checksum_failure_rate",
+                f.checksum_failure_rate,
+                0.0,
+                1.0,
+                "the chance a received chunk fails its checksum and is fetched again, e.g. 0.001",
+            )?,
             origin_down,
         },
         egress_cap: bandwidth(loc, "security.egress_cap", file.security.egress_cap.map(|b| b.0))?,

@@ -13,6 +13,10 @@ use crate::workload::trace::{read_trace, TraceError, TraceRecord};
 use crate::workload::{ArrivalSpec, RateSchedule};
 use std::path::Path;
 
+/// What a squared coefficient of variation means, for every `scv` error.
+pub(super) const SCV_HINT: &str =
+    "scv = 1 is Poisson; 4 to 100 is bursty; beyond 1e4 the gaps are all but 0 or all but infinite";
+
 /// An error at `key` if `value` is set; `why` says why it does not belong.
 pub(super) fn forbid<T>(loc: &Locator, key: &str, value: &Option<T>, why: &str) -> Result<(), ScenarioError> {
     match value {
@@ -76,11 +80,11 @@ pub(super) fn renewal(
                 return Err(loc.error(
                     &key("scv"),
                     format!("expected an scv of at most {:.0e}, got {scv}", super::guard::MAX_SCV),
-                    "scv = 1 is Poisson; 4 to 100 is bursty; beyond 1e4 the gaps are all but 0 or all but infinite",
+                    SCV_HINT,
                 ));
             }
             let gap = Dist::Gamma { mean: 1.0, scv };
-            gap.validate().map_err(|e| loc.error(&key("scv"), e.to_string(), ""))?;
+            gap.validate().map_err(|e| loc.error(&key("scv"), e.to_string(), SCV_HINT))?;
             gap
         }
     };
@@ -211,7 +215,11 @@ pub(super) fn class_numbers(
     {
         if let Some(v) = v {
             if !(v.is_finite() && *v >= 0.0) {
-                return Err(loc.error(&format!("{key}.{name}"), format!("expected a number >= 0, got {v}"), ""));
+                return Err(loc.error(
+                    &format!("{key}.{name}"),
+                    format!("expected a number >= 0, got {v}"),
+                    "each class's value is a plain non-negative number, e.g. 0.5",
+                ));
             }
             out[i] = *v;
         }

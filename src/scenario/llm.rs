@@ -162,7 +162,11 @@ fn pool(
     };
     let price = r.price_per_gpu_hour_usd.unwrap_or(gpu.price_per_gpu_hour_usd);
     if !(price.is_finite() && price >= 0.0) {
-        return Err(loc.error("replica.price_per_gpu_hour_usd", format!("expected dollars >= 0, got {price}"), ""));
+        return Err(loc.error(
+            "replica.price_per_gpu_hour_usd",
+            format!("expected dollars >= 0, got {price}"),
+            "the rental price of one GPU for an hour, e.g. 2.5; 0 leaves cost out of the report",
+        ));
     }
     let shared_prefix = shared_prefix(file, loc)?;
     let conversations = conversations(file, is_trace, loc, path)?;

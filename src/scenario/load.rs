@@ -40,12 +40,23 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Scenario, ScenarioError
 
 /// The text of a scenario file, or an error saying where such files live.
 pub fn read(path: &Path, shipped_in: &str) -> Result<String, ScenarioError> {
-    crate::input::read_text(path, crate::input::TEXT_MAX_BYTES, "scenario files").map_err(|e| ScenarioError {
-        file: path.to_path_buf(),
-        origin: Origin::File { line: None },
-        key: String::new(),
-        message: format!("cannot read the scenario file: {e}"),
-        hint: Some(format!("check the path; shipped scenarios live in {shipped_in}")),
+    crate::input::read_text(path, crate::input::TEXT_MAX_BYTES, "scenario files").map_err(|e| {
+        match crate::input::NotUtf8::of(&e) {
+            Some(at) => ScenarioError {
+                file: path.to_path_buf(),
+                origin: Origin::File { line: Some((at.line, at.column)) },
+                key: String::new(),
+                message: "expected UTF-8 text, found an invalid byte".into(),
+                hint: Some("save the file as UTF-8 (a character in another encoding, often in a comment)".into()),
+            },
+            None => ScenarioError {
+                file: path.to_path_buf(),
+                origin: Origin::File { line: None },
+                key: String::new(),
+                message: format!("cannot read the scenario file: {e}"),
+                hint: Some(format!("check the path; shipped scenarios live in {shipped_in}")),
+            },
+        }
     })
 }
 

@@ -41,7 +41,7 @@ pub(super) fn run(r: &RunSection, arrivals: &ArrivalSpec, loc: &Locator) -> Resu
         return Err(loc.error("run.duration", "expected a duration > 0", "e.g. duration = \"10m\""));
     }
     if r.max_requests == Some(0) {
-        return Err(loc.error("run.max_requests", "expected an integer >= 1", ""));
+        return Err(loc.error("run.max_requests", "expected an integer >= 1", "e.g. max_requests = 10000, or omit it"));
     }
     if r.window == Some(SimDuration::ZERO) {
         return Err(loc.error("run.window", "expected a duration > 0", "e.g. window = \"1s\"; omit for automatic"));
@@ -114,7 +114,11 @@ pub(super) fn validation(v: &ValidationSection, loc: &Locator) -> Result<Validat
         ));
     }
     if validation.requests == 0 {
-        return Err(loc.error("validation.requests", "expected at least 1 request per replication", ""));
+        return Err(loc.error(
+            "validation.requests",
+            "expected at least 1 request per replication",
+            "e.g. requests = 20000",
+        ));
     }
     if validation.warmup_requests > validation.requests {
         return Err(loc.error(

@@ -176,7 +176,13 @@ fn service(s: &ServiceSection, max_batch: u32, loc: &Locator) -> Result<ServiceM
                 ServiceModelKind::Gamma => Dist::Gamma { mean, scv },
                 _ => Dist::HyperExponential { mean, scv },
             };
-            dist.validate().map_err(|e| loc.error("service.scv", e.to_string(), ""))?;
+            dist.validate().map_err(|e| {
+                loc.error(
+                    "service.scv",
+                    e.to_string(),
+                    "the variance over the squared mean: 1 is exponential, below 1 steadier, above 1 more variable",
+                )
+            })?;
             Ok(ServiceModel::Random(dist))
         }
     }
