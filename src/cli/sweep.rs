@@ -47,7 +47,7 @@ pub fn sweep(args: SweepArgs) -> Result<ExitCode, Failure> {
     let out = args.out.unwrap_or_else(|| PathBuf::from("reports").join(format!("{}-sweep", base.name)));
     report::check_out(&out)?;
     let points = sweep::sweep(&args.scenario, &args.flags.overrides()?, key, &values, args.flags.seed)
-        .map_err(|e| Failure::input(*e))?;
+        .map_err(|e| Failure::input(e.from_flag(key, &values, |v| format!("--vary {key}={v}"))))?;
     let mut table = sweep::to_markdown(key, &points);
     if let Some(slo) = slo {
         let verdict = match sweep::max_meeting_slo(&points, slo) {

@@ -37,7 +37,7 @@ pub fn tradeoff(args: TradeoffArgs) -> Result<ExitCode, Failure> {
     report::check_out(&out)?;
     let key = &args.key;
     let points = tradeoff::tradeoff(&args.scenario, &args.flags.overrides()?, key, &values, args.flags.seed)
-        .map_err(|e| Failure::input(*e))?;
+        .map_err(|e| Failure::input(e.from_flag(key, &values, |v| format!("--key {key} --values {v}"))))?;
     let table = tradeoff::to_markdown(key, &points);
     let [(curve_name, curve), (frontier_name, frontier)] =
         tradeoff::plots(&base.name, key, &points).map_err(Failure::failed)?;

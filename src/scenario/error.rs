@@ -14,6 +14,10 @@ pub enum Origin {
     File { line: Option<(usize, usize)> },
     /// A command-line `--set key=value`.
     Override(String),
+    /// Another command-line flag that supplied the value, as typed
+    /// (`--vary workload.rate_per_s=50`): sweeps apply their values as
+    /// overrides, but the user wrote them elsewhere.
+    Flag(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +39,7 @@ impl fmt::Display for ScenarioError {
             Origin::File { line: Some((l, c)) } => write!(f, ":{l}:{c}")?,
             Origin::File { line: None } => {}
             Origin::Override(text) => write!(f, " (from --set {text})")?,
+            Origin::Flag(text) => write!(f, " (from {text})")?,
         }
         if self.key.is_empty() {
             write!(f, ": {}", self.message)?;
@@ -45,6 +50,20 @@ impl fmt::Display for ScenarioError {
             write!(f, "\n  hint: {hint}")?;
         }
         Ok(())
+    }
+}
+
+impl ScenarioError {
+    /// Re-attributes an error placed at the override `key=value` (for some
+    /// value in `values`) to the flag that supplied it; `flag` writes that
+    /// flag for one value, e.g. `--vary key=value`. Other errors pass through.
+    pub fn from_flag(mut self, key: &str, values: &[String], flag: impl Fn(&str) -> String) -> Self {
+        if let Origin::Override(raw) = &self.origin {
+            if let Some(value) = values.iter().find(|v| *raw == format!("{key}={v}")) {
+                self.origin = Origin::Flag(flag(value));
+            }
+        }
+        self
     }
 }
 
@@ -74,5 +93,10 @@ mod tests {
             "s.toml:3:9: `servers.count`: expected an integer >= 1, got 0\n  hint: a station needs at least one GPU"
         );
         assert_eq!(line_col("a\nbc\nd", 4), (2, 3));
+        let swept = ScenarioError { origin: Origin::Override("servers.count=0".into()), ..e };
+        let values = ["1".to_string(), "0".to_string()];
+        let e = swept.from_flag("servers.count", &values, |v| format!("--vary servers.count={v}"));
+        assert_eq!(e.origin, Origin::Flag("--vary servers.count=0".into()));
+        assert!(e.to_string().starts_with("s.toml (from --vary servers.count=0): `servers.count`"), "{e}");
     }
 }
