@@ -128,6 +128,10 @@ impl Locator {
                         None if message.contains("expected a string") => {
                             "text values are quoted; durations carry a unit, e.g. \"250ms\" or \"2m\"".into()
                         }
+                        None if message.contains("invalid length") => {
+                            "this array takes a fixed number of elements; `servesim schema` gives each one's size"
+                                .into()
+                        }
                         None => "see `servesim schema` for the expected types and the README for examples".into(),
                     };
                     (message, e.span(), hint)

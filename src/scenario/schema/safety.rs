@@ -52,9 +52,19 @@ pub struct ClassNumbers {
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScoreSection {
+    #[serde(deserialize_with = "beta_pair")]
     pub benign: [f64; 2],
+    #[serde(deserialize_with = "beta_pair")]
     pub borderline: [f64; 2],
+    #[serde(deserialize_with = "beta_pair")]
     pub harmful: [f64; 2],
+}
+
+/// Exactly two numbers: a plain `[f64; 2]` lets TOML drop a third silently.
+fn beta_pair<'de, D: serde::Deserializer<'de>>(d: D) -> Result<[f64; 2], D::Error> {
+    let v = Vec::<f64>::deserialize(d)?;
+    <[f64; 2]>::try_from(v.as_slice())
+        .map_err(|_| serde::de::Error::invalid_length(v.len(), &"two numbers [alpha, beta]"))
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
