@@ -217,6 +217,15 @@ fn fraction(key: &'static str, v: f64) -> Result<(), (&'static str, String)> {
     }
 }
 
+/// Largest model dimension (`hidden_size`, `head_dim`, `intermediate_size`)
+/// a profile may name: the largest models use tens of thousands, and a
+/// dimension near 2^32 overflows the step-time model's byte counts.
+pub const MAX_MODEL_DIMENSION: u32 = 1 << 20;
+
+/// Smallest GPU memory a profile may name: `memory_bytes` counts bytes, so
+/// a value in gigabytes (`80`) or kilobytes is caught here.
+pub const MIN_GPU_MEMORY_BYTES: u64 = 1 << 30;
+
 fn at_least_one(key: &'static str, v: u64) -> Result<(), (&'static str, String)> {
     if v >= 1 {
         Ok(())
@@ -230,6 +239,16 @@ impl Profile for GpuProfile {
     const DIR: &'static str = "gpus";
     fn check(&self) -> Result<(), (&'static str, String)> {
         at_least_one("memory_bytes", self.memory_bytes)?;
+        if self.memory_bytes < MIN_GPU_MEMORY_BYTES {
+            return Err((
+                "memory_bytes",
+                format!(
+                    "expected at least {MIN_GPU_MEMORY_BYTES} bytes (1 GiB), got {} bytes; memory_bytes counts \
+                     bytes, e.g. 80000000000 for an 80 GB GPU",
+                    self.memory_bytes
+                ),
+            ));
+        }
         positive("memory_bandwidth_bytes_per_s", self.memory_bandwidth_bytes_per_s)?;
         positive("bf16_flops_per_s", self.bf16_flops_per_s)?;
         fraction("memory_bandwidth_efficiency", self.memory_bandwidth_efficiency)?;
@@ -267,6 +286,21 @@ impl Profile for ModelProfile {
             ("vocab_size", self.vocab_size),
         ] {
             at_least_one(key, v.into())?;
+        }
+        for (key, v) in [
+            ("hidden_size", self.hidden_size),
+            ("head_dim", self.head_dim),
+            ("intermediate_size", self.intermediate_size),
+        ] {
+            if v > MAX_MODEL_DIMENSION {
+                return Err((
+                    key,
+                    format!(
+                        "expected at most {MAX_MODEL_DIMENSION}, got {v}; the largest models use tens of \
+                         thousands (Llama 3 405B: hidden_size 16384)"
+                    ),
+                ));
+            }
         }
         if !self.attention_heads.is_multiple_of(self.kv_heads) {
             return Err((
