@@ -143,6 +143,16 @@ fn load_sweep(path: &Path) -> Result<Sweep, Failure> {
     if sweep.steps.is_empty() {
         return Err(Failure::input(anyhow!("{}: `steps`: expected at least one measured step", path.display())));
     }
+    if let Some((i, step)) =
+        sweep.steps.iter().enumerate().find(|(_, s)| !(s.measured_s.is_finite() && s.measured_s > 0.0))
+    {
+        return Err(Failure::input(anyhow!(
+            "{}: `steps[{i}].measured_s`: expected a step time > 0 seconds, got {}\n  hint: a step takes time; \
+             re-measure with `servesim calibrate --backend cpu` or `--backend cuda`, or remove the step",
+            path.display(),
+            step.measured_s
+        )));
+    }
     Ok(sweep)
 }
 
@@ -168,7 +178,11 @@ pub fn calibrate(args: CalibrateArgs) -> Result<ExitCode, Failure> {
     let model = ModelProfile::find(args.exec.profiles(), &sweep.model).map_err(Failure::input)?;
     let points = sweep.points(&gpu, &model).map_err(Failure::input)?;
     let (copy, handoff) = (sweep.copy_bandwidth_bytes_per_s, sweep.handoff_s);
-    let fit = calibrate::fit(&points).map_err(Failure::failed)?;
+    // A saved sweep that cannot be fitted is bad input; a fresh one is a failed measurement.
+    let fit = calibrate::fit(&points).map_err(|e| match args.refit {
+        Some(_) => Failure::input(e),
+        None => Failure::failed(e),
+    })?;
     let ((mem_mape, mem_n), (comp_mape, comp_n)) = calibrate::regime_mape(&fit, &points);
     let bound = |fitted: bool| if fitted { "" } else { " (bound: no point in this regime)" };
     let (linear, form) = match fit.attention {
