@@ -27,9 +27,18 @@ fn servesim(dir: &Path, args: &[&str]) -> Output {
 
 /// Runs `servesim <args>` next to `s.toml` (holding `text`) and checks the
 /// bad-input contract: exit 2, the expected words, a hint, no panic.
-fn refused(text: &str, args: &[&str], expected: &[&str]) {
+fn refused(text: impl AsRef<[u8]>, args: &[&str], expected: &[&str]) {
+    refused_among(&[("s.toml", text.as_ref())], args, expected);
+}
+
+/// [`refused`] with any set of files (relative paths) in the folder.
+fn refused_among(files: &[(&str, &[u8])], args: &[&str], expected: &[&str]) {
     let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(dir.path().join("s.toml"), text).expect("write");
+    for (name, bytes) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().expect("a folder")).expect("mkdir");
+        std::fs::write(path, bytes).expect("write");
+    }
     let output = servesim(dir.path(), args);
     let stderr = String::from_utf8_lossy(&output.stderr);
     let context = format!("servesim {args:?}\n--- stderr ---\n{stderr}");
@@ -177,4 +186,146 @@ fn set_paths_and_plans_given_to_run_get_the_right_diagnosis() {
     );
     let plan = "strategy = \"swarm\"\n[weights]\nsize = \"1GB\"\n";
     refused(plan, &["run", "s.toml", "--out", "report"], &["s.toml:1:", "strategy", "servesim distribute"]);
+}
+
+#[test]
+fn a_file_that_is_not_utf8_is_located_at_its_first_invalid_byte() {
+    let text = b"[run]\nduration = \"1s\"\n# caf\xe9\n";
+    refused(
+        text,
+        &["run", "s.toml", "--out", "report"],
+        &["s.toml:3:6:", "expected UTF-8 text", "save the file as UTF-8"],
+    );
+    let plan = b"strategy = \"swarm\"\n[weights]\nsize = \"1\xffGB\"\n";
+    refused(plan, &["distribute", "s.toml", "--out", "report"], &["s.toml:3:10:", "UTF-8"]);
+}
+
+#[test]
+fn scv_price_and_distribution_keys_carry_a_hint() {
+    let gamma = STATION.replace("model = \"exponential\"", "model = \"gamma\"");
+    run_with(&gamma, &["service.scv=-1"], &["`service.scv`", "hint: the variance over the squared mean"]);
+    run_with(
+        STATION,
+        &["workload.arrival=\"gamma\"", "workload.scv=-1"],
+        &["`workload.scv`", "hint: scv = 1 is Poisson"],
+    );
+    let llm = llm_scenario("llama70b-h100-continuous.toml");
+    run_with(
+        &llm,
+        &["replica.price_per_gpu_hour_usd=-1"],
+        &["`replica.price_per_gpu_hour_usd`", "hint: the rental price"],
+    );
+    let plan = "strategy = \"swarm\"\n[weights]\nsize = \"1GB\"\nchunk = \"100MB\"\n[origin]\nupload = \"10Gbps\"\n\
+                [nodes]\ncount = 20\nupload = \"10Gbps\"\n";
+    let cases: &[(&str, &[&str])] = &[
+        ("nodes.stragglers=2", &["`nodes.stragglers`", "hint: the share of nodes that are slow"]),
+        ("nodes.bandwidth_cv=-1", &["`nodes.bandwidth_cv`", "hint: the spread of node bandwidths"]),
+        ("nodes.straggler_speed=2", &["`nodes.straggler_speed`", "hint: a straggler's share"]),
+        ("faults.checksum_failure_rate=1", &["`faults.checksum_failure_rate`", "hint: the chance a received chunk"]),
+        ("faults.crashes=100", &["`faults.crashes`", "hint: each crash takes down a distinct node"]),
+        ("tree.fanout=0", &["`tree.fanout`", "hint: children per tree node"]),
+        ("swarm.upload_slots=0", &["`swarm.upload_slots`", "hint: concurrent transfers per node"]),
+        ("swarm.download_slots=0", &["`swarm.download_slots`", "hint: concurrent transfers per node"]),
+        ("origin.upload_slots=0", &["`origin.upload_slots`", "hint: concurrent transfers per node"]),
+        ("origin.count=0", &["`origin.count`", "hint: the number of origin servers"]),
+        ("topology.rack_size=0", &["`topology.rack_size`", "hint: nodes per rack"]),
+    ];
+    for (set, expected) in cases {
+        refused(plan, &["distribute", "s.toml", "--out", "report", "--set", set], expected);
+    }
+    let crash_window = ["faults.crashes=1", "faults.crash_from=\"20s\"", "faults.crash_until=\"10s\""];
+    let mut args = vec!["distribute", "s.toml", "--out", "report"];
+    for set in &crash_window {
+        args.extend(["--set", set]);
+    }
+    refused(plan, &args, &["`faults.crash_until`", "hint: crashes fall in the window"]);
+    let no_upload = plan.replace("[nodes]\ncount = 20\nupload = \"10Gbps\"", "[nodes]\ncount = 20");
+    refused(
+        no_upload,
+        &["distribute", "s.toml", "--out", "report"],
+        &["`nodes.upload`", "hint: add it, e.g. upload ="],
+    );
+}
+
+#[test]
+fn swept_values_are_blamed_on_the_flag_that_gave_them() {
+    refused(
+        STATION,
+        &["sweep", "s.toml", "--vary", "servers.count=1,0", "--out", "report"],
+        &["(from --vary servers.count=0)", "`servers.count`", "got 0"],
+    );
+    let safety = llm_scenario("safety-pipeline.toml");
+    refused(
+        &safety,
+        &["tradeoff", "s.toml", "--values", "0.5,7", "--out", "report"],
+        &["(from --key safety.output.block_threshold --values 7)", "`safety.output.block_threshold`"],
+    );
+}
+
+#[test]
+fn a_third_beta_parameter_is_refused() {
+    let safety = llm_scenario("safety-pipeline.toml").replacen("benign = [1, 15]", "benign = [1, 15, 3]", 1);
+    refused(
+        &safety,
+        &["run", "s.toml", "--out", "report"],
+        &["s.toml:", "invalid length 3", "two numbers [alpha, beta]"],
+    );
+}
+
+/// The scenario `llama70b-h100-continuous.toml` reading profiles from
+/// `p/`, a copy of the shipped ones with `edit` applied to the file `name`.
+fn with_profile(name: &str, edit: impl Fn(&str) -> String, expected: &[&str]) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("scenarios/llama70b-h100-continuous.toml")).expect("scenario");
+    let scenario = text.replace("[replica]", "[replica]\nprofiles = \"p\"");
+    let mut files = vec![("s.toml".to_string(), scenario.into_bytes())];
+    for dir in ["gpus", "models"] {
+        for entry in std::fs::read_dir(root.join("profiles").join(dir)).expect("profiles") {
+            let path = entry.expect("entry").path();
+            let file = format!("p/{dir}/{}", path.file_name().expect("name").to_string_lossy());
+            let body = std::fs::read_to_string(&path).expect("profile");
+            let body = if file.ends_with(name) { edit(&body) } else { body };
+            files.push((file, body.into_bytes()));
+        }
+    }
+    let files: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (n.as_str(), b.as_slice())).collect();
+    refused_among(&files, &["run", "s.toml", "--out", "report"], expected);
+}
+
+#[test]
+fn wild_profile_values_are_blamed_on_the_profile_file_and_key() {
+    let set = |key: &'static str, value: &'static str| {
+        move |body: &str| {
+            body.lines()
+                .map(|l| if l.starts_with(&format!("{key} =")) { format!("{key} = {value}") } else { l.to_string() })
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+    };
+    with_profile(
+        "models/llama-2-70b.toml",
+        set("hidden_size", "4294967295"),
+        &["p/models/llama-2-70b.toml:", "`hidden_size`", "expected at most 1048576", "fix the profile file"],
+    );
+    with_profile(
+        "gpus/h100-sxm.toml",
+        set("memory_bytes", "1000"),
+        &["p/gpus/h100-sxm.toml:", "`memory_bytes`", "at least 1073741824 bytes", "80 GB GPU"],
+    );
+}
+
+#[test]
+fn a_refit_of_zero_step_times_is_bad_input() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let sweep = std::fs::read_to_string(root.join("profiles/calibrated/h100.sweep.json")).expect("sweep");
+    let mut json: serde_json::Value = serde_json::from_str(&sweep).expect("json");
+    for step in json["steps"].as_array_mut().expect("steps") {
+        step["measured_s"] = 0.into();
+    }
+    let profiles = root.join("profiles").display().to_string();
+    refused_among(
+        &[("z.json", json.to_string().as_bytes())],
+        &["calibrate", "--refit", "z.json", "--out", "q.toml", "--gpu", "h100-sxm", "--profiles", &profiles],
+        &["z.json", "`steps[0].measured_s`", "expected a step time > 0 seconds"],
+    );
 }
