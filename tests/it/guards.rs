@@ -27,7 +27,7 @@ fn servesim(dir: &Path, args: &[&str]) -> Output {
 
 /// Runs `servesim <args>` next to `s.toml` (holding `text`) and checks the
 /// bad-input contract: exit 2, the expected words, a hint, no panic.
-fn refused(text: impl AsRef<[u8]>, args: &[&str], expected: &[&str]) {
+fn refused(text: &(impl AsRef<[u8]> + ?Sized), args: &[&str], expected: &[&str]) {
     refused_among(&[("s.toml", text.as_ref())], args, expected);
 }
 
@@ -241,7 +241,7 @@ fn scv_price_and_distribution_keys_carry_a_hint() {
     refused(plan, &args, &["`faults.crash_until`", "hint: crashes fall in the window"]);
     let no_upload = plan.replace("[nodes]\ncount = 20\nupload = \"10Gbps\"", "[nodes]\ncount = 20");
     refused(
-        no_upload,
+        &no_upload,
         &["distribute", "s.toml", "--out", "report"],
         &["`nodes.upload`", "hint: add it, e.g. upload ="],
     );
