@@ -3,25 +3,10 @@
 //! place (line:col, `--set` or trace row), the key and a hint; it never
 //! panics and leaves no report folder (or hidden temporary one) behind.
 
+use crate::support::STATION;
 use std::path::Path;
 use std::process::{Command, Output};
 use tempfile::TempDir;
-
-/// A valid scenario; each case breaks one thing in it. Lines: 2 `duration`,
-/// 4 `[workload]`, 5 `rate_per_s`, 7 `[servers]`, 8 `count`, 12 `mean`.
-const BASE: &str = r#"[run]
-duration = "1s"
-
-[workload]
-rate_per_s = 10.0
-
-[servers]
-count = 1
-
-[service]
-model = "exponential"
-mean = "10ms"
-"#;
 
 /// A trace-replay scenario reading `trace` (line 3 is the `trace` key).
 fn trace_scenario(trace: &str) -> String {
@@ -86,44 +71,44 @@ fn bad_files(files: &[(&str, &str)], extra: &[&str], expected: &[&str]) {
 
 #[test]
 fn toml_syntax_error() {
-    let text = BASE.replace(r#"duration = "1s""#, r#"duration = "1s"#);
+    let text = STATION.replace(r#"duration = "1s""#, r#"duration = "1s"#);
     bad_scenario(&text, &[], &["bad.toml:2:", "`run.duration`", "invalid TOML"]);
 }
 
 #[test]
 fn unknown_key() {
-    let text = BASE.replace("count = 1", "cuont = 2");
+    let text = STATION.replace("count = 1", "cuont = 2");
     bad_scenario(&text, &[], &["bad.toml:8:1:", "`servers.cuont`", "unknown field", "did you mean `count`?"]);
 }
 
 #[test]
 fn unknown_enum_value() {
-    let text = BASE.replace(r#"model = "exponential""#, r#"model = "exponental""#);
+    let text = STATION.replace(r#"model = "exponential""#, r#"model = "exponental""#);
     bad_scenario(&text, &[], &["bad.toml:11:9:", "`service.model`", "did you mean `exponential`?"]);
 }
 
 #[test]
 fn negative_rate() {
-    let text = BASE.replace("rate_per_s = 10.0", "rate_per_s = -5.0");
+    let text = STATION.replace("rate_per_s = 10.0", "rate_per_s = -5.0");
     bad_scenario(&text, &[], &["bad.toml:5:14:", "`workload.rate_per_s`", "expected a rate > 0", "got -5"]);
 }
 
 #[test]
 fn zero_servers() {
-    let text = BASE.replace("count = 1", "count = 0");
+    let text = STATION.replace("count = 1", "count = 0");
     bad_scenario(&text, &[], &["bad.toml:8:9:", "`servers.count`", "expected an integer >= 1, got 0"]);
 }
 
 #[test]
 fn zero_max_batch() {
-    let text = format!("{BASE}\n[batching]\nmax_batch = 0\n");
+    let text = format!("{STATION}\n[batching]\nmax_batch = 0\n");
     bad_scenario(&text, &[], &["bad.toml:15:13:", "`batching.max_batch`", "expected an integer >= 1, got 0"]);
 }
 
 #[test]
 fn unstable_without_duration() {
     let text =
-        BASE.replace(r#"duration = "1s""#, "max_requests = 1000").replace("rate_per_s = 10.0", "rate_per_s = 200.0");
+        STATION.replace(r#"duration = "1s""#, "max_requests = 1000").replace("rate_per_s = 10.0", "rate_per_s = 200.0");
     bad_scenario(&text, &[], &["bad.toml:5:14:", "`workload.rate_per_s`", "utilization 2.000 >= 1", "run.duration"]);
 }
 
@@ -149,29 +134,29 @@ fn trace_with_a_bad_row() {
 #[test]
 fn set_value_of_the_wrong_type() {
     let expected = ["--set servers.count=abc", "`servers.count`", "expected an integer"];
-    bad_scenario(BASE, &["--set", "servers.count=abc"], &expected);
+    bad_scenario(STATION, &["--set", "servers.count=abc"], &expected);
 }
 
 #[test]
 fn set_value_that_is_not_a_duration() {
     let expected = ["--set batching.max_wait=fast", "`batching.max_wait`", "`fast` is not a duration"];
-    bad_scenario(BASE, &["--set", "batching.max_wait=fast"], &expected);
+    bad_scenario(STATION, &["--set", "batching.max_wait=fast"], &expected);
 }
 
 #[test]
 fn set_without_equals() {
-    bad_scenario(BASE, &["--set", "servers.count"], &["--set servers.count", "expected `key.path=value`"]);
+    bad_scenario(STATION, &["--set", "servers.count"], &["--set servers.count", "expected `key.path=value`"]);
 }
 
 #[test]
 fn wrong_type_in_file() {
-    let text = BASE.replace("count = 1", r#"count = "two""#);
+    let text = STATION.replace("count = 1", r#"count = "two""#);
     bad_scenario(&text, &[], &["bad.toml:8:9:", "`servers.count`", "string \"two\"", "expected an integer"]);
 }
 
 #[test]
 fn gamma_arrivals_without_scv() {
-    let text = BASE.replace("rate_per_s = 10.0", "arrival = \"gamma\"\nrate_per_s = 10.0");
+    let text = STATION.replace("rate_per_s = 10.0", "arrival = \"gamma\"\nrate_per_s = 10.0");
     bad_scenario(&text, &[], &["bad.toml:4:1:", "`workload.scv`", "missing", "scv = 1 is Poisson"]);
 }
 
@@ -183,13 +168,13 @@ fn nonexistent_scenario_file() {
 
 #[test]
 fn validate_without_closed_form_theory() {
-    let text = BASE.replace("rate_per_s = 10.0", "arrival = \"gamma\"\nscv = 4.0\nrate_per_s = 10.0");
+    let text = STATION.replace("rate_per_s = 10.0", "arrival = \"gamma\"\nscv = 4.0\nrate_per_s = 10.0");
     rejected(&[("gamma.toml", &text)], &["validate", "gamma.toml"], &["gamma.toml", "no closed-form theory"]);
 }
 
 #[test]
 fn valid_scenario_writes_a_report() {
-    let (dir, output) = servesim(&[("ok.toml", BASE)], &["run", "ok.toml", "--out", "{out}", "--quiet"]);
+    let (dir, output) = servesim(&[("ok.toml", STATION)], &["run", "ok.toml", "--out", "{out}", "--quiet"]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "stderr: {stderr}");
     let summary = std::fs::read_to_string(dir.path().join("report/summary.json")).expect("summary.json");

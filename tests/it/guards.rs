@@ -3,23 +3,9 @@
 //! exit 2, the key, the expected words and a hint. The limits themselves
 //! live in `servesim::scenario::guard`.
 
+use crate::support::STATION;
 use std::path::Path;
 use std::process::{Command, Output};
-
-/// A station scenario; lines: 2 `duration`, 5 `rate_per_s`, 8 `count`.
-const STATION: &str = r#"[run]
-duration = "1s"
-
-[workload]
-rate_per_s = 10.0
-
-[servers]
-count = 1
-
-[service]
-model = "exponential"
-mean = "10ms"
-"#;
 
 fn servesim(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_servesim")).args(args).current_dir(dir).output().expect("run servesim")

@@ -5,6 +5,23 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// A valid one-GPU station scenario; bad-input tests break one thing in
+/// it. Lines: 2 `duration`, 4 `[workload]`, 5 `rate_per_s`, 7 `[servers]`,
+/// 8 `count`, 12 `mean`.
+pub const STATION: &str = r#"[run]
+duration = "1s"
+
+[workload]
+rate_per_s = 10.0
+
+[servers]
+count = 1
+
+[service]
+model = "exponential"
+mean = "10ms"
+"#;
+
 /// The repository root.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
