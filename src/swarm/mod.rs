@@ -24,10 +24,10 @@
 //!    livelock repeats events at a fixed time forever; the cap turns that
 //!    hang into a failure with its reproduce line);
 //! 10. closed-loop clients send every request: the run offers exactly the
-//!    warm-up plus concurrency × requests_per_client, measures exactly the
-//!    latter (each with an outcome) and ends with nothing in flight (a
-//!    client whose answer never comes stops sending, and the run ends
-//!    short).
+//!     warm-up plus concurrency × requests_per_client, measures exactly the
+//!     latter (each with an outcome) and ends with nothing in flight (a
+//!     client whose answer never comes stops sending, and the run ends
+//!     short).
 
 pub mod generate;
 
