@@ -5,6 +5,11 @@
 //! so rare combinations (swap preemption under a prefix cache behind a
 //! gateway with retrying clients) get runs of their own. Each run is kept
 //! small (a few simulated seconds, light models) so thousands fit a minute.
+//!
+//! Features added after the first large runs (`[engine]`, closed-loop
+//! clients) draw from a side stream ([`Draw::side`]): a seed that does not
+//! switch them on keeps the scenario it always had, so a seed named in a
+//! regression test still draws the scenario that once failed.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -27,6 +32,7 @@ pub struct Drawn {
 
 struct Draw {
     rng: ChaCha8Rng,
+    side: ChaCha8Rng,
     text: String,
     features: Vec<&'static str>,
 }
@@ -47,6 +53,14 @@ impl Draw {
     fn real(&mut self, lo: f64, hi: f64) -> f64 {
         // Rounded so the text is short and reads back exactly.
         (self.rng.random_range(lo..=hi) * 1000.0).round() / 1000.0
+    }
+
+    /// Runs `f` drawing from the side stream (see the module docs).
+    fn side<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
+        std::mem::swap(&mut self.rng, &mut self.side);
+        let out = f(self);
+        std::mem::swap(&mut self.rng, &mut self.side);
+        out
     }
 
     fn line(&mut self, line: impl AsRef<str>) {
@@ -72,7 +86,9 @@ impl Draw {
 /// The scenario of `seed`; `profiles` is written as the replica's profile
 /// folder so the file runs from anywhere.
 pub fn scenario(seed: u64, profiles: &str) -> Drawn {
-    let mut d = Draw { rng: ChaCha8Rng::seed_from_u64(seed), text: String::new(), features: Vec::new() };
+    let mut side = ChaCha8Rng::seed_from_u64(seed);
+    side.set_stream(1);
+    let mut d = Draw { rng: ChaCha8Rng::seed_from_u64(seed), side, text: String::new(), features: Vec::new() };
     emit!(d, "# Swarm scenario of seed {seed}: reproduce with `servesim swarm --seed {seed}`.");
     emit!(d, "name = \"swarm-{seed}\"");
     emit!(d, "seed = {}", d.rng.random::<u32>());
@@ -165,7 +181,16 @@ fn station(d: &mut Draw) {
 /// front door (tenants, gateway, clients) or a safety pipeline.
 fn llm(d: &mut Draw, profiles: &str) {
     d.feature("llm");
-    run_section(d, (2, 6));
+    let closed_loop = d.side(|d| d.chance(0.2));
+    if closed_loop {
+        // Closed-loop clients end the run themselves: only a window applies.
+        if d.side(|d| d.chance(0.3)) {
+            d.line("\n[run]");
+            emit!(d, "window = \"{}ms\"", d.side(|d| d.int(200, 2000)));
+        }
+    } else {
+        run_section(d, (2, 6));
+    }
     let (model, tp, gpu) = match d.int(0, 9) {
         // KV pressure: a 70B model on two 80 GB GPUs leaves little KV room.
         0 => ("llama-2-70b", 2, "a100-80gb"),
@@ -173,12 +198,18 @@ fn llm(d: &mut Draw, profiles: &str) {
         2..=4 => ("tiny-llama", 1, d.pick(&["a100-80gb", "h100-sxm", "h200"])),
         _ => ("llama-3-8b", if d.chance(0.3) { 2 } else { 1 }, d.pick(&["a100-80gb", "h100-sxm", "h200"])),
     };
-    if model == "llama-2-70b" && gpu == "a100-80gb" {
+    let kv_pressure = model == "llama-2-70b" && gpu == "a100-80gb";
+    if kv_pressure {
         d.feature("kv-pressure");
     }
-    let policy = d.pick(&["static", "continuous", "continuous", "chunked-prefill", "disaggregated"]);
+    let engine = d.side(|d| d.chance(0.3));
+    let policy = if engine {
+        "engine"
+    } else {
+        d.pick(&["static", "continuous", "continuous", "chunked-prefill", "disaggregated"])
+    };
     let replicas = if policy == "disaggregated" { d.int(2, 4) } else { d.int(1, 3) };
-    let front_door = d.chance(0.3);
+    let front_door = !closed_loop && d.chance(0.3);
     let safety = !front_door && d.chance(0.3);
     let prompt = d.int(16, 1500);
     let output = d.int(4, 200);
@@ -188,11 +219,15 @@ fn llm(d: &mut Draw, profiles: &str) {
         tenants(d, rate, prompt, output);
     } else {
         d.line("\n[workload]");
-        let arrival = d.pick(&["poisson", "poisson", "gamma", "deterministic"]);
-        emit!(d, "arrival = \"{arrival}\"");
-        emit!(d, "rate_per_s = {rate:.3}");
-        if arrival == "gamma" {
-            emit!(d, "scv = {}", d.real(0.3, 3.0));
+        if closed_loop {
+            d.side(closed_loop_clients);
+        } else {
+            let arrival = d.pick(&["poisson", "poisson", "gamma", "deterministic"]);
+            emit!(d, "arrival = \"{arrival}\"");
+            emit!(d, "rate_per_s = {rate:.3}");
+            if arrival == "gamma" {
+                emit!(d, "scv = {}", d.real(0.3, 3.0));
+            }
         }
         let (p, o) = (d.tokens(prompt), d.tokens(output));
         emit!(d, "prompt_tokens = {p}");
@@ -202,7 +237,7 @@ fn llm(d: &mut Draw, profiles: &str) {
             let (tokens, share, prefixes) = (d.int(16, 2000), d.real(0.1, 0.9), d.int(1, 6));
             emit!(d, "shared_prefix = {{ tokens = {tokens}, share = {share}, prefixes = {prefixes} }}");
         }
-        if d.chance(0.25) {
+        if !closed_loop && d.chance(0.25) {
             d.feature("conversations");
             let turns = d.int(2, 6);
             let think = d.int(100, 3000);
@@ -236,6 +271,43 @@ fn llm(d: &mut Draw, profiles: &str) {
         emit!(d, "queue_capacity = {}", d.int(1, 64));
     }
 
+    if engine {
+        d.side(|d| engine_section(d, kv_pressure));
+    } else {
+        batching_section(d, policy);
+    }
+    if policy == "disaggregated" {
+        d.line("\n[disaggregation]");
+        emit!(d, "prefill_replicas = {}", d.int(1, replicas - 1));
+        emit!(d, "link_bandwidth_bytes_per_s = {}e9", d.int(5, 100));
+        emit!(d, "link_latency = \"{}us\"", d.int(1, 100));
+    }
+
+    d.line("\n[kv]");
+    if !engine {
+        // An engine sets its own block size and preemption mode.
+        emit!(d, "block_tokens = {}", d.pick(&["8", "16", "32"]));
+        let preemption = d.pick(&["recompute", "swap"]);
+        d.feature(if preemption == "swap" { "swap" } else { "recompute" });
+        emit!(d, "preemption = \"{preemption}\"");
+    }
+    if d.chance(0.4) {
+        let cache = d.pick(&["lru", "lfu"]);
+        d.feature("prefix-cache");
+        emit!(d, "prefix_cache = \"{cache}\"");
+    }
+    if d.chance(0.4) {
+        d.line("\n[slo]");
+        emit!(d, "ttft_p99 = \"{}ms\"", d.int(50, 3000));
+        emit!(d, "tpot_p99 = \"{}ms\"", d.int(5, 200));
+    }
+    if safety {
+        safety_section(d);
+    }
+}
+
+/// An engine-neutral `[batching]` section for `policy`.
+fn batching_section(d: &mut Draw, policy: &str) {
     d.feature(match policy {
         "static" => "static",
         "continuous" => "continuous",
@@ -252,31 +324,78 @@ fn llm(d: &mut Draw, profiles: &str) {
     } else if d.chance(0.5) {
         emit!(d, "max_batched_tokens = {}", d.pick(&["2048", "4096", "8192"]));
     }
-    if policy == "disaggregated" {
-        d.line("\n[disaggregation]");
-        emit!(d, "prefill_replicas = {}", d.int(1, replicas - 1));
-        emit!(d, "link_bandwidth_bytes_per_s = {}e9", d.int(5, 100));
-        emit!(d, "link_latency = \"{}us\"", d.int(1, 100));
-    }
+}
 
-    d.line("\n[kv]");
-    emit!(d, "block_tokens = {}", d.pick(&["8", "16", "32"]));
-    let preemption = d.pick(&["recompute", "swap"]);
-    d.feature(if preemption == "swap" { "swap" } else { "recompute" });
-    emit!(d, "preemption = \"{preemption}\"");
-    if d.chance(0.4) {
-        let cache = d.pick(&["lru", "lfu"]);
-        d.feature("prefix-cache");
-        emit!(d, "prefix_cache = \"{cache}\"");
+/// `[engine]`: one of the three schedulers, with its defaults or some
+/// knobs set; a small `kv_blocks` forces preemption (vLLM) and retraction
+/// (SGLang) or makes admission wait (TensorRT-LLM). `kv_pressure`: the
+/// engines' memory rules leave no KV for the weights, so `kv_blocks` is set.
+fn engine_section(d: &mut Draw, kv_pressure: bool) {
+    let kind = d.pick(&["vllm", "sglang", "trtllm"]);
+    d.feature(kind);
+    d.line("\n[engine]");
+    emit!(d, "kind = \"{kind}\"");
+    if kind == "vllm" && d.chance(0.2) {
+        d.feature("vllm-v0");
+        d.line("version = \"0\"");
+    }
+    let mut block: u64 = match kind {
+        "vllm" => 16,
+        "sglang" => 1,
+        _ => 32,
+    };
+    if d.chance(0.6) {
+        d.feature("engine-knobs");
+        if d.chance(0.5) {
+            emit!(d, "max_num_seqs = {}", d.int(1, 64));
+        }
+        if d.chance(0.5) {
+            emit!(d, "max_num_batched_tokens = {}", d.pick(&["256", "1024", "2048", "8192"]));
+        }
+        if d.chance(0.5) {
+            emit!(d, "chunked_prefill = {}", d.chance(0.5));
+        }
+        if d.chance(0.5) {
+            block = d.int(1, 32);
+            emit!(d, "block_tokens = {block}");
+        }
+        if !kv_pressure && d.chance(0.4) {
+            let key = match kind {
+                "vllm" => "gpu_memory_utilization",
+                "sglang" => "mem_fraction_static",
+                _ => "free_gpu_memory_fraction",
+            };
+            emit!(d, "{key} = {}", d.real(0.6, 0.95));
+        }
+    }
+    if kv_pressure || d.chance(0.35) {
+        d.feature("small-kv");
+        emit!(d, "kv_blocks = {}", (d.int(64, 20_000) / block).max(1));
+    }
+}
+
+/// `clients = { ... }`: closed-loop benchmark clients, a few hundred
+/// requests at most.
+fn closed_loop_clients(d: &mut Draw) {
+    d.feature("closed-loop");
+    let concurrency = d.int(1, 32);
+    let mut keys = vec![format!("concurrency = {concurrency}")];
+    if d.chance(0.7) {
+        keys.push(format!("requests_per_client = {}", d.int(1, 8)));
+    }
+    if d.chance(0.5) {
+        keys.push(format!("think_time = \"{}ms\"", d.int(0, 2000)));
     }
     if d.chance(0.4) {
-        d.line("\n[slo]");
-        emit!(d, "ttft_p99 = \"{}ms\"", d.int(50, 3000));
-        emit!(d, "tpot_p99 = \"{}ms\"", d.int(5, 200));
+        keys.push(match d.chance(0.3) {
+            true => "start = \"burst\"".into(),
+            false => format!("start = {{ ramp = \"{}ms\" }}", d.int(1, 5000)),
+        });
     }
-    if safety {
-        safety_section(d);
+    if d.chance(0.5) {
+        keys.push(format!("warmup_requests = {}", d.int(0, 2 * concurrency)));
     }
+    emit!(d, "clients = {{ {} }}", keys.join(", "));
 }
 
 /// `[[tenants]]` with limits and weights (WFQ), a gateway, retrying clients.

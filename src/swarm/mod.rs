@@ -22,11 +22,18 @@
 //! 8. determinism: a second run renders byte-identical report files;
 //! 9. the run ends: it handles fewer than [`MAX_EVENTS`] events (a
 //!    livelock repeats events at a fixed time forever; the cap turns that
-//!    hang into a failure with its reproduce line).
+//!    hang into a failure with its reproduce line);
+//! 10. closed-loop clients send every request: the run offers exactly the
+//!     warm-up plus concurrency × requests_per_client, measures exactly the
+//!     latter (each with an outcome) and ends with nothing in flight (a
+//!     client whose answer never comes stops sending, and the run ends
+//!     short).
 
 pub mod generate;
 
 use crate::metrics::recorder::Recorded;
+use crate::workload::arrivals::ArrivalSpec;
+use crate::workload::closed_loop::ClosedLoopSpec;
 use crate::{report, scenario, sim};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
@@ -66,6 +73,9 @@ pub fn check(seed: u64, profiles: &str) -> Outcome {
         }
     };
     outcome.problems.extend(invariants(&first));
+    if let ArrivalSpec::ClosedLoop(clients) = &scenario.arrivals {
+        outcome.problems.extend(closed_loop(clients, &first));
+    }
     let second = catch_unwind(AssertUnwindSafe(|| sim::run(&scenario)));
     match (second, report::render(&first, "")) {
         (Ok(second), Ok(files)) => match report::render(&second, "") {
@@ -179,4 +189,21 @@ fn invariants(recorded: &Recorded) -> Vec<String> {
         "a timeline window has KV use out of [0, 1] or a negative level".into(),
     );
     problems
+}
+
+/// Check 10 of the module docs: every client sent all its requests and
+/// every one was answered.
+fn closed_loop(clients: &ClosedLoopSpec, recorded: &Recorded) -> Vec<String> {
+    let r = &recorded.summary.requests;
+    let measured = clients.measured_requests();
+    let offered = measured + u64::from(clients.warmup_requests);
+    let outcomes: u64 = r.measured_by_outcome.values().sum();
+    match r.offered == offered && r.measured == measured && outcomes == measured && r.in_flight_at_end == 0 {
+        true => Vec::new(),
+        false => vec![format!(
+            "closed-loop clients sent {} of {offered} requests ({} of {measured} measured, {outcomes} measured \
+             outcomes), {} left in flight",
+            r.offered, r.measured, r.in_flight_at_end
+        )],
+    }
 }

@@ -36,6 +36,13 @@ fn a_few_hundred_swarm_seeds_keep_every_invariant() {
         "safety",
         "outage",
         "streaming-output",
+        "vllm",
+        "vllm-v0",
+        "sglang",
+        "trtllm",
+        "engine-knobs",
+        "small-kv",
+        "closed-loop",
     ] {
         assert!(stdout.contains(&format!("{feature} ")), "{feature} never drawn: {stdout}");
     }
