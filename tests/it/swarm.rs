@@ -91,3 +91,17 @@ fn swarm_seed_5075_gateway_preemption_with_max_concurrency_finishes() {
     let _ = child.wait();
     panic!("seed 5075 still running after 30 s: the gateway livelock");
 }
+
+/// Seeds 8824, 31401 and 93325 (vLLM V0 on a small KV pool) once ended a
+/// step with more KV blocks in use than the pool holds: admission left only
+/// the watermark free, not the blocks the running decodes take when the
+/// step ends. Admission now leaves both.
+#[test]
+fn swarm_seeds_with_small_pools_never_overcommit_kv() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let profiles = root().join("profiles").display().to_string();
+    for seed in ["8824", "31401", "93325"] {
+        let out = servesim(&["swarm", "--seed", seed, "--profiles", &profiles], tmp.path());
+        assert!(out.status.success(), "seed {seed}: {}", String::from_utf8_lossy(&out.stdout));
+    }
+}

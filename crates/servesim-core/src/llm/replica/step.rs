@@ -83,7 +83,7 @@ impl Replica {
     }
 
     /// Moves waiting requests into prefill while the batch has room and
-    /// their KV fits: the prompt's blocks above the watermark, or (static,
+    /// their KV fits: the prompt's blocks above the watermark and this step's growth, or (static,
     /// `lifetime`) the blocks of prompt + output with no watermark.
     fn admit(&mut self, now: SimTime, lifetime: bool) {
         while self.running() < u64::from(self.cfg.max_seqs) {
@@ -91,7 +91,7 @@ impl Replica {
             let (tokens, headroom) = if lifetime {
                 (u64::from(seq.prompt) + u64::from(seq.output), 0)
             } else {
-                (u64::from(seq.prefill_len()), self.cfg.watermark_blocks)
+                (u64::from(seq.prefill_len()), self.growth_headroom())
             };
             let shared = self.cached_prefix(&seq);
             if !self.take_waiting(now, self.kv.blocks(tokens - shared), headroom) {
@@ -185,8 +185,7 @@ impl Replica {
         let mut blocks = 0;
         while let Some(&(seq, ctx)) = self.parked(queue).front() {
             let need = self.kv.blocks(ctx);
-            if self.running() >= u64::from(self.cfg.max_seqs) || !self.kv.reserve(need, self.cfg.watermark_blocks, None)
-            {
+            if self.running() >= u64::from(self.cfg.max_seqs) || !self.kv.reserve(need, self.growth_headroom(), None) {
                 break;
             }
             self.parked(queue).pop_front();
@@ -194,6 +193,15 @@ impl Replica {
             self.decode.join(seq, ctx, 0, 0);
         }
         blocks
+    }
+
+    /// Blocks an admission must leave free: the watermark plus the blocks
+    /// the running decodes take at the end of this step, which
+    /// `make_room_for_growth` cleared before admission began. Without the
+    /// latter, a pool whose watermark is smaller than one step's growth
+    /// (a few blocks) is over-committed when the step ends.
+    fn growth_headroom(&self) -> u64 {
+        self.cfg.watermark_blocks + self.decode.growth_now()
     }
 
     /// The next step's shape, and what to apply when it ends.
