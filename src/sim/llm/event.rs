@@ -37,7 +37,10 @@ pub(super) enum Event {
         client: u32,
     },
     /// A client's request, held in the requests' `ingress` slab, reaches
-    /// the engine's scheduler.
+    /// the engine's scheduler. Scheduled at the send's own instant, so that
+    /// it comes after every event already queued for that instant (the
+    /// step that just started runs without it, as a real engine's loop
+    /// does not wait for the HTTP round trip).
     Ingress {
         slot: u32,
     },
