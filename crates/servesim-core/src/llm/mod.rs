@@ -18,8 +18,8 @@
 //! move the KV (`TransferKv`, `prompt tokens × whole-model KV bytes/token`)
 //! to the decode replica with the fewest outstanding requests, counting
 //! transfers already headed to it (ties to the lowest index; a
-//! [`LoadIndex`] answers in O(1) and absorbs each change in O(log decode
-//! replicas)). The driver models the link and answers
+//! [`LoadIndex`] answers and absorbs each change in a few word operations
+//! at any pool size). The driver models the link and answers
 //! `KvArrived`; only then are the prefill replica's blocks freed, and the
 //! sequence waits in the decode replica's arrived-KV queue until its blocks
 //! fit there. Nothing is dropped: every request still gets one outcome.
