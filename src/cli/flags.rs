@@ -1,8 +1,29 @@
-//! Flags shared by the subcommands that load scenarios: the seed, key
-//! overrides, quiet output.
+//! Flags shared by the subcommands: the thread count (every subcommand),
+//! and for those that load scenarios the seed, key overrides, quiet output.
 
 use super::failure::Failure;
 use clap::Args;
+
+/// Flags every subcommand takes, before or after its name.
+#[derive(Args, Debug, Clone)]
+pub struct GlobalFlags {
+    /// Threads for the work that runs in parallel (a report's files, sweep points, replications, swarm seeds,
+    /// distribution strategies); default one per core. Results are byte-identical for any count.
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
+}
+
+impl GlobalFlags {
+    /// Sizes rayon's global pool; without `--threads` rayon picks (one
+    /// thread per core, or `RAYON_NUM_THREADS`).
+    pub(super) fn apply(&self) -> Result<(), Failure> {
+        let Some(n) = self.threads else { return Ok(()) };
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n.into())
+            .build_global()
+            .map_err(|e| Failure::failed(anyhow::anyhow!("--threads {n}: cannot start the thread pool: {e}")))
+    }
+}
 
 /// Flags shared by commands that load scenarios.
 #[derive(Args, Debug, Clone)]

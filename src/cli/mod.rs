@@ -43,6 +43,8 @@ servesim schema                                      # every scenario key, as JS
 Same scenario + same seed => byte-identical summary.json."
 )]
 pub struct Cli {
+    #[command(flatten)]
+    global: flags::GlobalFlags,
     #[command(subcommand)]
     command: Command,
 }
@@ -70,6 +72,7 @@ enum Command {
 }
 
 pub fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
+    cli.global.apply()?;
     match cli.command {
         Command::Run(args) => run::run(args),
         Command::Sweep(args) => sweep::sweep(args),

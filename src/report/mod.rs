@@ -17,8 +17,9 @@ pub use error::ReportError;
 pub use folder::{check_out, write_file_atomic, write_files, MANIFEST};
 
 use crate::metrics::recorder::Recorded;
-use crate::metrics::Summary;
+use crate::metrics::{Summary, WindowRow};
 use plots::{CdfSeries, TimeSeries};
+use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
 /// `summary.json` bytes: pretty JSON with a final newline.
@@ -38,50 +39,77 @@ fn timeseries_csv(recorded: &Recorded) -> Result<Vec<u8>, ReportError> {
     writer.into_inner().map_err(|e| ReportError::Encode { what: "timeseries.csv", message: e.to_string() })
 }
 
-/// The report's files, by name, in a fixed order.
+/// Renders some of a report's files; the renderers of one report run in
+/// parallel.
+type Renderer<'a> = Box<dyn Fn() -> Result<Vec<(&'static str, Vec<u8>)>, ReportError> + Send + Sync + 'a>;
+
+/// One file from one renderer.
+fn file<'a>(name: &'static str, f: impl Fn() -> Result<Vec<u8>, ReportError> + Send + Sync + 'a) -> Renderer<'a> {
+    Box::new(move || Ok(vec![(name, f()?)]))
+}
+
+/// A time-series plot of one timeline column.
+fn timeline_svg(
+    recorded: &Recorded,
+    title: &str,
+    y_label: &str,
+    label: &str,
+    column: fn(&WindowRow) -> f64,
+) -> Result<Vec<u8>, ReportError> {
+    let points: Vec<(f64, f64)> = recorded.timeline.iter().map(|r| (r.t_start_s, column(r))).collect();
+    let title = format!("{}: {title}", recorded.summary.scenario);
+    Ok(plots::time_series_svg(&title, y_label, &[TimeSeries { label, points: &points }])?.into_bytes())
+}
+
+/// The report's files, by name, in a fixed order. The files render on
+/// rayon's pool (the SVG plots dominate a short run's report) and are
+/// collected in that order, so the bytes do not depend on the thread count.
 pub fn render(recorded: &Recorded, question: &str) -> Result<Vec<(&'static str, Vec<u8>)>, ReportError> {
     let s = &recorded.summary;
-    let points: Vec<(&str, Vec<(f64, f64)>)> =
-        recorded.cdfs.iter().map(|(name, stat)| (*name, stat.cdf_points())).collect();
-    let series: Vec<CdfSeries> = points.iter().map(|(label, points)| CdfSeries { label, points }).collect();
-    let cdf_svg = plots::latency_cdf_svg(&format!("{}: latency CDF", s.scenario), &series)?;
-    let depth: Vec<(f64, f64)> = recorded.timeline.iter().map(|r| (r.t_start_s, r.queue_depth_mean)).collect();
-    let in_system: Vec<(f64, f64)> = recorded.timeline.iter().map(|r| (r.t_start_s, r.in_system_mean)).collect();
-    let depth_svg = plots::time_series_svg(
-        &format!("{}: queue depth over time", s.scenario),
-        "requests (window mean)",
-        &[TimeSeries { label: "waiting", points: &depth }, TimeSeries { label: "in system", points: &in_system }],
-    )?;
-    let mut files = vec![
-        ("summary.json", summary_json(s)?.into_bytes()),
-        ("summary.md", markdown::render(s, question).into_bytes()),
-        ("timeseries.csv", timeseries_csv(recorded)?),
-        ("latency_cdf.svg", cdf_svg.into_bytes()),
-        ("queue_depth.svg", depth_svg.into_bytes()),
+    let mut renderers: Vec<Renderer> = vec![
+        file("summary.json", || Ok(summary_json(s)?.into_bytes())),
+        file("summary.md", || Ok(markdown::render(s, question).into_bytes())),
+        file("timeseries.csv", || timeseries_csv(recorded)),
+        file("latency_cdf.svg", || {
+            let points: Vec<(&str, Vec<(f64, f64)>)> =
+                recorded.cdfs.iter().map(|(name, stat)| (*name, stat.cdf_points())).collect();
+            let series: Vec<CdfSeries> = points.iter().map(|(label, points)| CdfSeries { label, points }).collect();
+            Ok(plots::latency_cdf_svg(&format!("{}: latency CDF", s.scenario), &series)?.into_bytes())
+        }),
+        file("queue_depth.svg", || {
+            let depth: Vec<(f64, f64)> = recorded.timeline.iter().map(|r| (r.t_start_s, r.queue_depth_mean)).collect();
+            let in_system: Vec<(f64, f64)> =
+                recorded.timeline.iter().map(|r| (r.t_start_s, r.in_system_mean)).collect();
+            let lines = [
+                TimeSeries { label: "waiting", points: &depth },
+                TimeSeries { label: "in system", points: &in_system },
+            ];
+            let title = format!("{}: queue depth over time", s.scenario);
+            Ok(plots::time_series_svg(&title, "requests (window mean)", &lines)?.into_bytes())
+        }),
     ];
     if s.llm.is_some() {
-        let kv: Vec<(f64, f64)> = recorded.timeline.iter().map(|r| (r.t_start_s, r.kv_utilization)).collect();
-        let running: Vec<(f64, f64)> = recorded.timeline.iter().map(|r| (r.t_start_s, r.running_mean)).collect();
-        let kv_svg = plots::time_series_svg(
-            &format!("{}: KV-cache use over time", s.scenario),
-            "fraction of KV blocks (window mean)",
-            &[TimeSeries { label: "KV in use", points: &kv }],
-        )?;
-        let batch_svg = plots::time_series_svg(
-            &format!("{}: running batch size over time", s.scenario),
-            "sequences in running batches (window mean)",
-            &[TimeSeries { label: "running", points: &running }],
-        )?;
-        files.push(("kv_cache.svg", kv_svg.into_bytes()));
-        files.push(("batch_size.svg", batch_svg.into_bytes()));
+        renderers.push(file("kv_cache.svg", || {
+            timeline_svg(recorded, "KV-cache use over time", "fraction of KV blocks (window mean)", "KV in use", |r| {
+                r.kv_utilization
+            })
+        }));
+        renderers.push(file("batch_size.svg", || {
+            let y_label = "sequences in running batches (window mean)";
+            timeline_svg(recorded, "running batch size over time", y_label, "running", |r| r.running_mean)
+        }));
     }
     if let (Some(summary), Some(extra)) = (&s.safety, &recorded.safety) {
-        files.extend(safety::files(&s.scenario, summary, extra)?);
+        renderers.push(Box::new(|| safety::files(&s.scenario, summary, extra)));
     }
     if let Some(fd) = &s.frontdoor {
-        files.push(("timeline.svg", frontdoor::timeline_svg(&s.scenario, fd, &recorded.timeline)?.into_bytes()));
+        renderers.push(file("timeline.svg", || {
+            Ok(frontdoor::timeline_svg(&s.scenario, fd, &recorded.timeline)?.into_bytes())
+        }));
     }
-    Ok(files)
+    let rendered: Vec<Vec<(&'static str, Vec<u8>)>> =
+        renderers.par_iter().map(|render| render()).collect::<Result<_, _>>()?;
+    Ok(rendered.into_iter().flatten().collect())
 }
 
 /// Writes the report into `dir` atomically and returns `dir`.

@@ -1,6 +1,7 @@
 //! Every shipped scenario: runs, keeps its invariants, is deterministic
-//! (same seed => byte-identical summary.json, another seed => different),
-//! and matches its committed insta snapshot.
+//! (same seed => byte-identical report files whether rayon has one thread
+//! or two, another seed => a different summary.json), and matches its
+//! committed insta snapshot.
 //!
 //! The Azure trace scenarios read `../shared/data/azure-llm-2023/code.csv`
 //! beside the repository. Where that file is absent, they are run against
@@ -9,7 +10,7 @@
 
 use crate::support::{assert_snapshot, azure_trace, azure_trace_path, root};
 use servesim::distribute::load::is_distribution_scenario;
-use servesim::report::summary_json;
+use servesim::report::{self, summary_json};
 use servesim::scenario::{self, Scenario};
 use servesim::sim;
 use std::path::{Path, PathBuf};
@@ -63,14 +64,26 @@ fn summary(s: &Scenario) -> String {
     summary_json(&sim::run(s).summary).expect("encodes")
 }
 
+/// The run's report files, simulated and rendered on a pool of `threads`.
+fn report_files(s: &Scenario, threads: usize) -> Vec<(&'static str, Vec<u8>)> {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("thread pool");
+    pool.install(|| report::render(&sim::run(s), "").expect("renders"))
+}
+
 #[test]
 fn every_shipped_scenario_is_deterministic_and_keeps_invariants() {
     let tmp = tempfile::tempdir().expect("tempdir");
     for path in shipped() {
         let mut s = load(&path, tmp.path());
-        let first = summary(&s);
-        let second = summary(&s);
-        assert_eq!(first, second, "{}: two runs with seed {} differ", path.display(), s.seed);
+        let one = report_files(&s, 1);
+        let two = report_files(&s, 2);
+        let names: Vec<&str> = one.iter().map(|(name, _)| *name).collect();
+        assert_eq!(names, two.iter().map(|(name, _)| *name).collect::<Vec<_>>(), "{}: files differ", path.display());
+        for ((name, a), (_, b)) in one.iter().zip(&two) {
+            assert!(a == b, "{}: {name} differs between 1 and 2 threads with seed {}", path.display(), s.seed);
+        }
+        let first = String::from_utf8(one[0].1.clone()).expect("summary.json is UTF-8");
+        assert_eq!(one[0].0, "summary.json");
         let parsed: serde_json::Value = serde_json::from_str(&first).expect("valid JSON");
         assert_eq!(parsed["invariants"]["all_hold"], true, "{}: invariants fail", path.display());
         assert_eq!(parsed["littles_law"]["holds"], true, "{}: Little's law fails", path.display());
