@@ -7,6 +7,7 @@
 //! Memory: O(requests in flight + windows + GPUs). Each observation is O(1)
 //! amortized.
 
+use super::audit::{Audit, RequestWindow, StepLedger};
 use super::summary::*;
 use super::timeline::{Levels, Timeline, WindowRow};
 use super::LatencyStat;
@@ -24,6 +25,8 @@ pub struct Recorded {
     pub cdfs: Vec<(&'static str, LatencyStat)>,
     /// The safety pipeline's audit log and timeline (with `[safety]` only).
     pub safety: Option<Box<super::safety::SafetyRecorded>>,
+    /// Ledgers for checkers, beside the report (not written to it).
+    pub audit: Audit,
 }
 
 /// Facts about the run only the driver knows.
@@ -63,6 +66,8 @@ pub struct Recorder {
     batch_sizes: Vec<u64>,
     busy_since: Vec<Option<SimTime>>,
     busy_ns: Vec<u64>,
+    steps: StepLedger,
+    window: RequestWindow,
     levels: Levels,
     last: SimTime,
     whole_run_in_system: f64,
@@ -98,6 +103,8 @@ impl Recorder {
             batch_sizes: Vec::new(),
             busy_since: vec![None; servers as usize],
             busy_ns: vec![0; servers as usize],
+            steps: StepLedger::new(servers as usize),
+            window: RequestWindow::default(),
             levels: Levels::default(),
             last: SimTime::ZERO,
             whole_run_in_system: 0.0,
@@ -140,7 +147,12 @@ impl Recorder {
 
     /// Seconds of `[from, to]` inside the measured interval.
     pub fn measured_overlap(&self, from: SimTime, to: SimTime) -> f64 {
-        to.min(self.until).since(from.max(self.warmup)).as_secs_f64()
+        SimDuration(self.measured_ns(from, to)).as_secs_f64()
+    }
+
+    /// Nanoseconds of `[from, to]` inside the measured interval.
+    fn measured_ns(&self, from: SimTime, to: SimTime) -> u64 {
+        to.min(self.until).since(from.max(self.warmup)).0
     }
 
     pub fn arrival(&mut self, request: RequestId, arrival: &Arrival) {
@@ -166,6 +178,7 @@ impl Recorder {
             self.duplicate_outcomes += 1;
             return;
         }
+        self.window.add(self.measured_ns(arrived, now));
         *self.outcomes.entry(outcome.name()).or_default() += 1;
         let measured = self.measures(arrived);
         if measured {
@@ -216,6 +229,15 @@ impl Recorder {
         }
     }
 
+    /// `server`'s step (batch) that started now runs for the modeled
+    /// `took`: the audit's own account of busy time, beside the step-end
+    /// events [`Recorder::batch_finished`] reports.
+    pub fn step_modeled(&mut self, now: SimTime, server: u32, took: SimDuration) {
+        let (warmup, until) = (self.warmup, self.until);
+        let measured = |from: SimTime, to: SimTime| to.min(until).since(from.max(warmup)).0;
+        self.steps.started(server as usize, now, took, measured);
+    }
+
     /// A FCFS GPU went idle (per-GPU busy time; processor sharing uses levels).
     pub fn batch_finished(&mut self, now: SimTime, server: u32) {
         let i = server as usize;
@@ -226,6 +248,13 @@ impl Recorder {
 
     pub fn finish(mut self, scenario: &str, seed: u64, end: RunEnd, processor_sharing: bool) -> Recorded {
         self.levels(end.end, self.levels);
+        if !processor_sharing {
+            // A run stopped before draining: steps still running were busy
+            // up to the stop.
+            for server in 0..self.servers {
+                self.batch_finished(end.end, server);
+            }
+        }
         let span = end.end.min(self.until).since(self.warmup).as_secs_f64();
         let per_span = |x: f64| if span > 0.0 { x / span } else { 0.0 };
         let c = f64::from(self.servers);
@@ -240,6 +269,7 @@ impl Recorder {
         let lost = if end.drained { in_flight } else { 0 };
         let one_outcome = self.duplicate_outcomes == 0 && lost == 0 && terminal + in_flight == self.offered;
         let littles_law = self.littles_law(end.end);
+        let audit = self.audit(end.end);
         let completed = self.e2e.count();
         let summary = Summary {
             schema_version: SCHEMA_VERSION,
@@ -314,6 +344,23 @@ impl Recorder {
             timeline: self.timeline.finish(end.end),
             cdfs: vec![("end-to-end", self.e2e)],
             safety: None,
+            audit,
+        }
+    }
+
+    /// The ledgers at `end`: requests still in flight count up to it.
+    fn audit(&mut self, end: SimTime) -> Audit {
+        let mut window = self.window;
+        for arrived in self.in_flight.values() {
+            window.add(self.measured_ns(*arrived, end));
+        }
+        window.span_ns = self.measured_ns(SimTime::ZERO, end);
+        let steps = std::mem::take(&mut self.steps);
+        Audit {
+            busy_ns: self.busy_ns.clone(),
+            step_ns: steps.finish(end, |from, to| self.measured_ns(from, to)),
+            kv_end: Vec::new(),
+            window,
         }
     }
 

@@ -393,19 +393,25 @@ impl CalibratedProfile {
 pub fn load<P: Profile>(path: &Path) -> Result<P, ProfileError> {
     let text = crate::input::read_text(path, crate::input::TEXT_MAX_BYTES, "profile files")
         .map_err(|e| ProfileError::Read { kind: P::KIND, file: path.to_path_buf(), message: e.to_string() })?;
+    parse(&text, path)
+}
+
+/// Parses and checks a profile's `text` (what [`load`] does once the file is
+/// read); `path` names it in errors and its stem names the profile.
+pub fn parse<P: Profile>(text: &str, path: &Path) -> Result<P, ProfileError> {
     let value_error = |offset: Option<usize>, key: String, message: String| ProfileError::Value {
         file: path.to_path_buf(),
-        line: offset.map(|o| line_col(&text, o)),
+        line: offset.map(|o| line_col(text, o)),
         key,
         message,
     };
-    let mut profile: P = toml::from_str(&text).map_err(|e| {
+    let mut profile: P = toml::from_str(text).map_err(|e| {
         // A missing field's span is the whole file: no line is better than 1:1.
         let offset = e.span().map(|s| s.start).filter(|_| !e.message().starts_with("missing field"));
-        value_error(offset, key_of_error(&text, e.message(), offset), e.message().trim().to_string())
+        value_error(offset, key_of_error(text, e.message(), offset), e.message().trim().to_string())
     })?;
-    profile.check().map_err(|(key, message)| value_error(span_of(&text, key), key.to_string(), message))?;
-    profile.check_tables().map_err(|(key, message)| value_error(span_of(&text, &key), key, message))?;
+    profile.check().map_err(|(key, message)| value_error(span_of(text, key), key.to_string(), message))?;
+    profile.check_tables().map_err(|(key, message)| value_error(span_of(text, &key), key, message))?;
     profile.set_name(path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
     Ok(profile)
 }

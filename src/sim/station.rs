@@ -179,6 +179,7 @@ impl<'a> StationRun<'a> {
         self.batch_server[i] = server;
         self.busy_gpus += 1;
         let took = self.service.batch_time(size, &mut self.gpu_rngs[server as usize]);
+        self.recorder.step_modeled(now, server, took);
         self.clock.schedule(now + took, Event::BatchDone(batch));
     }
 

@@ -27,7 +27,16 @@
 //!     warm-up plus concurrency × requests_per_client, measures exactly the
 //!     latter (each with an outcome) and ends with nothing in flight (a
 //!     client whose answer never comes stops sending, and the run ends
-//!     short).
+//!     short);
+//! 11. no KV leak: every replica of a drained run ends holding no block
+//!     for a sequence (only unreferenced cached prefixes);
+//! 12. GPU-busy time is conserved exactly: each server's busy nanoseconds
+//!     in the report equal the measured nanoseconds its steps' modeled
+//!     durations cover (integer ledgers, [`crate::metrics::audit`]);
+//! 13. Little's law on the measured interval: the time-average number in
+//!     system (from the levels) equals λW from the requests' own arrival
+//!     and answer times, computed as the area under N(t) over the interval,
+//!     to f64 rounding ([`LITTLE_ROUNDING`]).
 
 pub mod generate;
 
@@ -41,6 +50,11 @@ use std::path::Path;
 /// Events one seed's run may handle: generated scenarios are small, so a
 /// run that reaches the cap is reported, not waited for.
 pub const MAX_EVENTS: u64 = 20_000_000;
+
+/// Relative rounding allowed between the time-average number in system
+/// (an f64 sum over every event) and λW from the requests' integer
+/// timestamps: some thousand ulps of accumulated f64 error.
+pub const LITTLE_ROUNDING: f64 = 1e-12;
 
 /// One seed's result: what it exercised and what went wrong (empty: passed).
 pub struct Outcome {
@@ -188,6 +202,48 @@ fn invariants(recorded: &Recorded) -> Vec<String> {
         }),
         "a timeline window has KV use out of [0, 1] or a negative level".into(),
     );
+    problems.extend(ledgers(recorded));
+    problems
+}
+
+/// Checks 11-13 of the module docs: the audit's ledgers against the report.
+fn ledgers(recorded: &Recorded) -> Vec<String> {
+    let (s, audit) = (&recorded.summary, &recorded.audit);
+    let mut problems = Vec::new();
+    if s.run.drained {
+        for (i, kv) in audit.kv_end.iter().enumerate() {
+            if kv.sequence_blocks() != 0 || kv.prefix_refs != 0 {
+                problems.push(format!(
+                    "replica {i} ends a drained run holding {} KV blocks for sequences ({} used, {} by cached \
+                     prefixes with {} references)",
+                    kv.sequence_blocks(),
+                    kv.used_blocks,
+                    kv.prefix_blocks,
+                    kv.prefix_refs
+                ));
+            }
+        }
+    }
+    for (i, (busy, steps)) in audit.busy_ns.iter().zip(&audit.step_ns).enumerate() {
+        if busy != steps {
+            problems.push(format!(
+                "server {i} is reported busy {busy} ns of the measured interval, but its steps cover {steps} ns"
+            ));
+        }
+    }
+    let window = &audit.window;
+    let l = s.queue.in_system_mean;
+    let lambda_w = if window.span_ns > 0 { window.area_ns as f64 / window.span_ns as f64 } else { 0.0 };
+    // Both sides are exact sums of integer nanoseconds; L is accumulated in
+    // f64 over every event, so only its rounding separates them.
+    if (l - lambda_w).abs() > LITTLE_ROUNDING * l.max(lambda_w) {
+        problems.push(format!(
+            "Little's law on the measured interval: mean in system {l} from the levels, but λW = {} × {} s = \
+             {lambda_w} from the requests' timestamps",
+            window.lambda_per_s(),
+            window.w_s()
+        ));
+    }
     problems
 }
 
@@ -205,5 +261,71 @@ fn closed_loop(clients: &ClosedLoopSpec, recorded: &Recorded) -> Vec<String> {
              outcomes), {} left in flight",
             r.offered, r.measured, r.in_flight_at_end
         )],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::audit::KvAtEnd;
+
+    /// A drained LLM run with a prefix cache, and the same run stopped
+    /// while its steps run, both of which keep every ledger.
+    fn run(drain: bool) -> Recorded {
+        let text = format!(
+            r#"[run]
+duration = "20s"
+warmup = "2s"
+drain = {drain}
+[workload]
+rate_per_s = 20.0
+prompt_tokens = {{ median = 400, p99 = 1600 }}
+output_tokens = {{ median = 60, p99 = 300 }}
+shared_prefix = {{ tokens = 256, share = 0.5, prefixes = 2 }}
+[replica]
+gpu = "h100-sxm"
+model = "llama-3-8b"
+count = 2
+profiles = "{}/profiles"
+[batching]
+policy = "continuous"
+max_batch = 64
+max_batched_tokens = 4096
+[kv]
+prefix_cache = "lru"
+"#,
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let scenario = scenario::from_text(&text, Path::new("ledgers.toml"), &[]).expect("a valid scenario");
+        sim::run(&scenario)
+    }
+
+    #[test]
+    fn the_ledgers_agree_on_a_drained_and_a_stopped_run() {
+        for drain in [true, false] {
+            let recorded = run(drain);
+            assert_eq!(ledgers(&recorded), Vec::<String>::new(), "drain = {drain}");
+            let audit = &recorded.audit;
+            assert!(audit.busy_ns.iter().all(|&ns| ns > 0) && audit.window.requests > 0, "{audit:?}");
+            assert_eq!(audit.kv_end.len(), 2);
+        }
+    }
+
+    #[test]
+    fn each_ledger_check_catches_its_violation() {
+        let mut leak = run(true);
+        leak.audit.kv_end[1] = KvAtEnd { used_blocks: 7, prefix_blocks: 4, prefix_refs: 0 };
+        let mut busy = run(true);
+        busy.audit.step_ns[0] += 1;
+        let mut little = run(true);
+        little.audit.window.area_ns += u128::from(little.audit.window.span_ns / 1000);
+        for (recorded, expected) in [
+            (leak, "replica 1 ends a drained run holding 3 KV blocks"),
+            (busy, "server 0 is reported busy"),
+            (little, "Little's law on the measured interval"),
+        ] {
+            let problems = ledgers(&recorded);
+            assert!(problems.len() == 1 && problems[0].contains(expected), "{problems:?}");
+        }
     }
 }

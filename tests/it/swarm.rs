@@ -105,3 +105,18 @@ fn swarm_seeds_with_small_pools_never_overcommit_kv() {
         assert!(out.status.success(), "seed {seed}: {}", String::from_utf8_lossy(&out.stdout));
     }
 }
+
+/// Seeds 271 (a station) and 80 (an LLM pool) stop before draining with
+/// steps still running: the report once left those steps' time out of each
+/// GPU's busy time, so per-GPU utilization disagreed with the steps it ran
+/// (and with the pool's mean). The step running at the stop now counts up
+/// to it.
+#[test]
+fn swarm_seeds_stopped_mid_step_count_the_running_step_as_busy() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let profiles = root().join("profiles").display().to_string();
+    for seed in ["271", "80"] {
+        let out = servesim(&["swarm", "--seed", seed, "--profiles", &profiles], tmp.path());
+        assert!(out.status.success(), "seed {seed}: {}", String::from_utf8_lossy(&out.stdout));
+    }
+}

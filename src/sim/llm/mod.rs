@@ -28,9 +28,10 @@ pub(crate) use steps::{Steps, Waited};
 use super::frontdoor::{self, FrontDoor};
 use super::limits::{self, run_end, window};
 use super::safety::{Answer, GateEvent};
-use crate::core::llm::{Action, Input, Served, StepShape};
+use crate::core::llm::{Action, Input, Replica, Served, StepShape};
 use crate::core::{Outcome, RequestId};
 use crate::engine::{Clock, RngStreams};
+use crate::metrics::audit::KvAtEnd;
 use crate::metrics::llm::LlmRecorder;
 use crate::metrics::recorder::Recorded;
 use crate::metrics::timeline::Levels;
@@ -223,6 +224,7 @@ impl<'a, 's> LlmRun<'a, 's> {
         self.recorder.batch_started(now, replica, running as u32);
         self.usage.step_started(now, replica, shape.decode_seqs, measured_bytes);
         if let Some(took) = self.steps.start(replica, shape, cost.time + swap) {
+            self.recorder.step_modeled(now, replica, took);
             self.clock.schedule(now + took, Event::StepDone { replica });
         }
     }
@@ -305,6 +307,7 @@ impl<'a, 's> LlmRun<'a, 's> {
         let run_end = run_end(ending, pool.idle());
         let drained = run_end.drained;
         let mut recorded = recorder.finish(&scenario.name, seed, run_end, false);
+        recorded.audit.kv_end = pool.core.replicas().iter().map(kv_at_end).collect();
         let span = recorded.summary.run.measure_span_s;
         let totals = summary::totals(llm, &pool.core, &usage, recorded.summary.servers.utilization_mean, span);
         let mut llm_summary = tokens.finish(&summary::pool_info(llm, &usage), &totals);
@@ -328,4 +331,10 @@ impl<'a, 's> LlmRun<'a, 's> {
         recorded.cdfs.extend(tokens.cdfs());
         recorded
     }
+}
+
+/// A replica's KV ledger as the run ends.
+fn kv_at_end(replica: &Replica) -> KvAtEnd {
+    let (prefix_blocks, prefix_refs) = replica.prefix_cache_usage();
+    KvAtEnd { used_blocks: replica.kv_used_blocks(), prefix_blocks, prefix_refs }
 }
