@@ -104,7 +104,13 @@ pub fn sweep(args: SweepArgs) -> Result<ExitCode, Failure> {
     let range = shard.map_or(0..points, |s| s.range(points));
     let scenarios =
         sweep::load_points(&args.scenario, &args.flags.overrides()?, args.flags.seed, &spec.axes, range.clone())
-            .map_err(|e| Failure::input(*e))?;
+            .map_err(|e| {
+                let blamed = spec
+                    .axes
+                    .iter()
+                    .fold(*e, |e, axis| e.from_flag(&axis.key, &axis.values, |v| format!("--vary {}={v}", axis.key)));
+                Failure::input(blamed)
+            })?;
     let bar = progress(scenarios.len() * spec.runs_per_point(), args.flags.quiet);
     let runs = sweep::run_points(&scenarios, replications, &|| bar.inc(1), |s| Measured::of(&s));
     bar.finish_and_clear();

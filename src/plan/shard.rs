@@ -54,11 +54,7 @@ impl std::fmt::Display for Shard {
 
 /// Checks that `parts` (each shard's number and where it was read) cover
 /// shards `1..=count` exactly once, and returns them in shard order.
-pub fn in_order<'a, T>(
-    count: u32,
-    parts: &'a [(Shard, T)],
-    source: impl Fn(&T) -> String,
-) -> Result<Vec<&'a T>, Refusal> {
+pub fn in_order<T>(count: u32, parts: &[(Shard, T)], source: impl Fn(&T) -> String) -> Result<Vec<&T>, Refusal> {
     let mut slots: Vec<Option<&(Shard, T)>> = vec![None; count as usize];
     for part in parts {
         let (shard, from) = part;

@@ -139,7 +139,7 @@ impl Range {
         } else if let Some(digits) = decimal_digits(parts) {
             let scaled = all(parts, |s| scaled_decimal(s, digits)).ok_or_else(|| bad("a bound is too large".into()))?;
             (Kind::Decimal { digits }, scaled)
-        } else if let Some(ns) = all(parts, |s| duration_ns(s)) {
+        } else if let Some(ns) = all(parts, duration_ns) {
             (Kind::Duration, ns)
         } else {
             return Err(bad("LO, HI and STEP must all be integers, all decimals or all durations".into()));

@@ -65,8 +65,8 @@ pub struct Point {
 }
 
 /// The scenarios of grid points `points` of `axes`, each validated before
-/// any runs, so a bad value fails fast with its own error, blamed on the
-/// `--vary` that gave it.
+/// any runs, so a bad value fails fast with its own error (placed at the
+/// override `key=value`; the caller names the flag that gave it).
 pub fn load_points(
     path: &Path,
     sets: &[String],
@@ -79,12 +79,7 @@ pub fn load_points(
             let values = axis::grid_point(axes, index);
             let mut all = sets.to_vec();
             all.extend(axes.iter().zip(&values).map(|(axis, value)| format!("{}={value}", axis.key)));
-            let mut s =
-                scenario::load(path, &all).map_err(|e| {
-                    Box::new(axes.iter().fold(e, |e, axis| {
-                        e.from_flag(&axis.key, &axis.values, |v| format!("--vary {}={v}", axis.key))
-                    }))
-                })?;
+            let mut s = scenario::load(path, &all).map_err(Box::new)?;
             if let Some(seed) = seed {
                 s.seed = seed;
             }
