@@ -16,7 +16,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TIMEOUT=${TIMEOUT:-300}
 SERVESIM=${SERVESIM:-$ROOT/target/release/servesim}
 export SCENARIO=$ROOT/scenarios/single-gpu-batching.toml
-export SWEEP_ARGS="--vary workload.rate_per_s=40..140/20 --set run.duration=30s --slo-p99 250ms"
+export SWEEP_ARGS="--vary workload.rate_per_s=40..140/20 --set run.duration=1m --slo-p99 250ms"
 export SHARDS=3
 
 say() { echo "slurm-check: $*" >&2; }
@@ -42,11 +42,18 @@ export WORK SLURM_CONF=$WORK/slurm.conf
 HOST=$(hostname)
 
 stop() {
+    local pids=()
     for pidfile in "$WORK/slurmd.pid" "$WORK/slurmctld.pid" "$WORK/munge/munged.pid"; do
-        if [[ -s $pidfile ]]; then
-            kill "$(cat "$pidfile")" 2>/dev/null || true
-        fi
+        [[ -s $pidfile ]] && pids+=("$(cat "$pidfile")")
     done
+    ((${#pids[@]})) || return 0
+    kill "${pids[@]}" 2>/dev/null || true
+    # slurmctld saves its state before it exits: wait (bounded) for all three.
+    for _ in $(seq 50); do
+        kill -0 "${pids[@]}" 2>/dev/null || return 0
+        sleep 0.2
+    done
+    kill -9 "${pids[@]}" 2>/dev/null || true
 }
 trap stop EXIT
 
