@@ -17,6 +17,7 @@ mod distribute;
 mod failure;
 mod fidelity;
 mod flags;
+mod merge;
 mod run;
 mod schema;
 mod swarm;
@@ -53,8 +54,10 @@ pub struct Cli {
 enum Command {
     /// Run a scenario file and write its report folder.
     Run(run::RunArgs),
-    /// Run a scenario at several values of one key (e.g. the arrival rate) and tabulate the knee.
+    /// Run a scenario over a grid of key values (e.g. the arrival rate), replicated or sharded, and tabulate the knee.
     Sweep(sweep::SweepArgs),
+    /// Combine the shard folders of a sharded sweep into the report the unsharded sweep writes.
+    Merge(merge::MergeArgs),
     /// Sweep a safety threshold: helpfulness (benign pass rate) vs safety (harmful block rate) vs added latency.
     Tradeoff(tradeoff::TradeoffArgs),
     /// Check the simulator against queueing-theory formulas (M/M/c, M/G/1, PS, bulk service, batcher).
@@ -76,6 +79,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
     match cli.command {
         Command::Run(args) => run::run(args),
         Command::Sweep(args) => sweep::sweep(args),
+        Command::Merge(args) => merge::merge(args),
         Command::Tradeoff(args) => tradeoff::tradeoff(args),
         Command::Validate(args) => validate::validate(args),
         Command::Schema => schema::schema(),

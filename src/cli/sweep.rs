@@ -1,12 +1,16 @@
-//! `servesim sweep`: where is the knee? One scenario, one key, many values.
+//! `servesim sweep`: where is the knee? One scenario over a grid of key
+//! values, each point run once or replicated, whole or as one shard of an
+//! array job.
 
 use super::{Failure, ScenarioFlags};
 use anyhow::anyhow;
 use clap::Args;
-use servesim::plan::sweep;
+use indicatif::{ProgressBar, ProgressStyle};
+use servesim::plan::shard::Shard;
+use servesim::plan::sweep::{self, axis, part, table, Axis, Measured, Spec, MAX_REPLICATIONS};
 use servesim::report;
 use servesim::time::parse_duration;
-use std::fmt::Write;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -14,54 +18,117 @@ use std::process::ExitCode;
 pub struct SweepArgs {
     /// Scenario file (TOML).
     scenario: PathBuf,
-    /// The key and its values, in increasing load, e.g. workload.rate_per_s=50,75,100,125,130.
-    #[arg(long, value_name = "KEY.PATH=V1,V2,...")]
-    vary: String,
-    /// Report the largest value whose end-to-end p99 is within this SLO with nothing rejected, e.g. 250ms.
+    /// A key and its values, in increasing load: a list (workload.rate_per_s=50,75,100), a range
+    /// LO..HI/STEP (workload.rate_per_s=50..150/25, batching.max_wait=5ms..20ms/5ms) or both mixed.
+    /// Repeat for a grid (row-major, the last --vary fastest).
+    #[arg(long, value_name = "KEY.PATH=VALUES", required = true)]
+    vary: Vec<String>,
+    /// Run each point N times (seeds RngStreams(seed).replication(i)) and show mean ± 95% half-width.
+    #[arg(long, value_name = "N")]
+    replications: Option<u32>,
+    /// Report the largest value of the last --vary whose end-to-end p99 is within this SLO with nothing
+    /// rejected, e.g. 250ms.
     #[arg(long, value_name = "DURATION")]
     slo_p99: Option<String>,
-    /// Output folder. Default: reports/<scenario name>-sweep/.
+    /// Run only the I-th of N contiguous slices of the points and write a shard folder for `servesim merge`.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
+    /// Output folder. Default: reports/<scenario name>-sweep/ (a shard: reports/<name>-sweep-shard-I-of-N/).
     #[arg(long)]
     out: Option<PathBuf>,
     #[command(flatten)]
     flags: ScenarioFlags,
 }
 
-pub fn sweep(args: SweepArgs) -> Result<ExitCode, Failure> {
-    let Some((key, list)) = args.vary.split_once('=') else {
-        return Err(Failure::input(anyhow!(
-            "--vary {}: expected KEY.PATH=V1,V2,... e.g. --vary workload.rate_per_s=50,100,150",
-            args.vary
-        )));
-    };
-    super::flags::check_key("--vary", key)?;
-    let values: Vec<String> = list.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect();
-    if values.is_empty() {
-        return Err(Failure::input(anyhow!("--vary {}: no values after `=`", args.vary)));
+/// The `--vary` axes, each checked, no key twice, the grid bounded.
+fn axes(specs: &[String]) -> Result<(Vec<Axis>, usize), Failure> {
+    let mut axes: Vec<Axis> = Vec::new();
+    for spec in specs {
+        super::flags::check_key("--vary", spec.split_once('=').map_or(spec.as_str(), |(key, _)| key))?;
+        let axis = Axis::parse(spec).map_err(|e| Failure::input(anyhow!("--vary {spec}: {e}")))?;
+        if axes.iter().any(|a| a.key == axis.key) {
+            return Err(Failure::input(anyhow!(
+                "--vary {spec}: `{}` is varied twice\n  hint: list all its values in one --vary",
+                axis.key
+            )));
+        }
+        axes.push(axis);
     }
+    let points = axis::grid_size(&axes).map_err(|e| Failure::input(anyhow!("--vary: {e}")))?;
+    Ok((axes, points))
+}
+
+fn replications(n: Option<u32>) -> Result<Option<u32>, Failure> {
+    match n {
+        Some(n) if !(2..=MAX_REPLICATIONS).contains(&n) => Err(Failure::input(anyhow!(
+            "--replications {n}: expected 2 to {MAX_REPLICATIONS}\n  hint: a confidence interval needs at least two \
+             runs; leave --replications out for one run per point with the scenario's seed"
+        ))),
+        n => Ok(n),
+    }
+}
+
+/// A progress bar on stderr, drawn only for a person watching a terminal.
+fn progress(runs: usize, quiet: bool) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(runs as u64);
+    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} runs, {elapsed} (eta {eta})") {
+        bar.set_style(style);
+    }
+    bar
+}
+
+pub fn sweep(args: SweepArgs) -> Result<ExitCode, Failure> {
+    let (axes, points) = axes(&args.vary)?;
+    let replications = replications(args.replications)?;
     let slo = match &args.slo_p99 {
         Some(text) => Some(parse_duration(text).map_err(|e| Failure::input(anyhow!("--slo-p99: {e}")))?),
         None => None,
     };
+    let shard = match &args.shard {
+        Some(text) => Some(Shard::parse(text).map_err(|e| Failure::input(anyhow!("--shard {e}")))?),
+        None => None,
+    };
     let base = args.flags.load(&args.scenario)?;
-    let out = args.out.unwrap_or_else(|| PathBuf::from("reports").join(format!("{}-sweep", base.name)));
-    report::check_out(&out)?;
-    let points = sweep::sweep(&args.scenario, &args.flags.overrides()?, key, &values, args.flags.seed)
-        .map_err(|e| Failure::input(e.from_flag(key, &values, |v| format!("--vary {key}={v}"))))?;
-    let mut table = sweep::to_markdown(key, &points);
-    if let Some(slo) = slo {
-        let verdict = match sweep::max_meeting_slo(&points, slo) {
-            Some(p) => format!("largest {key} meeting p99 <= {slo} with nothing rejected: {}", p.value),
-            None => format!("no swept {key} meets p99 <= {slo} with nothing rejected"),
+    let out = args.out.unwrap_or_else(|| {
+        let leaf = match shard {
+            None => format!("{}-sweep", base.name),
+            Some(s) => format!("{}-sweep-shard-{}-of-{}", base.name, s.index, s.count),
         };
-        let _ = writeln!(table, "\n{verdict}");
-    }
-    let md = format!("# {} sweep of `{key}` (seed {})\n\n{table}", base.name, base.seed);
-    let files = [("sweep.csv", sweep::to_csv(key, &points).into_bytes()), ("sweep.md", md.into_bytes())];
-    let dir = report::write_files(&out, &files)?;
+        PathBuf::from("reports").join(leaf)
+    });
+    report::check_out(&out)?;
+    let spec = Spec { scenario: base.name.clone(), seed: base.seed, axes, replications, slo_p99_ns: slo.map(|d| d.0) };
+    let range = shard.map_or(0..points, |s| s.range(points));
+    let scenarios =
+        sweep::load_points(&args.scenario, &args.flags.overrides()?, args.flags.seed, &spec.axes, range.clone())
+            .map_err(|e| {
+                let blamed = spec
+                    .axes
+                    .iter()
+                    .fold(*e, |e, axis| e.from_flag(&axis.key, &axis.values, |v| format!("--vary {}={v}", axis.key)));
+                Failure::input(blamed)
+            })?;
+    let bar = progress(scenarios.len() * spec.runs_per_point(), args.flags.quiet);
+    let runs = sweep::run_points(&scenarios, replications, &|| bar.inc(1), |s| Measured::of(&s));
+    bar.finish_and_clear();
+    let Some(shard) = shard else {
+        let rendered = table::render(&spec, &runs);
+        let shown = rendered.shown.clone();
+        let dir = report::write_files(&out, &rendered.files())?;
+        if !args.flags.quiet {
+            print!("{shown}");
+            say!("report: {}", dir.display());
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let identity = part::identity(&spec, &base);
+    let dir = report::write_files(&out, &part::files(&spec, &identity, shard, range.clone(), &runs))?;
     if !args.flags.quiet {
-        print!("{table}");
-        say!("report: {}", dir.display());
+        say!("shard {shard}: points {}..{} of {points} ({} runs)", range.start, range.end, runs.len());
+        say!("shard folder: {} (combine all {} with `servesim merge`)", dir.display(), shard.count);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -16,7 +16,9 @@ pub struct RngStreams {
     master_seed: u64,
 }
 
-fn fnv1a(bytes: &[u8]) -> u64 {
+/// FNV-1a, 64-bit: the fixed hash of stream names, also used to name
+/// content (a sweep's identity) stably across runs and machines.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in bytes {
         h ^= u64::from(*b);

@@ -37,3 +37,4 @@ mod shipped_scenarios;
 mod step_time;
 mod summary_reference;
 mod swarm;
+mod sweep;
