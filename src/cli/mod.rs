@@ -17,6 +17,7 @@ mod distribute;
 mod failure;
 mod fidelity;
 mod flags;
+mod profiles;
 mod run;
 mod schema;
 mod swarm;
@@ -67,6 +68,8 @@ enum Command {
     Fidelity(fidelity::FidelityArgs),
     /// Swarm-test the simulator: draw a whole scenario from each seed, run it, check every invariant.
     Swarm(swarm::SwarmArgs),
+    /// List every GPU, model and calibrated profile (built-in and yours), where it comes from, and its key numbers.
+    Profiles(profiles::ProfilesArgs),
 }
 
 pub fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
@@ -80,5 +83,6 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Calibrate(args) => calibrate::calibrate(args),
         Command::Fidelity(args) => fidelity::fidelity(args),
         Command::Swarm(args) => swarm::swarm(args),
+        Command::Profiles(args) => profiles::profiles(args),
     }
 }
