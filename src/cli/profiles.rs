@@ -105,8 +105,9 @@ fn print_table(title: &str, header: &[&str], rows: &[Vec<String>]) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let numeric: Vec<bool> =
-        (0..header.len()).map(|i| !rows.is_empty() && rows.iter().all(|r| r.get(i).is_some_and(|c| c.parse::<f64>().is_ok()))).collect();
+    let numeric: Vec<bool> = (0..header.len())
+        .map(|i| !rows.is_empty() && rows.iter().all(|r| r.get(i).is_some_and(|c| c.parse::<f64>().is_ok())))
+        .collect();
     let line = |cells: &[String]| {
         let padded: Vec<String> = cells
             .iter()

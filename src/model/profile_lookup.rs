@@ -55,7 +55,8 @@ impl ProfileLookup {
     pub fn new(dirs: impl IntoIterator<Item = PathBuf>) -> Self {
         let mut kept: Vec<PathBuf> = Vec::new();
         for dir in dirs.into_iter().filter(|d| d.is_dir()) {
-            let same = |d: &PathBuf| d == &dir || d.canonicalize().ok().is_some_and(|c| dir.canonicalize().ok() == Some(c));
+            let same =
+                |d: &PathBuf| d == &dir || d.canonicalize().ok().is_some_and(|c| dir.canonicalize().ok() == Some(c));
             if !kept.iter().any(same) {
                 kept.push(dir);
             }
@@ -133,8 +134,11 @@ impl ProfileLookup {
     }
 
     fn not_found<P: Profile>(&self, name: &str) -> ProfileError {
-        let mut available: Vec<(String, Vec<String>)> =
-            self.dirs.iter().map(|d| (format!("in {}", d.join(P::DIR).display()), profile::list(&d.join(P::DIR)))).collect();
+        let mut available: Vec<(String, Vec<String>)> = self
+            .dirs
+            .iter()
+            .map(|d| (format!("in {}", d.join(P::DIR).display()), profile::list(&d.join(P::DIR))))
+            .collect();
         available.push(("built-in".into(), built_in::<P>().map(|b| b.name.to_string()).collect()));
         let add_to = self.dirs.first().cloned().unwrap_or_else(|| PathBuf::from("profiles")).join(P::DIR);
         ProfileError::NotFound { kind: P::KIND, name: name.to_string(), available, add_to }

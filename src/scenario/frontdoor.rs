@@ -232,7 +232,8 @@ pub(super) fn resolve(
             tiers: order.len().max(1) as u32,
         },
     };
-    let fallback = g.fallback.as_ref().map(|f| llm::fallback(file, f, is_trace, source, loc)).transpose()?.map(Box::new);
+    let fallback =
+        g.fallback.as_ref().map(|f| llm::fallback(file, f, is_trace, source, loc)).transpose()?.map(Box::new);
     if let Some(f) = &fallback {
         gateway.max_in_flight.push(u64::from(per_replica.min(f.replica.max_seqs)) * u64::from(f.replicas));
     }

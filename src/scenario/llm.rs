@@ -52,7 +52,12 @@ pub(super) struct Source<'a> {
 
 /// The pool's profile chain ([`ProfileLookup::for_scenario`]); a folder the
 /// scenario names must exist, so a typo cannot fall through to a built-in.
-fn profile_lookup(r: &ReplicaSection, key: &str, source: Source, loc: &Locator) -> Result<ProfileLookup, ScenarioError> {
+fn profile_lookup(
+    r: &ReplicaSection,
+    key: &str,
+    source: Source,
+    loc: &Locator,
+) -> Result<ProfileLookup, ScenarioError> {
     let here = source.path.parent().unwrap_or(Path::new("."));
     if let Some(dir) = r.profiles.as_ref().filter(|p| !here.join(p).is_dir()) {
         return Err(loc.error(
@@ -143,9 +148,9 @@ fn pool(
         None => neutral(file, r, &gpu, &model, tp, loc)?,
     };
     let calibrated = match &r.calibrated {
-        Some(name) => Some(
-            profiles.find::<CalibratedProfile>(name).map_err(|e| profile_error(loc, "replica.calibrated", e))?,
-        ),
+        Some(name) => {
+            Some(profiles.find::<CalibratedProfile>(name).map_err(|e| profile_error(loc, "replica.calibrated", e))?)
+        }
         None => None,
     };
     let step = match file.engine.as_ref().map(|e| e.kind) {

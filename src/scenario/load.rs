@@ -40,7 +40,11 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Scenario, ScenarioError
 
 /// Like [`load`], with a profiles folder (`--profiles`) searched before the
 /// scenario's own and the built-in profiles.
-pub fn load_with_profiles(path: &Path, overrides: &[String], profiles: Option<&Path>) -> Result<Scenario, ScenarioError> {
+pub fn load_with_profiles(
+    path: &Path,
+    overrides: &[String],
+    profiles: Option<&Path>,
+) -> Result<Scenario, ScenarioError> {
     from_text_with_profiles(&read(path, "scenarios/")?, path, overrides, profiles)
 }
 

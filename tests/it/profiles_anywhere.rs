@@ -37,8 +37,11 @@ fn a_profile_beside_the_scenario_overrides_the_built_in() {
     let gpus = dir.path().join("profiles/gpus");
     std::fs::create_dir_all(&gpus).unwrap();
     let h100 = std::fs::read_to_string(root().join("profiles/gpus/h100-sxm.toml")).unwrap();
-    std::fs::write(gpus.join("h100-sxm.toml"), h100.replace("price_per_gpu_hour_usd = 2.99", "price_per_gpu_hour_usd = 7.25"))
-        .unwrap();
+    std::fs::write(
+        gpus.join("h100-sxm.toml"),
+        h100.replace("price_per_gpu_hour_usd = 2.99", "price_per_gpu_hour_usd = 7.25"),
+    )
+    .unwrap();
     let out = servesim(&["run", SCENARIO, "--out", "priced", "-q"], dir.path());
     assert!(out.status.success(), "{out:?}");
     assert_eq!(summary(&dir.path().join("priced"))["llm"]["cost"]["price_per_gpu_hour_usd"], 7.25);
@@ -69,7 +72,10 @@ fn missing_profiles_list_what_is_available() {
     let out = servesim(&["run", SCENARIO, "--set", "replica.gpu=h900", "-q"], dir.path());
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("no gpu profile named `h900`") && err.contains("a100-80gb, h100-sxm, h200 (built-in)"), "{err}");
+    assert!(
+        err.contains("no gpu profile named `h900`") && err.contains("a100-80gb, h100-sxm, h200 (built-in)"),
+        "{err}"
+    );
     assert!(err.contains("servesim profiles") && err.contains("--profiles DIR"), "{err}");
 
     let out = servesim(&["run", SCENARIO, "--profiles", "nowhere", "-q"], dir.path());
