@@ -13,6 +13,7 @@ macro_rules! say {
 
 mod backend;
 mod calibrate;
+mod check;
 mod distribute;
 mod failure;
 mod fidelity;
@@ -70,6 +71,8 @@ enum Command {
     Swarm(swarm::SwarmArgs),
     /// List every GPU, model and calibrated profile (built-in and yours), where it comes from, and its key numbers.
     Profiles(profiles::ProfilesArgs),
+    /// The CI gate: run scenarios (or read summary.json files) and evaluate their [check] assertions; exit 1 on a failure.
+    Check(check::CheckArgs),
 }
 
 pub fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
@@ -84,5 +87,6 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Fidelity(args) => fidelity::fidelity(args),
         Command::Swarm(args) => swarm::swarm(args),
         Command::Profiles(args) => profiles::profiles(args),
+        Command::Check(args) => check::check(args),
     }
 }

@@ -2,6 +2,7 @@
 //! confidence intervals, and the queueing-theory formulas the simulator is
 //! validated against.
 
+pub mod check;
 pub mod replicate;
 pub mod sweep;
 pub mod theory;

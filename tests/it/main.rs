@@ -15,6 +15,7 @@ mod llm_harness;
 
 mod bad_input;
 mod bench_fidelity;
+mod check_gate;
 mod cli;
 mod distribute_bad_input;
 mod distribute_scenarios;
@@ -29,6 +30,7 @@ mod llm_bad_input;
 mod llm_behaviour;
 mod llm_theory;
 mod mutate_scenarios;
+mod profiles_anywhere;
 mod queueing_theory;
 mod report_folders;
 mod safety_sim;
