@@ -24,6 +24,7 @@ mod engine_step;
 mod frontdoor;
 mod frontdoor_bad_input;
 mod guards;
+mod html_report;
 mod input_limits;
 mod live;
 mod llm_bad_input;
