@@ -6,27 +6,20 @@
 use super::Failure;
 use servesim::live::{self, Backend, ExecModel, Executor, LiveError};
 use servesim::model::profile::ModelProfile;
-use std::path::PathBuf;
+use servesim::model::profile_lookup::ProfileLookup;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct ExecutorFlags {
-    /// Model shape the executor runs, a profile in <profiles>/models/ (random weights, real shapes).
+    /// Model shape the executor runs, a model profile (random weights, real shapes).
     /// Default: tiny-llama on cpu, llama-3-8b on cuda.
     #[arg(long, value_name = "NAME")]
     model: Option<String>,
     /// Number of layers to run instead of the model's own (a shorter stack of the same shapes).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     layers: Option<u32>,
-    /// Profiles folder (models/, gpus/).
-    #[arg(long, value_name = "DIR", default_value = "profiles")]
-    profiles: PathBuf,
 }
 
 impl ExecutorFlags {
-    pub fn profiles(&self) -> &std::path::Path {
-        &self.profiles
-    }
-
     /// Bad input first: `--backend cuda` where CUDA cannot load.
     pub fn check(backend: Backend) -> Result<(), Failure> {
         match backend {
@@ -42,9 +35,9 @@ impl ExecutorFlags {
     }
 
     /// The executor for `backend` (cpu or cuda) on the chosen shape.
-    pub fn open(&self, backend: Backend) -> Result<Box<dyn Executor>, Failure> {
+    pub fn open(&self, backend: Backend, profiles: &ProfileLookup) -> Result<Box<dyn Executor>, Failure> {
         Self::check(backend)?;
-        let profile = ModelProfile::find(&self.profiles, self.model_name(backend)).map_err(Failure::input)?;
+        let profile: ModelProfile = profiles.find(self.model_name(backend)).map_err(Failure::input)?;
         let model = ExecModel::from_profile(&profile, self.layers).map_err(Failure::input)?;
         live::open(backend, model).map_err(|e| match e {
             LiveError::NoCuda(_) | LiveError::Shape(_) => Failure::input(e),

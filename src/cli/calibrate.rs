@@ -6,6 +6,7 @@
 //! again, with no device: device time is scarce, fitting is not.
 
 use super::backend::ExecutorFlags;
+use super::flags::ProfilesFlag;
 use super::Failure;
 use anyhow::anyhow;
 use clap::Args;
@@ -42,6 +43,8 @@ pub struct CalibrateArgs {
     report: Option<PathBuf>,
     #[command(flatten)]
     exec: ExecutorFlags,
+    #[command(flatten)]
+    profiles: ProfilesFlag,
 }
 
 /// The first line of every profile `calibrate` writes: it replaces an
@@ -87,7 +90,7 @@ fn csv(points: &[Point], fit: &calibrate::Fit) -> String {
 
 /// Measures the sweep on `backend`'s executor, printing each step.
 fn measure(args: &CalibrateArgs, backend: Backend) -> Result<Sweep, Failure> {
-    let mut exec = args.exec.open(backend)?;
+    let mut exec = args.exec.open(backend, &args.profiles.lookup()?)?;
     let shapes = calibrate::grid(backend);
     say!(
         "calibrating {} on {}: {} shapes x ({} warm-up + {} timed, median)",
@@ -167,7 +170,8 @@ pub fn calibrate(args: CalibrateArgs) -> Result<ExitCode, Failure> {
     let stem = args.out.file_stem().map_or("profile".into(), |s| s.to_string_lossy().into_owned());
     let dir = args.report.clone().unwrap_or_else(|| PathBuf::from("reports").join(format!("calibrate-{stem}")));
     report::check_out(&dir)?;
-    let gpu = GpuProfile::find(args.exec.profiles(), &args.gpu).map_err(Failure::input)?;
+    let profiles = args.profiles.lookup()?;
+    let gpu: GpuProfile = profiles.find(&args.gpu).map_err(Failure::input)?;
     let sweep = match (&args.refit, args.backend) {
         (Some(path), _) => load_sweep(path)?,
         (None, Some(backend @ (Backend::Cpu | Backend::Cuda))) => measure(&args, backend)?,
@@ -175,7 +179,7 @@ pub fn calibrate(args: CalibrateArgs) -> Result<ExitCode, Failure> {
             return Err(Failure::input(anyhow!("calibrate measures real steps: use --backend cpu or --backend cuda")))
         }
     };
-    let model = ModelProfile::find(args.exec.profiles(), &sweep.model).map_err(Failure::input)?;
+    let model: ModelProfile = profiles.find(&sweep.model).map_err(Failure::input)?;
     let points = sweep.points(&gpu, &model).map_err(Failure::input)?;
     let (copy, handoff) = (sweep.copy_bandwidth_bytes_per_s, sweep.handoff_s);
     // A saved sweep that cannot be fitted is bad input; a fresh one is a failed measurement.

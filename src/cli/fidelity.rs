@@ -59,7 +59,7 @@ pub fn fidelity(args: FidelityArgs) -> Result<ExitCode, Failure> {
     let leaf = format!("{}-fidelity-{}", scenario.name, args.backend.name());
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("reports").join(leaf));
     report::check_out(&out)?;
-    let exec = args.exec.open(args.backend)?;
+    let exec = args.exec.open(args.backend, &args.flags.profiles.lookup()?)?;
     let f = live::fidelity::run(&scenario, exec, &calibrated).map_err(|e| match e {
         live::LiveError::Shape(_) => Failure::input(e),
         _ => Failure::failed(e),
@@ -124,7 +124,7 @@ fn benchmarks(file: &Path, args: &FidelityArgs) -> Result<ExitCode, Failure> {
     let calibrated = match &args.profile {
         None => None,
         Some(p) => {
-            let dir = args.exec.profiles().join("calibrated");
+            let dir = args.flags.profiles.folder().join("calibrated");
             let in_dir = p.parent().is_some_and(|d| d.canonicalize().ok() == dir.canonicalize().ok());
             let name = p.file_stem().map(|s| s.to_string_lossy().into_owned()).filter(|_| in_dir && p.is_file());
             Some(name.ok_or_else(|| {
@@ -139,7 +139,7 @@ fn benchmarks(file: &Path, args: &FidelityArgs) -> Result<ExitCode, Failure> {
     let stem = file.file_stem().map_or("benchmarks".into(), |s| s.to_string_lossy().into_owned());
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("reports").join(format!("{stem}-fidelity")));
     report::check_out(&out)?;
-    let outcomes = fidelity::run_all(&rows, args.exec.profiles(), calibrated.as_deref());
+    let outcomes = fidelity::run_all(&rows, args.flags.profiles.folder(), calibrated.as_deref());
     let md = fidelity::markdown(&outcomes, &file.display().to_string(), calibrated.as_deref());
     let files = vec![("fidelity.md", md.clone().into_bytes()), ("fidelity.csv", fidelity::csv(&outcomes).into_bytes())];
     let dir = report::write_files(&out, &files)?;

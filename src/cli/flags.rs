@@ -1,8 +1,46 @@
 //! Flags shared by the subcommands: the thread count (every subcommand),
-//! and for those that load scenarios the seed, key overrides, quiet output.
+//! and for those that load scenarios the seed, key overrides, a profiles
+//! folder, quiet output.
 
 use super::failure::Failure;
 use clap::Args;
+use servesim::model::profile_lookup::ProfileLookup;
+use std::path::{Path, PathBuf};
+
+/// `--profiles DIR`: the user's profiles, searched before all others.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ProfilesFlag {
+    /// Folder of your own profiles (gpus/, models/, calibrated/), searched first; a file there overrides
+    /// the built-in profile of the same name. Default: profiles/ beside or above the scenario, ./profiles,
+    /// then the built-ins.
+    #[arg(long = "profiles", value_name = "DIR")]
+    dir: Option<PathBuf>,
+}
+
+impl ProfilesFlag {
+    /// The folder given, which must exist.
+    pub(super) fn dir(&self) -> Result<Option<&Path>, Failure> {
+        match self.dir.as_deref() {
+            Some(dir) if !dir.is_dir() => Err(Failure::input(anyhow::anyhow!(
+                "--profiles {}: no such folder\n  hint: a profiles folder holds gpus/, models/ and calibrated/; \
+                 leave the flag out to use the built-in profiles",
+                dir.display()
+            ))),
+            dir => Ok(dir),
+        }
+    }
+
+    /// The folder given, else `./profiles` (where calibration reads and writes).
+    pub(super) fn folder(&self) -> &Path {
+        self.dir.as_deref().unwrap_or(Path::new("profiles"))
+    }
+
+    /// Outside a scenario: the folder given, `./profiles`, the built-ins.
+    pub(super) fn lookup(&self) -> Result<ProfileLookup, Failure> {
+        let user = self.dir()?.map(Path::to_path_buf);
+        Ok(ProfileLookup::new(user.into_iter().chain([PathBuf::from("profiles")])))
+    }
+}
 
 /// Flags every subcommand takes, before or after its name.
 #[derive(Args, Debug, Clone)]
@@ -40,6 +78,8 @@ pub struct ScenarioFlags {
     /// Print only errors.
     #[arg(long, short)]
     pub(super) quiet: bool,
+    #[command(flatten)]
+    pub(super) profiles: ProfilesFlag,
 }
 
 /// Refuses a key path (of `--set`, `--vary`, `--key`) too large to be a
@@ -77,7 +117,8 @@ impl ScenarioFlags {
     }
 
     pub(super) fn load(&self, path: &std::path::Path) -> Result<servesim::scenario::Scenario, Failure> {
-        let mut scenario = servesim::scenario::load(path, &self.overrides()?).map_err(Failure::input)?;
+        let mut scenario = servesim::scenario::load_with_profiles(path, &self.overrides()?, self.profiles.dir()?)
+            .map_err(Failure::input)?;
         if let Some(seed) = self.seed {
             scenario.seed = seed;
         }

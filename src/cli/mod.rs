@@ -13,11 +13,13 @@ macro_rules! say {
 
 mod backend;
 mod calibrate;
+mod check;
 mod distribute;
 mod failure;
 mod fidelity;
 mod flags;
 mod merge;
+mod profiles;
 mod run;
 mod schema;
 mod swarm;
@@ -72,6 +74,10 @@ enum Command {
     Fidelity(fidelity::FidelityArgs),
     /// Swarm-test the simulator: draw a whole scenario from each seed, run it, check every invariant.
     Swarm(swarm::SwarmArgs),
+    /// List every GPU, model and calibrated profile (built-in and yours), where it comes from, and its key numbers.
+    Profiles(profiles::ProfilesArgs),
+    /// The CI gate: run scenarios (or read summary.json files) and evaluate their [check] assertions; exit 1 on a failure.
+    Check(check::CheckArgs),
 }
 
 pub fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
@@ -87,5 +93,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Calibrate(args) => calibrate::calibrate(args),
         Command::Fidelity(args) => fidelity::fidelity(args),
         Command::Swarm(args) => swarm::swarm(args),
+        Command::Profiles(args) => profiles::profiles(args),
+        Command::Check(args) => check::check(args),
     }
 }

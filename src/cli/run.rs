@@ -40,7 +40,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Failure> {
         Backend::Sim => sim::run(&scenario),
         live_backend => {
             live::driver::llm_config(&scenario).map_err(Failure::input)?;
-            let exec = args.exec.open(live_backend)?;
+            let exec = args.exec.open(live_backend, &args.flags.profiles.lookup()?)?;
             if !args.flags.quiet {
                 say!("live run on {}: model {} (real time; Ctrl-C to stop)", exec.device(), exec.model().name);
             }

@@ -8,6 +8,7 @@ pub mod engine_step;
 pub mod moe;
 pub mod precision;
 pub mod profile;
+pub mod profile_lookup;
 pub mod ps;
 pub mod service;
 pub mod speculative;

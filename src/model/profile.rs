@@ -31,13 +31,29 @@ pub enum ProfileError {
     /// A syntax, type or value error at a place in a profile file.
     #[error("{}{}: `{key}`: {message}", file.display(), at(*line))]
     Value { file: PathBuf, line: Option<(usize, usize)>, key: String, message: String },
-    #[error("no {kind} profile named `{name}` in {}; available: {}; add {}/{name}.toml to define one",
-        dir.display(), if available.is_empty() { "none".to_string() } else { available.join(", ") }, dir.display())]
-    NotFound { kind: &'static str, name: String, dir: PathBuf, available: Vec<String> },
+    /// No source has the name; `available` lists each source searched
+    /// (a folder, or the built-in profiles) with the names it holds.
+    #[error("no {kind} profile named `{name}`; available: {}; add {}/{name}.toml to define one",
+        listing(available), add_to.display())]
+    NotFound { kind: &'static str, name: String, available: Vec<(String, Vec<String>)>, add_to: PathBuf },
     /// A replica's settings (tensor-parallel degree, reserve, calibration)
     /// do not fit its profiles; `key` is the setting or profile key at fault.
     #[error("`{key}`: {message}")]
     Replica { key: String, message: String },
+}
+
+/// "a, b (in profiles/gpus); a, b, c (built in)", or "none".
+fn listing(available: &[(String, Vec<String>)]) -> String {
+    let shown: Vec<String> = available
+        .iter()
+        .filter(|(_, names)| !names.is_empty())
+        .map(|(source, names)| format!("{} ({source})", names.join(", ")))
+        .collect();
+    if shown.is_empty() {
+        "none".into()
+    } else {
+        shown.join("; ")
+    }
 }
 
 fn at(line: Option<(usize, usize)>) -> String {
@@ -396,8 +412,8 @@ pub fn load<P: Profile>(path: &Path) -> Result<P, ProfileError> {
     parse(&text, path)
 }
 
-/// Parses and checks a profile's `text` (what [`load`] does once the file is
-/// read); `path` names it in errors and its stem names the profile.
+/// Parses and checks the text of one profile; `path` names it in errors
+/// and its stem is the profile's name.
 pub fn parse<P: Profile>(text: &str, path: &Path) -> Result<P, ProfileError> {
     let value_error = |offset: Option<usize>, key: String, message: String| ProfileError::Value {
         file: path.to_path_buf(),
@@ -419,14 +435,17 @@ pub fn parse<P: Profile>(text: &str, path: &Path) -> Result<P, ProfileError> {
 /// Loads `root/<P::DIR>/<name>.toml`, or lists the names that exist.
 pub fn find<P: Profile>(root: &Path, name: &str) -> Result<P, ProfileError> {
     let dir = root.join(P::DIR);
-    let valid = !name.is_empty()
-        && !name.starts_with('.')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
     let path = dir.join(format!("{name}.toml"));
-    if !valid || !path.is_file() {
-        return Err(ProfileError::NotFound { kind: P::KIND, name: name.to_string(), available: list(&dir), dir });
+    if !valid_name(name) || !path.is_file() {
+        let available = vec![(format!("in {}", dir.display()), list(&dir))];
+        return Err(ProfileError::NotFound { kind: P::KIND, name: name.to_string(), available, add_to: dir });
     }
     load(&path)
+}
+
+/// A profile name is a file stem: no path separators, no leading dot.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty() && !name.starts_with('.') && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 
 /// Sorted names of the `.toml` profiles in `dir` (empty if it is missing).

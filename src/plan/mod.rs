@@ -2,6 +2,7 @@
 //! confidence intervals, sharding a study across machines, and the
 //! queueing-theory formulas the simulator is validated against.
 
+pub mod check;
 pub mod replicate;
 pub mod shard;
 pub mod sweep;

@@ -14,15 +14,26 @@ fn check(ok: bool) -> &'static str {
     }
 }
 
+/// The report's title: the scenario and its seed.
+pub fn title(s: &Summary) -> String {
+    format!("{} (seed {})", s.scenario, s.seed)
+}
+
 pub fn render(s: &Summary, question: &str) -> String {
     let mut o = String::new();
-    let _ = writeln!(o, "# {} (seed {})\n", s.scenario, s.seed);
+    let _ = writeln!(o, "# {}\n", title(s));
     if !question.is_empty() {
         for line in question.lines() {
             let _ = writeln!(o, "> {line}");
         }
         o.push('\n');
     }
+    o + &body(s)
+}
+
+/// Everything below the title and the question.
+pub fn body(s: &Summary) -> String {
+    let mut o = String::new();
     let r = &s.run;
     let _ = writeln!(
         o,

@@ -1,6 +1,7 @@
 //! Writing a run's report folder: `summary.json` (the stable, documented
-//! schema), `summary.md` (for people), `timeseries.csv` (per window) and two
-//! SVG plots (latency CDF, queue depth over time).
+//! schema), `summary.md` (for people), `timeseries.csv` (per window), SVG
+//! plots (latency CDF, queue depth over time, ...) and `report.html` (the
+//! Markdown and the plots on one self-contained page).
 //!
 //! Every report folder is written by [`folder`]: atomically, marked with a
 //! manifest, and never over a folder holding anything servesim did not write.
@@ -8,6 +9,7 @@
 mod error;
 mod folder;
 mod frontdoor;
+pub mod html;
 mod markdown;
 pub mod plots;
 mod safety;
@@ -18,6 +20,7 @@ pub use folder::{check_out, write_file_atomic, write_files, MANIFEST};
 
 use crate::metrics::recorder::Recorded;
 use crate::metrics::{Summary, WindowRow};
+use html::{Page, Verdict};
 use plots::{CdfSeries, TimeSeries};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
@@ -109,7 +112,39 @@ pub fn render(recorded: &Recorded, question: &str) -> Result<Vec<(&'static str, 
     }
     let rendered: Vec<Vec<(&'static str, Vec<u8>)>> =
         renderers.par_iter().map(|render| render()).collect::<Result<_, _>>()?;
-    Ok(rendered.into_iter().flatten().collect())
+    let mut files: Vec<(&'static str, Vec<u8>)> = rendered.into_iter().flatten().collect();
+    let page = html_page(s, question, &files);
+    files.push(("report.html", page.into_bytes()));
+    Ok(files)
+}
+
+/// `report.html`: the title, the question, the SLO and invariant verdicts,
+/// every table of `summary.md` and every plot of `files`.
+fn html_page(s: &Summary, question: &str, files: &[(&str, Vec<u8>)]) -> String {
+    let mut verdicts: Vec<Verdict> = s
+        .llm
+        .iter()
+        .flat_map(|l| &l.slo)
+        .map(|c| Verdict {
+            label: format!("SLO {}", c.metric),
+            pass: c.met,
+            detail: format!("p99 {} ms against a target of {} ms", table::ms(c.actual_s), table::ms(c.target_s)),
+        })
+        .collect();
+    verdicts.push(Verdict {
+        label: "invariants".into(),
+        pass: s.invariants.all_hold,
+        detail: match s.invariants.all_hold {
+            true => "every check under Checks below holds".into(),
+            false => "a check under Checks below is violated".into(),
+        },
+    });
+    let mut page = Page::new(&markdown::title(s));
+    page.question(question).verdicts("Verdicts", &verdicts).markdown(&markdown::body(s));
+    for (name, bytes) in files.iter().filter(|(name, _)| name.ends_with(".svg")) {
+        page.figure(name, &String::from_utf8_lossy(bytes));
+    }
+    page.finish()
 }
 
 /// Writes the report into `dir` atomically and returns `dir`.

@@ -153,14 +153,15 @@ fn tenant(loc: &Locator, i: usize, t: &TenantSection, path: &Path) -> Result<Ten
 }
 
 /// Resolves the front door of `primary`, an LLM pool, for a scenario with
-/// tenants (None without); `is_trace` and `path` as for the pool.
+/// tenants (None without); `is_trace` and `source` as for the pool.
 pub(super) fn resolve(
     file: &ScenarioFile,
     primary: &LlmConfig,
     is_trace: bool,
-    path: &Path,
+    source: llm::Source,
     loc: &Locator,
 ) -> Result<Option<Box<FrontDoorConfig>>, ScenarioError> {
+    let path = source.path;
     if file.tenants.is_empty() {
         return Ok(None);
     }
@@ -231,7 +232,8 @@ pub(super) fn resolve(
             tiers: order.len().max(1) as u32,
         },
     };
-    let fallback = g.fallback.as_ref().map(|f| llm::fallback(file, f, is_trace, path, loc)).transpose()?.map(Box::new);
+    let fallback =
+        g.fallback.as_ref().map(|f| llm::fallback(file, f, is_trace, source, loc)).transpose()?.map(Box::new);
     if let Some(f) = &fallback {
         gateway.max_in_flight.push(u64::from(per_replica.min(f.replica.max_seqs)) * u64::from(f.replicas));
     }

@@ -14,12 +14,13 @@ use super::serving::LlmConfig;
 use crate::core::llm::{Disaggregation, Policy, PrefixCacheConfig, PrefixEviction, ReplicaConfig};
 use crate::metrics::llm::Slo;
 use crate::model::engine_step::Parallelism;
-use crate::model::profile::{self, CalibratedProfile, GpuMemory, GpuProfile, ModelProfile, ProfileError};
+use crate::model::profile::{CalibratedProfile, GpuMemory, GpuProfile, ModelProfile, ProfileError};
+use crate::model::profile_lookup::ProfileLookup;
 use crate::model::step::{self, StepModel};
 use crate::time::SimDuration;
 use crate::workload::conversations::ConversationSpec;
 use crate::workload::prefixes::SharedPrefix;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// A profile problem, placed at the scenario key that chose it.
 fn profile_error(loc: &Locator, key: &str, e: ProfileError) -> ScenarioError {
@@ -30,23 +31,42 @@ fn profile_error(loc: &Locator, key: &str, e: ProfileError) -> ScenarioError {
         (ProfileError::Replica { .. }, "activation_reserve_fraction") => {
             ("replica.activation_reserve", "a fraction such as 0.1")
         }
-        (ProfileError::NotFound { .. }, _) => {
-            (key, "profiles live in profiles/gpus/ and profiles/models/; `ls profiles/*` lists them")
-        }
+        (ProfileError::NotFound { .. }, _) => (
+            key,
+            "`servesim profiles` lists every profile; add your own in a profiles folder beside the scenario, \
+             name one with the replica's `profiles` key, or pass --profiles DIR",
+        ),
         (ProfileError::Value { .. } | ProfileError::Read { .. }, _) => (key, "fix the profile file named above"),
         _ => (key, "check the replica's gpu, model and tp"),
     };
     loc.error(key, e.to_string(), hint)
 }
 
-fn profiles_dir(r: &ReplicaSection, path: &Path) -> PathBuf {
-    let here = path.parent().unwrap_or(Path::new("."));
-    match &r.profiles {
-        Some(p) if p.is_relative() => here.join(p),
-        Some(p) => p.clone(),
-        None if here.join("../profiles").is_dir() => here.join("../profiles"),
-        None => PathBuf::from("profiles"),
+/// Where a scenario came from: its file (which anchors relative paths) and
+/// the profiles folder given on the command line, if any.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Source<'a> {
+    pub path: &'a Path,
+    pub profiles: Option<&'a Path>,
+}
+
+/// The pool's profile chain ([`ProfileLookup::for_scenario`]); a folder the
+/// scenario names must exist, so a typo cannot fall through to a built-in.
+fn profile_lookup(
+    r: &ReplicaSection,
+    key: &str,
+    source: Source,
+    loc: &Locator,
+) -> Result<ProfileLookup, ScenarioError> {
+    let here = source.path.parent().unwrap_or(Path::new("."));
+    if let Some(dir) = r.profiles.as_ref().filter(|p| !here.join(p).is_dir()) {
+        return Err(loc.error(
+            &format!("{key}.profiles"),
+            format!("no profiles folder at {}", here.join(dir).display()),
+            "the path is relative to the scenario's folder; remove the key to use profiles/ beside the scenario or the built-ins",
+        ));
     }
+    Ok(ProfileLookup::for_scenario(source.profiles, r.profiles.as_deref(), source.path))
 }
 
 /// The primary pool of an LLM scenario (`[replica]`); its front door, if
@@ -55,11 +75,11 @@ pub(super) fn resolve(
     file: &ScenarioFile,
     r: &ReplicaSection,
     is_trace: bool,
-    path: &Path,
+    source: Source,
     loc: &Locator,
 ) -> Result<LlmConfig, ScenarioError> {
     forbid_station_keys(file, loc)?;
-    pool(file, r, is_trace, path, loc)
+    pool(file, r, is_trace, source, loc)
 }
 
 /// `gateway.fallback`: a pool resolved like `[replica]`, with the same
@@ -68,7 +88,7 @@ pub(super) fn fallback(
     file: &ScenarioFile,
     f: &ReplicaSection,
     is_trace: bool,
-    path: &Path,
+    source: Source,
     loc: &Locator,
 ) -> Result<LlmConfig, ScenarioError> {
     if file.batching.policy == Some(BatchingPolicy::Disaggregated) {
@@ -82,7 +102,7 @@ pub(super) fn fallback(
         Some(rest) => loc.error(&format!("gateway.fallback{rest}"), e.message, e.hint.unwrap_or_default()),
         None => e,
     };
-    pool(file, f, is_trace, path, loc).map_err(moved)
+    pool(file, f, is_trace, source, loc).map_err(moved)
 }
 
 /// `servers` and `service` describe a classic station; `[replica]` replaces them.
@@ -107,12 +127,13 @@ fn pool(
     file: &ScenarioFile,
     r: &ReplicaSection,
     is_trace: bool,
-    path: &Path,
+    source: Source,
     loc: &Locator,
 ) -> Result<LlmConfig, ScenarioError> {
-    let dir = profiles_dir(r, path);
-    let gpu: GpuProfile = profile::find(&dir, &r.gpu).map_err(|e| profile_error(loc, "replica.gpu", e))?;
-    let model: ModelProfile = profile::find(&dir, &r.model).map_err(|e| profile_error(loc, "replica.model", e))?;
+    let path = source.path;
+    let profiles = profile_lookup(r, "replica", source, loc)?;
+    let gpu: GpuProfile = profiles.find(&r.gpu).map_err(|e| profile_error(loc, "replica.gpu", e))?;
+    let model: ModelProfile = profiles.find(&r.model).map_err(|e| profile_error(loc, "replica.model", e))?;
     let tp = r.tp.unwrap_or(1);
     if tp == 0 {
         return Err(loc.error("replica.tp", "expected an integer >= 1, got 0", "tp is GPUs per replica"));
@@ -127,16 +148,9 @@ fn pool(
         None => neutral(file, r, &gpu, &model, tp, loc)?,
     };
     let calibrated = match &r.calibrated {
-        Some(name) => match CalibratedProfile::find(&dir, name).map_err(|e| profile_error(loc, "replica.calibrated", e))? {
-            Some(c) => Some(c),
-            None => {
-                return Err(loc.error(
-                    "replica.calibrated",
-                    format!("no calibrated profile named `{name}` in {}", dir.join("calibrated").display()),
-                    "calibrated profiles are written by calibration into profiles/calibrated/; remove the key to use the datasheet",
-                ))
-            }
-        },
+        Some(name) => {
+            Some(profiles.find::<CalibratedProfile>(name).map_err(|e| profile_error(loc, "replica.calibrated", e))?)
+        }
         None => None,
     };
     let step = match file.engine.as_ref().map(|e| e.kind) {

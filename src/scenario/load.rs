@@ -35,7 +35,17 @@ pub struct Scenario {
 
 /// Reads, overrides and validates the scenario at `path`.
 pub fn load(path: &Path, overrides: &[String]) -> Result<Scenario, ScenarioError> {
-    from_text(&read(path, "scenarios/")?, path, overrides)
+    load_with_profiles(path, overrides, None)
+}
+
+/// Like [`load`], with a profiles folder (`--profiles`) searched before the
+/// scenario's own and the built-in profiles.
+pub fn load_with_profiles(
+    path: &Path,
+    overrides: &[String],
+    profiles: Option<&Path>,
+) -> Result<Scenario, ScenarioError> {
+    from_text_with_profiles(&read(path, "scenarios/")?, path, overrides, profiles)
 }
 
 /// The text of a scenario file, or an error saying where such files live.
@@ -63,13 +73,23 @@ pub fn read(path: &Path, shipped_in: &str) -> Result<String, ScenarioError> {
 /// Like [`load`], for text already in memory (`path` names it in errors and
 /// anchors relative trace paths).
 pub fn from_text(text: &str, path: &Path, overrides: &[String]) -> Result<Scenario, ScenarioError> {
+    from_text_with_profiles(text, path, overrides, None)
+}
+
+/// Like [`from_text`], with a profiles folder as in [`load_with_profiles`].
+pub fn from_text_with_profiles(
+    text: &str,
+    path: &Path,
+    overrides: &[String],
+    profiles: Option<&Path>,
+) -> Result<Scenario, ScenarioError> {
     let locator = Locator::new(text, path, overrides)?;
     let effective: ScenarioFile = locator.effective(text, |e| e)?;
-    resolve(effective, path, &locator)
+    resolve(effective, path, profiles, &locator)
 }
 
 /// Runs the section resolvers in order; the first error wins.
-fn resolve(file: ScenarioFile, path: &Path, loc: &Locator) -> Result<Scenario, ScenarioError> {
+fn resolve(file: ScenarioFile, path: &Path, profiles: Option<&Path>, loc: &Locator) -> Result<Scenario, ScenarioError> {
     let name = name(&file, path, loc)?;
     frontdoor::check_placement(&file, loc)?;
     if !file.tenants.is_empty() {
@@ -84,8 +104,9 @@ fn resolve(file: ScenarioFile, path: &Path, loc: &Locator) -> Result<Scenario, S
     let is_trace = matches!(arrivals, ArrivalSpec::Trace { .. });
     let serving = match &file.replica {
         Some(replica) => {
-            let mut pool = llm::resolve(&file, replica, is_trace, path, loc)?;
-            pool.frontdoor = frontdoor::resolve(&file, &pool, is_trace, path, loc)?;
+            let source = llm::Source { path, profiles };
+            let mut pool = llm::resolve(&file, replica, is_trace, source, loc)?;
+            pool.frontdoor = frontdoor::resolve(&file, &pool, is_trace, source, loc)?;
             Serving::Llm(Box::new(pool))
         }
         None => station::resolve(&file, &run, &arrivals, loc)?,

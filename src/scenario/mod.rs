@@ -39,7 +39,7 @@ mod station;
 mod workload;
 
 pub use error::{Origin, ScenarioError};
-pub use load::{from_text, load, read, Scenario};
+pub use load::{from_text, from_text_with_profiles, load, load_with_profiles, read, Scenario};
 pub use locate::Locator;
 pub use run::{RunConfig, ValidationConfig};
 pub use safety::{ClassifierTime, Outage, SafetyModel, Scores};

@@ -11,11 +11,13 @@
 //! as one namespace. No resolver is imported here: these types only say
 //! what a file may contain.
 
+mod check;
 mod frontdoor;
 mod llm;
 mod safety;
 mod workload;
 
+pub use check::*;
 pub use frontdoor::*;
 pub use llm::*;
 pub use safety::*;
@@ -81,6 +83,11 @@ pub struct ScenarioFile {
     pub clients: Option<ClientsSection>,
     /// A marked interval (a spike) for the front door's report (tenants only).
     pub trigger: Option<TriggerSection>,
+    /// SLO assertions for CI, evaluated by `servesim check` and ignored by
+    /// `servesim run`: `metric = "<op> <value>"`, e.g. `ttft_p99 = "<= 2s"`,
+    /// `goodput_fraction = ">= 0.99"`, `"invariants.all_hold" = true`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub check: CheckSection,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]

@@ -76,7 +76,7 @@ fn schema_is_json_schema_with_every_section() {
     assert!(out.status.success());
     let schema: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let props = &schema["properties"];
-    for section in ["run", "workload", "servers", "batching", "service", "validation", "seed", "name"] {
+    for section in ["run", "workload", "servers", "batching", "service", "validation", "seed", "name", "check"] {
         assert!(!props[section].is_null(), "schema lacks `{section}`");
     }
     assert_eq!(schema["additionalProperties"], false, "unknown keys are errors");

@@ -26,9 +26,10 @@ pub struct DisaggregationSection {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplicaSection {
-    /// GPU profile name (a file in `profiles/gpus/`), e.g. "h100-sxm".
+    /// GPU profile name (built in, or a file in a profiles folder's `gpus/`), e.g. "h100-sxm";
+    /// `servesim profiles` lists them.
     pub gpu: String,
-    /// Model profile name (a file in `profiles/models/`), e.g. "llama-2-70b".
+    /// Model profile name (built in, or a file in a profiles folder's `models/`), e.g. "llama-2-70b".
     pub model: String,
     /// Tensor-parallel degree: GPUs per replica. Default: 1.
     pub tp: Option<u32>,
@@ -40,8 +41,10 @@ pub struct ReplicaSection {
     pub activation_reserve: Option<f64>,
     /// Override of the GPU profile's $ per GPU-hour.
     pub price_per_gpu_hour_usd: Option<f64>,
-    /// Folder holding `gpus/` and `models/`, relative to the scenario file.
-    /// Default: `../profiles` from the scenario's folder, else `./profiles`.
+    /// A folder of your own profiles (`gpus/`, `models/`, `calibrated/`),
+    /// relative to the scenario file, searched after `--profiles` and before
+    /// `profiles/` beside or above the scenario, `./profiles` and the
+    /// built-in profiles; a file there overrides a built-in of its name.
     pub profiles: Option<PathBuf>,
     /// Most requests waiting per replica; overflow is `overloaded`. Default: unbounded.
     pub queue_capacity: Option<u64>,
