@@ -17,6 +17,7 @@ mod distribute;
 mod failure;
 mod fidelity;
 mod flags;
+mod plan;
 mod run;
 mod schema;
 mod swarm;
@@ -51,6 +52,8 @@ pub struct Cli {
 enum Command {
     /// Run a scenario file and write its report folder.
     Run(run::RunArgs),
+    /// Find the cheapest configuration of a scenario's `[plan]` search space that meets every SLO.
+    Plan(plan::PlanArgs),
     /// Run a scenario at several values of one key (e.g. the arrival rate) and tabulate the knee.
     Sweep(sweep::SweepArgs),
     /// Sweep a safety threshold: helpfulness (benign pass rate) vs safety (harmful block rate) vs added latency.
@@ -72,6 +75,7 @@ enum Command {
 pub fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
     match cli.command {
         Command::Run(args) => run::run(args),
+        Command::Plan(args) => plan::plan(args),
         Command::Sweep(args) => sweep::sweep(args),
         Command::Tradeoff(args) => tradeoff::tradeoff(args),
         Command::Validate(args) => validate::validate(args),

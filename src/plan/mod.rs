@@ -2,7 +2,10 @@
 //! confidence intervals, and the queueing-theory formulas the simulator is
 //! validated against.
 
+pub mod capacity;
+pub mod capacity_report;
 pub mod replicate;
+pub mod space;
 pub mod sweep;
 pub mod theory;
 pub mod tradeoff;

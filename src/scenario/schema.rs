@@ -13,11 +13,13 @@
 
 mod frontdoor;
 mod llm;
+mod plan;
 mod safety;
 mod workload;
 
 pub use frontdoor::*;
 pub use llm::*;
+pub use plan::*;
 pub use safety::*;
 pub use workload::*;
 
@@ -81,6 +83,8 @@ pub struct ScenarioFile {
     pub clients: Option<ClientsSection>,
     /// A marked interval (a spike) for the front door's report (tenants only).
     pub trigger: Option<TriggerSection>,
+    /// The search space of `servesim plan` (ignored by `servesim run`).
+    pub plan: Option<PlanSection>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]

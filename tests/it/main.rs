@@ -29,6 +29,7 @@ mod llm_bad_input;
 mod llm_behaviour;
 mod llm_theory;
 mod mutate_scenarios;
+mod plan;
 mod queueing_theory;
 mod report_folders;
 mod safety_sim;
