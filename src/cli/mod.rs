@@ -13,6 +13,7 @@ macro_rules! say {
 
 mod backend;
 mod calibrate;
+mod compare;
 mod distribute;
 mod failure;
 mod fidelity;
@@ -58,6 +59,8 @@ enum Command {
     Sweep(sweep::SweepArgs),
     /// Sweep a safety threshold: helpfulness (benign pass rate) vs safety (harmful block rate) vs added latency.
     Tradeoff(tradeoff::TradeoffArgs),
+    /// Compare scenarios, or one scenario under --variant overrides, side by side on the same seeded workload.
+    Compare(compare::CompareArgs),
     /// Check the simulator against queueing-theory formulas (M/M/c, M/G/1, PS, bulk service, batcher).
     Validate(validate::ValidateArgs),
     /// Print the JSON Schema of scenario files.
@@ -78,6 +81,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Plan(args) => plan::plan(args),
         Command::Sweep(args) => sweep::sweep(args),
         Command::Tradeoff(args) => tradeoff::tradeoff(args),
+        Command::Compare(args) => compare::compare(args),
         Command::Validate(args) => validate::validate(args),
         Command::Schema => schema::schema(),
         Command::Distribute(args) => distribute::distribute(args),

@@ -29,6 +29,10 @@
 //! configuration order, so the output is the same bytes for any number of
 //! threads.
 
+// A scenario error ends the plan before anything is written; it happens
+// at most once, so it travels unboxed, as in the scenario module.
+#![allow(clippy::result_large_err)]
+
 use super::replicate;
 use super::space::{Config, Space};
 use crate::engine::RngStreams;

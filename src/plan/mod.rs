@@ -4,6 +4,8 @@
 
 pub mod capacity;
 pub mod capacity_report;
+pub mod compare;
+pub mod compare_report;
 pub mod replicate;
 pub mod space;
 pub mod sweep;

@@ -7,6 +7,10 @@
 //! unknown GPU or key fails fast, placed at the `[plan]` entry that named
 //! it rather than at the `--set` override it became.
 
+// A scenario error ends the plan before anything is written; it happens
+// at most once, so it travels unboxed, as in the scenario module.
+#![allow(clippy::result_large_err)]
+
 use crate::metrics::llm::Slo;
 use crate::scenario::{self, Locator, Origin, Scenario, ScenarioError, Serving};
 use std::path::Path;

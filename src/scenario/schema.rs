@@ -7,7 +7,7 @@
 //! comments are also the JSON Schema descriptions (`servesim schema`).
 //!
 //! The format is split by section family (`workload`, `llm`, `frontdoor`,
-//! `safety`; the station's and the run's sections live here) and re-exported
+//! `safety`, `plan`; the station's and the run's sections live here) and re-exported
 //! as one namespace. No resolver is imported here: these types only say
 //! what a file may contain.
 

@@ -16,6 +16,7 @@ mod llm_harness;
 mod bad_input;
 mod bench_fidelity;
 mod cli;
+mod compare;
 mod distribute_bad_input;
 mod distribute_scenarios;
 mod distribute_theory;
