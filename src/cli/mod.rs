@@ -14,11 +14,13 @@ macro_rules! say {
 mod backend;
 mod calibrate;
 mod check;
+mod compare;
 mod distribute;
 mod failure;
 mod fidelity;
 mod flags;
 mod merge;
+mod plan;
 mod profiles;
 mod run;
 mod schema;
@@ -56,12 +58,16 @@ pub struct Cli {
 enum Command {
     /// Run a scenario file and write its report folder.
     Run(run::RunArgs),
+    /// Find the cheapest configuration of a scenario's `[plan]` search space that meets every SLO.
+    Plan(plan::PlanArgs),
     /// Run a scenario over a grid of key values (e.g. the arrival rate), replicated or sharded, and tabulate the knee.
     Sweep(sweep::SweepArgs),
     /// Combine the shard folders of a sharded sweep into the report the unsharded sweep writes.
     Merge(merge::MergeArgs),
     /// Sweep a safety threshold: helpfulness (benign pass rate) vs safety (harmful block rate) vs added latency.
     Tradeoff(tradeoff::TradeoffArgs),
+    /// Compare scenarios, or one scenario under --variant overrides, side by side on the same seeded workload.
+    Compare(compare::CompareArgs),
     /// Check the simulator against queueing-theory formulas (M/M/c, M/G/1, PS, bulk service, batcher).
     Validate(validate::ValidateArgs),
     /// Print the JSON Schema of scenario files.
@@ -84,9 +90,11 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
     cli.global.apply()?;
     match cli.command {
         Command::Run(args) => run::run(args),
+        Command::Plan(args) => plan::plan(args),
         Command::Sweep(args) => sweep::sweep(args),
         Command::Merge(args) => merge::merge(args),
         Command::Tradeoff(args) => tradeoff::tradeoff(args),
+        Command::Compare(args) => compare::compare(args),
         Command::Validate(args) => validate::validate(args),
         Command::Schema => schema::schema(),
         Command::Distribute(args) => distribute::distribute(args),

@@ -2,9 +2,14 @@
 //! confidence intervals, sharding a study across machines, and the
 //! queueing-theory formulas the simulator is validated against.
 
+pub mod capacity;
+pub mod capacity_report;
 pub mod check;
+pub mod compare;
+pub mod compare_report;
 pub mod replicate;
 pub mod shard;
+pub mod space;
 pub mod sweep;
 pub mod theory;
 pub mod tradeoff;

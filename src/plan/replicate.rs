@@ -33,14 +33,20 @@ pub struct Estimate {
 
 /// Student-t interval of `values` (at least two).
 pub fn estimate(values: &[f64]) -> Estimate {
+    let (mean, half_width_95) = interval(values, 0.95);
+    Estimate { mean, half_width_95, half_width_99: interval(values, 0.99).1 }
+}
+
+/// Mean of `values` (at least two) and the half-width of its two-sided
+/// Student-t interval at `confidence` (in (0, 1)).
+pub fn interval(values: &[f64], confidence: f64) -> (f64, f64) {
     let n = values.len() as f64;
     let mean = values.iter().sum::<f64>() / n;
     let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
     let se = (var / n).sqrt();
-    let t = |conf: f64| {
-        StudentsT::new(0.0, 1.0, (n - 1.0).max(1.0)).map_or(f64::INFINITY, |d| d.inverse_cdf(0.5 + conf / 2.0))
-    };
-    Estimate { mean, half_width_95: t(0.95) * se, half_width_99: t(0.99) * se }
+    let t =
+        StudentsT::new(0.0, 1.0, (n - 1.0).max(1.0)).map_or(f64::INFINITY, |d| d.inverse_cdf(0.5 + confidence / 2.0));
+    (mean, t * se)
 }
 
 /// The value of `metric` in one replication's summary.

@@ -10,6 +10,8 @@
 //!   against latency in seconds (x). The x axis is logarithmic when all x are
 //!   positive and span more than two decades, linear otherwise.
 //! - [`time_series_svg`]: one line per series of a value against simulated time.
+//! - [`scatter_svg`]: one set of unjoined points per series (e.g. one point
+//!   per compared configuration and replication: cost against a p99).
 //!
 //! Both have a title, axis labels, a mesh, distinct colours per series (a fixed
 //! palette of eight, cycling after that) and a legend. Points with a non-finite
@@ -83,6 +85,8 @@ struct Spec<'a> {
     log_x: bool,
     legend_at: SeriesLabelPosition,
     mark: Option<Mark<'a>>,
+    /// Draw each point as a dot instead of joining them with a line.
+    dots: bool,
 }
 
 /// An interval of the x axis to shade and name (a trigger: a spike, an outage).
@@ -113,6 +117,7 @@ pub fn latency_cdf_svg(title: &str, series: &[CdfSeries]) -> Result<String, Plot
         log_x,
         legend_at: SeriesLabelPosition::LowerRight,
         mark: None,
+        dots: false,
     })
 }
 
@@ -128,12 +133,17 @@ pub fn marked_time_series_svg(
     series: &[TimeSeries],
     mark: Option<Mark>,
 ) -> Result<String, PlotError> {
-    marked_xy_svg(title, "simulated time (s)", y_label, series, mark)
+    marked_xy_svg(title, "simulated time (s)", y_label, series, mark, false)
 }
 
 /// Renders lines of (x, y) points on linear axes with the given labels, one line per series with legend.
 pub fn xy_svg(title: &str, x_label: &str, y_label: &str, series: &[TimeSeries]) -> Result<String, PlotError> {
-    marked_xy_svg(title, x_label, y_label, series, None)
+    marked_xy_svg(title, x_label, y_label, series, None, false)
+}
+
+/// Renders unjoined points on linear axes with the given labels, one colour per series with legend.
+pub fn scatter_svg(title: &str, x_label: &str, y_label: &str, series: &[TimeSeries]) -> Result<String, PlotError> {
+    marked_xy_svg(title, x_label, y_label, series, None, true)
 }
 
 fn marked_xy_svg(
@@ -142,6 +152,7 @@ fn marked_xy_svg(
     y_label: &str,
     series: &[TimeSeries],
     mark: Option<Mark>,
+    dots: bool,
 ) -> Result<String, PlotError> {
     let lines: Vec<Line> = series.iter().map(|s| Line { label: s.label, points: finite(s.points).collect() }).collect();
     let (x_min, x_max) = bounds(lines.iter().flat_map(|l| l.points.iter().map(|p| p.0)));
@@ -156,6 +167,7 @@ fn marked_xy_svg(
         log_x: false,
         legend_at: SeriesLabelPosition::UpperRight,
         mark,
+        dots,
     })
 }
 
@@ -238,6 +250,14 @@ where
     }
     for (i, line) in spec.lines.iter().enumerate() {
         let colour = PALETTE[i % PALETTE.len()];
+        if spec.dots {
+            chart
+                .draw_series(line.points.iter().map(|&p| Circle::new(p, 5, colour.filled())))
+                .map_err(&err)?
+                .label(line.label)
+                .legend(move |(x, y)| Circle::new((x + 10, y), 5, colour.filled()));
+            continue;
+        }
         chart
             .draw_series(LineSeries::new(line.points.iter().copied(), colour.stroke_width(2)))
             .map_err(&err)?
@@ -329,6 +349,19 @@ mod tests {
             let t = [TimeSeries { label: "s", points }];
             check_doc(&time_series_svg("t", "y", &t).unwrap());
         }
+    }
+
+    #[test]
+    fn scatter_draws_dots_with_legend_and_is_deterministic() {
+        let a = [(1.0, 0.5), (1.2, 0.6)];
+        let b = [(2.0, 0.3)];
+        let series = [TimeSeries { label: "static", points: &a }, TimeSeries { label: "continuous", points: &b }];
+        let svg = scatter_svg("cost vs p99", "$ per million", "p99 (s)", &series).unwrap();
+        check_doc(&svg);
+        for text in ["cost vs p99", "$ per million", "p99 (s)", "static", "continuous", "<circle"] {
+            assert!(svg.contains(text), "missing {text}");
+        }
+        assert_eq!(svg, scatter_svg("cost vs p99", "$ per million", "p99 (s)", &series).unwrap());
     }
 
     #[test]

@@ -7,19 +7,21 @@
 //! comments are also the JSON Schema descriptions (`servesim schema`).
 //!
 //! The format is split by section family (`workload`, `llm`, `frontdoor`,
-//! `safety`; the station's and the run's sections live here) and re-exported
+//! `safety`, `plan`; the station's and the run's sections live here) and re-exported
 //! as one namespace. No resolver is imported here: these types only say
 //! what a file may contain.
 
 mod check;
 mod frontdoor;
 mod llm;
+mod plan;
 mod safety;
 mod workload;
 
 pub use check::*;
 pub use frontdoor::*;
 pub use llm::*;
+pub use plan::*;
 pub use safety::*;
 pub use workload::*;
 
@@ -88,6 +90,8 @@ pub struct ScenarioFile {
     /// `goodput_fraction = ">= 0.99"`, `"invariants.all_hold" = true`.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub check: CheckSection,
+    /// The search space of `servesim plan` (ignored by `servesim run`).
+    pub plan: Option<PlanSection>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
