@@ -2,6 +2,7 @@
 //! the per-window timeline, and the `summary.json` document they produce.
 //! Invariant checks live beside the data they check (`recorder.rs`).
 
+pub mod fleet;
 pub mod frontdoor;
 pub mod latency;
 pub mod llm;

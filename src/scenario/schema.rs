@@ -6,16 +6,18 @@
 //! enum errors cannot do. Every default is stated in the doc comment of its field; those
 //! comments are also the JSON Schema descriptions (`servesim schema`).
 //!
-//! The format is split by section family (`workload`, `llm`, `frontdoor`,
+//! The format is split by section family (`workload`, `llm`, `fleet`, `frontdoor`,
 //! `safety`; the station's and the run's sections live here) and re-exported
 //! as one namespace. No resolver is imported here: these types only say
 //! what a file may contain.
 
+mod fleet;
 mod frontdoor;
 mod llm;
 mod safety;
 mod workload;
 
+pub use fleet::*;
 pub use frontdoor::*;
 pub use llm::*;
 pub use safety::*;
@@ -81,6 +83,19 @@ pub struct ScenarioFile {
     pub clients: Option<ClientsSection>,
     /// A marked interval (a spike) for the front door's report (tenants only).
     pub trigger: Option<TriggerSection>,
+    /// The fleet's global router (with `[[regions]]` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetSection>,
+    /// A fleet: regions holding pools of replicas; replaces `[replica]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<RegionSection>,
+    /// Round-trip times between the fleet's regions, one entry per pair.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rtt: Vec<RttSection>,
+    /// The fleet's users, each with its own arrivals; they replace
+    /// `[workload]`'s.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub populations: Vec<PopulationSection>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
