@@ -151,11 +151,11 @@ impl FailureModel {
             .step_by(tp.max(1) as usize)
             .map(|first| {
                 let mut lists: Vec<&[Interval]> = Vec::new();
-                for g in first..first + tp as usize {
+                for (g, gpu) in gpus.iter().enumerate().skip(first).take(tp as usize) {
                     let node = g / per_node;
                     let rack = node / self.nodes_per_rack.max(1) as usize;
                     let zone = rack / self.racks_per_zone.max(1) as usize;
-                    lists.extend([&gpus[g][..], &nodes[node][..], &racks[rack][..], &zones[zone][..]]);
+                    lists.extend([&gpu[..], &nodes[node][..], &racks[rack][..], &zones[zone][..]]);
                 }
                 union(&lists)
             })
