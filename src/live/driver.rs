@@ -184,6 +184,10 @@ pub fn llm_config(scenario: &Scenario) -> Result<&LlmConfig, LiveError> {
              (with a [replica] section)",
             scenario.name
         ))),
+        Serving::Fleet(_) => Err(LiveError::Shape(format!(
+            "scenario `{}` is a fleet; the live backends run one pool (a [replica] section)",
+            scenario.name
+        ))),
     }
 }
 

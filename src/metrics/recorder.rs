@@ -338,6 +338,7 @@ impl Recorder {
             llm: None,
             safety: None,
             frontdoor: None,
+            fleet: None,
         };
         Recorded {
             summary,

@@ -35,6 +35,9 @@ pub struct Summary {
     /// Tenants, gateway and clients (scenarios with `[[tenants]]` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frontdoor: Option<super::frontdoor::FrontDoorSummary>,
+    /// Pools by region and model, and cross-region traffic (fleets only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<super::fleet::FleetSummary>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -5,6 +5,7 @@
 pub mod clients;
 pub mod coefficients;
 pub mod engine_step;
+pub mod failure;
 pub mod moe;
 pub mod precision;
 pub mod profile;

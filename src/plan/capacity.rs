@@ -144,7 +144,8 @@ pub fn evaluate(space: &Space, user: &[String], config: usize, replicas: u32) ->
     let llm: Vec<_> = summaries.iter().filter_map(|s| s.llm.as_ref()).collect();
     let tp = match &s.serving {
         Serving::Llm(l) => l.tp,
-        Serving::Station { .. } => 1,
+        // The space admits single-pool scenarios only (`space.rs`).
+        Serving::Station { .. } | Serving::Fleet(_) => 1,
     };
     let first = llm.first().map(|l| l.slo.clone()).unwrap_or_default();
     let slo: Vec<SloEstimate> = first

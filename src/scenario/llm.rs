@@ -1,5 +1,5 @@
-//! Resolving an LLM-serving pool (`[replica]`, or the front door's
-//! `gateway.fallback`): profiles are looked up, the step-time model and KV
+//! Resolving an LLM-serving pool (`[replica]`, the front door's
+//! `gateway.fallback`, or a fleet's `[[regions.pools]]`): profiles are looked up, the step-time model and KV
 //! capacity computed, and every policy knob checked (`[batching]`, `[kv]`,
 //! `[slo]`, `[disaggregation]`, the workload's sizes, shared prefixes and
 //! conversations), so a run never starts on an impossible replica.
@@ -98,11 +98,31 @@ pub(super) fn fallback(
             "use batching.policy = \"continuous\" or \"chunked-prefill\", or remove gateway.fallback",
         ));
     }
-    let moved = |e: ScenarioError| match e.key.strip_prefix("replica") {
-        Some(rest) => loc.error(&format!("gateway.fallback{rest}"), e.message, e.hint.unwrap_or_default()),
+    pool(file, f, is_trace, source, loc).map_err(|e| moved(loc, e, "gateway.fallback", "count"))
+}
+
+/// A fleet's pool `at` (`regions[i].pools[j]`): a pool resolved like
+/// `[replica]` from `r` (which the fleet resolver builds from the pool's
+/// keys, `replicas` for `count`), its errors placed at its own keys. Its
+/// sizes come with each population's arrivals.
+pub(super) fn fleet_pool(
+    file: &ScenarioFile,
+    r: &ReplicaSection,
+    at: &str,
+    source: Source,
+    loc: &Locator,
+) -> Result<LlmConfig, ScenarioError> {
+    pool(file, r, true, source, loc).map_err(|e| moved(loc, e, at, "replicas"))
+}
+
+/// An error about `[replica]`'s keys, placed at the same keys under `to`
+/// (where the pool's replica count is called `count_key`).
+fn moved(loc: &Locator, e: ScenarioError, to: &str, count_key: &str) -> ScenarioError {
+    match e.key.strip_prefix("replica") {
+        Some(".count") => loc.error(&format!("{to}.{count_key}"), e.message, e.hint.unwrap_or_default()),
+        Some(rest) => loc.error(&format!("{to}{rest}"), e.message, e.hint.unwrap_or_default()),
         None => e,
-    };
-    pool(file, f, is_trace, source, loc).map_err(moved)
+    }
 }
 
 /// `servers` and `service` describe a classic station; `[replica]` replaces them.

@@ -1,10 +1,11 @@
 //! The top-level loader: reads a scenario file, applies `--set` overrides,
 //! and runs the section resolvers in order — placement of the front-door
-//! keys, arrivals, the run, what serves (a station, or an LLM pool and its
-//! front door), replications, the safety pipeline — into a [`Scenario`].
+//! keys, a fleet (its pools and populations), arrivals, the run, what
+//! serves (a station, an LLM pool and its front door, or the fleet), replications, the safety pipeline — into a [`Scenario`].
 
 use super::check;
 use super::error::{Origin, ScenarioError};
+use super::fleet;
 use super::frontdoor;
 use super::llm;
 use super::locate::Locator;
@@ -95,21 +96,27 @@ fn resolve(file: ScenarioFile, path: &Path, profiles: Option<&Path>, loc: &Locat
     if !file.tenants.is_empty() {
         check::forbid(loc, "workload.clients", &file.workload.clients, "tenants bring their own arrivals")?;
     }
-    let arrivals = match file.tenants.is_empty() {
-        true => workload::arrivals(&file.workload, path, loc)?,
-        false => frontdoor::aggregate_arrivals(&file),
+    let fleet = match file.regions.is_empty() {
+        true => None,
+        false => Some(fleet::resolve(&file, llm::Source { path, profiles }, loc)?),
+    };
+    let arrivals = match (&fleet, file.tenants.is_empty()) {
+        (Some((_, all)), _) => all.clone(),
+        (None, true) => workload::arrivals(&file.workload, path, loc)?,
+        (None, false) => frontdoor::aggregate_arrivals(&file),
     };
     let run = run::run(&file.run, &arrivals, loc)?;
     run::check_limits(&run, &arrivals, file.run.allow_large.unwrap_or(false), loc)?;
     let is_trace = matches!(arrivals, ArrivalSpec::Trace { .. });
-    let serving = match &file.replica {
-        Some(replica) => {
+    let serving = match (&file.replica, fleet) {
+        (_, Some((fleet, _))) => Serving::Fleet(Box::new(fleet)),
+        (Some(replica), None) => {
             let source = llm::Source { path, profiles };
             let mut pool = llm::resolve(&file, replica, is_trace, source, loc)?;
             pool.frontdoor = frontdoor::resolve(&file, &pool, is_trace, source, loc)?;
             Serving::Llm(Box::new(pool))
         }
-        None => station::resolve(&file, &run, &arrivals, loc)?,
+        (None, None) => station::resolve(&file, &run, &arrivals, loc)?,
     };
     let validation = run::validation(&file.validation, loc)?;
     let safety = safety::resolve(&file, &serving, loc)?.map(Box::new);

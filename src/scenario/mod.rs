@@ -15,7 +15,8 @@
 //! - `serving`: the resolved types the drivers read;
 //! - one resolver per section family: `workload`, `run`, `station`, `llm`
 //!   (with `engine` for `[engine]`),
-//!   `frontdoor` (which resolves its fallback pool through `llm`), `safety`;
+//!   `frontdoor` (which resolves its fallback pool through `llm`), `fleet`
+//!   (which resolves each of its pools through `llm`), `safety`;
 //! - `load`: the top-level loader, which runs them in order and owns
 //!   [`Scenario`].
 
@@ -26,6 +27,7 @@
 mod check;
 mod engine;
 mod error;
+mod fleet;
 mod frontdoor;
 pub mod guard;
 mod llm;
@@ -43,4 +45,6 @@ pub use load::{from_text, from_text_with_profiles, load, load_with_profiles, rea
 pub use locate::Locator;
 pub use run::{RunConfig, ValidationConfig};
 pub use safety::{ClassifierTime, Outage, SafetyModel, Scores};
-pub use serving::{CostModel, FrontDoorConfig, LlmConfig, Serving, Trigger};
+pub use serving::{
+    CostModel, FleetConfig, FleetPool, FrontDoorConfig, LlmConfig, Population, Region, Serving, Trigger,
+};

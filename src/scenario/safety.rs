@@ -169,6 +169,11 @@ pub(super) fn resolve(
             "remove gateway.fallback, or the [safety] table",
         )),
         (Some(s), Serving::Llm(_)) => pipeline(s, loc).map(Some),
+        (Some(_), Serving::Fleet(_)) => Err(loc.error(
+            "safety",
+            "a fleet has no safety pipeline yet",
+            "remove the [safety] table, or run one pool with [replica]",
+        )),
         (Some(_), Serving::Station { .. }) => {
             Err(loc.error("safety", "only LLM serving has a safety pipeline", "add a [replica] table"))
         }

@@ -6,12 +6,13 @@
 //! enum errors cannot do. Every default is stated in the doc comment of its field; those
 //! comments are also the JSON Schema descriptions (`servesim schema`).
 //!
-//! The format is split by section family (`workload`, `llm`, `frontdoor`,
+//! The format is split by section family (`workload`, `llm`, `fleet`, `frontdoor`,
 //! `safety`, `plan`; the station's and the run's sections live here) and re-exported
 //! as one namespace. No resolver is imported here: these types only say
 //! what a file may contain.
 
 mod check;
+mod fleet;
 mod frontdoor;
 mod llm;
 mod plan;
@@ -19,6 +20,7 @@ mod safety;
 mod workload;
 
 pub use check::*;
+pub use fleet::*;
 pub use frontdoor::*;
 pub use llm::*;
 pub use plan::*;
@@ -92,6 +94,19 @@ pub struct ScenarioFile {
     pub check: CheckSection,
     /// The search space of `servesim plan` (ignored by `servesim run`).
     pub plan: Option<PlanSection>,
+    /// The fleet's global router (with `[[regions]]` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetSection>,
+    /// A fleet: regions holding pools of replicas; replaces `[replica]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<RegionSection>,
+    /// Round-trip times between the fleet's regions, one entry per pair.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rtt: Vec<RttSection>,
+    /// The fleet's users, each with its own arrivals; they replace
+    /// `[workload]`'s.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub populations: Vec<PopulationSection>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]

@@ -1,6 +1,7 @@
-//! What a resolved scenario serves with: a classic station, or LLM serving
-//! (pools of replicas, optionally behind a multi-tenant front door). These
-//! are the types the drivers read.
+//! What a resolved scenario serves with: a classic station, LLM serving
+//! (pools of replicas, optionally behind a multi-tenant front door), or a
+//! fleet of such pools across regions. These are the types the drivers
+//! read.
 //!
 //! Why apart from the resolvers: a pool may have a front door and a front
 //! door may have a fallback pool, so [`LlmConfig`] and [`FrontDoorConfig`]
@@ -20,6 +21,7 @@ use crate::workload::conversations::ConversationSpec;
 use crate::workload::prefixes::SharedPrefix;
 use crate::workload::tenants::Tenant;
 use crate::workload::tokens::TokenSizes;
+use crate::workload::ArrivalSpec;
 
 /// What serves the requests.
 #[derive(Debug, Clone)]
@@ -28,6 +30,8 @@ pub enum Serving {
     Station { station: StationConfig, service: ServiceModel },
     /// LLM serving: token-level requests on model replicas.
     Llm(Box<LlmConfig>),
+    /// A fleet: pools of several models in several regions behind a global router.
+    Fleet(Box<FleetConfig>),
 }
 
 /// A validated LLM-serving setup.
@@ -100,4 +104,57 @@ impl CostModel {
     pub fn cost(&self, prompt: u64, output: u64) -> f64 {
         prompt as f64 * self.prefill_s_per_token + output as f64 * self.decode_s_per_token
     }
+}
+
+/// A validated fleet: every pool resolved as `[replica]` would be.
+#[derive(Debug, Clone)]
+pub struct FleetConfig {
+    pub regions: Vec<Region>,
+    /// In file order (region by region); a pool's index is its place here.
+    pub pools: Vec<FleetPool>,
+    /// The model profiles some pool serves, in order of first appearance.
+    pub models: Vec<String>,
+    /// Round-trip times by region index (0 on the diagonal).
+    pub rtt: Vec<Vec<SimDuration>>,
+    pub populations: Vec<Population>,
+    /// Outstanding requests per replica above which the router spills over.
+    pub spillover_outstanding_per_replica: f64,
+    pub bytes_per_token: f64,
+}
+
+impl FleetConfig {
+    /// Replicas over every pool (the recorder's servers, numbered pool
+    /// by pool).
+    pub fn replicas(&self) -> u32 {
+        self.pools.iter().map(|p| p.llm.replicas).sum()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Region {
+    pub name: String,
+    pub gpu_price_multiplier: f64,
+    pub egress_usd_per_gb: f64,
+}
+
+/// One pool: where it runs, which model (an index into `FleetConfig::models`).
+#[derive(Debug, Clone)]
+pub struct FleetPool {
+    pub region: usize,
+    pub model: usize,
+    pub llm: LlmConfig,
+}
+
+/// Users with their own arrivals, sizes and mixes (cumulative weights, so
+/// a draw is a binary search).
+#[derive(Debug, Clone)]
+pub struct Population {
+    pub name: String,
+    pub arrivals: ArrivalSpec,
+    /// Drawn sizes (None for a trace, which carries its own).
+    pub sizes: Option<(TokenSizes, TokenSizes)>,
+    /// `(region index, cumulative share)`, the last share 1.
+    pub regions: Vec<(usize, f64)>,
+    /// `(model index, cumulative share)`, the last share 1.
+    pub models: Vec<(usize, f64)>,
 }

@@ -14,6 +14,7 @@ use crate::scenario::{RunConfig, Scenario, Serving};
 use crate::time::{SimDuration, SimTime};
 use crate::workload::closed_loop::ClosedLoopSpec;
 use crate::workload::{Arrival, ArrivalSpec, ArrivalStream};
+use rand_chacha::ChaCha8Rng;
 
 /// The arrival stream, cut off at the run's duration or request limit.
 pub(super) struct Arrivals {
@@ -25,12 +26,12 @@ pub(super) struct Arrivals {
 
 impl Arrivals {
     pub(super) fn new(scenario: &Scenario, streams: &RngStreams, run: &RunConfig) -> Self {
-        Arrivals {
-            stream: ArrivalStream::new(scenario.arrivals.clone(), streams.stream("arrivals")),
-            stop: stop(run),
-            max_requests: run.max_requests,
-            offered: 0,
-        }
+        Arrivals::of(scenario.arrivals.clone(), streams.stream("arrivals"), run)
+    }
+
+    /// The arrivals of `spec` drawn from `rng` (a fleet's population).
+    pub(super) fn of(spec: ArrivalSpec, rng: ChaCha8Rng, run: &RunConfig) -> Self {
+        Arrivals { stream: ArrivalStream::new(spec, rng), stop: stop(run), max_requests: run.max_requests, offered: 0 }
     }
 
     /// The next arrival within the limits, counting it as offered.

@@ -1,13 +1,15 @@
 //! The sim drivers: the scheduling cores under a virtual clock.
 //!
-//! Two drivers, one per kind of serving: [`station`] runs the batching
-//! station, [`llm`] the LLM replicas (with, as plug-ins in front of or
+//! Three drivers, one per kind of serving: [`station`] runs the batching
+//! station, [`fleet`] pools across regions behind a global router (with
+//! [`llm`]'s pool accounting), [`llm`] the LLM replicas (with, as plug-ins in front of or
 //! beside the pool, the multi-tenant [`frontdoor`], its [`fallback`] pool
-//! and the [`safety`] gate). Both take their clock and run bookkeeping from
+//! and the [`safety`] gate). All take their clock and run bookkeeping from
 //! [`crate::engine::Clock`] and their arrivals and timeline window from
 //! [`limits`].
 //!
-//! Dependencies point one way: `llm` uses `frontdoor` and `safety`;
+//! Dependencies point one way: `fleet` uses `llm`'s pool usage and
+//! summary parts; `llm` uses `frontdoor` and `safety`;
 //! `frontdoor` uses `fallback`; each stage has its own event type and
 //! schedules through a callback, so none knows the loop it runs in.
 
@@ -15,6 +17,7 @@ use crate::metrics::recorder::Recorded;
 use crate::scenario::{RunConfig, Scenario, Serving};
 
 mod fallback;
+mod fleet;
 mod frontdoor;
 mod limits;
 pub(crate) mod llm;
@@ -31,5 +34,6 @@ pub fn run_with(scenario: &Scenario, seed: u64, run: &RunConfig) -> Recorded {
     match &scenario.serving {
         Serving::Station { station, service } => station::run(scenario, station, service, seed, run),
         Serving::Llm(llm) => llm::run(scenario, llm, seed, run),
+        Serving::Fleet(fleet) => fleet::run(scenario, fleet, seed, run),
     }
 }

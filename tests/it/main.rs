@@ -22,6 +22,8 @@ mod distribute_bad_input;
 mod distribute_scenarios;
 mod distribute_theory;
 mod engine_step;
+mod failure_theory;
+mod fleet;
 mod frontdoor;
 mod frontdoor_bad_input;
 mod guards;

@@ -20,8 +20,8 @@ mod event;
 mod pool;
 mod requests;
 mod steps;
-mod summary;
-mod usage;
+pub(super) mod summary;
+pub(super) mod usage;
 
 pub(crate) use steps::{Steps, Waited};
 

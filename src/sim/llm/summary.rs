@@ -20,7 +20,7 @@ fn policy_name(p: Policy) -> &'static str {
 }
 
 /// Fixed facts about the pool.
-pub(super) fn pool_info(llm: &LlmConfig, usage: &PoolUsage) -> PoolInfo {
+pub(crate) fn pool_info(llm: &LlmConfig, usage: &PoolUsage) -> PoolInfo {
     PoolInfo {
         model: llm.model.name.clone(),
         gpu: llm.gpu.name.clone(),
@@ -36,7 +36,7 @@ pub(super) fn pool_info(llm: &LlmConfig, usage: &PoolUsage) -> PoolInfo {
 
 /// What the pool did over a measured span of `span` seconds, whose GPUs
 /// were busy `busy_fraction` of it.
-pub(super) fn totals(
+pub(crate) fn totals(
     llm: &LlmConfig,
     core: &LlmScheduler,
     usage: &PoolUsage,
@@ -62,7 +62,7 @@ pub(super) fn totals(
 }
 
 /// The `prefix_cache` section, for a pool with a prefix cache.
-pub(super) fn prefix_cache(llm: &LlmConfig, core: &LlmScheduler) -> Option<PrefixCacheSummary> {
+pub(crate) fn prefix_cache(llm: &LlmConfig, core: &LlmScheduler) -> Option<PrefixCacheSummary> {
     llm.replica.prefix_cache.map(|c| {
         let s = core.replicas().iter().map(Replica::stats).fold([0u64; 4], |a, s| {
             [a[0] + s.prefix_lookups, a[1] + s.prefix_hits, a[2] + s.prefix_cached_tokens, a[3] + s.prefix_evictions]

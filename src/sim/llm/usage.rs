@@ -11,7 +11,7 @@ use crate::metrics::llm::KvTransferSummary;
 use crate::scenario::LlmConfig;
 use crate::time::{SimDuration, SimTime};
 
-pub(super) struct PoolUsage {
+pub(crate) struct PoolUsage {
     /// Per replica: when its step in flight started, and its decode sequences.
     started: Vec<Option<(SimTime, u64)>>,
     /// Replicas running a step.
@@ -30,7 +30,7 @@ pub(super) struct PoolUsage {
 }
 
 impl PoolUsage {
-    pub(super) fn new(llm: &LlmConfig) -> Self {
+    pub(crate) fn new(llm: &LlmConfig) -> Self {
         PoolUsage {
             started: vec![None; llm.replicas as usize],
             busy: 0,
@@ -47,7 +47,7 @@ impl PoolUsage {
 
     /// `replica` started a step of `decode_seqs` decode sequences now,
     /// moving `measured_bytes` per GPU if the step is measured.
-    pub(super) fn step_started(&mut self, now: SimTime, replica: u32, decode_seqs: u64, measured_bytes: Option<f64>) {
+    pub(crate) fn step_started(&mut self, now: SimTime, replica: u32, decode_seqs: u64, measured_bytes: Option<f64>) {
         if let Some(bytes) = measured_bytes {
             self.bytes_per_gpu += bytes;
         }
@@ -56,18 +56,18 @@ impl PoolUsage {
     }
 
     /// `replica`'s step ended now: how long it took and its decode sequences.
-    pub(super) fn step_done(&mut self, now: SimTime, replica: u32) -> Option<(SimDuration, u64)> {
+    pub(crate) fn step_done(&mut self, now: SimTime, replica: u32) -> Option<(SimDuration, u64)> {
         self.busy -= 1;
         self.started[replica as usize].take().map(|(at, decode_seqs)| (now.since(at), decode_seqs))
     }
 
     /// Replicas running a step.
-    pub(super) fn busy(&self) -> u32 {
+    pub(crate) fn busy(&self) -> u32 {
         self.busy
     }
 
     /// A measured KV transfer of `bytes` that spends `time` on the link.
-    pub(super) fn transfer(&mut self, bytes: u64, time: SimDuration) {
+    pub(crate) fn transfer(&mut self, bytes: u64, time: SimDuration) {
         self.transfers += 1;
         self.transfer_bytes += bytes;
         self.transfer_time.record(time.0);
@@ -75,12 +75,12 @@ impl PoolUsage {
 
     /// Adds the KV blocks held since the last event over `measured_s`
     /// seconds of the measured interval.
-    pub(super) fn integrate_kv(&mut self, measured_s: f64) {
+    pub(crate) fn integrate_kv(&mut self, measured_s: f64) {
         self.kv_integral += self.kv_used as f64 * measured_s;
     }
 
     /// KV blocks in use from now on; `measured`: now is in the measured interval.
-    pub(super) fn hold_kv(&mut self, used: u64, measured: bool) {
+    pub(crate) fn hold_kv(&mut self, used: u64, measured: bool) {
         self.kv_used = used;
         if measured {
             self.kv_peak = self.kv_peak.max(used);
@@ -88,16 +88,16 @@ impl PoolUsage {
     }
 
     /// The fraction of the pool's KV blocks in use now.
-    pub(super) fn kv_fraction(&self) -> f64 {
+    pub(crate) fn kv_fraction(&self) -> f64 {
         self.kv_used as f64 / self.kv_total
     }
 
-    pub(super) fn kv_peak_utilization(&self) -> f64 {
+    pub(crate) fn kv_peak_utilization(&self) -> f64 {
         self.kv_peak as f64 / self.kv_total
     }
 
     /// The mean fraction of KV blocks in use over a measured span of `span_s`.
-    pub(super) fn kv_utilization_mean(&self, span_s: f64) -> f64 {
+    pub(crate) fn kv_utilization_mean(&self, span_s: f64) -> f64 {
         if span_s > 0.0 {
             self.kv_integral / span_s / self.kv_total
         } else {
@@ -105,12 +105,12 @@ impl PoolUsage {
         }
     }
 
-    pub(super) fn bytes_per_gpu(&self) -> f64 {
+    pub(crate) fn bytes_per_gpu(&self) -> f64 {
         self.bytes_per_gpu
     }
 
     /// The `kv_transfer` section, for a disaggregated pool.
-    pub(super) fn kv_transfer(&self, llm: &LlmConfig) -> Option<KvTransferSummary> {
+    pub(crate) fn kv_transfer(&self, llm: &LlmConfig) -> Option<KvTransferSummary> {
         llm.disaggregation.map(|d| KvTransferSummary {
             prefill_replicas: d.prefill_replicas,
             decode_replicas: llm.replicas - d.prefill_replicas,

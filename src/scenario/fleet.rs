@@ -1,0 +1,348 @@
+//! Resolving a fleet: `[[regions]]` and their `[[regions.pools]]`, the
+//! `[[rtt]]` matrix, `[[populations]]` and `[fleet]`.
+//!
+//! Each pool is resolved by the same resolver as `[replica]` (with the
+//! scenario's `[batching]`, `[engine]`, `[kv]` and `[slo]`), so a fleet's
+//! pool can be nothing a single-pool scenario could not be. What the fleet
+//! adds is checked here, each error at its key: a model or GPU no profile
+//! describes (from the pool resolver), two regions without an RTT between
+//! them, a population drawing users from an undefined region, or asking
+//! for a model no pool serves.
+
+use super::check::{forbid, token_sizes};
+use super::error::ScenarioError;
+use super::llm;
+use super::locate::Locator;
+use super::schema::{BatchingPolicy, PoolSection, PopulationSection, ReplicaSection, ScenarioFile, WorkloadSection};
+use super::serving::{FleetConfig, FleetPool, Population, Region};
+use super::workload;
+use crate::time::SimDuration;
+use crate::workload::{ArrivalSpec, ArrivalStream, RateSchedule};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The fleet, and the arrivals of all its populations together (exactly
+/// the one population's, when there is one) for the run's limits and the
+/// timeline's width.
+pub(super) fn resolve(
+    file: &ScenarioFile,
+    source: llm::Source,
+    loc: &Locator,
+) -> Result<(FleetConfig, ArrivalSpec), ScenarioError> {
+    forbid_single_pool_keys(file, loc)?;
+    let regions = regions(file, loc)?;
+    let mut models: Vec<String> = Vec::new();
+    let mut pools = Vec::new();
+    for (i, region) in file.regions.iter().enumerate() {
+        for (j, p) in region.pools.iter().enumerate() {
+            let at = format!("regions[{i}].pools[{j}]");
+            let mut llm = llm::fleet_pool(file, &replica_section(file, p), &at, source, loc)?;
+            llm.price_per_gpu_hour_usd *= regions[i].gpu_price_multiplier;
+            let model = match models.iter().position(|m| *m == p.model) {
+                Some(m) => m,
+                None => {
+                    models.push(p.model.clone());
+                    models.len() - 1
+                }
+            };
+            pools.push(FleetPool { region: i, model, llm });
+        }
+    }
+    if pools.is_empty() {
+        return Err(loc.error(
+            "regions",
+            "no region holds a pool: nothing would serve",
+            "add a pool: [[regions.pools]] model = \"llama-3-8b\", gpu = \"h100-sxm\", replicas = 4",
+        ));
+    }
+    let rtt = rtt(file, &regions, loc)?;
+    if file.populations.is_empty() {
+        return Err(loc.error(
+            "populations",
+            "missing: a fleet's requests come from its populations",
+            "add [[populations]] with a name, regions, models and a workload",
+        ));
+    }
+    let mut populations: Vec<Population> = Vec::new();
+    for (i, p) in file.populations.iter().enumerate() {
+        if populations.iter().any(|q| q.name == p.name) {
+            return Err(loc.error(
+                &format!("populations[{i}].name"),
+                format!("`{}` is used twice", p.name),
+                "give each population its own name",
+            ));
+        }
+        populations.push(population(p, i, &regions, &models, source.path, loc)?);
+    }
+    let f = file.fleet.clone().unwrap_or_default();
+    let spillover = f.spillover_outstanding_per_replica.unwrap_or(64.0);
+    if !(spillover.is_finite() && spillover > 0.0) {
+        return Err(loc.error(
+            "fleet.spillover_outstanding_per_replica",
+            format!("expected a number > 0, got {spillover}"),
+            "requests per replica in the nearest pool before traffic spills to the next region, e.g. 64",
+        ));
+    }
+    let bytes_per_token = f.bytes_per_token.unwrap_or(4.0);
+    if !(bytes_per_token.is_finite() && bytes_per_token >= 0.0) {
+        return Err(loc.error(
+            "fleet.bytes_per_token",
+            format!("expected bytes >= 0, got {bytes_per_token}"),
+            "about 4 bytes of text per token",
+        ));
+    }
+    let arrivals = match populations.as_slice() {
+        [one] => one.arrivals.clone(),
+        all => {
+            let horizon = file.run.duration.map_or(0.0, SimDuration::as_secs_f64);
+            let rate: f64 = all.iter().map(|p| ArrivalStream::mean_rate(&p.arrivals, horizon)).sum();
+            ArrivalSpec::Renewal {
+                gap: crate::workload::dist::Dist::Exponential { mean: 1.0 },
+                rate: RateSchedule::new(rate.max(f64::MIN_POSITIVE), &[]),
+            }
+        }
+    };
+    let fleet = FleetConfig {
+        regions,
+        pools,
+        models,
+        rtt,
+        populations,
+        spillover_outstanding_per_replica: spillover,
+        bytes_per_token,
+    };
+    Ok((fleet, arrivals))
+}
+
+/// A fleet replaces `[replica]` and `[workload]`'s arrivals; the front
+/// door and disaggregated pools do not sit in front of a fleet yet (nor
+/// the safety pipeline, which its own resolver refuses).
+fn forbid_single_pool_keys(file: &ScenarioFile, loc: &Locator) -> Result<(), ScenarioError> {
+    forbid(loc, "replica", &file.replica, "a fleet's pools are its [[regions.pools]]")?;
+    let why = "a fleet's users are its [[populations]], each with its own workload";
+    let w = &file.workload;
+    let any_workload = w.arrival.is_some()
+        || w.rate_per_s.is_some()
+        || w.scv.is_some()
+        || !w.schedule.is_empty()
+        || w.trace.is_some()
+        || w.time_scale.is_some()
+        || w.prompt_tokens.is_some()
+        || w.output_tokens.is_some()
+        || w.shared_prefix.is_some()
+        || w.conversations.is_some()
+        || w.clients.is_some();
+    forbid(loc, "workload", &any_workload.then_some(()), why)?;
+    let not_yet = "a fleet has no front door or disaggregated pools yet";
+    forbid(loc, "tenants", &(!file.tenants.is_empty()).then_some(()), not_yet)?;
+    forbid(loc, "disaggregation", &file.disaggregation, not_yet)?;
+    if file.batching.policy == Some(BatchingPolicy::Disaggregated) {
+        return Err(loc.error(
+            "batching.policy",
+            format!("not allowed here: {not_yet}"),
+            "use \"continuous\" or \"chunked-prefill\"",
+        ));
+    }
+    Ok(())
+}
+
+/// `[[regions]]`: unique names, prices >= 0.
+fn regions(file: &ScenarioFile, loc: &Locator) -> Result<Vec<Region>, ScenarioError> {
+    let mut regions: Vec<Region> = Vec::new();
+    for (i, r) in file.regions.iter().enumerate() {
+        if r.name.is_empty() || regions.iter().any(|q| q.name == r.name) {
+            return Err(loc.error(
+                &format!("regions[{i}].name"),
+                format!("`{}` is empty or used twice", r.name),
+                "give each region its own name, e.g. \"us-east\"",
+            ));
+        }
+        let multiplier = r.gpu_price_multiplier.unwrap_or(1.0);
+        if !(multiplier.is_finite() && multiplier >= 0.0) {
+            return Err(loc.error(
+                &format!("regions[{i}].gpu_price_multiplier"),
+                format!("expected a number >= 0, got {multiplier}"),
+                "1.0 keeps the GPU profile's price",
+            ));
+        }
+        let egress = r.egress_usd_per_gb.unwrap_or(0.0);
+        if !(egress.is_finite() && egress >= 0.0) {
+            return Err(loc.error(
+                &format!("regions[{i}].egress_usd_per_gb"),
+                format!("expected dollars >= 0, got {egress}"),
+                "e.g. 0.02 between cloud regions",
+            ));
+        }
+        regions.push(Region { name: r.name.clone(), gpu_price_multiplier: multiplier, egress_usd_per_gb: egress });
+    }
+    Ok(regions)
+}
+
+/// The `[replica]` a fleet pool stands for, so the single-pool resolver
+/// resolves it.
+fn replica_section(file: &ScenarioFile, p: &PoolSection) -> ReplicaSection {
+    ReplicaSection {
+        gpu: p.gpu.clone(),
+        model: p.model.clone(),
+        tp: p.tp,
+        count: p.replicas,
+        routing: p.routing,
+        activation_reserve: p.activation_reserve,
+        price_per_gpu_hour_usd: None,
+        profiles: file.fleet.as_ref().and_then(|f| f.profiles.clone()),
+        queue_capacity: p.queue_capacity,
+        calibrated: None,
+    }
+}
+
+/// `[[rtt]]`: a symmetric matrix with every pair of regions given once.
+fn rtt(file: &ScenarioFile, regions: &[Region], loc: &Locator) -> Result<Vec<Vec<SimDuration>>, ScenarioError> {
+    let n = regions.len();
+    let mut matrix: Vec<Vec<Option<SimDuration>>> = vec![vec![None; n]; n];
+    let index = |name: &str| regions.iter().position(|r| r.name == name);
+    for (k, e) in file.rtt.iter().enumerate() {
+        let mut ends = [0; 2];
+        for (side, name) in e.between.iter().enumerate() {
+            ends[side] = index(name).ok_or_else(|| {
+                loc.error(
+                    &format!("rtt[{k}].between"),
+                    format!("no region is named `{name}`"),
+                    format!("regions: {}", names(regions)),
+                )
+            })?;
+        }
+        let [a, b] = ends;
+        if a == b || matrix[a][b].is_some() {
+            return Err(loc.error(
+                &format!("rtt[{k}].between"),
+                format!(
+                    "`{}` and `{}`: {}",
+                    e.between[0],
+                    e.between[1],
+                    if a == b { "a region's RTT to itself is 0" } else { "given twice" }
+                ),
+                "give each pair of different regions once",
+            ));
+        }
+        matrix[a][b] = Some(e.rtt);
+        matrix[b][a] = Some(e.rtt);
+    }
+    let mut rtt = vec![vec![SimDuration::ZERO; n]; n];
+    for a in 0..n {
+        for b in 0..n {
+            if a == b {
+                continue;
+            }
+            let Some(d) = matrix[a][b] else {
+                let (x, y) = (&regions[a].name, &regions[b].name);
+                return Err(loc.error(
+                    if file.rtt.is_empty() { "regions".to_string() } else { "rtt".to_string() }.as_str(),
+                    format!("the RTT matrix has no entry between `{x}` and `{y}`"),
+                    format!("add [[rtt]] between = [\"{x}\", \"{y}\"], rtt = \"80ms\""),
+                ));
+            };
+            rtt[a][b] = d;
+        }
+    }
+    Ok(rtt)
+}
+
+fn names<'a>(items: impl IntoIterator<Item = &'a Region>) -> String {
+    items.into_iter().map(|r| format!("`{}`", r.name)).collect::<Vec<_>>().join(", ")
+}
+
+/// A population: its mixes over defined regions and served models, its
+/// arrivals and sizes resolved as `[workload]`'s, at its own keys.
+fn population(
+    p: &PopulationSection,
+    i: usize,
+    regions: &[Region],
+    models: &[String],
+    path: &Path,
+    loc: &Locator,
+) -> Result<Population, ScenarioError> {
+    let at = format!("populations[{i}]");
+    let region_mix = mix(
+        loc,
+        &format!("{at}.regions"),
+        &p.regions,
+        |name| regions.iter().position(|r| r.name == name),
+        || format!("regions: {}", names(regions)),
+    )?;
+    let model_mix = mix(
+        loc,
+        &format!("{at}.models"),
+        &p.models,
+        |name| models.iter().position(|m| m == name),
+        || {
+            let served = models.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ");
+            format!("no pool serves it; models served: {served} (add a pool of it to a region, or drop it here)")
+        },
+    )?;
+    let w = &p.workload;
+    let wkey = format!("{at}.workload");
+    let why = "a fleet's populations send single requests on an arrival clock";
+    forbid(loc, &format!("{wkey}.clients"), &w.clients, why)?;
+    forbid(loc, &format!("{wkey}.conversations"), &w.conversations, why)?;
+    forbid(loc, &format!("{wkey}.shared_prefix"), &w.shared_prefix, why)?;
+    let moved = |e: ScenarioError| match e.key.strip_prefix("workload") {
+        Some(rest) => loc.error(&format!("{wkey}{rest}"), e.message, e.hint.unwrap_or_default()),
+        None => e,
+    };
+    let arrivals = workload::arrivals(w, path, loc).map_err(moved)?;
+    let sizes = match arrivals {
+        ArrivalSpec::Trace { .. } => {
+            forbid(loc, &format!("{wkey}.prompt_tokens"), &w.prompt_tokens, "a trace carries its own token counts")?;
+            forbid(loc, &format!("{wkey}.output_tokens"), &w.output_tokens, "a trace carries its own token counts")?;
+            None
+        }
+        _ => Some(sizes(w, &wkey, path, loc)?),
+    };
+    Ok(Population { name: p.name.clone(), arrivals, sizes, regions: region_mix, models: model_mix })
+}
+
+fn sizes(
+    w: &WorkloadSection,
+    wkey: &str,
+    path: &Path,
+    loc: &Locator,
+) -> Result<(crate::workload::tokens::TokenSizes, crate::workload::tokens::TokenSizes), ScenarioError> {
+    Ok((
+        token_sizes(loc, &format!("{wkey}.prompt_tokens"), &w.prompt_tokens, Some(|r| r.prompt_tokens), path)?,
+        token_sizes(loc, &format!("{wkey}.output_tokens"), &w.output_tokens, Some(|r| r.output_tokens), path)?,
+    ))
+}
+
+/// A mix `{ name = share }` as `(index, cumulative share)`, in the map's
+/// (name) order; each name must be known to `find`, each share >= 0, and
+/// some share > 0.
+fn mix(
+    loc: &Locator,
+    key: &str,
+    shares: &BTreeMap<String, f64>,
+    find: impl Fn(&str) -> Option<usize>,
+    unknown_hint: impl Fn() -> String,
+) -> Result<Vec<(usize, f64)>, ScenarioError> {
+    let total: f64 = shares.values().filter(|s| s.is_finite() && **s >= 0.0).sum();
+    let mut cumulative = 0.0;
+    let mut out = Vec::with_capacity(shares.len());
+    for (name, &share) in shares {
+        let Some(index) = find(name) else {
+            return Err(loc.error(&format!("{key}.{name}"), format!("`{name}` is not defined"), unknown_hint()));
+        };
+        if !(share.is_finite() && share >= 0.0) {
+            return Err(loc.error(
+                &format!("{key}.{name}"),
+                format!("expected a share >= 0, got {share}"),
+                "shares are normalized: { a = 3, b = 1 } sends 75% to a",
+            ));
+        }
+        cumulative += share / total;
+        out.push((index, cumulative));
+    }
+    match out.last_mut() {
+        Some(last) if total > 0.0 => last.1 = 1.0,
+        _ => return Err(loc.error(key, "expected at least one share > 0", "e.g. { \"us-east\" = 1 }")),
+    }
+    Ok(out)
+}

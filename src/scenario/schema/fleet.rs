@@ -1,0 +1,94 @@
+//! The fleet's sections: `[[regions]]` with their `[[regions.pools]]`,
+//! `[[rtt]]` between regions, `[[populations]]` of users, and `[fleet]`'s
+//! global-router settings. A fleet replaces `[replica]` and `[workload]`'s
+//! arrivals: each pool is a replica pool as `[replica]` describes one (the
+//! shared `[batching]`, `[engine]`, `[kv]` and `[slo]` apply to every
+//! pool), and each population brings its own arrivals and sizes.
+
+use super::workload::WorkloadSection;
+use crate::core::llm::RouterPolicy;
+use crate::time::SimDuration;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// The global router's settings.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FleetSection {
+    /// Spill a request to the next-nearest region serving its model once
+    /// the nearest pool holds this many outstanding requests per replica.
+    /// Default: 64.
+    pub spillover_outstanding_per_replica: Option<f64>,
+    /// Bytes one token takes on the wire (prompt in, output out), for the
+    /// egress of requests served in another region than their users'.
+    /// Default: 4.
+    pub bytes_per_token: Option<f64>,
+    /// Folder holding `gpus/` and `models/`, relative to the scenario file.
+    /// Default: `../profiles` from the scenario's folder, else `./profiles`.
+    pub profiles: Option<PathBuf>,
+}
+
+/// A region: where pools run, what its GPUs and its egress cost.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegionSection {
+    /// Unique name, e.g. "us-east".
+    pub name: String,
+    /// Multiplies each GPU profile's $ per GPU-hour here. Default: 1.
+    pub gpu_price_multiplier: Option<f64>,
+    /// $ per GB leaving this region: charged for requests it serves for
+    /// users of another region. Default: 0.
+    pub egress_usd_per_gb: Option<f64>,
+    /// The pools of replicas in this region.
+    #[serde(default)]
+    pub pools: Vec<PoolSection>,
+}
+
+/// A pool of identical replicas of one model (as `[replica]` describes one).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSection {
+    /// Model profile name (a file in `profiles/models/`); requests name it.
+    pub model: String,
+    /// GPU profile name (a file in `profiles/gpus/`).
+    pub gpu: String,
+    /// Tensor-parallel degree: GPUs per replica. Default: 1.
+    pub tp: Option<u32>,
+    /// Number of replicas. Default: 1.
+    pub replicas: Option<u32>,
+    /// How the pool's requests pick a replica. Default: "round-robin".
+    pub routing: Option<RouterPolicy>,
+    /// Fraction of GPU memory kept for activations. Default: 0.1.
+    pub activation_reserve: Option<f64>,
+    /// Most requests waiting per replica; overflow is `overloaded`. Default: unbounded.
+    pub queue_capacity: Option<u64>,
+}
+
+/// The round-trip time between two regions (both directions).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RttSection {
+    /// The two regions, e.g. ["us-east", "eu-west"].
+    pub between: [String; 2],
+    /// Their round-trip time, e.g. "80ms". Users of a region reach a pool
+    /// in another region over this RTT; within a region it is 0.
+    pub rtt: SimDuration,
+}
+
+/// Users: where they are, what they ask for, and when.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PopulationSection {
+    /// Unique name (also names its random streams).
+    pub name: String,
+    /// Share of the population's requests from users near each region:
+    /// `{ "us-east" = 0.7, "eu-west" = 0.3 }` (normalized).
+    pub regions: BTreeMap<String, f64>,
+    /// Share of its requests for each model: `{ "llama-3-8b" = 1 }` (normalized).
+    pub models: BTreeMap<String, f64>,
+    /// Its arrivals and sizes, as `[workload]` writes them (poisson,
+    /// deterministic or gamma with a schedule, or a trace).
+    pub workload: WorkloadSection,
+}

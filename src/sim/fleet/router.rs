@@ -1,0 +1,46 @@
+//! The global router: which pool a request goes to, from its users'
+//! region and its model.
+//!
+//! Pools are indexed by model, and for each (users' region, model) the
+//! pools serving that model are kept nearest first (by the RTT from the
+//! users' region; ties in the scenario's order). A request goes to the
+//! first of them below its spillover limit (outstanding requests per
+//! replica); when every one is at its limit, to the nearest. Per request
+//! that is O(pools of the request's model) at worst and O(1) while the
+//! nearest pool has room: never a scan over every pool of the fleet.
+
+use crate::scenario::FleetConfig;
+
+pub(super) struct GlobalRouter {
+    models: usize,
+    /// By `users' region * models + model`: pool indices, nearest first.
+    candidates: Vec<Vec<u32>>,
+    /// Per pool: the outstanding requests at which it spills over.
+    limit: Vec<u64>,
+}
+
+impl GlobalRouter {
+    pub(super) fn new(fleet: &FleetConfig) -> Self {
+        let models = fleet.models.len();
+        let mut candidates = Vec::with_capacity(fleet.regions.len() * models);
+        for from in 0..fleet.regions.len() {
+            for model in 0..models {
+                let mut pools: Vec<u32> =
+                    (0..fleet.pools.len() as u32).filter(|&p| fleet.pools[p as usize].model == model).collect();
+                // A stable sort keeps the scenario's order among equals.
+                pools.sort_by_key(|&p| fleet.rtt[from][fleet.pools[p as usize].region]);
+                candidates.push(pools);
+            }
+        }
+        let spill = fleet.spillover_outstanding_per_replica;
+        let limit = fleet.pools.iter().map(|p| (spill * f64::from(p.llm.replicas)).ceil() as u64).collect();
+        GlobalRouter { models, candidates, limit }
+    }
+
+    /// The pool for a request of `model` from users near `region`, given
+    /// each pool's outstanding requests; `None` when no pool serves it.
+    pub(super) fn route(&self, region: usize, model: usize, outstanding: impl Fn(u32) -> u64) -> Option<u32> {
+        let pools = &self.candidates[region * self.models + model];
+        pools.iter().copied().find(|&p| outstanding(p) < self.limit[p as usize]).or_else(|| pools.first().copied())
+    }
+}
