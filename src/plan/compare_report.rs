@@ -69,9 +69,11 @@ pub fn to_csv(table: &[Row]) -> String {
     out
 }
 
-/// A number for reading: four significant digits, seconds as ms.
+/// A number for reading: four significant digits; seconds (metrics named
+/// `..._s`, not rates `..._per_s`) as ms.
 fn show(metric: &str, x: f64) -> String {
-    let (x, unit) = if metric.ends_with("_s") { (x * 1e3, " ms") } else { (x, "") };
+    let seconds = metric.ends_with("_s") && !metric.ends_with("_per_s");
+    let (x, unit) = if seconds { (x * 1e3, " ms") } else { (x, "") };
     let digits = if x == 0.0 || !x.is_finite() { 0 } else { (3 - x.abs().log10().floor() as i32).clamp(0, 6) as usize };
     format!("{x:.digits$}{unit}")
 }
