@@ -196,7 +196,8 @@ impl LlmScheduler {
 
     /// Brings the router's and the decode pool's view of replicas
     /// `touched` up to date: their outstanding counts and which prefixes
-    /// they cache. O(log n) per replica plus the router's cost per change.
+    /// they cache. Per replica, one [`LoadIndex`] change (a few word
+    /// writes) plus the router's cost per prefix change.
     fn sync_views(&mut self, touched: &[usize]) {
         let entry = self.entry_pool();
         for &i in touched {
