@@ -113,7 +113,9 @@ pub struct OriginSection {
     pub count: Option<u32>,
     /// Upload bandwidth of each origin (required).
     pub upload: Option<Bandwidth>,
-    /// Concurrent uploads per origin in a swarm. Default: `swarm.upload_slots`.
+    /// Concurrent uploads per origin in a swarm. Default: enough transfers at
+    /// a peer's per-slot rate (node upload / `swarm.upload_slots`) to fill
+    /// the origin's upload.
     pub upload_slots: Option<u32>,
     /// Region of the origins (index into `topology.regions`). Default: 0.
     pub region: Option<u32>,
@@ -162,9 +164,11 @@ pub struct TreeSection {
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct SwarmSection {
-    /// Concurrent uploads per peer. Default: 4.
+    /// Concurrent uploads per peer. Default: 1.
     pub upload_slots: Option<u32>,
-    /// Concurrent downloads per peer. Default: 4.
+    /// Concurrent downloads per peer (transfers from the origin do not
+    /// count against it). Default: enough transfers at a peer's per-slot
+    /// rate (node upload / `upload_slots`) to fill the node's download.
     pub download_slots: Option<u32>,
 }
 

@@ -60,6 +60,13 @@ pub fn run_strategy(plan: &Plan, fleet: &Fleet, strategy: Strategy) -> StrategyR
     report::strategy_run(strategy, &world)
 }
 
+/// Seconds until each node held the verified file by `strategy` (None: it
+/// failed), on the plan's nodes, file and network. The entry point for
+/// callers that need a weight-load time, not a report.
+pub fn node_completion_s(plan: &Plan, strategy: Strategy) -> Vec<Option<f64>> {
+    run_strategy(plan, &Fleet::new(plan), strategy).done_s
+}
+
 /// Runs every strategy of the plan (in parallel; results in plan order).
 pub fn run(plan: &Plan) -> Distribution {
     let fleet = Fleet::new(plan);

@@ -64,6 +64,9 @@ pub struct StrategySummary {
     /// Seconds until the first, the median (of all N) and the last node held the verified file.
     pub first_node_s: Option<f64>,
     pub median_node_s: Option<f64>,
+    /// Seconds until 90% and 99% of all N nodes held it (None if fewer completed).
+    pub p90_node_s: Option<f64>,
+    pub p99_node_s: Option<f64>,
     pub last_node_s: Option<f64>,
     /// last_node_s / lower_bound_s (>= 1 when every node completed).
     pub ratio_to_lower_bound: Option<f64>,
@@ -173,7 +176,9 @@ fn summarize(run: &StrategyRun, plan: &Plan, fleet: &Fleet, bound: &LowerBound) 
         completed: completed as u32,
         failed: (n - completed) as u32,
         first_node_s: times.first().copied(),
-        median_node_s: times.get(n.div_ceil(2) - 1).copied(),
+        median_node_s: percentile(&times, n, 0.5),
+        p90_node_s: percentile(&times, n, 0.9),
+        p99_node_s: percentile(&times, n, 0.99),
         last_node_s: last,
         ratio_to_lower_bound: last.filter(|_| completed == n).map(|l| l / bound.lower_bound_s),
         failures,
@@ -193,6 +198,14 @@ fn summarize(run: &StrategyRun, plan: &Plan, fleet: &Fleet, bound: &LowerBound) 
             all_hold: accounted && lower_bound_respected && capacity_respected,
         },
     }
+}
+
+/// The time by which a fraction `q` of all `n` nodes completed (nearest
+/// rank over all N, so nodes that never completed count as latest);
+/// `sorted` holds the completion times, ascending.
+fn percentile(sorted: &[f64], n: usize, q: f64) -> Option<f64> {
+    let rank = ((q * n as f64).ceil() as usize).max(1);
+    sorted.get(rank - 1).copied()
 }
 
 pub fn distribution(plan: &Plan, fleet: &Fleet, runs: Vec<StrategyRun>) -> Distribution {
@@ -243,16 +256,18 @@ fn opt_secs(s: Option<f64>) -> String {
 pub fn table(s: &Summary) -> String {
     let gb = |b: f64| format!("{:.1}", b / 1e9);
     let mut out = String::from(
-        "| strategy | first node | median node | last node | × lower bound | completed | failed | origin egress GB | cross-rack GB | cross-region GB | max node egress GB | max node egress Gbps |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| strategy | first node | p50 node | p90 node | p99 node | last node | × lower bound | completed | failed | origin egress GB | cross-rack GB | cross-region GB | max node egress GB | max node egress Gbps |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in &s.strategies {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} |",
             r.strategy,
             opt_secs(r.first_node_s),
             opt_secs(r.median_node_s),
+            opt_secs(r.p90_node_s),
+            opt_secs(r.p99_node_s),
             opt_secs(r.last_node_s),
             r.ratio_to_lower_bound.map_or_else(|| "—".into(), |x| format!("{x:.3}")),
             r.completed,

@@ -10,6 +10,14 @@
 //! `download_slots` peers at once), and every peer keeps seeding after it
 //! completes.
 //!
+//! Why it respects bandwidth: the lower bound assumes every byte of upload
+//! is used from the start and every node progresses alike (Kumar & Ross's
+//! fluid schedule). So slot counts default to what fills a link at a peer's
+//! per-slot rate (see `load.rs`), the origin never waits for a download
+//! slot (it alone injects chunks nobody holds; idle, it starves the swarm of
+//! fresh chunks), and an uploader serves the furthest-behind node of its
+//! sample first, so nodes finish together instead of the last one lagging.
+//!
 //! Rack awareness: peers look for partners in their own rack first, and a
 //! transfer may cross racks only for a chunk that the destination's rack
 //! neither holds nor is already receiving — so each rack pulls about one
@@ -66,6 +74,9 @@ pub struct Swarm {
     free_up_rack: Vec<IdSet>,
     hungry: IdSet,
     hungry_rack: Vec<IdSet>,
+    /// Live nodes still lacking a chunk (free download slot or not): the
+    /// origin's candidates.
+    needy: IdSet,
     dirty: Vec<u32>,
     dirty_mark: Vec<bool>,
     /// (source node, chunk) pairs that failed a checksum, per destination.
@@ -108,6 +119,7 @@ impl Swarm {
             free_up: IdSet::new(n),
             free_up_rack: (0..racks as u32).map(|r| rack_set(fleet, r, false)).collect(),
             hungry: everyone(n),
+            needy: everyone(n),
             hungry_rack: (0..racks as u32).map(|r| rack_set(fleet, r, true)).collect(),
             dirty: Vec::new(),
             dirty_mark: vec![false; n as usize],
@@ -253,7 +265,13 @@ impl Swarm {
         let rack = self.rack_of[i] as usize;
         let alive = self.alive[i];
         let can_upload = alive && self.held[i] > 0 && self.up_busy[i] < self.up_slots;
-        let hungry = alive && self.down_busy[i] < self.down_slots && self.held[i] + self.in_flight[i] < self.chunks;
+        let needy = alive && self.held[i] + self.in_flight[i] < self.chunks;
+        let hungry = needy && self.down_busy[i] < self.down_slots;
+        if needy {
+            self.needy.insert(node);
+        } else {
+            self.needy.remove(node);
+        }
         for (set, rack_set, want) in [
             (&mut self.free_up, &mut self.free_up_rack[rack], can_upload),
             (&mut self.hungry, &mut self.hungry_rack[rack], hungry),
@@ -283,10 +301,16 @@ impl Swarm {
                 (true, None, _) => continue,
                 (true, Some(r), true) => &self.hungry_rack[r],
                 (true, Some(r), false) => &self.free_up_rack[r],
+                // The origin's transfers do not wait for a free download slot.
+                (false, _, true) if matches!(me, Peer::Origin(_)) => &self.needy,
                 (false, _, true) => &self.hungry,
                 (false, _, false) => &self.free_up,
             };
             Self::sample(&mut self.rng, set, &mut scratch);
+            if as_uploader {
+                // Serve the furthest-behind first, so every node progresses alike.
+                scratch.sort_by_key(|&x| (self.held[x as usize] + self.in_flight[x as usize], x));
+            }
             for &x in &scratch {
                 if Peer::Node(x) == me {
                     continue;
