@@ -7,7 +7,10 @@
 //! the replications give a Student-t interval at `confidence`
 //! ([`replicate::interval`]); the point meets the SLO when the interval's
 //! upper end is within target x (1 − margin). Its headroom is
-//! 1 − upper / target; the SLO with the least headroom *binds*.
+//! 1 − upper / target; the SLO with the least headroom *binds*. A point
+//! that leaves any measured request unanswered in any replication (failed,
+//! overloaded, refused, rate-limited) meets nothing, whatever its latencies:
+//! the p99s of the requests it did serve would flatter it.
 //!
 //! **Search.** More replicas never make a p99 worse: each replica serves a
 //! share of the same arrivals, so its queue is no longer. Under that
@@ -74,7 +77,10 @@ pub struct Point {
     pub gpus: u32,
     pub usd_per_hour: f64,
     pub slo: Vec<SloEstimate>,
-    /// Every SLO met (with the margin).
+    /// The most measured requests any replication left unanswered (every
+    /// outcome but `completed`).
+    pub unanswered: u64,
+    /// Every SLO met (with the margin) and nothing left unanswered.
     pub meets: bool,
     /// Mean over replications of $ per million output tokens.
     pub usd_per_million_output_tokens: f64,
@@ -168,12 +174,18 @@ pub fn evaluate(space: &Space, user: &[String], config: usize, replicas: u32) ->
         })
         .collect();
     let per_million: Vec<f64> = llm.iter().map(|l| l.cost.usd_per_million_output_tokens).collect();
+    let unanswered = summaries
+        .iter()
+        .map(|s| s.requests.measured - s.requests.measured_by_outcome.get("completed").copied().unwrap_or(0))
+        .max()
+        .unwrap_or(0);
     Ok(Point {
         config,
         replicas,
         gpus: replicas * tp,
         usd_per_hour: f64::from(replicas) * c.usd_per_replica_hour,
-        meets: !slo.is_empty() && slo.iter().all(|e| e.met),
+        unanswered,
+        meets: unanswered == 0 && !slo.is_empty() && slo.iter().all(|e| e.met),
         slo,
         usd_per_million_output_tokens: per_million.iter().sum::<f64>() / per_million.len().max(1) as f64,
     })

@@ -163,7 +163,7 @@ pub fn to_csv(r: &PlanReport) -> String {
         .next()
         .map(|p| p.point.slo.iter().map(|e| e.metric.clone()).collect())
         .unwrap_or_default();
-    let mut out = String::from("config,replicas,gpus,usd_per_hour,meets,usd_per_million_output_tokens");
+    let mut out = String::from("config,replicas,gpus,usd_per_hour,meets,unanswered,usd_per_million_output_tokens");
     for m in &metrics {
         let _ = write!(out, ",{m}_mean_s,{m}_upper_s,{m}_target_s,{m}_headroom");
     }
@@ -173,12 +173,13 @@ pub fn to_csv(r: &PlanReport) -> String {
         let p = &row.point;
         let _ = write!(
             out,
-            "{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{}",
             quote(&row.config),
             p.replicas,
             p.gpus,
             p.usd_per_hour,
             p.meets,
+            p.unanswered,
             p.usd_per_million_output_tokens
         );
         for e in &p.slo {
@@ -301,7 +302,11 @@ pub fn to_markdown(r: &PlanReport, question: &str, replications: u32) -> String 
                 "| {} | {:.2} | {} | {} | `{}` |",
                 p.replicas,
                 p.usd_per_hour,
-                if p.meets { "yes" } else { "no" },
+                match (p.meets, p.unanswered) {
+                    (true, _) => "yes".to_string(),
+                    (false, 0) => "no".to_string(),
+                    (false, n) => format!("no: {n} unanswered"),
+                },
                 slo_cells(p),
                 row.command
             );
