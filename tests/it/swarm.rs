@@ -120,3 +120,16 @@ fn swarm_seeds_stopped_mid_step_count_the_running_step_as_busy() {
         assert!(out.status.success(), "seed {seed}: {}", String::from_utf8_lossy(&out.stdout));
     }
 }
+
+/// Seed 9889 (SGLang, a small KV pool, an LRU prefix cache, closed-loop
+/// clients) once stalled: with the pool full of idle cached prefixes,
+/// admission compared a request's reservation with the free blocks only,
+/// so nothing was ever admitted again and the clients waited forever.
+/// SGLang counts evictable cache as available, and so does admission now.
+#[test]
+fn swarm_seed_with_a_full_prefix_cache_still_admits() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let profiles = root().join("profiles").display().to_string();
+    let out = servesim(&["swarm", "--seed", "9889", "--profiles", &profiles], tmp.path());
+    assert!(out.status.success(), "seed 9889: {}", String::from_utf8_lossy(&out.stdout));
+}

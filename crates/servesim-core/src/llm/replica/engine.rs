@@ -151,7 +151,11 @@ impl Replica {
             let prompt = u64::from(seq.prefill_len()) - shared;
             let future = u64::from(seq.output - seq.generated).min(SGLANG_CLIP_MAX_NEW_TOKENS) as f64;
             let total = self.kv.blocks(prompt) as f64 + future / f64::from(self.cfg.block_tokens.max(1));
-            if total + reserved > self.kv.free() as f64 {
+            // SGLang counts the radix cache's evictable tokens as available
+            // (`python/sglang/srt/managers/schedule_policy.py`, `PrefillAdder`
+            // `rem_total_tokens`: available + evictable size − offset).
+            let hit = seq.prefix.filter(|p| self.kv.has_prefix(p.id)).map(|p| p.id);
+            if total + reserved > self.kv.available(hit) as f64 {
                 break;
             }
             let splits = self.cfg.policy.splits();

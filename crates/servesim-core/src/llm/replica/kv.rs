@@ -53,6 +53,12 @@ impl KvLedger {
         self.capacity.saturating_sub(self.used)
     }
 
+    /// Blocks free now plus those held only by unreferenced cached prefixes
+    /// (not `keep`): what an admission can have after evicting.
+    pub(super) fn available(&self, keep: Option<u32>) -> u64 {
+        self.free() + self.prefixes.as_ref().map_or(0, |c| c.evictable_blocks(keep))
+    }
+
     /// Takes `blocks` if `blocks + headroom` are free, evicting unreferenced
     /// cached prefixes (never `keep`) to make room; false, changing nothing,
     /// if they cannot be found.
@@ -82,8 +88,7 @@ impl KvLedger {
         if need <= self.free() {
             return true;
         }
-        let Some(cache) = self.prefixes.as_ref() else { return false };
-        if need > self.free() + cache.evictable_blocks(keep) {
+        if need > self.available(keep) {
             return false;
         }
         while need > self.free() {
