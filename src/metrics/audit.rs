@@ -108,7 +108,13 @@ impl StepLedger {
     /// `server` started a step of modeled duration `took` at `at`; the step
     /// before it on that server is settled with `measured` (nanoseconds of
     /// `[from, to]` in the measured interval).
-    pub(super) fn started(&mut self, server: usize, at: SimTime, took: SimDuration, measured: impl Fn(SimTime, SimTime) -> u64) {
+    pub(super) fn started(
+        &mut self,
+        server: usize,
+        at: SimTime,
+        took: SimDuration,
+        measured: impl Fn(SimTime, SimTime) -> u64,
+    ) {
         let Some(slot) = self.in_flight.get_mut(server) else { return };
         if let Some((start, took)) = slot.replace((at, took)) {
             self.settled[server] += measured(start, start + took);
