@@ -109,3 +109,24 @@ fn bad_failures_are_refused_at_their_keys() {
         &["mttr"],
     );
 }
+
+#[test]
+fn the_region_outage_scenario_fails_over_in_time_and_matches_its_snapshot() {
+    let path = crate::support::root().join("scenarios/fleet/region-outage.toml");
+    let s = servesim::scenario::load(&path, &[]).unwrap_or_else(|e| panic!("{e}"));
+    let encode = |s: &servesim::scenario::Scenario| {
+        servesim::report::summary_json(&servesim::sim::run(s).summary).expect("encodes")
+    };
+    let first = encode(&s);
+    assert_eq!(first, encode(&s), "two runs differ");
+    let j: serde_json::Value = serde_json::from_str(&first).expect("valid JSON");
+    assert_eq!((j["invariants"]["all_hold"].as_bool(), j["invariants"]["lost"].as_u64()), (Some(true), Some(0)));
+    let outage = &j["fleet"]["incidents"][0];
+    // Health check 10 s + TTL 30 s; us-west is 60 ms away.
+    let (from, detect, rtt) = (300.0, 40.0, 0.06);
+    assert!((outage["time_to_detect_s"].as_f64().unwrap() - detect).abs() < 1e-9);
+    let last = outage["last_routed_in_s"].as_f64().unwrap();
+    assert!(last <= from + detect + rtt, "traffic entered us-east at {last} s");
+    assert!(outage["failed"].as_u64().unwrap() > 0);
+    crate::support::assert_snapshot("shipped_scenarios", &s.name, &first);
+}
