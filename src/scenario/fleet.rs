@@ -52,7 +52,15 @@ pub(super) fn resolve(
                 }
             };
             let nodes_per_rack = nodes_per_rack(file, loc)?;
-            let failures = reliability(p, &at, loc)?.map(|gpu| FailureModel {
+            let gpu = reliability(p, &at, loc)?;
+            if gpu.is_some() && file.run.duration.is_none() {
+                return Err(loc.error(
+                    &format!("{at}.mtbf"),
+                    "random failures are drawn over a run of known length",
+                    "set run.duration, e.g. duration = \"1h\"",
+                ));
+            }
+            let failures = gpu.map(|gpu| FailureModel {
                 gpu,
                 gpus_per_node: GPUS_PER_NODE,
                 nodes_per_rack,

@@ -18,8 +18,7 @@
 //! pool); nothing per request but an O(1) routing note and, per failed
 //! answer, a pass over the scheduled failures.
 
-use super::Event;
-use crate::engine::{Clock, RngStreams};
+use crate::engine::RngStreams;
 use crate::metrics::fleet::IncidentSummary;
 use crate::scenario::schema::FailureKind;
 use crate::scenario::{Failure, FleetConfig};
@@ -75,17 +74,16 @@ pub(super) struct Failures<'a> {
 }
 
 impl<'a> Failures<'a> {
-    /// Schedules every failure event before `stop` (the run's end).
+    /// Hands every failure event before `stop` (the run's end) to `schedule`.
     pub(super) fn new(
         fleet: &'a FleetConfig,
         streams: &RngStreams,
         stop: Option<SimTime>,
-        clock: &mut Clock<Event>,
+        mut schedule: impl FnMut(SimTime, FailureEvent),
     ) -> Self {
-        let before_stop = |t: SimTime| stop.is_none_or(|s| t < s);
         let mut at = |t: SimTime, e: FailureEvent| {
-            if before_stop(t) {
-                clock.schedule(t, Event::Failure(e));
+            if stop.is_none_or(|s| t < s) {
+                schedule(t, e);
             }
         };
         for (k, f) in fleet.failures.iter().enumerate() {
@@ -98,6 +96,7 @@ impl<'a> Failures<'a> {
                 at(to + fleet.detection, FailureEvent::Readmitted { failure });
             }
         }
+        // The resolver gives pools with an MTBF a run of known length.
         if let Some(stop) = stop {
             for (i, pool) in fleet.pools.iter().enumerate() {
                 let Some(model) = pool.failures else { continue };

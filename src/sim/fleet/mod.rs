@@ -145,7 +145,7 @@ impl<'a> FleetRun<'a> {
                 pool
             })
             .collect();
-        let failures = Failures::new(fleet, &streams, limits::stop(run), &mut clock);
+        let failures = Failures::new(fleet, &streams, limits::stop(run), |at, e| clock.schedule(at, Event::Failure(e)));
         let kv_total = fleet.pools.iter().map(|p| p.llm.replica.kv_blocks * u64::from(p.llm.replicas)).sum::<u64>();
         FleetRun {
             scenario,
