@@ -17,6 +17,39 @@ pub struct FleetSummary {
     pub egress_usd: f64,
     /// In the scenario's order (region by region).
     pub pools: Vec<FleetPoolSummary>,
+    /// Replica failures drawn from pools' `mtbf` over the run.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub replica_failures: u64,
+    /// Each scheduled failure, in the scenario's order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub incidents: Vec<IncidentSummary>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// A scheduled failure and what it cost.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct IncidentSummary {
+    /// `region_outage`, `replica_loss` or `rack_loss`.
+    pub kind: String,
+    pub region: String,
+    /// The pool, "region/model", for a loss inside one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pool: Option<String>,
+    /// When it started and ended (s into the run).
+    pub from_s: f64,
+    pub to_s: f64,
+    /// Replicas it took down.
+    pub replicas: u64,
+    /// A region outage: from its start until the router moved traffic away.
+    pub time_to_detect_s: Option<f64>,
+    /// A region outage: the last request routed into the region while down.
+    pub last_routed_in_s: Option<f64>,
+    /// Requests answered `failed` by its pools (its region's, for an outage)
+    /// while it was under way (an outage: until traffic was back).
+    pub failed: u64,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

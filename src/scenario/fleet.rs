@@ -7,15 +7,21 @@
 //! adds is checked here, each error at its key: a model or GPU no profile
 //! describes (from the pool resolver), two regions without an RTT between
 //! them, a population drawing users from an undefined region, or asking
-//! for a model no pool serves.
+//! for a model no pool serves, a failure naming an unknown region or pool,
+//! ending before it starts, starting after the run, or taking down more
+//! than its pool holds, and `mtbf` without `mttr`.
 
 use super::check::{forbid, token_sizes};
 use super::error::ScenarioError;
 use super::llm;
 use super::locate::Locator;
-use super::schema::{BatchingPolicy, PoolSection, PopulationSection, ReplicaSection, ScenarioFile, WorkloadSection};
-use super::serving::{FleetConfig, FleetPool, Population, Region};
+use super::schema::{
+    BatchingPolicy, FailureKind, FailureSection, PoolSection, PopulationSection, ReplicaSection, ScenarioFile,
+    WorkloadSection,
+};
+use super::serving::{Failure, FleetConfig, FleetPool, Population, Region};
 use super::workload;
+use crate::model::failure::{FailureModel, Reliability};
 use crate::time::SimDuration;
 use crate::workload::{ArrivalSpec, ArrivalStream, RateSchedule};
 use std::collections::BTreeMap;
@@ -45,7 +51,25 @@ pub(super) fn resolve(
                     models.len() - 1
                 }
             };
-            pools.push(FleetPool { region: i, model, llm });
+            let nodes_per_rack = nodes_per_rack(file, loc)?;
+            let gpu = reliability(p, &at, loc)?;
+            if gpu.is_some() && file.run.duration.is_none() {
+                return Err(loc.error(
+                    &format!("{at}.mtbf"),
+                    "random failures are drawn over a run of known length",
+                    "set run.duration, e.g. duration = \"1h\"",
+                ));
+            }
+            let failures = gpu.map(|gpu| FailureModel {
+                gpu,
+                gpus_per_node: GPUS_PER_NODE,
+                nodes_per_rack,
+                racks_per_zone: 1,
+                node: None,
+                rack: None,
+                zone: None,
+            });
+            pools.push(FleetPool { region: i, model, llm, failures });
         }
     }
     if pools.is_empty() {
@@ -91,6 +115,14 @@ pub(super) fn resolve(
             "about 4 bytes of text per token",
         ));
     }
+    let detection =
+        f.health_check_interval.unwrap_or(SimDuration::from_secs(10)) + f.dns_ttl.unwrap_or(SimDuration::from_secs(30));
+    let failures = file
+        .failures
+        .iter()
+        .enumerate()
+        .map(|(k, failure)| resolve_failure(file, failure, k, &regions, &models, &pools, loc))
+        .collect::<Result<Vec<_>, _>>()?;
     let arrivals = match populations.as_slice() {
         [one] => one.arrivals.clone(),
         all => {
@@ -110,6 +142,8 @@ pub(super) fn resolve(
         populations,
         spillover_outstanding_per_replica: spillover,
         bytes_per_token,
+        detection,
+        failures,
     };
     Ok((fleet, arrivals))
 }
@@ -345,4 +379,160 @@ fn mix(
         _ => return Err(loc.error(key, "expected at least one share > 0", "e.g. { \"us-east\" = 1 }")),
     }
     Ok(out)
+}
+
+/// GPUs per node: the failure domains' first level.
+const GPUS_PER_NODE: u32 = 8;
+
+/// `[fleet] nodes_per_rack`, at least 1.
+fn nodes_per_rack(file: &ScenarioFile, loc: &Locator) -> Result<u32, ScenarioError> {
+    match file.fleet.as_ref().and_then(|f| f.nodes_per_rack).unwrap_or(4) {
+        0 => Err(loc.error("fleet.nodes_per_rack", "expected at least 1 node per rack", "e.g. nodes_per_rack = 4")),
+        n => Ok(n),
+    }
+}
+
+/// A pool's GPU reliability: `mtbf` and `mttr` together, both > 0.
+fn reliability(p: &PoolSection, at: &str, loc: &Locator) -> Result<Option<Reliability>, ScenarioError> {
+    match (p.mtbf, p.mttr) {
+        (None, None) => Ok(None),
+        (Some(mtbf), Some(mttr)) if mtbf > SimDuration::ZERO && mttr > SimDuration::ZERO => {
+            Ok(Some(Reliability { mtbf, mttr }))
+        }
+        (Some(_), Some(_)) => {
+            Err(loc.error(&format!("{at}.mtbf"), "expected durations > 0", "e.g. mtbf = \"2000h\", mttr = \"4h\""))
+        }
+        (Some(_), None) => Err(loc.error(
+            &format!("{at}.mtbf"),
+            "`mtbf` without `mttr`: a failed GPU would never be repaired",
+            "add mttr = \"4h\" (mean time to repair)",
+        )),
+        (None, Some(_)) => Err(loc.error(
+            &format!("{at}.mttr"),
+            "`mttr` without `mtbf`: GPUs that never fail are never repaired",
+            "add mtbf = \"2000h\" (mean time between failures), or drop mttr",
+        )),
+    }
+}
+
+/// `[[failures]]` entry `k`: its target resolved, its interval inside the
+/// run, and the replicas it takes down.
+fn resolve_failure(
+    file: &ScenarioFile,
+    f: &FailureSection,
+    k: usize,
+    regions: &[Region],
+    models: &[String],
+    pools: &[FleetPool],
+    loc: &Locator,
+) -> Result<Failure, ScenarioError> {
+    let at = format!("failures[{k}]");
+    let key = |name: &str| format!("{at}.{name}");
+    let need = |name: &str, value: Option<SimDuration>, hint: &str| {
+        value.ok_or_else(|| loc.error(&key(name), format!("missing: a {:?} needs `{name}`", f.kind), hint))
+    };
+    let Some(run) = file.run.duration else {
+        return Err(loc.error(
+            "run.duration",
+            "missing: failures are placed in a run of known length",
+            "e.g. duration = \"20m\"",
+        ));
+    };
+    let (region, pool, from, to, when) = match f.kind {
+        FailureKind::RegionOutage => {
+            let name = f.region.as_deref().ok_or_else(|| {
+                loc.error(&key("region"), "missing: which region goes down", format!("regions: {}", names(regions)))
+            })?;
+            let region = regions.iter().position(|r| r.name == name).ok_or_else(|| {
+                loc.error(
+                    &key("region"),
+                    format!("no region is named `{name}`"),
+                    format!("regions: {}", names(regions)),
+                )
+            })?;
+            let from = need("from", f.from, "from = \"5m\" (into the run)")?;
+            let to = need("to", f.to, "to = \"15m\"")?;
+            (region, None, from, to, "from")
+        }
+        FailureKind::ReplicaLoss | FailureKind::RackLoss => {
+            let pool = find_pool(f.pool.as_deref(), &key("pool"), regions, models, pools, loc)?;
+            let from = need("at", f.at, "at = \"5m\" (into the run)")?;
+            let to = from + need("repair_after", f.repair_after, "repair_after = \"10m\"")?;
+            (pools[pool].region, Some(pool), from, to, "at")
+        }
+    };
+    if from >= to {
+        let end = if f.kind == FailureKind::RegionOutage { "to" } else { "repair_after" };
+        return Err(loc.error(
+            &key(end),
+            "the failure ends before it starts",
+            "a failure lasts a while: `to` after `from`, `repair_after` > 0",
+        ));
+    }
+    if from >= run {
+        return Err(loc.error(
+            &key(when),
+            format!("starts at {:.0} s, after the run ends ({:.0} s)", from.as_secs_f64(), run.as_secs_f64()),
+            "place the failure inside the run, or lengthen run.duration",
+        ));
+    }
+    let replicas = match (f.kind, pool) {
+        (FailureKind::ReplicaLoss, Some(p)) => {
+            let have = pools[p].llm.replicas;
+            let count = f.count.unwrap_or(1);
+            if count == 0 || count > have {
+                return Err(loc.error(
+                    &key("count"),
+                    format!("expected 1..={have} replicas (the pool's size), got {count}"),
+                    "lose fewer replicas, or use a region_outage for all of them",
+                ));
+            }
+            (0..count).map(|r| (p, r)).collect()
+        }
+        (FailureKind::RackLoss, Some(p)) => {
+            let llm = &pools[p].llm;
+            let per_rack = u64::from(GPUS_PER_NODE) * u64::from(nodes_per_rack(file, loc)?);
+            let gpus = u64::from(llm.replicas) * u64::from(llm.tp);
+            let racks = gpus.div_ceil(per_rack);
+            let rack = u64::from(f.rack.unwrap_or(0));
+            if rack >= racks {
+                return Err(loc.error(
+                    &key("rack"),
+                    format!("the pool's {gpus} GPUs fill {racks} rack(s) of {per_rack} GPUs; there is no rack {rack}"),
+                    format!("racks are numbered from 0: pick one below {racks}, or change [fleet] nodes_per_rack"),
+                ));
+            }
+            let tp = u64::from(llm.tp.max(1));
+            let (first, last) = (rack * per_rack, ((rack + 1) * per_rack).min(gpus));
+            (first / tp..last.div_ceil(tp)).map(|r| (p, r as u32)).collect()
+        }
+        _ => pools
+            .iter()
+            .enumerate()
+            .filter(|(_, q)| q.region == region)
+            .flat_map(|(p, q)| (0..q.llm.replicas).map(move |r| (p, r)))
+            .collect(),
+    };
+    Ok(Failure { kind: f.kind, region, pool, from, to: to.min(run), replicas })
+}
+
+/// The pool a failure names as "region/model".
+fn find_pool(
+    name: Option<&str>,
+    key: &str,
+    regions: &[Region],
+    models: &[String],
+    pools: &[FleetPool],
+    loc: &Locator,
+) -> Result<usize, ScenarioError> {
+    let all = || {
+        let list: Vec<String> =
+            pools.iter().map(|p| format!("\"{}/{}\"", regions[p.region].name, models[p.model])).collect();
+        format!("pools: {}", list.join(", "))
+    };
+    let name = name.ok_or_else(|| loc.error(key, "missing: which pool", all()))?;
+    pools
+        .iter()
+        .position(|p| name.split_once('/') == Some((regions[p.region].name.as_str(), models[p.model].as_str())))
+        .ok_or_else(|| loc.error(key, format!("no pool is `{name}` (\"region/model\")"), all()))
 }

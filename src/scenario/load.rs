@@ -97,7 +97,11 @@ fn resolve(file: ScenarioFile, path: &Path, profiles: Option<&Path>, loc: &Locat
         check::forbid(loc, "workload.clients", &file.workload.clients, "tenants bring their own arrivals")?;
     }
     let fleet = match file.regions.is_empty() {
-        true => None,
+        true => {
+            let why = "failures strike a fleet's regions and pools: add [[regions]]";
+            check::forbid(loc, "failures", &(!file.failures.is_empty()).then_some(()), why)?;
+            None
+        }
         false => Some(fleet::resolve(&file, llm::Source { path, profiles }, loc)?),
     };
     let arrivals = match (&fleet, file.tenants.is_empty()) {

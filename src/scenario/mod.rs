@@ -46,5 +46,5 @@ pub use locate::Locator;
 pub use run::{RunConfig, ValidationConfig};
 pub use safety::{ClassifierTime, Outage, SafetyModel, Scores};
 pub use serving::{
-    CostModel, FleetConfig, FleetPool, FrontDoorConfig, LlmConfig, Population, Region, Serving, Trigger,
+    CostModel, Failure, FleetConfig, FleetPool, FrontDoorConfig, LlmConfig, Population, Region, Serving, Trigger,
 };

@@ -107,6 +107,9 @@ pub struct ScenarioFile {
     /// `[workload]`'s.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub populations: Vec<PopulationSection>,
+    /// Scheduled failures of the fleet's regions and pools.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<FailureSection>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, Default)]

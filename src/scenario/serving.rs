@@ -120,6 +120,26 @@ pub struct FleetConfig {
     /// Outstanding requests per replica above which the router spills over.
     pub spillover_outstanding_per_replica: f64,
     pub bytes_per_token: f64,
+    /// How long after a region fails, or comes back, the global router
+    /// moves traffic: a health-check interval plus the DNS/GSLB TTL.
+    pub detection: SimDuration,
+    /// Scheduled failures, in file order.
+    pub failures: Vec<Failure>,
+}
+
+/// A scheduled failure, resolved: what it takes down and when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub kind: crate::scenario::schema::FailureKind,
+    /// The region it strikes.
+    pub region: usize,
+    /// The pool, for a loss inside one.
+    pub pool: Option<usize>,
+    /// Down over `[from, to)`, times into the run.
+    pub from: SimDuration,
+    pub to: SimDuration,
+    /// `(pool, replica)` taken down.
+    pub replicas: Vec<(usize, u32)>,
 }
 
 impl FleetConfig {
@@ -143,6 +163,8 @@ pub struct FleetPool {
     pub region: usize,
     pub model: usize,
     pub llm: LlmConfig,
+    /// Its GPUs' random failures and repairs, if they fail.
+    pub failures: Option<crate::model::failure::FailureModel>,
 }
 
 /// Users with their own arrivals, sizes and mixes (cumulative weights, so

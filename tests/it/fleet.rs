@@ -36,7 +36,7 @@ tpot_p99 = "50ms"
 
 /// The fleet holding `SINGLE`'s pool in `us-east`, its one population's
 /// users all near `users`; `extra` is appended (more regions, RTTs, keys).
-fn fleet(users: &str, extra: &str) -> String {
+pub(crate) fn fleet(users: &str, extra: &str) -> String {
     format!(
         r#"
 name = "pool"
@@ -69,7 +69,7 @@ workload = {{ arrival = "poisson", rate_per_s = 30.0, prompt_tokens = {{ median 
     )
 }
 
-const EU: &str = r#"
+pub(crate) const EU: &str = r#"
 [[regions]]
 name = "eu-west"
 [[rtt]]
@@ -77,15 +77,15 @@ between = ["us-east", "eu-west"]
 rtt = "100ms"
 "#;
 
-fn load(text: &str) -> Scenario {
+pub(crate) fn load(text: &str) -> Scenario {
     scenario::from_text(text, &root().join("scenarios/test.toml"), &[]).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn run(text: &str) -> Summary {
+pub(crate) fn run(text: &str) -> Summary {
     sim::run(&load(text)).summary
 }
 
-fn json(s: &Summary) -> serde_json::Value {
+pub(crate) fn json(s: &Summary) -> serde_json::Value {
     serde_json::from_str(&summary_json(s).expect("encodes")).expect("valid JSON")
 }
 
@@ -170,7 +170,7 @@ fn a_fleet_is_deterministic_and_its_populations_have_their_own_streams() {
 
 /// The error loading `text` is at `key`, on a line of the file, with a hint
 /// mentioning each of `hint`.
-fn refused(text: &str, key: &str, hint: &[&str]) {
+pub(crate) fn refused(text: &str, key: &str, hint: &[&str]) {
     let e = scenario::from_text(text, &root().join("scenarios/test.toml"), &[]).expect_err("refused");
     assert_eq!(e.key, key, "{e}");
     assert!(matches!(e.origin, Origin::File { line: Some(_) }), "located: {e}");

@@ -1,6 +1,6 @@
 //! The fleet's sections: `[[regions]]` with their `[[regions.pools]]`,
 //! `[[rtt]]` between regions, `[[populations]]` of users, and `[fleet]`'s
-//! global-router settings. A fleet replaces `[replica]` and `[workload]`'s
+//! global-router settings, and `[[failures]]` that strike it. A fleet replaces `[replica]` and `[workload]`'s
 //! arrivals: each pool is a replica pool as `[replica]` describes one (the
 //! shared `[batching]`, `[engine]`, `[kv]` and `[slo]` apply to every
 //! pool), and each population brings its own arrivals and sizes.
@@ -25,6 +25,16 @@ pub struct FleetSection {
     /// egress of requests served in another region than their users'.
     /// Default: 4.
     pub bytes_per_token: Option<f64>,
+    /// How often the global router's health checks probe each region: a
+    /// failed region is seen down at most this long after it fails.
+    /// Default: "10s".
+    pub health_check_interval: Option<SimDuration>,
+    /// The DNS/GSLB record's time to live: clients keep resolving to a
+    /// region this long after the router stops announcing it. Default: "30s".
+    pub dns_ttl: Option<SimDuration>,
+    /// Nodes of 8 GPUs per rack, for `rack_loss` and the failure domains
+    /// of pools with `mtbf`. Default: 4.
+    pub nodes_per_rack: Option<u32>,
     /// Folder holding `gpus/` and `models/`, relative to the scenario file.
     /// Default: `../profiles` from the scenario's folder, else `./profiles`.
     pub profiles: Option<PathBuf>,
@@ -64,6 +74,60 @@ pub struct PoolSection {
     pub activation_reserve: Option<f64>,
     /// Most requests waiting per replica; overflow is `overloaded`. Default: unbounded.
     pub queue_capacity: Option<u64>,
+    /// Mean time between failures of each GPU (with `mttr`): a replica is
+    /// down while any of its GPUs is. Default: GPUs never fail.
+    pub mtbf: Option<SimDuration>,
+    /// Mean time to repair a failed GPU (with `mtbf`).
+    pub mttr: Option<SimDuration>,
+}
+
+/// What a scheduled failure takes down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// Every pool of `region`, from `from` to `to`.
+    RegionOutage,
+    /// `count` replicas of `pool` at `at`, repaired `repair_after` later.
+    ReplicaLoss,
+    /// Rack number `rack` of `pool` (every replica with a GPU in it) at
+    /// `at`, repaired `repair_after` later.
+    RackLoss,
+}
+
+impl FailureKind {
+    /// Its name in the scenario file.
+    pub fn name(self) -> &'static str {
+        match self {
+            FailureKind::RegionOutage => "region_outage",
+            FailureKind::ReplicaLoss => "replica_loss",
+            FailureKind::RackLoss => "rack_loss",
+        }
+    }
+}
+
+/// A scheduled failure.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FailureSection {
+    pub kind: FailureKind,
+    /// `region_outage`: the region lost.
+    pub region: Option<String>,
+    /// `replica_loss`, `rack_loss`: the pool, as "region/model", e.g.
+    /// "us-east/llama-3-70b".
+    pub pool: Option<String>,
+    /// `region_outage`: when it starts and ends (times into the run).
+    pub from: Option<SimDuration>,
+    pub to: Option<SimDuration>,
+    /// `replica_loss`, `rack_loss`: when the replicas fail, and how long
+    /// until they are repaired.
+    pub at: Option<SimDuration>,
+    pub repair_after: Option<SimDuration>,
+    /// `replica_loss`: how many replicas (the pool's first ones).
+    pub count: Option<u32>,
+    /// `rack_loss`: which of the pool's racks (from 0; replicas are packed
+    /// onto consecutive GPUs, 8 to a node, `[fleet] nodes_per_rack` nodes to
+    /// a rack).
+    pub rack: Option<u32>,
 }
 
 /// The round-trip time between two regions (both directions).

@@ -19,7 +19,15 @@
 //! regions. A fleet of one pool in one region runs the same events in the
 //! same order as the single-pool driver, so its summary's common sections
 //! are that run's.
+//!
+//! Failures (`failures.rs`): a replica going down is a `ReplicaFailed`
+//! input to its pool's core (its requests answered `failed`), counted per
+//! replica so overlapping failures (an outage during a drawn GPU failure)
+//! bring it back only when the last ends; a region outage drains the
+//! region at the router once detected. No front door sits in front of a
+//! fleet, so a failed request is not retried: it counts as failed.
 
+mod failures;
 mod pool;
 mod router;
 mod users;
@@ -35,6 +43,7 @@ use crate::metrics::timeline::Levels;
 use crate::metrics::Recorder;
 use crate::scenario::{FleetConfig, RunConfig, Scenario};
 use crate::time::{SimDuration, SimTime};
+use failures::{FailureEvent, Failures};
 use pool::{Level, PoolRun};
 use router::GlobalRouter;
 use std::collections::HashMap;
@@ -67,6 +76,7 @@ enum Event {
     Deliver {
         slot: u32,
     },
+    Failure(FailureEvent),
 }
 
 /// A request served in another region than its user's.
@@ -107,6 +117,7 @@ struct FleetRun<'a> {
     actions: Vec<Action>,
     answers: Vec<(u32, RequestId, Outcome, Served)>,
     recorder: Recorder,
+    failures: Failures<'a>,
     clock: Clock<Event>,
 }
 
@@ -134,6 +145,7 @@ impl<'a> FleetRun<'a> {
                 pool
             })
             .collect();
+        let failures = Failures::new(fleet, &streams, limits::stop(run), |at, e| clock.schedule(at, Event::Failure(e)));
         let kv_total = fleet.pools.iter().map(|p| p.llm.replica.kv_blocks * u64::from(p.llm.replicas)).sum::<u64>();
         FleetRun {
             scenario,
@@ -154,6 +166,7 @@ impl<'a> FleetRun<'a> {
             actions: Vec::new(),
             answers: Vec::new(),
             recorder,
+            failures,
             clock,
         }
     }
@@ -193,8 +206,55 @@ impl<'a> FleetRun<'a> {
                 self.in_transit -= 1;
                 self.record_answer(now, r.pool, r.request, r.outcome, &r.served, true);
             }
+            Event::Failure(f) => self.failure(now, f),
         }
         self.answer(now);
+    }
+
+    fn failure(&mut self, now: SimTime, event: FailureEvent) {
+        match event {
+            FailureEvent::Start { failure } | FailureEvent::End { failure } => {
+                let starts = matches!(event, FailureEvent::Start { .. });
+                let f = self.failures.failure(failure);
+                if f.kind == crate::scenario::schema::FailureKind::RegionOutage {
+                    self.failures.outage(failure, starts);
+                }
+                for &(pool, replica) in &f.replicas {
+                    self.replica(now, pool as u32, replica, starts);
+                }
+            }
+            FailureEvent::Detected { failure } => {
+                self.router.drain(self.failures.failure(failure).region);
+                self.failures.detected(failure, now);
+            }
+            FailureEvent::Readmitted { failure } => self.router.readmit(self.failures.failure(failure).region),
+            FailureEvent::ReplicaDown { pool, replica } => {
+                self.failures.drawn += 1;
+                self.replica(now, pool, replica, true);
+            }
+            FailureEvent::ReplicaUp { pool, replica } => self.replica(now, pool, replica, false),
+        }
+    }
+
+    /// One more failure holds `replica` of `pool` down (`down`), or one
+    /// fewer: it fails on the first and is repaired after the last.
+    fn replica(&mut self, now: SimTime, pool: u32, replica: u32, down: bool) {
+        self.touch(now, pool, |run| {
+            let held = &mut run.pools[pool as usize].down[replica as usize];
+            let input = match down {
+                true => {
+                    *held += 1;
+                    (*held == 1).then_some(Input::ReplicaFailed { replica })
+                }
+                false => {
+                    *held -= 1;
+                    (*held == 0).then_some(Input::ReplicaRepaired { replica })
+                }
+            };
+            if let Some(input) = input {
+                run.input(now, pool, input);
+            }
+        });
     }
 
     /// The population's request due now: offered, recorded, its next
@@ -224,6 +284,7 @@ impl<'a> FleetRun<'a> {
             return;
         };
         self.pools[pool as usize].routed += 1;
+        self.failures.routed(self.fleet.pools[pool as usize].region, now);
         let rtt = self.fleet.rtt[sent.region][self.fleet.pools[pool as usize].region];
         if rtt == SimDuration::ZERO {
             self.touch(now, pool, |run| run.input(now, pool, input));
@@ -314,6 +375,9 @@ impl<'a> FleetRun<'a> {
         crossed: bool,
     ) {
         self.recorder.respond(now, request, outcome, served.arrived, served.admitted);
+        if outcome == Outcome::Failed {
+            self.failures.failed(pool as usize, now);
+        }
         if outcome != Outcome::Completed || !self.recorder.measures(served.arrived) {
             return;
         }
@@ -348,7 +412,7 @@ impl<'a> FleetRun<'a> {
         }
         let ending = self.clock.ending();
         let idle = self.in_transit == 0 && self.pools.iter().all(PoolRun::idle);
-        let FleetRun { scenario, fleet, seed, pools, recorder, egress, .. } = self;
+        let FleetRun { scenario, fleet, seed, pools, recorder, egress, failures, .. } = self;
         let mut recorded = recorder.finish(&scenario.name, seed, run_end(ending, idle), false);
         let span = recorded.summary.run.measure_span_s;
         let servers = &recorded.summary.servers;
@@ -383,6 +447,8 @@ impl<'a> FleetRun<'a> {
             egress_bytes: egress.1,
             egress_usd: egress.2,
             pools: summaries,
+            replica_failures: failures.drawn,
+            incidents: failures.summaries(),
         });
         recorded.summary.backend = "sim".into();
         recorded

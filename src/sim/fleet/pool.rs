@@ -25,6 +25,8 @@ pub(super) struct PoolRun<'a> {
     pub(super) offset: u32,
     /// Requests the global router sent here.
     pub(super) routed: u64,
+    /// Per replica: the failures holding it down now.
+    pub(super) down: Vec<u32>,
     /// When its KV use was last integrated.
     integrated_to: SimTime,
 }
@@ -49,6 +51,7 @@ impl<'a> PoolRun<'a> {
             tokens: LlmRecorder::default(),
             offset,
             routed: 0,
+            down: vec![0; llm.replicas as usize],
             integrated_to: SimTime::ZERO,
         }
     }

@@ -8,6 +8,10 @@
 //! replica); when every one is at its limit, to the nearest. Per request
 //! that is O(pools of the request's model) at worst and O(1) while the
 //! nearest pool has room: never a scan over every pool of the fleet.
+//!
+//! A region the health checks found down (and whose DNS records have
+//! expired) is drained: its pools are passed over while any pool of the
+//! model elsewhere is left, until it is re-admitted.
 
 use crate::scenario::FleetConfig;
 
@@ -17,6 +21,10 @@ pub(super) struct GlobalRouter {
     candidates: Vec<Vec<u32>>,
     /// Per pool: the outstanding requests at which it spills over.
     limit: Vec<u64>,
+    /// Per pool: its region.
+    region: Vec<usize>,
+    /// Per region: the failures that drained it and have not re-admitted it.
+    drained: Vec<u32>,
 }
 
 impl GlobalRouter {
@@ -34,13 +42,32 @@ impl GlobalRouter {
         }
         let spill = fleet.spillover_outstanding_per_replica;
         let limit = fleet.pools.iter().map(|p| (spill * f64::from(p.llm.replicas)).ceil() as u64).collect();
-        GlobalRouter { models, candidates, limit }
+        let region = fleet.pools.iter().map(|p| p.region).collect();
+        GlobalRouter { models, candidates, limit, region, drained: vec![0; fleet.regions.len()] }
+    }
+
+    /// Traffic leaves `region` (a failure was detected there).
+    pub(super) fn drain(&mut self, region: usize) {
+        self.drained[region] += 1;
+    }
+
+    /// Traffic may return to `region` (its failure was seen to end).
+    pub(super) fn readmit(&mut self, region: usize) {
+        self.drained[region] -= 1;
     }
 
     /// The pool for a request of `model` from users near `region`, given
-    /// each pool's outstanding requests; `None` when no pool serves it.
+    /// each pool's outstanding requests: the nearest undrained one below
+    /// its limit, else the nearest undrained one, else the nearest; `None`
+    /// when no pool serves it.
     pub(super) fn route(&self, region: usize, model: usize, outstanding: impl Fn(u32) -> u64) -> Option<u32> {
         let pools = &self.candidates[region * self.models + model];
-        pools.iter().copied().find(|&p| outstanding(p) < self.limit[p as usize]).or_else(|| pools.first().copied())
+        let up = |p: u32| self.drained[self.region[p as usize]] == 0;
+        pools
+            .iter()
+            .copied()
+            .find(|&p| up(p) && outstanding(p) < self.limit[p as usize])
+            .or_else(|| pools.iter().copied().find(|&p| up(p)))
+            .or_else(|| pools.first().copied())
     }
 }

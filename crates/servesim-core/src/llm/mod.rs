@@ -23,6 +23,14 @@
 //! `KvArrived`; only then are the prefill replica's blocks freed, and the
 //! sequence waits in the decode replica's arrived-KV queue until its blocks
 //! fit there. Nothing is dropped: every request still gets one outcome.
+//!
+//! Failures (`Input::ReplicaFailed` / `ReplicaRepaired`): a failed replica
+//! answers what it held `Failed` and takes no work until repaired. While
+//! one is down, an arrival the router places on a down replica goes to the
+//! least-outstanding replica that is up instead (the down one's view is
+//! raised above every live load, so each down replica costs one re-pick
+//! at most until it next changes); with every replica down it is answered
+//! `Failed` at once. Without failures nothing of this runs.
 
 mod load_index;
 mod prefix;
@@ -86,6 +94,8 @@ pub struct LlmScheduler {
     stopping: Vec<RequestId>,
     /// Chunk boundaries reached (see [`LlmScheduler::watch_chunks`]).
     chunks: Vec<(RequestId, u32)>,
+    /// Replicas failed and not yet repaired.
+    down: u32,
 }
 
 impl LlmScheduler {
@@ -103,6 +113,7 @@ impl LlmScheduler {
             location: IdMap::default(),
             stopping: Vec::new(),
             chunks: Vec::new(),
+            down: 0,
         }
     }
 
@@ -228,7 +239,12 @@ impl LlmScheduler {
     fn dispatch(&mut self, now: SimTime, input: Input, out: &mut Vec<Action>) {
         match input {
             Input::Arrival { request, prompt_tokens, output_tokens, prefix, session } => {
-                let r = self.router.pick(prefix.map(|p| p.id), session);
+                let Some(r) = self.place(prefix.map(|p| p.id), session) else {
+                    let served =
+                        Served { arrived: now, admitted: None, first_token: None, prompt_tokens, output_tokens: 0 };
+                    out.push(Action::Respond { request, outcome: crate::Outcome::Failed, served });
+                    return;
+                };
                 self.location.insert(request.0, r as u32);
                 self.tracked(&[r], |s| {
                     let replica = &mut s.replicas[r];
@@ -280,7 +296,50 @@ impl LlmScheduler {
                     Cancel::InTransfer | Cancel::AtStepEnd | Cancel::NotHere => {}
                 });
             }
-            Input::StepDone { .. } | Input::Timer { .. } => {}
+            Input::ReplicaFailed { replica } if (replica as usize) < self.replicas.len() => {
+                let i = replica as usize;
+                if self.replicas[i].is_down() {
+                    return;
+                }
+                self.down += 1;
+                self.tracked(&[i], |s| {
+                    s.replicas[i].fail(out);
+                });
+            }
+            Input::ReplicaRepaired { replica } if (replica as usize) < self.replicas.len() => {
+                let i = replica as usize;
+                if !self.replicas[i].is_down() {
+                    return;
+                }
+                self.down -= 1;
+                self.tracked(&[i], |s| {
+                    s.replicas[i].repair();
+                    s.replicas[i].poll(now, out);
+                });
+            }
+            Input::StepDone { .. }
+            | Input::Timer { .. }
+            | Input::ReplicaFailed { .. }
+            | Input::ReplicaRepaired { .. } => {}
         }
+    }
+
+    /// The replica for an arrival: the router's pick, or, when that one is
+    /// down, the least-outstanding replica that is up; `None` when every
+    /// replica taking arrivals is down.
+    fn place(&mut self, prefix: Option<u32>, session: Option<u32>) -> Option<usize> {
+        let mut r = self.router.pick(prefix, session);
+        if self.down == 0 {
+            return Some(r);
+        }
+        for _ in 0..=self.down {
+            if !self.replicas[r].is_down() {
+                return Some(r);
+            }
+            // Above every live replica's outstanding count, so it is never the least again until it changes.
+            self.router.set_load(r, self.totals.outstanding + 1);
+            r = self.router.least()?;
+        }
+        None
     }
 }

@@ -31,6 +31,13 @@ pub enum Input {
     /// not interrupted; if that step completes it, it completes). Ignored
     /// for a request already answered.
     Cancel { request: RequestId },
+    /// Replica `replica`'s hardware failed now: every request it holds is
+    /// answered `Failed` and its KV freed; it takes no new work (arrivals
+    /// go to the pool's other replicas, or are answered `Failed` when none
+    /// is up) until `ReplicaRepaired`.
+    ReplicaFailed { replica: u32 },
+    /// Replica `replica` is repaired: it takes work again, empty.
+    ReplicaRepaired { replica: u32 },
 }
 
 /// A new request, as a replica takes it (the fields of `Input::Arrival`).

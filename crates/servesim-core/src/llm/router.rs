@@ -137,6 +137,11 @@ impl Router {
         self.loads.is_empty()
     }
 
+    /// The replica with the fewest outstanding requests (ties to the lowest index).
+    pub fn least(&self) -> Option<usize> {
+        self.loads.least()
+    }
+
     /// Replica `i` now has `outstanding` requests.
     pub fn set_load(&mut self, i: usize, outstanding: u64) {
         let old = self.loads.load(i);

@@ -44,12 +44,14 @@
 //! ledger: every block taken or given back), `decode.rs` (the decode set),
 //! `seq.rs` (a sequence in each of its states, and the step in flight),
 //! `step.rs` (admission, preemption, planning and finishing a step),
-//! `handoff.rs` (disaggregated hand-off), `cancel.rs`.
+//! `handoff.rs` (disaggregated hand-off), `cancel.rs`, `failure.rs` (a
+//! replica failing and being repaired).
 
 mod cancel;
 mod config;
 mod decode;
 mod engine;
+mod failure;
 mod handoff;
 mod kv;
 mod seq;
@@ -146,6 +148,8 @@ pub struct Replica {
     /// SGLang: the share of running requests' future tokens reserved when
     /// admitting (`engine.rs`).
     new_token_ratio: f64,
+    /// Failed and not yet repaired (`failure.rs`).
+    down: bool,
 }
 
 impl Replica {
@@ -170,6 +174,7 @@ impl Replica {
             arrived: VecDeque::new(),
             cancelling: Vec::new(),
             new_token_ratio: config::SGLANG_INIT_NEW_TOKEN_RATIO,
+            down: false,
         }
     }
 
@@ -288,7 +293,7 @@ impl Replica {
             first_token: None,
         };
         let over_budget = self.cfg.policy.refuses_over_budget() && prompt > self.cfg.max_batched_tokens;
-        let outcome = if over_budget || !self.could_ever_fit(u64::from(prompt) + u64::from(output)) {
+        let outcome = if self.down || over_budget || !self.could_ever_fit(u64::from(prompt) + u64::from(output)) {
             Some(Outcome::Failed)
         } else if self.cfg.queue_capacity.is_some_and(|cap| self.waiting.len() as u64 >= cap) {
             Some(Outcome::Overloaded)

@@ -30,7 +30,7 @@ enum Parked {
 impl Replica {
     /// Plans and starts the next step if the GPU is idle and there is work.
     pub fn poll(&mut self, now: SimTime, out: &mut Vec<Action>) {
-        if self.in_flight.is_some() {
+        if self.in_flight.is_some() || self.down {
             return;
         }
         let mut swap_bytes = 0;
