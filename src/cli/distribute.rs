@@ -1,7 +1,7 @@
 //! `servesim distribute`: how long until every node holds the model
 //! weights, per strategy, against the theoretical lower bound.
 
-use super::{Failure, ScenarioFlags};
+use super::{CommonFlags, Failure};
 use anyhow::anyhow;
 use clap::Args;
 use servesim::distribute::{self, report};
@@ -16,7 +16,7 @@ pub struct DistributeArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     #[command(flatten)]
-    flags: ScenarioFlags,
+    flags: CommonFlags,
 }
 
 pub fn distribute(args: DistributeArgs) -> Result<ExitCode, Failure> {

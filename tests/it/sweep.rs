@@ -3,6 +3,7 @@
 //! hinted refusals (with nothing written) for bad specs and bad shard sets.
 
 use crate::support::{servesim, STATION};
+use servesim::plan::source::Source;
 use servesim::plan::sweep::{self, table, Axis, Measured, Spec};
 use std::path::Path;
 use std::process::Output;
@@ -51,7 +52,7 @@ fn a_replicated_grid_renders_the_same_bytes_on_one_and_two_threads() {
     let render = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
         pool.install(|| {
-            let scenarios = sweep::load_points(&path, &[], None, &spec.axes, 0..6).expect("points");
+            let scenarios = sweep::load_points(&Source::new(&path), &spec.axes, 0..6).expect("points");
             let runs = sweep::run_points(&scenarios, spec.replications, &|| {}, |s| Measured::of(&s));
             let r = table::render(&spec, &runs);
             (r.csv, r.markdown)
