@@ -135,6 +135,8 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode, Failure> {
     for (name, svg) in compare_report::plots(&items, &runs).map_err(Failure::failed)? {
         files.push((name, svg.into_bytes()));
     }
+    let question = report::question_at(&items[0].scenario.path);
+    files.push(("report.html", compare_report::to_html(&md, &question, &items, &runs, &files).into_bytes()));
     let dir = report::write_files(&out, &files)?;
     if !args.flags.common.quiet {
         print!("{md}");

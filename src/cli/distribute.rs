@@ -26,10 +26,8 @@ pub fn distribute(args: DistributeArgs) -> Result<ExitCode, Failure> {
     }
     let out = args.out.unwrap_or_else(|| PathBuf::from("reports").join(&plan.name));
     servesim::report::check_out(&out)?;
-    let text = servesim::input::read_text(&args.scenario, servesim::input::TEXT_MAX_BYTES, "scenario files")
-        .unwrap_or_default();
     let result = distribute::run(&plan);
-    let files = report::render(&result, &servesim::report::question_of(&text)).map_err(Failure::failed)?;
+    let files = report::render(&result, &servesim::report::question_at(&args.scenario)).map_err(Failure::failed)?;
     let dir = servesim::report::write_files(&out, &files)?;
     let s = &result.summary;
     if !args.flags.quiet {

@@ -26,14 +26,14 @@ pub fn plan(args: PlanArgs) -> Result<ExitCode, Failure> {
     report::check_out(&out)?;
     let searches = capacity::plan(&space).map_err(Failure::input)?;
     let r = capacity_report::report(&space, &searches);
-    let text = servesim::input::read_text(&args.scenario, servesim::input::TEXT_MAX_BYTES, "scenario files")
-        .unwrap_or_default();
-    let md = capacity_report::to_markdown(&r, &report::question_of(&text), space.replications);
+    let question = report::question_at(&args.scenario);
+    let md = capacity_report::to_markdown(&r, &question, space.replications);
     let json = capacity_report::to_json(&r).map_err(|e| Failure::failed(anyhow!("encoding plan.json: {e}")))?;
     let files = [
         ("plan.md", md.into_bytes()),
         ("plan.csv", capacity_report::to_csv(&r).into_bytes()),
         ("plan.json", json.into_bytes()),
+        ("report.html", capacity_report::to_html(&r, &question, space.replications).into_bytes()),
     ];
     let dir = report::write_files(&out, &files)?;
     if !args.flags.common.quiet {

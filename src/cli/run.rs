@@ -28,8 +28,6 @@ pub struct RunArgs {
 
 pub fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     let scenario = args.flags.load(&args.scenario)?;
-    let text = servesim::input::read_text(&args.scenario, servesim::input::TEXT_MAX_BYTES, "scenario files")
-        .unwrap_or_default();
     let leaf = match args.backend {
         Backend::Sim => scenario.name.clone(),
         live_backend => format!("{}-{}", scenario.name, live_backend.name()),
@@ -47,7 +45,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Failure> {
             live::driver::run(&scenario, exec).map_err(Failure::failed)?.recorded
         }
     };
-    let dir = report::write(&out, &recorded, &report::question_of(&text))?;
+    let dir = report::write(&out, &recorded, &report::question_at(&args.scenario))?;
     let s = &recorded.summary;
     if !args.flags.common.quiet {
         let e2e = &s.latency.end_to_end;

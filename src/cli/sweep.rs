@@ -101,7 +101,14 @@ pub fn sweep(args: SweepArgs) -> Result<ExitCode, Failure> {
         PathBuf::from("reports").join(leaf)
     });
     report::check_out(&out)?;
-    let spec = Spec { scenario: base.name.clone(), seed: base.seed, axes, replications, slo_p99_ns: slo.map(|d| d.0) };
+    let spec = Spec {
+        scenario: base.name.clone(),
+        seed: base.seed,
+        axes,
+        replications,
+        slo_p99_ns: slo.map(|d| d.0),
+        question: report::question_at(&args.scenario),
+    };
     let range = shard.map_or(0..points, |s| s.range(points));
     let scenarios = sweep::load_points(&source, &spec.axes, range.clone()).map_err(|e| {
         let blamed = spec

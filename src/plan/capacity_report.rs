@@ -3,7 +3,7 @@
 //! cost), the Pareto frontier of cost vs the binding SLO's p99, and every
 //! evaluated point — each with the `servesim run` command that reproduces
 //! it (replication 0's seed; replication i's seed is listed in
-//! `plan.json`).
+//! `plan.json`) — as `plan.md`, `plan.csv`, `plan.json` and `report.html`.
 //!
 //! The frontier is drawn over the points that met every SLO, on the metric
 //! that binds the winner: moving right along it buys a lower p99 with more
@@ -12,6 +12,7 @@
 
 use super::capacity::{point_overrides, replication_seeds, Outcome, Point, Search, SloEstimate};
 use super::space::Space;
+use crate::report::html::{self, Verdict};
 use serde::Serialize;
 use std::fmt::Write;
 
@@ -205,6 +206,41 @@ fn slo_cells(p: &Point) -> String {
         .map(|e| format!("{} {} / {} ms ({:+.1}%)", e.metric, ms(e.upper_s), ms(e.target_s), e.headroom * 100.0))
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// `report.html`: `plan.md` on one page, under the answer and the
+/// winner's SLOs (the binding one named) as verdicts.
+pub fn to_html(r: &PlanReport, question: &str, replications: u32) -> String {
+    let verdicts: Vec<Verdict> = match &r.winner {
+        Some(w) => {
+            let answer = Verdict {
+                label: "answer".into(),
+                pass: true,
+                detail: format!(
+                    "{} with {} replicas ({} GPUs), ${:.2}/hour",
+                    w.config, w.point.replicas, w.point.gpus, w.point.usd_per_hour
+                ),
+            };
+            let binding = &w.point.binding().metric;
+            let slos = w.point.slo.iter().map(|e| Verdict {
+                label: format!("SLO {}{}", e.metric, if &e.metric == binding { " (binding)" } else { "" }),
+                pass: e.met,
+                detail: format!(
+                    "upper bound {} ms vs target {} ms, headroom {:.1}%",
+                    ms(e.upper_s),
+                    ms(e.target_s),
+                    e.headroom * 100.0
+                ),
+            });
+            std::iter::once(answer).chain(slos).collect()
+        }
+        None => vec![Verdict {
+            label: "answer".into(),
+            pass: false,
+            detail: format!("no configuration meets every SLO with at most {} replicas", r.max_replicas),
+        }],
+    };
+    html::study_page(&to_markdown(r, "", replications), question, &verdicts, &[])
 }
 
 /// `plan.md`: the answer for a person.

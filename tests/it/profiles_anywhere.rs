@@ -2,7 +2,7 @@
 //! binary, and a profiles folder beside the scenario (or `--profiles DIR`)
 //! adds profiles or overrides a built-in one.
 
-use crate::support::{root, servesim};
+use crate::support::{root, servesim, CHAT_PLAN};
 use std::path::Path;
 
 const SCENARIO: &str = "llama70b-h100-continuous.toml";
@@ -88,46 +88,13 @@ fn missing_profiles_list_what_is_available() {
     assert!(err.contains("`replica.profiles`") && err.contains("no profiles folder at"), "{err}");
 }
 
-/// Llama-3-8B chat on A100s, on whatever profiles the command is given,
-/// with a small `[plan]` search space.
-const CHAT: &str = r#"name = "chat"
-seed = 11
-
-[run]
-duration = "30s"
-warmup = "5s"
-
-[workload]
-arrival = "poisson"
-rate_per_s = 8.0
-prompt_tokens = { median = 600, p99 = 4000, max = 8000 }
-output_tokens = { median = 150, p99 = 600, max = 1000 }
-
-[replica]
-gpu = "a100-80gb"
-model = "llama-3-8b"
-count = 2
-
-[batching]
-policy = "continuous"
-max_batch = 32
-
-[slo]
-ttft_p99 = "2s"
-
-[plan]
-tp = [1, 2]
-max_replicas = 4
-replications = 2
-"#;
-
 /// A folder `mine/` whose A100 costs $9.50 an hour and has half the
 /// shipped memory bandwidth, beside `chat.toml`'s own folder.
 fn chat_and_slow_a100() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let scenarios = dir.path().join("scenarios");
     std::fs::create_dir_all(&scenarios).unwrap();
-    std::fs::write(scenarios.join("chat.toml"), CHAT).unwrap();
+    std::fs::write(scenarios.join("chat.toml"), CHAT_PLAN).unwrap();
     let gpus = dir.path().join("mine/gpus");
     std::fs::create_dir_all(&gpus).unwrap();
     let a100 = std::fs::read_to_string(root().join("profiles/gpus/a100-80gb.toml")).unwrap();

@@ -48,6 +48,7 @@ fn a_replicated_grid_renders_the_same_bytes_on_one_and_two_threads() {
         axes: vec![Axis::parse("servers.count=1,2").unwrap(), Axis::parse("workload.rate_per_s=40..120/40").unwrap()],
         replications: Some(3),
         slo_p99_ns: Some(50_000_000),
+        question: String::new(),
     };
     let render = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");

@@ -48,6 +48,9 @@ pub struct Spec {
     pub replications: Option<u32>,
     /// End-to-end p99 SLO of the knee verdict, in nanoseconds.
     pub slo_p99_ns: Option<u64>,
+    /// The question the scenario answers (its header comment), atop
+    /// `report.html`; carried here so a merge of shards writes it too.
+    pub question: String,
 }
 
 impl Spec {
