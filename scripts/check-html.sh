@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Renders the report.html of a shipped scenario in headless Chromium and
-# fails on any console error or uncaught exception, or on a screenshot that
-# is missing or blank. The detector is first shown a page that throws, so a
+# Renders the report.html of a shipped scenario's run, and of a comparison
+# of it with static batching, in headless Chromium and fails on any console
+# error or uncaught exception, or on a screenshot that is missing or blank. The detector is first shown a page that throws, so a
 # change in Chromium's log format cannot make the check pass silently.
 #
 #   bash scripts/check-html.sh [SCENARIO] [SCREENSHOT.png]
+#
+# SCREENSHOT.png is the run's page; the comparison's lands beside it as
+# SCREENSHOT-compare.png.
 #
 # Needs the release binary (cargo build --release) and Debian's chromium
 # (.ci/run installs it). SERVESIM names another binary.
@@ -47,27 +50,36 @@ if [ -z "$(problems "$work/throws.log")" ]; then
   exit 1
 fi
 
-"$servesim" run "$scenario" --out "$work/report" --quiet
-if ! render "$work/report/report.html" "$shot" "$work/report.log"; then
-  echo "check-html: chromium failed on report.html:" >&2
-  cat "$work/report.log" >&2
-  exit 1
-fi
-found=$(problems "$work/report.log")
-if [ -n "$found" ]; then
-  echo "check-html: report.html logged console errors:" >&2
-  echo "$found" >&2
-  exit 1
-fi
+# check PAGE PNG: renders one report.html and fails on anything it logs.
+check() {
+  if ! render "$1" "$2" "$work/page.log"; then
+    echo "check-html: chromium failed on $1:" >&2
+    cat "$work/page.log" >&2
+    exit 1
+  fi
+  found=$(problems "$work/page.log")
+  if [ -n "$found" ]; then
+    echo "check-html: $1 logged console errors:" >&2
+    echo "$found" >&2
+    exit 1
+  fi
+}
 
-# A real screenshot: a 1280x2000 PNG, large enough to hold text and plots.
-python3 - "$shot" "$scenario" <<'PY'
+"$servesim" run "$scenario" --out "$work/report" --quiet
+check "$work/report/report.html" "$shot"
+"$servesim" compare "$scenario" --variant static:batching.policy=static,batching.max_wait=50ms \
+  --out "$work/compare" --quiet
+check "$work/compare/report.html" "${shot%.png}-compare.png"
+
+# Real screenshots: 1280x2000 PNGs, large enough to hold text and plots.
+python3 - "$scenario" "$shot" "${shot%.png}-compare.png" <<'PY'
 import struct, sys
-data = open(sys.argv[1], "rb").read()
-if data[:8] != b"\x89PNG\r\n\x1a\n":
-    sys.exit(f"check-html: {sys.argv[1]} is not a PNG")
-width, height = struct.unpack(">II", data[16:24])
-if (width, height) != (1280, 2000) or len(data) < 50_000:
-    sys.exit(f"check-html: screenshot {width}x{height}, {len(data)} bytes: expected 1280x2000 and a rendered page")
-print(f"check-html: report.html of {sys.argv[2]}: no console errors; screenshot {width}x{height}, {len(data)} bytes")
+for shot in sys.argv[2:]:
+    data = open(shot, "rb").read()
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        sys.exit(f"check-html: {shot} is not a PNG")
+    width, height = struct.unpack(">II", data[16:24])
+    if (width, height) != (1280, 2000) or len(data) < 50_000:
+        sys.exit(f"check-html: screenshot {width}x{height}, {len(data)} bytes: expected 1280x2000 and a rendered page")
+    print(f"check-html: {shot} of {sys.argv[1]}: no console errors; {width}x{height}, {len(data)} bytes")
 PY

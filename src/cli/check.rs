@@ -66,7 +66,7 @@ pub fn check(args: CheckArgs) -> Result<ExitCode, Failure> {
     for path in &args.scenarios {
         let scenario = args.flags.load(path)?;
         let text = scenario::read(path, "scenarios/").map_err(Failure::input)?;
-        let loc = Locator::new(&text, path, args.flags.set_overrides()?).map_err(Failure::input)?;
+        let loc = Locator::new(&text, path, args.flags.common.set_overrides()?).map_err(Failure::input)?;
         let own = check::parse(&scenario.file.check, "check", &loc).map_err(Failure::input)?;
         if own.is_empty() && shared.is_none() {
             return Err(Failure::input(anyhow!(
@@ -105,7 +105,7 @@ pub fn check(args: CheckArgs) -> Result<ExitCode, Failure> {
         let failing: Vec<&Outcome> = outcomes.iter().filter(|o| !o.pass).collect();
         total += outcomes.len();
         failed.extend(failing.iter().map(|o| format!("{name}: {}", check::failure_line(o))));
-        if !args.flags.quiet || !failing.is_empty() {
+        if !args.flags.common.quiet || !failing.is_empty() {
             let seed = summary["seed"].as_u64().map(|s| format!(" (seed {s})")).unwrap_or_default();
             say!("{name}{seed}: {}", path.display());
             say!("{}", check::table(&outcomes));
@@ -113,7 +113,7 @@ pub fn check(args: CheckArgs) -> Result<ExitCode, Failure> {
     }
     match failed.is_empty() {
         true => {
-            if !args.flags.quiet {
+            if !args.flags.common.quiet {
                 say!("all {total} assertions pass");
             }
             Ok(ExitCode::SUCCESS)

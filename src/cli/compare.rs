@@ -58,11 +58,10 @@ fn parse_variant(raw: &str) -> Result<(String, Vec<String>), Failure> {
 }
 
 pub fn compare(args: CompareArgs) -> Result<ExitCode, Failure> {
-    let user = args.flags.overrides()?;
     let mut items = Vec::new();
     for path in &args.scenarios {
         let s = args.flags.load(path)?;
-        items.push(Item { name: s.name.clone(), scenario: s, sets: args.flags.set.clone() });
+        items.push(Item { name: s.name.clone(), scenario: s, sets: args.flags.common.set.clone() });
     }
     if !args.variant.is_empty() {
         if args.scenarios.len() > 1 {
@@ -71,11 +70,10 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode, Failure> {
                 args.scenarios.len()
             )));
         }
-        let path = &args.scenarios[0];
+        let source = args.flags.source(&args.scenarios[0])?;
         for raw in &args.variant {
             let (name, sets) = parse_variant(raw)?;
-            let all: Vec<String> = user.iter().cloned().chain(sets.iter().cloned()).collect();
-            let mut s = servesim::scenario::load(path, &all).map_err(|mut e| {
+            let s = source.load(&sets).map_err(|mut e| {
                 if let Origin::Override(text) = &e.origin {
                     if sets.contains(text) {
                         e.origin = Origin::Flag(format!("--variant {raw}"));
@@ -83,10 +81,7 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode, Failure> {
                 }
                 Failure::input(e)
             })?;
-            if let Some(seed) = args.flags.seed {
-                s.seed = seed;
-            }
-            let shown = args.flags.set.iter().cloned().chain(sets).collect();
+            let shown = args.flags.common.set.iter().cloned().chain(sets).collect();
             items.push(Item { name, scenario: s, sets: shown });
         }
     }
@@ -140,8 +135,10 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode, Failure> {
     for (name, svg) in compare_report::plots(&items, &runs).map_err(Failure::failed)? {
         files.push((name, svg.into_bytes()));
     }
+    let question = report::question_at(&items[0].scenario.path);
+    files.push(("report.html", compare_report::to_html(&md, &question, &items, &runs, &files).into_bytes()));
     let dir = report::write_files(&out, &files)?;
-    if !args.flags.quiet {
+    if !args.flags.common.quiet {
         print!("{md}");
         say!("report: {}", dir.display());
     }

@@ -1,7 +1,7 @@
 //! `servesim distribute`: how long until every node holds the model
 //! weights, per strategy, against the theoretical lower bound.
 
-use super::{Failure, ScenarioFlags};
+use super::{CommonFlags, Failure};
 use anyhow::anyhow;
 use clap::Args;
 use servesim::distribute::{self, report};
@@ -16,7 +16,7 @@ pub struct DistributeArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     #[command(flatten)]
-    flags: ScenarioFlags,
+    flags: CommonFlags,
 }
 
 pub fn distribute(args: DistributeArgs) -> Result<ExitCode, Failure> {
@@ -26,10 +26,8 @@ pub fn distribute(args: DistributeArgs) -> Result<ExitCode, Failure> {
     }
     let out = args.out.unwrap_or_else(|| PathBuf::from("reports").join(&plan.name));
     servesim::report::check_out(&out)?;
-    let text = servesim::input::read_text(&args.scenario, servesim::input::TEXT_MAX_BYTES, "scenario files")
-        .unwrap_or_default();
     let result = distribute::run(&plan);
-    let files = report::render(&result, &servesim::report::question_of(&text)).map_err(Failure::failed)?;
+    let files = report::render(&result, &servesim::report::question_at(&args.scenario)).map_err(Failure::failed)?;
     let dir = servesim::report::write_files(&out, &files)?;
     let s = &result.summary;
     if !args.flags.quiet {

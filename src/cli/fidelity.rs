@@ -84,7 +84,7 @@ pub fn fidelity(args: FidelityArgs) -> Result<ExitCode, Failure> {
         profile.display(),
         f.live.summary.requests.offered
     );
-    if !args.flags.quiet {
+    if !args.flags.common.quiet {
         print!("{head}{table}");
     }
     let mut csv = String::from("metric,live,sim,error\n");
@@ -112,7 +112,7 @@ pub fn fidelity(args: FidelityArgs) -> Result<ExitCode, Failure> {
         ("summary_sim.json", report::summary_json(&f.sim.summary).map_err(Failure::failed)?.into_bytes()),
     ];
     let dir = report::write_files(&out, &files)?;
-    if !args.flags.quiet {
+    if !args.flags.common.quiet {
         say!("report: {}", dir.display());
     }
     Ok(ExitCode::SUCCESS)
@@ -143,7 +143,7 @@ fn benchmarks(file: &Path, args: &FidelityArgs) -> Result<ExitCode, Failure> {
     let md = fidelity::markdown(&outcomes, &file.display().to_string(), calibrated.as_deref());
     let files = vec![("fidelity.md", md.clone().into_bytes()), ("fidelity.csv", fidelity::csv(&outcomes).into_bytes())];
     let dir = report::write_files(&out, &files)?;
-    if !args.flags.quiet {
+    if !args.flags.common.quiet {
         let all = fidelity::Accuracy::of(&outcomes);
         say!(
             "{}: {} rows, {} simulated: TTFT MAPE {:.1}%, TPOT MAPE {:.1}% (per group in fidelity.md)",

@@ -1,10 +1,13 @@
 //! Flags shared by the subcommands: the thread count (every subcommand),
-//! and for those that load scenarios the seed, key overrides, a profiles
-//! folder, quiet output.
+//! for those that read scenarios the seed, key overrides and quiet output,
+//! and for those that load serving scenarios the work limit and a
+//! profiles folder.
 
 use super::failure::Failure;
 use clap::Args;
 use servesim::model::profile_lookup::ProfileLookup;
+use servesim::plan::source::Source;
+use servesim::scenario::Scenario;
 use std::path::{Path, PathBuf};
 
 /// `--profiles DIR`: the user's profiles, searched before all others.
@@ -63,21 +66,31 @@ impl GlobalFlags {
     }
 }
 
-/// Flags shared by commands that load scenarios.
+/// Flags of every command that reads a scenario file: the seed, key
+/// overrides, quiet output.
 #[derive(Args, Debug, Clone)]
-pub struct ScenarioFlags {
+pub struct CommonFlags {
     /// Master seed (overrides the scenario's `seed`).
     #[arg(long)]
     pub(super) seed: Option<u64>,
     /// Override a scenario key, e.g. --set batching.max_batch=16 --set batching.max_wait=5ms (repeatable).
     #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
     pub(super) set: Vec<String>,
-    /// Run even when the expected work is above the limit (sets run.allow_large = true).
-    #[arg(long)]
-    pub(super) allow_large: bool,
     /// Print only errors.
     #[arg(long, short)]
     pub(super) quiet: bool,
+}
+
+/// Flags of the commands that load serving scenarios: the [`CommonFlags`],
+/// the work limit and a profiles folder (a distribution scenario has
+/// neither, so `distribute` takes the common flags alone).
+#[derive(Args, Debug, Clone)]
+pub struct ScenarioFlags {
+    #[command(flatten)]
+    pub(super) common: CommonFlags,
+    /// Run even when the expected work is above the limit (sets run.allow_large = true).
+    #[arg(long)]
+    pub(super) allow_large: bool,
     #[command(flatten)]
     pub(super) profiles: ProfilesFlag,
 }
@@ -100,7 +113,7 @@ pub(super) fn check_key(flag: &str, key: &str) -> Result<(), Failure> {
     }
 }
 
-impl ScenarioFlags {
+impl CommonFlags {
     /// The `--set` overrides, each key checked for size.
     pub(super) fn set_overrides(&self) -> Result<&[String], Failure> {
         for raw in &self.set {
@@ -108,20 +121,28 @@ impl ScenarioFlags {
         }
         Ok(&self.set)
     }
+}
 
+impl ScenarioFlags {
     /// The `--set` overrides, then `--allow-large` as the serving-scenario
     /// override it stands for.
     pub(super) fn overrides(&self) -> Result<Vec<String>, Failure> {
         let allow = self.allow_large.then(|| "run.allow_large=true".to_string());
-        Ok(self.set_overrides()?.iter().cloned().chain(allow).collect())
+        Ok(self.common.set_overrides()?.iter().cloned().chain(allow).collect())
     }
 
-    pub(super) fn load(&self, path: &std::path::Path) -> Result<servesim::scenario::Scenario, Failure> {
-        let mut scenario = servesim::scenario::load_with_profiles(path, &self.overrides()?, self.profiles.dir()?)
-            .map_err(Failure::input)?;
-        if let Some(seed) = self.seed {
-            scenario.seed = seed;
-        }
-        Ok(scenario)
+    /// The scenario at `path` as these flags ask for it: every point of a
+    /// study is loaded from it.
+    pub(super) fn source(&self, path: &Path) -> Result<Source, Failure> {
+        Ok(Source {
+            path: path.to_path_buf(),
+            overrides: self.overrides()?,
+            profiles: self.profiles.dir()?.map(Path::to_path_buf),
+            seed: self.common.seed,
+        })
+    }
+
+    pub(super) fn load(&self, path: &Path) -> Result<Scenario, Failure> {
+        self.source(path)?.load(&[]).map_err(Failure::input)
     }
 }

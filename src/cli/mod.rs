@@ -30,7 +30,7 @@ mod tradeoff;
 mod validate;
 
 pub use failure::Failure;
-pub use flags::ScenarioFlags;
+pub use flags::{CommonFlags, ScenarioFlags};
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

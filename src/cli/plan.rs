@@ -21,23 +21,22 @@ pub struct PlanArgs {
 }
 
 pub fn plan(args: PlanArgs) -> Result<ExitCode, Failure> {
-    let user = args.flags.overrides()?;
-    let space = space::read(&args.scenario, &user, args.flags.seed).map_err(Failure::input)?;
+    let space = space::read(&args.flags.source(&args.scenario)?).map_err(Failure::input)?;
     let out = args.out.unwrap_or_else(|| PathBuf::from("reports").join(format!("{}-plan", space.base.name)));
     report::check_out(&out)?;
-    let searches = capacity::plan(&space, &user).map_err(Failure::input)?;
-    let r = capacity_report::report(&space, &user, &searches);
-    let text = servesim::input::read_text(&args.scenario, servesim::input::TEXT_MAX_BYTES, "scenario files")
-        .unwrap_or_default();
-    let md = capacity_report::to_markdown(&r, &report::question_of(&text), space.replications);
+    let searches = capacity::plan(&space).map_err(Failure::input)?;
+    let r = capacity_report::report(&space, &searches);
+    let question = report::question_at(&args.scenario);
+    let md = capacity_report::to_markdown(&r, &question, space.replications);
     let json = capacity_report::to_json(&r).map_err(|e| Failure::failed(anyhow!("encoding plan.json: {e}")))?;
     let files = [
         ("plan.md", md.into_bytes()),
         ("plan.csv", capacity_report::to_csv(&r).into_bytes()),
         ("plan.json", json.into_bytes()),
+        ("report.html", capacity_report::to_html(&r, &question, space.replications).into_bytes()),
     ];
     let dir = report::write_files(&out, &files)?;
-    if !args.flags.quiet {
+    if !args.flags.common.quiet {
         match &r.winner {
             Some(w) => {
                 let b = w.point.binding();

@@ -28,8 +28,6 @@ pub struct RunArgs {
 
 pub fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     let scenario = args.flags.load(&args.scenario)?;
-    let text = servesim::input::read_text(&args.scenario, servesim::input::TEXT_MAX_BYTES, "scenario files")
-        .unwrap_or_default();
     let leaf = match args.backend {
         Backend::Sim => scenario.name.clone(),
         live_backend => format!("{}-{}", scenario.name, live_backend.name()),
@@ -41,15 +39,15 @@ pub fn run(args: RunArgs) -> Result<ExitCode, Failure> {
         live_backend => {
             live::driver::llm_config(&scenario).map_err(Failure::input)?;
             let exec = args.exec.open(live_backend, &args.flags.profiles.lookup()?)?;
-            if !args.flags.quiet {
+            if !args.flags.common.quiet {
                 say!("live run on {}: model {} (real time; Ctrl-C to stop)", exec.device(), exec.model().name);
             }
             live::driver::run(&scenario, exec).map_err(Failure::failed)?.recorded
         }
     };
-    let dir = report::write(&out, &recorded, &report::question_of(&text))?;
+    let dir = report::write(&out, &recorded, &report::question_at(&args.scenario))?;
     let s = &recorded.summary;
-    if !args.flags.quiet {
+    if !args.flags.common.quiet {
         let e2e = &s.latency.end_to_end;
         let outcomes: Vec<String> =
             s.requests.by_outcome.iter().filter(|(_, &n)| n > 0).map(|(name, n)| format!("{name} {n}")).collect();

@@ -91,7 +91,8 @@ pub fn sweep(args: SweepArgs) -> Result<ExitCode, Failure> {
         Some(text) => Some(Shard::parse(text).map_err(|e| Failure::input(anyhow!("--shard {e}")))?),
         None => None,
     };
-    let base = args.flags.load(&args.scenario)?;
+    let source = args.flags.source(&args.scenario)?;
+    let base = source.load(&[]).map_err(Failure::input)?;
     let out = args.out.unwrap_or_else(|| {
         let leaf = match shard {
             None => format!("{}-sweep", base.name),
@@ -100,25 +101,30 @@ pub fn sweep(args: SweepArgs) -> Result<ExitCode, Failure> {
         PathBuf::from("reports").join(leaf)
     });
     report::check_out(&out)?;
-    let spec = Spec { scenario: base.name.clone(), seed: base.seed, axes, replications, slo_p99_ns: slo.map(|d| d.0) };
+    let spec = Spec {
+        scenario: base.name.clone(),
+        seed: base.seed,
+        axes,
+        replications,
+        slo_p99_ns: slo.map(|d| d.0),
+        question: report::question_at(&args.scenario),
+    };
     let range = shard.map_or(0..points, |s| s.range(points));
-    let scenarios =
-        sweep::load_points(&args.scenario, &args.flags.overrides()?, args.flags.seed, &spec.axes, range.clone())
-            .map_err(|e| {
-                let blamed = spec
-                    .axes
-                    .iter()
-                    .fold(*e, |e, axis| e.from_flag(&axis.key, &axis.values, |v| format!("--vary {}={v}", axis.key)));
-                Failure::input(blamed)
-            })?;
-    let bar = progress(scenarios.len() * spec.runs_per_point(), args.flags.quiet);
+    let scenarios = sweep::load_points(&source, &spec.axes, range.clone()).map_err(|e| {
+        let blamed = spec
+            .axes
+            .iter()
+            .fold(*e, |e, axis| e.from_flag(&axis.key, &axis.values, |v| format!("--vary {}={v}", axis.key)));
+        Failure::input(blamed)
+    })?;
+    let bar = progress(scenarios.len() * spec.runs_per_point(), args.flags.common.quiet);
     let runs = sweep::run_points(&scenarios, replications, &|| bar.inc(1), |s| Measured::of(&s));
     bar.finish_and_clear();
     let Some(shard) = shard else {
         let rendered = table::render(&spec, &runs);
         let shown = rendered.shown.clone();
         let dir = report::write_files(&out, &rendered.files())?;
-        if !args.flags.quiet {
+        if !args.flags.common.quiet {
             print!("{shown}");
             say!("report: {}", dir.display());
         }
@@ -126,7 +132,7 @@ pub fn sweep(args: SweepArgs) -> Result<ExitCode, Failure> {
     };
     let identity = part::identity(&spec, &base);
     let dir = report::write_files(&out, &part::files(&spec, &identity, shard, range.clone(), &runs))?;
-    if !args.flags.quiet {
+    if !args.flags.common.quiet {
         say!("shard {shard}: points {}..{} of {points} ({} runs)", range.start, range.end, runs.len());
         say!("shard folder: {} (combine all {} with `servesim merge`)", dir.display(), shard.count);
     }

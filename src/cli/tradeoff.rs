@@ -32,11 +32,12 @@ pub fn tradeoff(args: TradeoffArgs) -> Result<ExitCode, Failure> {
     if values.is_empty() {
         return Err(Failure::input(anyhow!("--values: expected V1,V2,... e.g. 0.5,0.7,0.9")));
     }
-    let base = args.flags.load(&args.scenario)?;
+    let source = args.flags.source(&args.scenario)?;
+    let base = source.load(&[]).map_err(Failure::input)?;
     let out = args.out.unwrap_or_else(|| PathBuf::from("reports").join(format!("{}-tradeoff", base.name)));
     report::check_out(&out)?;
     let key = &args.key;
-    let points = tradeoff::tradeoff(&args.scenario, &args.flags.overrides()?, key, &values, args.flags.seed)
+    let points = tradeoff::tradeoff(&source, key, &values)
         .map_err(|e| Failure::input(e.from_flag(key, &values, |v| format!("--key {key} --values {v}"))))?;
     let table = tradeoff::to_markdown(key, &points);
     let [(curve_name, curve), (frontier_name, frontier)] =
@@ -49,7 +50,7 @@ pub fn tradeoff(args: TradeoffArgs) -> Result<ExitCode, Failure> {
         (frontier_name, frontier.into_bytes()),
     ];
     let dir = report::write_files(&out, &files)?;
-    if !args.flags.quiet {
+    if !args.flags.common.quiet {
         print!("{table}");
         say!("report: {}", dir.display());
     }

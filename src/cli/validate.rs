@@ -84,7 +84,7 @@ pub fn validate(args: ValidateArgs) -> Result<ExitCode, Failure> {
             );
         }
         failures += usize::from(!v.littles_law_holds);
-        if !args.flags.quiet || !v.littles_law_holds {
+        if !args.flags.common.quiet || !v.littles_law_holds {
             say!(
                 "{:<28} {:<38} {:<17} Little's law and invariants in all {} replications: {}",
                 s.name,

@@ -40,7 +40,7 @@ use super::replicate;
 use super::space::{Config, Space};
 use crate::engine::RngStreams;
 use crate::metrics::Summary;
-use crate::scenario::{self, ScenarioError, Serving};
+use crate::scenario::{ScenarioError, Serving};
 use crate::sim;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -131,18 +131,18 @@ pub fn replication_seeds(seed: u64, replications: u32) -> Vec<u64> {
     (0..replications).map(|i| streams.replication(u64::from(i)).master_seed()).collect()
 }
 
-/// The `--set` overrides of configuration `config` at `replicas`, after the user's own.
-pub fn overrides(user: &[String], config: &Config, replicas: u32) -> Vec<String> {
-    let mut all = user.to_vec();
-    all.extend(config.sets.iter().cloned());
+/// The `--set` overrides of configuration `config` at `replicas` (the
+/// user's own come first, from the space's source).
+pub fn point_overrides(config: &Config, replicas: u32) -> Vec<String> {
+    let mut all = config.sets.clone();
     all.push(format!("replica.count={replicas}"));
     all
 }
 
 /// Runs the replications of one point and judges its SLOs.
-pub fn evaluate(space: &Space, user: &[String], config: usize, replicas: u32) -> Result<Point, ScenarioError> {
+pub fn evaluate(space: &Space, config: usize, replicas: u32) -> Result<Point, ScenarioError> {
     let c = &space.configs[config];
-    let s = scenario::load(&space.base.path, &overrides(user, c, replicas))?;
+    let s = space.source.load(&point_overrides(c, replicas))?;
     let summaries: Vec<Summary> = replication_seeds(space.base.seed, space.replications)
         .into_par_iter()
         .map(|seed| sim::run_with(&s, seed, &s.run).summary)
@@ -193,7 +193,7 @@ pub fn evaluate(space: &Space, user: &[String], config: usize, replicas: u32) ->
 
 /// Searches one configuration for its smallest count meeting every SLO,
 /// never past a count costing more than `budget` $/h.
-fn search(space: &Space, user: &[String], config: usize, budget: Option<f64>) -> Result<Search, ScenarioError> {
+fn search(space: &Space, config: usize, budget: Option<f64>) -> Result<Search, ScenarioError> {
     let per = space.configs[config].usd_per_replica_hour;
     let affordable = budget.map_or(space.max_replicas, |b| {
         let n = (b / per * (1.0 + 1e-12)).floor();
@@ -208,7 +208,7 @@ fn search(space: &Space, user: &[String], config: usize, budget: Option<f64>) ->
         if let Some(p) = points.get(&n) {
             return Ok(p.meets);
         }
-        let p = evaluate(space, user, config, n)?;
+        let p = evaluate(space, config, n)?;
         let ok = p.meets;
         points.insert(n, p);
         Ok(ok)
@@ -251,7 +251,7 @@ fn search(space: &Space, user: &[String], config: usize, budget: Option<f64>) ->
 
 /// Searches every configuration of `space` (waves of [`WAVE`], cheapest
 /// possible cost first) and returns the searches in configuration order.
-pub fn plan(space: &Space, user: &[String]) -> Result<Vec<Search>, ScenarioError> {
+pub fn plan(space: &Space) -> Result<Vec<Search>, ScenarioError> {
     let floor = |i: usize| f64::from(space.min_replicas) * space.configs[i].usd_per_replica_hour;
     let mut order: Vec<usize> = (0..space.configs.len()).collect();
     order.sort_by(|&a, &b| floor(a).total_cmp(&floor(b)).then(a.cmp(&b)));
@@ -259,7 +259,7 @@ pub fn plan(space: &Space, user: &[String]) -> Result<Vec<Search>, ScenarioError
     let mut searches: Vec<Search> = Vec::new();
     for wave in order.chunks(WAVE) {
         let budget = best;
-        let done: Vec<Search> = wave.par_iter().map(|&i| search(space, user, i, budget)).collect::<Result<_, _>>()?;
+        let done: Vec<Search> = wave.par_iter().map(|&i| search(space, i, budget)).collect::<Result<_, _>>()?;
         for s in &done {
             if let Some(p) = s.answer() {
                 best = Some(best.map_or(p.usd_per_hour, |b: f64| b.min(p.usd_per_hour)));

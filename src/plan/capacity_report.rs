@@ -3,15 +3,16 @@
 //! cost), the Pareto frontier of cost vs the binding SLO's p99, and every
 //! evaluated point — each with the `servesim run` command that reproduces
 //! it (replication 0's seed; replication i's seed is listed in
-//! `plan.json`).
+//! `plan.json`) — as `plan.md`, `plan.csv`, `plan.json` and `report.html`.
 //!
 //! The frontier is drawn over the points that met every SLO, on the metric
 //! that binds the winner: moving right along it buys a lower p99 with more
 //! money. A point is on it when no cheaper (or equally cheap) point has a
 //! p99 as low.
 
-use super::capacity::{replication_seeds, Outcome, Point, Search, SloEstimate};
+use super::capacity::{point_overrides, replication_seeds, Outcome, Point, Search, SloEstimate};
 use super::space::Space;
+use crate::report::html::{self, Verdict};
 use serde::Serialize;
 use std::fmt::Write;
 
@@ -71,26 +72,30 @@ fn shell(arg: &str) -> String {
 }
 
 /// The command that reproduces replication 0 of `point`.
-fn command(space: &Space, user: &[String], point: &Point) -> String {
+fn command(space: &Space, point: &Point) -> String {
     let seed = replication_seeds(space.base.seed, 1)[0];
-    let mut cmd = format!("servesim run {}", shell(&space.base.path.display().to_string()));
-    for set in super::capacity::overrides(user, &space.configs[point.config], point.replicas) {
+    let source = &space.source;
+    let mut cmd = format!("servesim run {}", shell(&source.path.display().to_string()));
+    for set in source.overrides_with(&point_overrides(&space.configs[point.config], point.replicas)) {
         let _ = write!(cmd, " --set {}", shell(&set));
+    }
+    if let Some(dir) = &source.profiles {
+        let _ = write!(cmd, " --profiles {}", shell(&dir.display().to_string()));
     }
     let _ = write!(cmd, " --seed {seed}");
     cmd
 }
 
-fn row(space: &Space, user: &[String], p: &Point) -> Row {
-    Row { config: space.configs[p.config].label(), point: p.clone(), command: command(space, user, p) }
+fn row(space: &Space, p: &Point) -> Row {
+    Row { config: space.configs[p.config].label(), point: p.clone(), command: command(space, p) }
 }
 
 /// Assembles the report of `searches` over `space`.
-pub fn report(space: &Space, user: &[String], searches: &[Search]) -> PlanReport {
+pub fn report(space: &Space, searches: &[Search]) -> PlanReport {
     let mut answers: Vec<&Point> = searches.iter().filter_map(Search::answer).collect();
     answers.sort_by(|a, b| a.usd_per_hour.total_cmp(&b.usd_per_hour).then(a.config.cmp(&b.config)));
-    let winner = answers.first().map(|p| row(space, user, p));
-    let runners_up = answers.iter().skip(1).map(|p| row(space, user, p)).collect();
+    let winner = answers.first().map(|p| row(space, p));
+    let runners_up = answers.iter().skip(1).map(|p| row(space, p)).collect();
     let frontier_metric = answers.first().map(|p| p.binding().metric.clone());
     let frontier = match &frontier_metric {
         Some(metric) => frontier(space, searches, metric),
@@ -113,7 +118,7 @@ pub fn report(space: &Space, user: &[String], searches: &[Search]) -> PlanReport
             .map(|s| SearchRow {
                 config: space.configs[s.config].label(),
                 outcome: s.outcome.clone(),
-                points: s.points.iter().map(|p| row(space, user, p)).collect(),
+                points: s.points.iter().map(|p| row(space, p)).collect(),
             })
             .collect(),
     }
@@ -201,6 +206,41 @@ fn slo_cells(p: &Point) -> String {
         .map(|e| format!("{} {} / {} ms ({:+.1}%)", e.metric, ms(e.upper_s), ms(e.target_s), e.headroom * 100.0))
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// `report.html`: `plan.md` on one page, under the answer and the
+/// winner's SLOs (the binding one named) as verdicts.
+pub fn to_html(r: &PlanReport, question: &str, replications: u32) -> String {
+    let verdicts: Vec<Verdict> = match &r.winner {
+        Some(w) => {
+            let answer = Verdict {
+                label: "answer".into(),
+                pass: true,
+                detail: format!(
+                    "{} with {} replicas ({} GPUs), ${:.2}/hour",
+                    w.config, w.point.replicas, w.point.gpus, w.point.usd_per_hour
+                ),
+            };
+            let binding = &w.point.binding().metric;
+            let slos = w.point.slo.iter().map(|e| Verdict {
+                label: format!("SLO {}{}", e.metric, if &e.metric == binding { " (binding)" } else { "" }),
+                pass: e.met,
+                detail: format!(
+                    "upper bound {} ms vs target {} ms, headroom {:.1}%",
+                    ms(e.upper_s),
+                    ms(e.target_s),
+                    e.headroom * 100.0
+                ),
+            });
+            std::iter::once(answer).chain(slos).collect()
+        }
+        None => vec![Verdict {
+            label: "answer".into(),
+            pass: false,
+            detail: format!("no configuration meets every SLO with at most {} replicas", r.max_replicas),
+        }],
+    };
+    html::study_page(&to_markdown(r, "", replications), question, &verdicts, &[])
 }
 
 /// `plan.md`: the answer for a person.

@@ -1,10 +1,13 @@
 //! What `servesim compare` writes: `compare.md` (the side-by-side table,
 //! each difference from the first item with its interval), `compare.csv`
 //! (one row per metric and item, full precision), `compare.json`, the
-//! overlaid latency CDFs of replication 0 (`latency_cdf.svg`) and, for LLM
-//! serving, cost vs p99 (`cost_vs_p99.svg`: one point per replication).
+//! overlaid latency CDFs of replication 0 (`latency_cdf.svg`), for LLM
+//! serving cost vs p99 (`cost_vs_p99.svg`: one point per replication), and
+//! `report.html` (the table and the plots on one page, under each item's
+//! SLO verdicts).
 
 use super::compare::{Item, Row, Runs, Value};
+use crate::report::html::{self, Verdict};
 use crate::report::plots::{self, CdfSeries, PlotError, TimeSeries};
 use serde::Serialize;
 use std::fmt::Write;
@@ -85,6 +88,33 @@ fn show_value(metric: &str, v: &Value, sign: bool) -> String {
         Some(h) => format!("{mean} ± {}", show(metric, h)),
         None => mean,
     }
+}
+
+/// `report.html`: `compare.md` and the plots (`files`) on one page, under
+/// one verdict per item and SLO: met in every replication or not.
+pub fn to_html(markdown: &str, question: &str, items: &[Item], runs: &[Runs], files: &[(&str, Vec<u8>)]) -> String {
+    let verdicts: Vec<Verdict> = items
+        .iter()
+        .zip(runs)
+        .flat_map(|(item, r)| {
+            let checks = r.summaries.first().and_then(|s| s.llm.as_ref()).map_or(&[][..], |l| &l.slo[..]);
+            checks.iter().enumerate().map(move |(k, check)| {
+                let actual: Vec<f64> =
+                    r.summaries.iter().filter_map(|s| s.llm.as_ref()).map(|l| l.slo[k].actual_s).collect();
+                let worst = actual.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                Verdict {
+                    label: format!("{}: SLO {}", item.name, check.metric),
+                    pass: r.summaries.iter().filter_map(|s| s.llm.as_ref()).all(|l| l.slo[k].met),
+                    detail: format!(
+                        "worst p99 {} against a target of {}",
+                        show("p99_s", worst),
+                        show("target_s", check.target_s)
+                    ),
+                }
+            })
+        })
+        .collect();
+    html::study_page(markdown, question, &verdicts, files)
 }
 
 /// `compare.md`.

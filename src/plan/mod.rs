@@ -1,6 +1,7 @@
 //! Planning and checking: sweeps to find the knee, replications with
 //! confidence intervals, sharding a study across machines, and the
-//! queueing-theory formulas the simulator is validated against.
+//! queueing-theory formulas the simulator is validated against. Every
+//! study loads its points from one [`source::Source`].
 
 pub mod capacity;
 pub mod capacity_report;
@@ -9,6 +10,7 @@ pub mod compare;
 pub mod compare_report;
 pub mod replicate;
 pub mod shard;
+pub mod source;
 pub mod space;
 pub mod sweep;
 pub mod theory;

@@ -11,9 +11,9 @@
 // at most once, so it travels unboxed, as in the scenario module.
 #![allow(clippy::result_large_err)]
 
+use super::source::Source;
 use crate::metrics::llm::Slo;
 use crate::scenario::{self, Locator, Origin, Scenario, ScenarioError, Serving};
-use std::path::Path;
 
 /// One dimension of the search: a scenario key and the override text of
 /// each alternative, with where in `[plan]` each was written.
@@ -44,6 +44,8 @@ impl Config {
 /// Everything `servesim plan` searches, validated.
 #[derive(Debug, Clone)]
 pub struct Space {
+    /// Where every point is loaded from (the user's overrides, profiles, seed).
+    pub source: Source,
     /// The scenario as written (with the user's `--set` overrides).
     pub base: Scenario,
     pub dimensions: Vec<Dimension>,
@@ -72,15 +74,12 @@ fn override_text(v: &serde_json::Value) -> Option<String> {
     }
 }
 
-/// Reads the `[plan]` section of `path` (with the user's `overrides`) and
-/// validates every configuration it spans.
-pub fn read(path: &Path, overrides: &[String], seed: Option<u64>) -> Result<Space, ScenarioError> {
-    let text = scenario::read(path, "scenarios/")?;
-    let mut base = scenario::from_text(&text, path, overrides)?;
-    if let Some(seed) = seed {
-        base.seed = seed;
-    }
-    let loc = Locator::new(&text, path, overrides)?;
+/// Reads the `[plan]` section of `source` and validates every
+/// configuration it spans.
+pub fn read(source: &Source) -> Result<Space, ScenarioError> {
+    let text = scenario::read(&source.path, "scenarios/")?;
+    let base = source.from_text(&text, &[])?;
+    let loc = Locator::new(&text, &source.path, &source.overrides)?;
     let Some(plan) = base.file.plan.clone() else {
         return Err(loc.error(
             "plan",
@@ -147,8 +146,19 @@ pub fn read(path: &Path, overrides: &[String], seed: Option<u64>) -> Result<Spac
             "0.1 asks each SLO's upper bound to stay within 90% of its target",
         ));
     }
-    let configs = configs(path, overrides, &dimensions, min_replicas, &loc)?;
-    Ok(Space { base, dimensions, configs, min_replicas, max_replicas, replications, confidence, margin, slo })
+    let configs = configs(source, &text, &dimensions, min_replicas, &loc)?;
+    Ok(Space {
+        source: source.clone(),
+        base,
+        dimensions,
+        configs,
+        min_replicas,
+        max_replicas,
+        replications,
+        confidence,
+        margin,
+        slo,
+    })
 }
 
 /// One dimension, each value turned into override text.
@@ -176,8 +186,8 @@ fn dimension(loc: &Locator, at: &str, key: String, values: &[serde_json::Value])
 /// Every combination of the dimensions (the last varies fastest), each
 /// loaded once at `min_replicas` so its errors surface before any run.
 fn configs(
-    path: &Path,
-    overrides: &[String],
+    source: &Source,
+    text: &str,
     dimensions: &[Dimension],
     min_replicas: u32,
     loc: &Locator,
@@ -191,8 +201,7 @@ fn configs(
     for pick in picks {
         let sets: Vec<String> =
             dimensions.iter().zip(&pick).map(|(d, &i)| format!("{}={}", d.key, d.values[i])).collect();
-        let mut all = overrides.to_vec();
-        all.extend(sets.iter().cloned());
+        let mut all = sets.clone();
         all.push(format!("replica.count={min_replicas}"));
         let placed = |e: ScenarioError| match &e.origin {
             Origin::Override(raw) => match sets.iter().position(|s| s == raw) {
@@ -204,7 +213,7 @@ fn configs(
             },
             _ => e,
         };
-        let s = scenario::load(path, &all).map_err(placed)?;
+        let s = source.from_text(text, &all).map_err(placed)?;
         let Serving::Llm(llm) = &s.serving else {
             return Err(loc.error(
                 "plan",

@@ -13,6 +13,7 @@
 //! - added latency: p99 of the input safety latency plus p99 of the TTFT
 //!   the output stage adds (hold-back and checks), in seconds.
 
+use super::source::Source;
 use super::sweep::{self, Point};
 use crate::report::plots::{self, PlotError, TimeSeries};
 use crate::scenario::{Origin, ScenarioError};
@@ -41,16 +42,10 @@ impl TradeoffPoint {
     }
 }
 
-/// Runs `path` once per value of `key` (a `[safety]` scenario).
-pub fn tradeoff(
-    path: &Path,
-    sets: &[String],
-    key: &str,
-    values: &[String],
-    seed: Option<u64>,
-) -> Result<Vec<TradeoffPoint>, Box<ScenarioError>> {
-    let points = sweep::sweep(path, sets, key, values, seed)?;
-    points.iter().map(|p| point(path, p)).collect()
+/// Runs `source` once per value of `key` (a `[safety]` scenario).
+pub fn tradeoff(source: &Source, key: &str, values: &[String]) -> Result<Vec<TradeoffPoint>, Box<ScenarioError>> {
+    let points = sweep::sweep(source, key, values)?;
+    points.iter().map(|p| point(&source.path, p)).collect()
 }
 
 fn point(path: &Path, p: &Point) -> Result<TradeoffPoint, Box<ScenarioError>> {

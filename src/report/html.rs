@@ -191,6 +191,28 @@ impl Page {
     }
 }
 
+/// A whole report page: `title`, the question, the verdicts, the Markdown
+/// body and every SVG plot of `files`, by file name.
+pub fn page(title: &str, question: &str, verdicts: &[Verdict], body: &str, files: &[(&str, Vec<u8>)]) -> String {
+    let mut page = Page::new(title);
+    page.question(question).verdicts("Verdicts", verdicts).markdown(body);
+    for (name, bytes) in files.iter().filter(|(name, _)| name.ends_with(".svg")) {
+        page.figure(name, &String::from_utf8_lossy(bytes));
+    }
+    page.finish()
+}
+
+/// A study's page (a sweep, a plan, a comparison) from the Markdown it
+/// writes anyway: its first line, a `# ` heading, is the title; the rest
+/// is the body.
+pub fn study_page(markdown: &str, question: &str, verdicts: &[Verdict], files: &[(&str, Vec<u8>)]) -> String {
+    let (first, rest) = markdown.split_once('\n').unwrap_or((markdown, ""));
+    match first.strip_prefix("# ") {
+        Some(title) => page(title, question, verdicts, rest, files),
+        None => page("servesim report", question, verdicts, markdown, files),
+    }
+}
+
 fn heading(line: &str) -> Option<(usize, &str)> {
     let level = line.chars().take_while(|&c| c == '#').count();
     let rest = line.get(level..)?.strip_prefix(' ')?;

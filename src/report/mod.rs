@@ -20,7 +20,7 @@ pub use folder::{check_out, write_file_atomic, write_files, MANIFEST};
 
 use crate::metrics::recorder::Recorded;
 use crate::metrics::{Summary, WindowRow};
-use html::{Page, Verdict};
+use html::Verdict;
 use plots::{CdfSeries, TimeSeries};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
@@ -139,17 +139,20 @@ fn html_page(s: &Summary, question: &str, files: &[(&str, Vec<u8>)]) -> String {
             false => "a check under Checks below is violated".into(),
         },
     });
-    let mut page = Page::new(&markdown::title(s));
-    page.question(question).verdicts("Verdicts", &verdicts).markdown(&markdown::body(s));
-    for (name, bytes) in files.iter().filter(|(name, _)| name.ends_with(".svg")) {
-        page.figure(name, &String::from_utf8_lossy(bytes));
-    }
-    page.finish()
+    html::page(&markdown::title(s), question, &verdicts, &markdown::body(s), files)
 }
 
 /// Writes the report into `dir` atomically and returns `dir`.
 pub fn write(dir: &Path, recorded: &Recorded, question: &str) -> Result<PathBuf, ReportError> {
     write_files(dir, &render(recorded, question)?)
+}
+
+/// The question the scenario file at `path` answers; empty when it has
+/// none or cannot be read (the report is written all the same).
+pub fn question_at(path: &Path) -> String {
+    crate::input::read_text(path, crate::input::TEXT_MAX_BYTES, "scenario files")
+        .map(|text| question_of(&text))
+        .unwrap_or_default()
 }
 
 /// The scenario file's leading comment block: the question it answers.

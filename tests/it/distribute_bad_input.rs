@@ -50,6 +50,26 @@ fn the_base_scenario_runs() {
     assert!(dir.path().join("report/summary.json").exists());
 }
 
+/// A distribution scenario names no GPU or model, and sets no work limit:
+/// the flags that would be ignored are refused.
+#[test]
+fn serving_only_flags_are_refused() {
+    for flag in [&["--profiles", "."][..], &["--allow-large"]] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("ok.toml"), BASE).expect("write");
+        let output = Command::new(env!("CARGO_BIN_EXE_servesim"))
+            .args(["distribute", "ok.toml", "--out", "report"])
+            .args(flag)
+            .current_dir(dir.path())
+            .output()
+            .expect("run servesim");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(&format!("unexpected argument '{}'", flag[0])), "{stderr}");
+        assert!(!dir.path().join("report").exists(), "{stderr}");
+    }
+}
+
 #[test]
 fn zero_bandwidth() {
     rejected(

@@ -5,6 +5,7 @@
 use crate::support::{profiles, root, servesim};
 use servesim::engine::RngStreams;
 use servesim::plan::capacity::{self, Outcome};
+use servesim::plan::source::Source;
 use servesim::plan::{capacity_report, replicate, space};
 use servesim::scenario;
 use servesim::sim;
@@ -82,9 +83,9 @@ fn brute_meets(path: &Path, gpu: &str, tp: u32, n: u32) -> bool {
 fn plan_agrees_with_brute_force() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let path = write(tmp.path(), "grid.toml", &grid(""));
-    let sp = space::read(&path, &[], None).unwrap_or_else(|e| panic!("{e}"));
-    let searches = capacity::plan(&sp, &[]).unwrap_or_else(|e| panic!("{e}"));
-    let report = capacity_report::report(&sp, &[], &searches);
+    let sp = space::read(&Source::new(&path)).unwrap_or_else(|e| panic!("{e}"));
+    let searches = capacity::plan(&sp).unwrap_or_else(|e| panic!("{e}"));
+    let report = capacity_report::report(&sp, &searches);
     // Brute force: every count of every configuration.
     let mut cheapest: Option<(f64, String, u32)> = None;
     for (i, (gpu, tp)) in [("a100-80gb", 1), ("a100-80gb", 2), ("h100-sxm", 1), ("h100-sxm", 2)].into_iter().enumerate()
@@ -124,8 +125,8 @@ fn plan_is_the_same_bytes_with_one_and_two_threads() {
     let bytes = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
         pool.install(|| {
-            let sp = space::read(&path, &[], None).unwrap_or_else(|e| panic!("{e}"));
-            let r = capacity_report::report(&sp, &[], &capacity::plan(&sp, &[]).unwrap_or_else(|e| panic!("{e}")));
+            let sp = space::read(&Source::new(&path)).unwrap_or_else(|e| panic!("{e}"));
+            let r = capacity_report::report(&sp, &capacity::plan(&sp).unwrap_or_else(|e| panic!("{e}")));
             (
                 capacity_report::to_json(&r).unwrap(),
                 capacity_report::to_csv(&r),

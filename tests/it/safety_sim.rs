@@ -218,7 +218,8 @@ fn tradeoff_plot_is_produced() {
     let sets = vec!["run.duration=60s".to_string()];
     let values: Vec<String> = ["0.5", "0.8", "0.95"].iter().map(|v| v.to_string()).collect();
     let key = servesim::plan::tradeoff::DEFAULT_KEY;
-    let points = servesim::plan::tradeoff::tradeoff(&path, &sets, key, &values, None).unwrap_or_else(|e| panic!("{e}"));
+    let source = servesim::plan::source::Source { overrides: sets, ..servesim::plan::source::Source::new(&path) };
+    let points = servesim::plan::tradeoff::tradeoff(&source, key, &values).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(points.len(), 3);
     // A stricter output check blocks more harmful streams and refuses more benign ones.
     assert!(points[0].harmful_block_rate >= points[2].harmful_block_rate);

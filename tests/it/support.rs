@@ -5,6 +5,41 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// Llama-3-8B chat on two A100s, on the built-in profiles (or those the
+/// command is given), with a small `[plan]` search space over TP 1 and 2.
+pub const CHAT_PLAN: &str = r#"# How many A100s serve Llama-3-8B chat at 8 requests/s within a TTFT p99 of 2 s?
+
+name = "chat"
+seed = 11
+
+[run]
+duration = "30s"
+warmup = "5s"
+
+[workload]
+arrival = "poisson"
+rate_per_s = 8.0
+prompt_tokens = { median = 600, p99 = 4000, max = 8000 }
+output_tokens = { median = 150, p99 = 600, max = 1000 }
+
+[replica]
+gpu = "a100-80gb"
+model = "llama-3-8b"
+count = 2
+
+[batching]
+policy = "continuous"
+max_batch = 32
+
+[slo]
+ttft_p99 = "2s"
+
+[plan]
+tp = [1, 2]
+max_replicas = 4
+replications = 2
+"#;
+
 /// A valid one-GPU station scenario; bad-input tests break one thing in
 /// it. Lines: 2 `duration`, 4 `[workload]`, 5 `rate_per_s`, 7 `[servers]`,
 /// 8 `count`, 12 `mean`.

@@ -3,6 +3,7 @@
 //! hinted refusals (with nothing written) for bad specs and bad shard sets.
 
 use crate::support::{servesim, STATION};
+use servesim::plan::source::Source;
 use servesim::plan::sweep::{self, table, Axis, Measured, Spec};
 use std::path::Path;
 use std::process::Output;
@@ -47,11 +48,12 @@ fn a_replicated_grid_renders_the_same_bytes_on_one_and_two_threads() {
         axes: vec![Axis::parse("servers.count=1,2").unwrap(), Axis::parse("workload.rate_per_s=40..120/40").unwrap()],
         replications: Some(3),
         slo_p99_ns: Some(50_000_000),
+        question: String::new(),
     };
     let render = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
         pool.install(|| {
-            let scenarios = sweep::load_points(&path, &[], None, &spec.axes, 0..6).expect("points");
+            let scenarios = sweep::load_points(&Source::new(&path), &spec.axes, 0..6).expect("points");
             let runs = sweep::run_points(&scenarios, spec.replications, &|| {}, |s| Measured::of(&s));
             let r = table::render(&spec, &runs);
             (r.csv, r.markdown)

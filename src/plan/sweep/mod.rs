@@ -21,14 +21,14 @@ pub mod table;
 pub use axis::Axis;
 pub use table::Measured;
 
+use super::source::Source;
 use crate::engine::RngStreams;
 use crate::metrics::Summary;
-use crate::scenario::{self, Scenario, ScenarioError};
+use crate::scenario::{Scenario, ScenarioError};
 use crate::sim;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
-use std::path::Path;
 
 /// The most replications a sweep point may ask for.
 pub const MAX_REPLICATIONS: u32 = 1000;
@@ -48,6 +48,9 @@ pub struct Spec {
     pub replications: Option<u32>,
     /// End-to-end p99 SLO of the knee verdict, in nanoseconds.
     pub slo_p99_ns: Option<u64>,
+    /// The question the scenario answers (its header comment), atop
+    /// `report.html`; carried here so a merge of shards writes it too.
+    pub question: String,
 }
 
 impl Spec {
@@ -64,26 +67,17 @@ pub struct Point {
     pub summary: Summary,
 }
 
-/// The scenarios of grid points `points` of `axes`, each validated before
-/// any runs, so a bad value fails fast with its own error (placed at the
-/// override `key=value`; the caller names the flag that gave it).
-pub fn load_points(
-    path: &Path,
-    sets: &[String],
-    seed: Option<u64>,
-    axes: &[Axis],
-    points: Range<usize>,
-) -> Result<Vec<Scenario>, Box<ScenarioError>> {
+/// The scenarios of grid points `points` of `axes` over `source`, each
+/// validated before any runs, so a bad value fails fast with its own error
+/// (placed at the override `key=value`; the caller names the flag that
+/// gave it).
+pub fn load_points(source: &Source, axes: &[Axis], points: Range<usize>) -> Result<Vec<Scenario>, Box<ScenarioError>> {
     points
         .map(|index| {
             let values = axis::grid_point(axes, index);
-            let mut all = sets.to_vec();
-            all.extend(axes.iter().zip(&values).map(|(axis, value)| format!("{}={value}", axis.key)));
-            let mut s = scenario::load(path, &all).map_err(Box::new)?;
-            if let Some(seed) = seed {
-                s.seed = seed;
-            }
-            Ok(s)
+            let sets: Vec<String> =
+                axes.iter().zip(&values).map(|(axis, value)| format!("{}={value}", axis.key)).collect();
+            source.load(&sets).map_err(Box::new)
         })
         .collect()
 }
@@ -115,17 +109,11 @@ pub fn run_points<T: Send>(
         .collect()
 }
 
-/// Runs `path` once per value of `key` with the scenario's seed: the
+/// Runs `source` once per value of `key` with the scenario's seed: the
 /// one-key sweep other studies (the safety trade-off) are built on.
-pub fn sweep(
-    path: &Path,
-    sets: &[String],
-    key: &str,
-    values: &[String],
-    seed: Option<u64>,
-) -> Result<Vec<Point>, Box<ScenarioError>> {
+pub fn sweep(source: &Source, key: &str, values: &[String]) -> Result<Vec<Point>, Box<ScenarioError>> {
     let axes = [Axis { key: key.to_string(), values: values.to_vec() }];
-    let scenarios = load_points(path, sets, seed, &axes, 0..values.len())?;
+    let scenarios = load_points(source, &axes, 0..values.len())?;
     let summaries = run_points(&scenarios, None, &|| {}, |s| s);
     Ok(values.iter().cloned().zip(summaries).map(|(value, summary)| Point { value, summary }).collect())
 }

@@ -1,12 +1,13 @@
 //! The sweep's tables: `sweep.csv` (full precision), `sweep.md` (rounded
-//! for reading) and the knee verdict, all from the [`Measured`] numbers of
-//! each run — the same numbers a shard saves — so an unsharded run and a
+//! for reading), the knee verdict and `report.html` (the markdown and the
+//! verdicts on one page), all from the [`Measured`] numbers of each run — the same numbers a shard saves — so an unsharded run and a
 //! merge of shards render through one path into the same bytes.
 
 use super::axis::{self, Axis};
 use super::Spec;
 use crate::metrics::Summary;
 use crate::plan::replicate::estimate;
+use crate::report::html::{self, Verdict};
 use crate::time::SimDuration;
 use std::fmt::Write;
 
@@ -49,13 +50,18 @@ impl Measured {
 pub struct Rendered {
     pub csv: String,
     pub markdown: String,
+    pub html: String,
     pub shown: String,
 }
 
 impl Rendered {
     /// The report folder's files, by name.
-    pub fn files(self) -> [(&'static str, Vec<u8>); 2] {
-        [("sweep.csv", self.csv.into_bytes()), ("sweep.md", self.markdown.into_bytes())]
+    pub fn files(self) -> [(&'static str, Vec<u8>); 3] {
+        [
+            ("sweep.csv", self.csv.into_bytes()),
+            ("sweep.md", self.markdown.into_bytes()),
+            ("report.html", self.html.into_bytes()),
+        ]
     }
 }
 
@@ -66,16 +72,20 @@ pub fn render(spec: &Spec, runs: &[Measured]) -> Rendered {
     let points: Vec<&[Measured]> = runs.chunks(per_point).collect();
     let replicated = spec.replications.is_some();
     let mut table = markdown_table(&spec.axes, &points, replicated);
-    if let Some(slo) = spec.slo_p99_ns.map(SimDuration) {
+    let knees = spec.slo_p99_ns.map_or(Vec::new(), |slo| verdicts(spec, &points, SimDuration(slo)));
+    if !knees.is_empty() {
         table.push('\n');
-        for line in verdicts(spec, &points, slo) {
+        for (_, line) in &knees {
             let _ = writeln!(table, "{line}");
         }
     }
     let runs_note = spec.replications.map_or(String::new(), |n| format!(", {n} replications"));
     let markdown =
         format!("# {} sweep of {} (seed {}{runs_note})\n\n{table}", spec.scenario, axis::keys(&spec.axes), spec.seed);
-    Rendered { csv: csv(&spec.axes, &points, replicated), markdown, shown: table }
+    let knees: Vec<Verdict> =
+        knees.into_iter().map(|(pass, detail)| Verdict { label: "knee".into(), pass, detail }).collect();
+    let html = html::study_page(&markdown, &spec.question, &knees, &[]);
+    Rendered { csv: csv(&spec.axes, &points, replicated), markdown, html, shown: table }
 }
 
 /// Mean and 95% half-width of column `c` (or of the p99) over one point's runs.
@@ -146,7 +156,8 @@ fn markdown_table(axes: &[Axis], points: &[&[Measured]], replicated: bool) -> St
 /// largest value of the last axis (listed in increasing load) whose points
 /// met the p99 SLO with nothing rejected. With replications, the upper end
 /// of the p99's 95% interval must meet it, and no replication may reject.
-fn verdicts(spec: &Spec, points: &[&[Measured]], slo: SimDuration) -> Vec<String> {
+/// Each verdict: whether some value met it, and the line that says so.
+fn verdicts(spec: &Spec, points: &[&[Measured]], slo: SimDuration) -> Vec<(bool, String)> {
     let Some(last) = spec.axes.last() else { return Vec::new() };
     let earlier = &spec.axes[..spec.axes.len() - 1];
     let meets = |runs: &[Measured]| {
@@ -171,10 +182,11 @@ fn verdicts(spec: &Spec, points: &[&[Measured]], slo: SimDuration) -> Vec<String
             };
             let key = &last.key;
             match runs.iter().rposition(|r| meets(r)) {
-                Some(i) => {
-                    format!("{at}largest {key} meeting p99 <= {slo}{how} with nothing rejected: {}", last.values[i])
-                }
-                None => format!("{at}no swept {key} meets p99 <= {slo}{how} with nothing rejected"),
+                Some(i) => (
+                    true,
+                    format!("{at}largest {key} meeting p99 <= {slo}{how} with nothing rejected: {}", last.values[i]),
+                ),
+                None => (false, format!("{at}no swept {key} meets p99 <= {slo}{how} with nothing rejected")),
             }
         })
         .collect()
