@@ -80,8 +80,8 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Plan, ScenarioError> {
 pub fn from_text(text: &str, path: &Path, overrides: &[String]) -> Result<Plan, ScenarioError> {
     let locator = Locator::new(text, path, overrides)?;
     let retarget = |mut e: ScenarioError| {
-        // The serving-scenario hint points at `servesim schema`; ours is the README.
-        e.hint = e.hint.map(|h| h.replace("`servesim schema`", "the README's `servesim distribute` section"));
+        // The serving-scenario hint points at `servesim schema`; ours is the guide.
+        e.hint = e.hint.map(|h| h.replace("`servesim schema`", "docs/guide/weight-distribution.md"));
         e
     };
     let file: DistributionFile = locator.effective(text, retarget)?;
