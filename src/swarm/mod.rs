@@ -36,7 +36,7 @@
 //! 13. Little's law on the measured interval: the time-average number in
 //!     system (from the levels) equals λW from the requests' own arrival
 //!     and answer times, computed as the area under N(t) over the interval,
-//!     to f64 rounding ([`LITTLE_ROUNDING`]).
+//!     to f64 rounding ([`little_rounding`]).
 
 pub mod generate;
 
@@ -52,9 +52,14 @@ use std::path::Path;
 pub const MAX_EVENTS: u64 = 20_000_000;
 
 /// Relative rounding allowed between the time-average number in system
-/// (an f64 sum over every event) and λW from the requests' integer
-/// timestamps: some thousand ulps of accumulated f64 error.
-pub const LITTLE_ROUNDING: f64 = 1e-12;
+/// (an f64 sum of non-negative terms, one per event) and λW from the
+/// requests' integer timestamps: recursive summation of k non-negative
+/// terms is within (k − 1)·ε of the exact sum (Higham, *Accuracy and
+/// Stability of Numerical Algorithms*, §4.2), so k·ε with k the run's
+/// events bounds it.
+pub fn little_rounding(events: u64) -> f64 {
+    events.max(1) as f64 * f64::EPSILON
+}
 
 /// One seed's result: what it exercised and what went wrong (empty: passed).
 pub struct Outcome {
@@ -236,7 +241,7 @@ fn ledgers(recorded: &Recorded) -> Vec<String> {
     let lambda_w = if window.span_ns > 0 { window.area_ns as f64 / window.span_ns as f64 } else { 0.0 };
     // Both sides are exact sums of integer nanoseconds; L is accumulated in
     // f64 over every event, so only its rounding separates them.
-    if (l - lambda_w).abs() > LITTLE_ROUNDING * l.max(lambda_w) {
+    if (l - lambda_w).abs() > little_rounding(s.run.events) * l.max(lambda_w) {
         problems.push(format!(
             "Little's law on the measured interval: mean in system {l} from the levels, but λW = {} × {} s = \
              {lambda_w} from the requests' timestamps",
