@@ -10,16 +10,19 @@
 #   1. M/M/4 (lambda 320/s, mean service 10 ms), N customers: SimPy vs
 #      servesim's scenarios/validation/mmc.toml;
 #   2. inference-lab's long benchmark (Llama-3-70B, chunked prefill, 40,000
-#      requests) vs benches/peers/inference-lab-long.toml;
+#      requests) vs benches/peers/inference-lab-long.toml, with both
+#      sides' metrics in one table (compare_lab.py);
 #   3. the Azure code trace on Llama-2-70B, 4 replicas of TP2 on A100 (Vidur's
 #      setup; scenarios/azure-code-llama70b.toml with overrides, needs
 #      ../shared/data/azure-llm-2023/code.csv), servesim alone.
 #
 # Usage: benches/peers/run.sh [customers]   (default 1000000)
+# SERVESIM_PEERS_DIR overrides where the peers are installed; an interrupted
+# install resumes from its own target folder there.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
-peers="$root/benches/peers/.peers"
+peers="${SERVESIM_PEERS_DIR:-$root/benches/peers/.peers}"
 customers=${1:-1000000}
 mkdir -p "$peers"
 cd "$root"
@@ -34,7 +37,7 @@ if [ ! -x "$peers/venv/bin/python" ]; then
     "$peers/venv/bin/pip" install --quiet simpy
 fi
 if [ ! -x "$peers/inference-lab/bin/inference-lab" ]; then
-    cargo install --locked --quiet inference-lab --root "$peers/inference-lab"
+    cargo install --locked --quiet inference-lab --root "$peers/inference-lab" --target-dir "$peers/target"
 fi
 cargo build --release --quiet
 servesim="$root/target/release/servesim"
@@ -64,22 +67,10 @@ versus "$ss_mmc" "$py_mmc"
 echo
 echo "== 2. inference-lab's long benchmark: servesim (A) vs $("$lab" --version) (B)"
 ss_long="$servesim run benches/peers/inference-lab-long.toml --out $out/long"
-lab_long="$lab --config $lab_src/configs/llama-3-70b.toml --workload $lab_src/workloads/long-benchmark.toml"
+lab_long="$lab -q --config $lab_src/configs/llama-3-70b.toml --workload $lab_src/workloads/long-benchmark.toml"
 $ss_long >/dev/null
-python3 - "$out/long/summary.json" <<'PY'
-import json, sys
-s = json.load(open(sys.argv[1]))
-l = s["llm"]
-out_tokens = s["requests"]["output_tokens"]
-span = s["run"]["end_s"]
-print(f"servesim metrics: completed {s['requests']['by_outcome']['completed']}, "
-      f"throughput {s['throughput']['completed_per_s']:.3f} req/s, {out_tokens / span:.1f} output tok/s, "
-      f"TTFT p50 {1000 * l['ttft']['p50_s']:.1f} ms p99 {1000 * l['ttft']['p99_s']:.1f} ms, "
-      f"TPOT mean {1000 * l['tpot']['mean_s']:.2f} ms p99 {1000 * l['tpot']['p99_s']:.2f} ms, "
-      f"preemptions {l['preemptions']}")
-PY
-echo "inference-lab metrics:"
-$lab_long
+$lab_long -o "$out/lab-long.json" >/dev/null
+python3 benches/peers/compare_lab.py "$out/long/summary.json" "$out/lab-long.json"
 versus "$ss_long" "$lab_long"
 
 echo
