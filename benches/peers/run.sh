@@ -29,11 +29,16 @@ cd "$root"
 
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%F)"
 
-if ! command -v hyperfine >/dev/null; then
-    apt-get install -y hyperfine >/dev/null || { echo "hyperfine: apt-get install failed" >&2; exit 1; }
-fi
+# Debian packages, installed when missing (as root); the package lists are
+# refreshed once if the first install fails (a fresh machine has none).
+apt_install() {
+    apt-get install -y "$@" >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y "$@" >/dev/null; } ||
+        { echo "apt-get install $* failed: install it and rerun" >&2; exit 1; }
+}
+command -v hyperfine >/dev/null || apt_install hyperfine
 if [ ! -x "$peers/venv/bin/python" ]; then
-    python3 -m venv "$peers/venv"
+    rm -rf "$peers/venv"
+    python3 -m venv "$peers/venv" 2>/dev/null || { apt_install python3-venv && rm -rf "$peers/venv" && python3 -m venv "$peers/venv"; }
     "$peers/venv/bin/pip" install --quiet simpy
 fi
 if [ ! -x "$peers/inference-lab/bin/inference-lab" ]; then
