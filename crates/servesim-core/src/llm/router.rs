@@ -37,11 +37,13 @@
 //! | [`Router::set_load`] | O(log₆₄ n), plus O(p log h) under prefix-affinity |
 //! | [`Router::set_holds`] | O(log prefixes + log h) under prefix-affinity, else O(1) |
 
+mod holders;
+
 use super::load_index::LoadIndex;
+use holders::Holders;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema, Default)]
 #[serde(rename_all = "kebab-case")]
@@ -58,50 +60,16 @@ pub enum RouterPolicy {
 /// least-loaded one before prefix-affinity gives up the cache hit.
 pub const AFFINITY_SLACK: u64 = 8;
 
+/// Most replicas a prefix's holder set keeps as a list, scanned at the
+/// pick; a larger set is a bitset intersected with the load buckets.
+const FEW_HOLDERS: usize = 64;
+
 /// The prefix's home replica: SplitMix64 of its id, mod `n`.
 fn home(id: u32, n: usize) -> usize {
     let mut z = u64::from(id).wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     ((z ^ (z >> 31)) % n.max(1) as u64) as usize
-}
-
-/// Which replicas cache which prefix, each prefix's holders ordered by
-/// `(load, index)`: kept only under prefix-affinity.
-#[derive(Debug, Default)]
-struct Holders {
-    by_prefix: BTreeMap<u32, BTreeSet<(u64, u32)>>,
-    /// Per replica: the prefixes it caches.
-    held: Vec<BTreeSet<u32>>,
-}
-
-impl Holders {
-    /// The least-loaded replica caching `id`, ties to the lowest index.
-    fn least(&self, id: u32) -> Option<usize> {
-        self.by_prefix.get(&id).and_then(|s| s.first()).map(|&(_, i)| i as usize)
-    }
-
-    fn reload(&mut self, i: usize, old: u64, new: u64) {
-        for id in &self.held[i] {
-            if let Some(set) = self.by_prefix.get_mut(id) {
-                set.remove(&(old, i as u32));
-                set.insert((new, i as u32));
-            }
-        }
-    }
-
-    fn set(&mut self, i: usize, id: u32, load: u64, holds: bool) {
-        if holds && self.held[i].insert(id) {
-            self.by_prefix.entry(id).or_default().insert((load, i as u32));
-        } else if !holds && self.held[i].remove(&id) {
-            if let Some(set) = self.by_prefix.get_mut(&id) {
-                set.remove(&(load, i as u32));
-                if set.is_empty() {
-                    self.by_prefix.remove(&id);
-                }
-            }
-        }
-    }
 }
 
 /// Places arrivals on a pool of replicas from its own view of their loads
@@ -117,8 +85,7 @@ pub struct Router {
 impl Router {
     /// A router over `n` replicas, all idle with empty prefix caches.
     pub fn new(policy: RouterPolicy, rng: ChaCha8Rng, n: usize) -> Self {
-        let holders = (policy == RouterPolicy::PrefixAffinity)
-            .then(|| Holders { by_prefix: BTreeMap::new(), held: vec![BTreeSet::new(); n] });
+        let holders = (policy == RouterPolicy::PrefixAffinity).then(|| Holders::new(FEW_HOLDERS));
         Router { policy, next: 0, rng, loads: LoadIndex::new(n), holders }
     }
 
@@ -144,21 +111,13 @@ impl Router {
 
     /// Replica `i` now has `outstanding` requests.
     pub fn set_load(&mut self, i: usize, outstanding: u64) {
-        let old = self.loads.load(i);
-        if old == outstanding {
-            return;
-        }
         self.loads.set(i, outstanding);
-        if let Some(h) = self.holders.as_mut() {
-            h.reload(i, old, outstanding);
-        }
     }
 
     /// Replica `i` now caches prefix `id` (`holds`), or no longer does.
     pub fn set_holds(&mut self, i: usize, id: u32, holds: bool) {
-        let load = self.loads.load(i);
         if let Some(h) = self.holders.as_mut() {
-            h.set(i, id, load, holds);
+            h.set(i, id, holds, self.loads.layout());
         }
     }
 
@@ -177,14 +136,16 @@ impl Router {
             RouterPolicy::SessionAffinity => session.map_or(least, |id| home(id, n)),
             RouterPolicy::PrefixAffinity => {
                 let Some(id) = prefix else { return least };
-                let cached = self.holders.as_ref().and_then(|h| h.least(id));
-                let chosen = cached.unwrap_or_else(|| home(id, n));
-                let (load, min) = (self.loads.load(chosen), self.loads.load(least));
-                if load > min + AFFINITY_SLACK && 2 * load > 3 * min {
-                    least
-                } else {
-                    chosen
-                }
+                // The most outstanding requests a replica may carry and
+                // still win on its cache: not more than the slack *and* half
+                // over the least-loaded one.
+                let min = self.loads.load(least);
+                let limit = (min + AFFINITY_SLACK).max(3 * min / 2);
+                let chosen = match self.holders.as_ref().and_then(|h| h.of(id)) {
+                    Some(holders) => holders.least_within(&self.loads, limit),
+                    None => Some(home(id, n)).filter(|&r| self.loads.load(r) <= limit),
+                };
+                chosen.unwrap_or(least)
             }
             RouterPolicy::PowerOfTwoChoices => {
                 let a = self.rng.random_range(0..n);
@@ -204,6 +165,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use rand::SeedableRng;
+    use std::collections::BTreeSet;
 
     /// The linear scan the router replaced, over the same view.
     fn scan(policy: RouterPolicy, loads: &[u64], holds: &[BTreeSet<u32>], prefix: Option<u32>) -> usize {
