@@ -23,19 +23,23 @@
 //!
 //! The router keeps its own view of the pool, which the scheduler updates
 //! whenever a replica's outstanding count or prefix cache changes, so no
-//! pick scans the replicas. Costs (n replicas, h holders of a prefix, p
-//! prefixes cached on the replica whose load changed; log₆₄ n is the depth
-//! of [`LoadIndex`]'s bitsets, 3 words at 10,000 replicas, so those rows
-//! are constant in practice; a load change that empties the least-loaded
-//! bucket also steps over the empty buckets up to its new load):
+//! pick scans the replicas. Prefix-affinity keeps, per prefix, the set of
+//! replicas caching it, unordered by load (see `holders.rs`): a list of at
+//! most [`FEW_HOLDERS`] read at the pick, or beyond that a bitset that the
+//! load buckets are intersected with. Costs (n replicas; h holders of the
+//! prefix; log₆₄ n the depth of [`LoadIndex`]'s bitsets, 3 words at 10,000
+//! replicas, so those rows are constant in practice; `limit` the most
+//! outstanding requests a replica may carry and still win on its cache,
+//! `least` those of the least-loaded replica):
 //!
 //! | operation | cost |
 //! |---|---|
 //! | pick: round-robin, power-of-two, session turn | O(1) |
 //! | pick: least-outstanding (and no-prefix / no-session requests) | O(log₆₄ n) |
-//! | pick: prefix-affinity with a prefix | O(log prefixes) |
-//! | [`Router::set_load`] | O(log₆₄ n), plus O(p log h) under prefix-affinity |
-//! | [`Router::set_holds`] | O(log prefixes + log h) under prefix-affinity, else O(1) |
+//! | pick: prefix-affinity with a prefix, h ≤ [`FEW_HOLDERS`] | O(log prefixes) lookup + h load reads |
+//! | pick: prefix-affinity with a prefix, h > [`FEW_HOLDERS`] | O(log prefixes) lookup + one check per load from `least` to `limit` + per non-empty bucket on the way O(log₆₄ n) words and one per 64-replica word holding both holders and that bucket's replicas but none in both (few when holders are many, up to min(h, n/64) when the less-loaded replicas are all non-holders) |
+//! | [`Router::set_load`] | O(log₆₄ n) (plus the empty buckets stepped over when it empties the least-loaded one), whatever the router |
+//! | [`Router::set_holds`] | O(log prefixes) + O([`FEW_HOLDERS`]) list shift or O(log₆₄ n) bitset words under prefix-affinity (a list-bitset conversion O(n/64) at most once per [`FEW_HOLDERS`]/2 changes of that prefix's set), else O(1) |
 
 mod holders;
 
@@ -62,7 +66,7 @@ pub const AFFINITY_SLACK: u64 = 8;
 
 /// Most replicas a prefix's holder set keeps as a list, scanned at the
 /// pick; a larger set is a bitset intersected with the load buckets.
-const FEW_HOLDERS: usize = 64;
+const FEW_HOLDERS: usize = 128;
 
 /// The prefix's home replica: SplitMix64 of its id, mod `n`.
 fn home(id: u32, n: usize) -> usize {
