@@ -3,11 +3,14 @@
 //! router in a simulation: the pick, the chosen replica's load going up,
 //! and one replica's load going down (a completion elsewhere), each
 //! change folded into the router's view. Prefix-affinity draws prefixes
-//! from 64 shared ones, each cached by the replicas its traffic reached;
-//! session-affinity mixes conversation turns with one-off requests. The
-//! pool stays near a steady load, so the figures are per arrival at any
-//! fleet size; flat across sizes means no O(replicas) work per request.
-//! Reported, never asserted. Run with `cargo bench --bench routing`.
+//! from 64 shared ones, each cached by the replicas its traffic reached
+//! (a few dozen at most); `prefix-affinity-everywhere` starts with every
+//! replica caching all 64 (system prompts held fleet-wide), so every
+//! holder set is large. Session-affinity mixes conversation turns with
+//! one-off requests. The pool stays near a steady load, so the figures
+//! are per arrival at any fleet size; flat across sizes means no
+//! O(replicas) work per request. Reported, never asserted. Run with
+//! `cargo bench --bench routing`.
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
 use rand::{Rng, SeedableRng};
@@ -15,13 +18,18 @@ use rand_chacha::ChaCha8Rng;
 use servesim_core::llm::{Router, RouterPolicy};
 use std::time::Duration;
 
-const POLICIES: [(&str, RouterPolicy); 5] = [
-    ("round-robin", RouterPolicy::RoundRobin),
-    ("least-outstanding", RouterPolicy::LeastOutstanding),
-    ("power-of-two-choices", RouterPolicy::PowerOfTwoChoices),
-    ("prefix-affinity", RouterPolicy::PrefixAffinity),
-    ("session-affinity", RouterPolicy::SessionAffinity),
+/// Each benchmark: its name, the router, and whether every replica starts
+/// with every prefix cached.
+const CASES: [(&str, RouterPolicy, bool); 6] = [
+    ("round-robin", RouterPolicy::RoundRobin, false),
+    ("least-outstanding", RouterPolicy::LeastOutstanding, false),
+    ("power-of-two-choices", RouterPolicy::PowerOfTwoChoices, false),
+    ("prefix-affinity", RouterPolicy::PrefixAffinity, false),
+    ("prefix-affinity-everywhere", RouterPolicy::PrefixAffinity, true),
+    ("session-affinity", RouterPolicy::SessionAffinity, false),
 ];
+
+const PREFIXES: u32 = 64;
 
 /// One arrival's draws: its prefix, its session, and which replica
 /// completes a request meanwhile (mod the pool size).
@@ -38,16 +46,19 @@ struct Pool {
 }
 
 impl Pool {
-    fn new(policy: RouterPolicy, n: usize) -> Self {
+    fn new(policy: RouterPolicy, n: usize, cached_everywhere: bool) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(2);
         let draws = (0..4096)
             .map(|_| {
-                let prefix = rng.random_bool(0.5).then(|| rng.random_range(0..64));
+                let prefix = rng.random_bool(0.5).then(|| rng.random_range(0..PREFIXES));
                 let session = rng.random_bool(0.5).then(|| rng.random_range(0..1_000_000));
                 (prefix, session, rng.random_range(0..n))
             })
             .collect();
-        let router = Router::new(policy, ChaCha8Rng::seed_from_u64(1), n);
+        let mut router = Router::new(policy, ChaCha8Rng::seed_from_u64(1), n);
+        if cached_everywhere {
+            (0..n).for_each(|i| (0..PREFIXES).for_each(|id| router.set_holds(i, id, true)));
+        }
         let mut pool = Pool { router, loads: vec![0; n], draws, next: 0 };
         for _ in 0..8 * n {
             pool.arrival();
@@ -79,9 +90,9 @@ impl Pool {
 fn routing(c: &mut Criterion) {
     let mut group = c.benchmark_group("routing");
     group.sample_size(20).measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_millis(500));
-    for (name, policy) in POLICIES {
+    for (name, policy, cached_everywhere) in CASES {
         for n in [10usize, 100, 1_000, 10_000] {
-            let mut pool = Pool::new(policy, n);
+            let mut pool = Pool::new(policy, n, cached_everywhere);
             group.bench_with_input(BenchmarkId::new(name, n), &n, |b, _| b.iter(|| black_box(pool.arrival())));
         }
     }

@@ -13,18 +13,27 @@
 //! and so on up to a single word), and the index remembers the least
 //! non-empty load. The pick is that bucket's lowest set bit, exactly
 //! `min_by_key(load)` over the indices in order, the choice a linear scan
-//! makes. Costs, n replicas, a load change from `old` to `new`:
+//! makes. The same buckets answer "the least loaded of these replicas"
+//! (a prefix's holders, as a bitset in the buckets' layout) by walking the
+//! loads upwards and intersecting each bucket with the set, so the set
+//! needs no ordering by load and costs nothing when loads change. Costs,
+//! n replicas, a load change from `old` to `new`:
 //!
 //! | operation | cost |
 //! |---|---|
 //! | [`LoadIndex::least`] | O(log₆₄ n) word reads (3 at 10,000 replicas) |
 //! | [`LoadIndex::set`] | O(log₆₄ n) word writes, plus O(new − old) bucket checks when it empties the least bucket |
+//! | [`LoadIndex::least_within`] | one check per load from the least to the limit, plus one [`Layout::first_common`] per non-empty bucket on the way |
 //!
 //! Memory: the bitsets live in one arena of fixed-size slots, one per
 //! non-empty load, reused through a free list; k distinct loads need at
 //! least k(k−1)/2 outstanding requests, so the arena stays a small
 //! multiple of n/8 bytes. The bucket table has one 4-byte entry per load
 //! up to the highest seen, which the requests holding that load outweigh.
+
+mod bitset;
+
+pub use bitset::Layout;
 
 /// Loads of `n` replicas and, in the least non-empty bucket, the least
 /// loaded.
@@ -36,12 +45,9 @@ pub struct LoadIndex {
     /// The least load whose bucket is non-empty (0 when there are no
     /// replicas).
     min: usize,
-    /// Bitset slots, `stride` words each: level 0 (one bit per replica)
-    /// first, then each summary level, the last a single word.
+    /// Bitset slots, `layout.words()` words each.
     arena: Vec<u64>,
-    /// Start of each level within a slot; `levels[0] == 0`.
-    levels: Vec<usize>,
-    stride: usize,
+    layout: Layout,
     /// Slots not in use.
     free: Vec<u32>,
 }
@@ -51,21 +57,12 @@ const EMPTY: u32 = u32::MAX;
 impl LoadIndex {
     /// `n` replicas, all at load 0. O(n).
     pub fn new(n: usize) -> Self {
-        let mut levels = vec![0];
-        let mut words = n.div_ceil(64).max(1);
-        let mut stride = words;
-        while words > 1 {
-            levels.push(stride);
-            words = words.div_ceil(64);
-            stride += words;
-        }
         let mut index = LoadIndex {
             loads: vec![0; n],
             buckets: vec![EMPTY],
             min: 0,
             arena: Vec::new(),
-            levels,
-            stride,
+            layout: Layout::new(n),
             free: Vec::new(),
         };
         for i in 0..n {
@@ -86,16 +83,31 @@ impl LoadIndex {
         self.loads[i]
     }
 
+    /// The layout of the buckets' bitsets, for sets of replicas that
+    /// [`LoadIndex::least_within`] intersects with them.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
     /// The replica with the least load, ties to the lowest index; None if
     /// there are no replicas.
     pub fn least(&self) -> Option<usize> {
         let slot = *self.buckets.get(self.min).filter(|&&s| s != EMPTY)?;
-        let words = self.slot(slot);
-        let mut i = 0;
-        for &start in self.levels.iter().rev() {
-            i = 64 * i + words[start + i].trailing_zeros() as usize;
-        }
-        Some(i)
+        self.layout.first(self.slot(slot))
+    }
+
+    /// The least-loaded replica of `members` (a bitset in
+    /// [`LoadIndex::layout`]) whose load is at most `limit`, ties to the
+    /// lowest index; None if every member's load exceeds `limit`. Walks
+    /// the buckets from the least load up to `limit`, intersecting each
+    /// non-empty one with `members`.
+    pub fn least_within(&self, members: &[u64], limit: u64) -> Option<usize> {
+        let top = usize::try_from(limit).unwrap_or(usize::MAX).min(self.buckets.len() - 1);
+        self.buckets
+            .get(self.min..=top)?
+            .iter()
+            .filter(|&&slot| slot != EMPTY)
+            .find_map(|&slot| self.layout.first_common(self.slot(slot), members))
     }
 
     /// Replica `i`'s load is now `load`.
@@ -119,54 +131,33 @@ impl LoadIndex {
     }
 
     fn slot(&self, slot: u32) -> &[u64] {
-        let start = slot as usize * self.stride;
-        &self.arena[start..start + self.stride]
+        let words = self.layout.words();
+        &self.arena[slot as usize * words..][..words]
     }
 
     /// Sets replica `i`'s bit in bucket `load`, taking a slot if the
     /// bucket was empty.
     fn insert(&mut self, i: usize, load: usize) {
+        let words = self.layout.words();
         if load >= self.buckets.len() {
             self.buckets.resize(load + 1, EMPTY);
         }
         if self.buckets[load] == EMPTY {
             self.buckets[load] = self.free.pop().unwrap_or_else(|| {
-                self.arena.resize(self.arena.len() + self.stride, 0);
-                (self.arena.len() / self.stride - 1) as u32
+                self.arena.resize(self.arena.len() + words, 0);
+                (self.arena.len() / words - 1) as u32
             });
         }
-        let LoadIndex { arena, levels, stride, .. } = self;
-        let words = &mut arena[self.buckets[load] as usize * *stride..];
-        let mut bit = i;
-        for &start in levels.iter() {
-            let word = &mut words[start + bit / 64];
-            let was_zero = *word == 0;
-            *word |= 1 << (bit % 64);
-            if !was_zero {
-                break;
-            }
-            bit /= 64;
-        }
+        let start = self.buckets[load] as usize * words;
+        self.layout.insert(&mut self.arena[start..start + words], i);
     }
 
     /// Clears replica `i`'s bit in bucket `load`, freeing the slot if the
     /// bucket is left empty.
     fn remove(&mut self, i: usize, load: usize) {
         let slot = self.buckets[load];
-        let LoadIndex { arena, levels, stride, .. } = self;
-        let words = &mut arena[slot as usize * *stride..];
-        let mut bit = i;
-        let mut emptied = true;
-        for &start in levels.iter() {
-            let word = &mut words[start + bit / 64];
-            *word &= !(1 << (bit % 64));
-            if *word != 0 {
-                emptied = false;
-                break;
-            }
-            bit /= 64;
-        }
-        if emptied {
+        let start = slot as usize * self.layout.words();
+        if self.layout.remove(&mut self.arena[start..start + self.layout.words()], i) {
             self.buckets[load] = EMPTY;
             self.free.push(slot);
         }

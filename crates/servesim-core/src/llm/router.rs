@@ -23,25 +23,31 @@
 //!
 //! The router keeps its own view of the pool, which the scheduler updates
 //! whenever a replica's outstanding count or prefix cache changes, so no
-//! pick scans the replicas. Costs (n replicas, h holders of a prefix, p
-//! prefixes cached on the replica whose load changed; log₆₄ n is the depth
-//! of [`LoadIndex`]'s bitsets, 3 words at 10,000 replicas, so those rows
-//! are constant in practice; a load change that empties the least-loaded
-//! bucket also steps over the empty buckets up to its new load):
+//! pick scans the replicas. Prefix-affinity keeps, per prefix, the set of
+//! replicas caching it, unordered by load (see `holders.rs`): a list of at
+//! most [`FEW_HOLDERS`] read at the pick, or beyond that a bitset that the
+//! load buckets are intersected with. Costs (n replicas; h holders of the
+//! prefix; log₆₄ n the depth of [`LoadIndex`]'s bitsets, 3 words at 10,000
+//! replicas, so those rows are constant in practice; `limit` the most
+//! outstanding requests a replica may carry and still win on its cache,
+//! `least` those of the least-loaded replica):
 //!
 //! | operation | cost |
 //! |---|---|
 //! | pick: round-robin, power-of-two, session turn | O(1) |
 //! | pick: least-outstanding (and no-prefix / no-session requests) | O(log₆₄ n) |
-//! | pick: prefix-affinity with a prefix | O(log prefixes) |
-//! | [`Router::set_load`] | O(log₆₄ n), plus O(p log h) under prefix-affinity |
-//! | [`Router::set_holds`] | O(log prefixes + log h) under prefix-affinity, else O(1) |
+//! | pick: prefix-affinity with a prefix, h ≤ [`FEW_HOLDERS`] | O(log prefixes) lookup + h load reads |
+//! | pick: prefix-affinity with a prefix, h > [`FEW_HOLDERS`] | O(log prefixes) lookup + one check per load from `least` to `limit` + per non-empty bucket on the way O(log₆₄ n) words and one per 64-replica word holding both holders and that bucket's replicas but none in both (few when holders are many, up to min(h, n/64) when the less-loaded replicas are all non-holders) |
+//! | [`Router::set_load`] | O(log₆₄ n) (plus the empty buckets stepped over when it empties the least-loaded one), whatever the router |
+//! | [`Router::set_holds`] | O(log prefixes) + O([`FEW_HOLDERS`]) list shift or O(log₆₄ n) bitset words under prefix-affinity (a list-bitset conversion O(n/64) at most once per [`FEW_HOLDERS`]/2 changes of that prefix's set), else O(1) |
+
+mod holders;
 
 use super::load_index::LoadIndex;
+use holders::Holders;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema, Default)]
 #[serde(rename_all = "kebab-case")]
@@ -58,50 +64,16 @@ pub enum RouterPolicy {
 /// least-loaded one before prefix-affinity gives up the cache hit.
 pub const AFFINITY_SLACK: u64 = 8;
 
+/// Most replicas a prefix's holder set keeps as a list, scanned at the
+/// pick; a larger set is a bitset intersected with the load buckets.
+const FEW_HOLDERS: usize = 128;
+
 /// The prefix's home replica: SplitMix64 of its id, mod `n`.
 fn home(id: u32, n: usize) -> usize {
     let mut z = u64::from(id).wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     ((z ^ (z >> 31)) % n.max(1) as u64) as usize
-}
-
-/// Which replicas cache which prefix, each prefix's holders ordered by
-/// `(load, index)`: kept only under prefix-affinity.
-#[derive(Debug, Default)]
-struct Holders {
-    by_prefix: BTreeMap<u32, BTreeSet<(u64, u32)>>,
-    /// Per replica: the prefixes it caches.
-    held: Vec<BTreeSet<u32>>,
-}
-
-impl Holders {
-    /// The least-loaded replica caching `id`, ties to the lowest index.
-    fn least(&self, id: u32) -> Option<usize> {
-        self.by_prefix.get(&id).and_then(|s| s.first()).map(|&(_, i)| i as usize)
-    }
-
-    fn reload(&mut self, i: usize, old: u64, new: u64) {
-        for id in &self.held[i] {
-            if let Some(set) = self.by_prefix.get_mut(id) {
-                set.remove(&(old, i as u32));
-                set.insert((new, i as u32));
-            }
-        }
-    }
-
-    fn set(&mut self, i: usize, id: u32, load: u64, holds: bool) {
-        if holds && self.held[i].insert(id) {
-            self.by_prefix.entry(id).or_default().insert((load, i as u32));
-        } else if !holds && self.held[i].remove(&id) {
-            if let Some(set) = self.by_prefix.get_mut(&id) {
-                set.remove(&(load, i as u32));
-                if set.is_empty() {
-                    self.by_prefix.remove(&id);
-                }
-            }
-        }
-    }
 }
 
 /// Places arrivals on a pool of replicas from its own view of their loads
@@ -117,8 +89,7 @@ pub struct Router {
 impl Router {
     /// A router over `n` replicas, all idle with empty prefix caches.
     pub fn new(policy: RouterPolicy, rng: ChaCha8Rng, n: usize) -> Self {
-        let holders = (policy == RouterPolicy::PrefixAffinity)
-            .then(|| Holders { by_prefix: BTreeMap::new(), held: vec![BTreeSet::new(); n] });
+        let holders = (policy == RouterPolicy::PrefixAffinity).then(|| Holders::new(FEW_HOLDERS));
         Router { policy, next: 0, rng, loads: LoadIndex::new(n), holders }
     }
 
@@ -144,21 +115,13 @@ impl Router {
 
     /// Replica `i` now has `outstanding` requests.
     pub fn set_load(&mut self, i: usize, outstanding: u64) {
-        let old = self.loads.load(i);
-        if old == outstanding {
-            return;
-        }
         self.loads.set(i, outstanding);
-        if let Some(h) = self.holders.as_mut() {
-            h.reload(i, old, outstanding);
-        }
     }
 
     /// Replica `i` now caches prefix `id` (`holds`), or no longer does.
     pub fn set_holds(&mut self, i: usize, id: u32, holds: bool) {
-        let load = self.loads.load(i);
         if let Some(h) = self.holders.as_mut() {
-            h.set(i, id, load, holds);
+            h.set(i, id, holds, self.loads.layout());
         }
     }
 
@@ -177,14 +140,16 @@ impl Router {
             RouterPolicy::SessionAffinity => session.map_or(least, |id| home(id, n)),
             RouterPolicy::PrefixAffinity => {
                 let Some(id) = prefix else { return least };
-                let cached = self.holders.as_ref().and_then(|h| h.least(id));
-                let chosen = cached.unwrap_or_else(|| home(id, n));
-                let (load, min) = (self.loads.load(chosen), self.loads.load(least));
-                if load > min + AFFINITY_SLACK && 2 * load > 3 * min {
-                    least
-                } else {
-                    chosen
-                }
+                // The most outstanding requests a replica may carry and
+                // still win on its cache: not more than the slack *and* half
+                // over the least-loaded one.
+                let min = self.loads.load(least);
+                let limit = (min + AFFINITY_SLACK).max(3 * min / 2);
+                let chosen = match self.holders.as_ref().and_then(|h| h.of(id)) {
+                    Some(holders) => holders.least_within(&self.loads, limit),
+                    None => Some(home(id, n)).filter(|&r| self.loads.load(r) <= limit),
+                };
+                chosen.unwrap_or(least)
             }
             RouterPolicy::PowerOfTwoChoices => {
                 let a = self.rng.random_range(0..n);
@@ -204,6 +169,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use rand::SeedableRng;
+    use std::collections::BTreeSet;
 
     /// The linear scan the router replaced, over the same view.
     fn scan(policy: RouterPolicy, loads: &[u64], holds: &[BTreeSet<u32>], prefix: Option<u32>) -> usize {
