@@ -390,6 +390,22 @@ mod tests {
     }
 
     #[test]
+    fn marks_shade_spans_draw_instants_and_name_each_label_once() {
+        let p = [(0.0, 1.0), (10.0, 2.0)];
+        let marks = [
+            Mark { from: 1.0, to: 3.0, label: "outage" },
+            Mark { from: 5.0, to: 5.0, label: "scale up" },
+            Mark { from: 7.0, to: 7.0, label: "scale up" },
+        ];
+        let series = [TimeSeries { label: "a", points: &p }];
+        let svg = marked_time_series_svg("m", "y", &series, &marks).unwrap();
+        check_doc(&svg);
+        assert_eq!((svg.matches("outage").count(), svg.matches("scale up").count()), (1, 1));
+        assert_ne!(svg, marked_time_series_svg("m", "y", &series, &marks[..2]).unwrap(), "the second instant is drawn");
+        assert_eq!(svg, marked_time_series_svg("m", "y", &series, &marks).unwrap());
+    }
+
+    #[test]
     fn text_is_escaped() {
         let p = [(1.0, 0.5), (2.0, 1.0)];
         let svg = latency_cdf_svg("a<b & c", &[CdfSeries { label: "x>y", points: &p }]).unwrap();
