@@ -4,7 +4,11 @@
 //! Why per pool: pools of a fleet differ in model, GPU and region, so one
 //! `llm` section cannot describe them; the top-level `llm` section is kept
 //! for a fleet of one pool, where it is exactly the single-pool run's.
+//! Fleet-wide and per-region/per-model figures, and SLO attainment over
+//! time, come from [`super::fleet_breakdown`] and [`super::fleet_windows`].
 
+use super::fleet_breakdown::FleetGroupSummary;
+use super::fleet_windows::SloWindowsSummary;
 use super::llm::LlmSummary;
 use serde::Serialize;
 
@@ -17,6 +21,15 @@ pub struct FleetSummary {
     pub egress_usd: f64,
     /// In the scenario's order (region by region).
     pub pools: Vec<FleetPoolSummary>,
+    /// The measured requests of the whole fleet, then broken down by the
+    /// region serving them, their users' region and their model
+    /// (`fleet_breakdown.rs`): availability, outcomes, latency, cost.
+    pub total: FleetGroupSummary,
+    pub by_region: Vec<FleetGroupSummary>,
+    pub by_users_region: Vec<FleetGroupSummary>,
+    pub by_model: Vec<FleetGroupSummary>,
+    /// SLO attainment per window (`fleet_windows.rs`).
+    pub slo_windows: SloWindowsSummary,
     /// Replica failures drawn from pools' `mtbf` over the run.
     #[serde(skip_serializing_if = "is_zero")]
     pub replica_failures: u64,
@@ -50,6 +63,14 @@ pub struct IncidentSummary {
     /// Requests answered `failed` by its pools (its region's, for an outage)
     /// while it was under way (an outage: until traffic was back).
     pub failed: u64,
+    /// Measured requests answered while it was under way, and the share
+    /// of them within SLO (`None` without answers).
+    pub answered: u64,
+    pub slo_attainment: Option<f64>,
+    /// The start of the first SLO window from its end on that met the
+    /// target, and how long after its end that was (`None`: never).
+    pub recovered_at_s: Option<f64>,
+    pub time_to_recover_s: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

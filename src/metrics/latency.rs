@@ -50,6 +50,17 @@ impl LatencyStat {
         self.max_ns = self.max_ns.max(ns);
     }
 
+    /// Adds every sample of `other` (a group's distribution from its parts').
+    pub fn add(&mut self, other: &LatencyStat) {
+        if self.hist.add(&other.hist).is_err() {
+            for v in other.hist.iter_recorded() {
+                self.hist.saturating_record_n(v.value_iterated_to(), v.count_at_value());
+            }
+        }
+        self.sum_ns += other.sum_ns;
+        self.max_ns = self.max_ns.max(other.max_ns);
+    }
+
     /// Records `n` samples of `ns` at once (O(1)).
     pub fn record_n(&mut self, ns: u64, n: u64) {
         if self.hist.record_n(ns, n).is_err() {

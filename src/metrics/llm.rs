@@ -174,23 +174,46 @@ fn within(actual: SimDuration, target: Option<SimDuration>) -> bool {
     target.is_none_or(|t| actual <= t)
 }
 
+/// A completed request's latencies, as defined above.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLatency {
+    pub ttft: SimDuration,
+    /// `None` for fewer than 2 output tokens.
+    pub tpot: Option<SimDuration>,
+    pub e2e: SimDuration,
+}
+
+impl RequestLatency {
+    /// The latencies of request `s`, completed at `now`.
+    pub fn of(now: SimTime, s: &Served) -> Self {
+        let e2e = now.since(s.arrived);
+        let ttft = s.first_token.map_or(e2e, |t| t.since(s.arrived));
+        let tpot = (s.output_tokens >= 2).then(|| SimDuration((e2e.0 - ttft.0) / u64::from(s.output_tokens - 1)));
+        RequestLatency { ttft, tpot, e2e }
+    }
+}
+
+impl Slo {
+    /// Whether one request met every target set (each p99 target read as
+    /// a per-request bound): what goodput counts.
+    pub fn met_by(&self, l: &RequestLatency) -> bool {
+        within(l.ttft, self.ttft_p99) && within(l.e2e, self.e2e_p99) && l.tpot.is_none_or(|t| within(t, self.tpot_p99))
+    }
+}
+
 impl LlmRecorder {
     /// A measured request completed at `now`.
     pub fn completed(&mut self, now: SimTime, s: &Served, slo: &Slo) {
-        let e2e = now.since(s.arrived);
-        let ttft = s.first_token.map_or(e2e, |t| t.since(s.arrived));
-        self.ttft.record(ttft.0);
-        self.e2e.record(e2e.0);
-        let tpot = (s.output_tokens >= 2).then(|| SimDuration((e2e.0 - ttft.0) / u64::from(s.output_tokens - 1)));
-        if let Some(tpot) = tpot {
+        let l = RequestLatency::of(now, s);
+        self.ttft.record(l.ttft.0);
+        self.e2e.record(l.e2e.0);
+        if let Some(tpot) = l.tpot {
             self.tpot.record(tpot.0);
         }
-        self.normalized.record(e2e.0 / u64::from(s.output_tokens.max(1)));
+        self.normalized.record(l.e2e.0 / u64::from(s.output_tokens.max(1)));
         self.prompt_tokens += u64::from(s.prompt_tokens);
         self.output_tokens += u64::from(s.output_tokens);
-        let good =
-            within(ttft, slo.ttft_p99) && within(e2e, slo.e2e_p99) && tpot.is_none_or(|t| within(t, slo.tpot_p99));
-        self.good += u64::from(good);
+        self.good += u64::from(slo.met_by(&l));
     }
 
     /// TTFT and TPOT distributions, for plotting.

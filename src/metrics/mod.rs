@@ -4,6 +4,8 @@
 
 pub mod audit;
 pub mod fleet;
+pub mod fleet_breakdown;
+pub mod fleet_windows;
 pub mod frontdoor;
 pub mod latency;
 pub mod llm;

@@ -25,6 +25,8 @@ pub struct Recorded {
     pub cdfs: Vec<(&'static str, LatencyStat)>,
     /// The safety pipeline's audit log and timeline (with `[safety]` only).
     pub safety: Option<Box<super::safety::SafetyRecorded>>,
+    /// A fleet's SLO attainment per window (fleets only; else empty).
+    pub slo_windows: Vec<super::fleet_windows::SloWindowRow>,
     /// Ledgers for checkers, beside the report (not written to it).
     pub audit: Audit,
 }
@@ -345,6 +347,7 @@ impl Recorder {
             timeline: self.timeline.finish(end.end),
             cdfs: vec![("end-to-end", self.e2e)],
             safety: None,
+            slo_windows: Vec::new(),
             audit,
         }
     }

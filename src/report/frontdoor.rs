@@ -35,7 +35,7 @@ pub(super) fn timeline_svg(
             TimeSeries { label: "offered attempts incl. retries (/s)", points: &attempts },
             TimeSeries { label: "queue depth (mean)", points: &depth },
         ],
-        mark,
+        mark.as_slice(),
     )?;
     Ok(svg)
 }

@@ -111,6 +111,9 @@ pub fn body(s: &Summary) -> String {
     if let Some(fd) = &s.frontdoor {
         super::frontdoor::section(&mut o, fd);
     }
+    if let Some(fleet) = &s.fleet {
+        super::fleet::section(&mut o, fleet);
+    }
     let l = &s.littles_law;
     let _ = writeln!(o, "## Checks\n");
     let _ = writeln!(

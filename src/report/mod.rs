@@ -1,5 +1,6 @@
 //! Writing a run's report folder: `summary.json` (the stable, documented
-//! schema), `summary.md` (for people), `timeseries.csv` (per window), SVG
+//! schema), `summary.md` (for people), `timeseries.csv` (per window; a
+//! fleet adds `slo_windows.csv`), SVG
 //! plots (latency CDF, queue depth over time, ...) and `report.html` (the
 //! Markdown and the plots on one self-contained page).
 //!
@@ -7,6 +8,7 @@
 //! manifest, and never over a folder holding anything servesim did not write.
 
 mod error;
+mod fleet;
 mod folder;
 mod frontdoor;
 pub mod html;
@@ -109,6 +111,11 @@ pub fn render(recorded: &Recorded, question: &str) -> Result<Vec<(&'static str, 
         renderers.push(file("timeline.svg", || {
             Ok(frontdoor::timeline_svg(&s.scenario, fd, &recorded.timeline)?.into_bytes())
         }));
+    }
+    if let Some(f) = &s.fleet {
+        renderers.push(file("slo_windows.csv", || fleet::slo_windows_csv(&recorded.slo_windows)));
+        renderers
+            .push(file("fleet_slo.svg", || Ok(fleet::slo_svg(&s.scenario, f, &recorded.slo_windows)?.into_bytes())));
     }
     let rendered: Vec<Vec<(&'static str, Vec<u8>)>> =
         renderers.par_iter().map(|render| render()).collect::<Result<_, _>>()?;

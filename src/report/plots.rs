@@ -68,6 +68,11 @@ const PALETTE: [RGBColor; 8] = [
     RGBColor(0, 0, 0),
 ];
 
+/// Marks' colours, by label in order of first appearance: the front
+/// door's trigger keeps the amber it always had.
+const MARK_PALETTE: [RGBColor; 4] =
+    [RGBColor(230, 159, 0), RGBColor(204, 121, 167), RGBColor(86, 180, 233), RGBColor(120, 120, 120)];
+
 /// A cleaned series ready to draw.
 struct Line<'a> {
     label: &'a str,
@@ -84,12 +89,14 @@ struct Spec<'a> {
     y: (f64, f64),
     log_x: bool,
     legend_at: SeriesLabelPosition,
-    mark: Option<Mark<'a>>,
+    marks: &'a [Mark<'a>],
     /// Draw each point as a dot instead of joining them with a line.
     dots: bool,
 }
 
-/// An interval of the x axis to shade and name (a trigger: a spike, an outage).
+/// An interval of the x axis to shade and name (a trigger: a spike, an
+/// outage), or an instant (`from == to`: a scaling decision) to draw as a
+/// vertical line. Marks sharing a label share a colour and one legend entry.
 #[derive(Debug, Clone, Copy)]
 pub struct Mark<'a> {
     pub from: f64,
@@ -116,34 +123,35 @@ pub fn latency_cdf_svg(title: &str, series: &[CdfSeries]) -> Result<String, Plot
         y: (0.0, 1.0),
         log_x,
         legend_at: SeriesLabelPosition::LowerRight,
-        mark: None,
+        marks: &[],
         dots: false,
     })
 }
 
 /// Renders lines over time (x: simulated time, seconds; y label given), one line per series with legend.
 pub fn time_series_svg(title: &str, y_label: &str, series: &[TimeSeries]) -> Result<String, PlotError> {
-    marked_time_series_svg(title, y_label, series, None)
+    marked_time_series_svg(title, y_label, series, &[])
 }
 
-/// As [`time_series_svg`], with `mark`'s interval shaded and named in the legend.
+/// As [`time_series_svg`], with `marks` shaded (intervals) or drawn
+/// (instants) and named in the legend.
 pub fn marked_time_series_svg(
     title: &str,
     y_label: &str,
     series: &[TimeSeries],
-    mark: Option<Mark>,
+    marks: &[Mark],
 ) -> Result<String, PlotError> {
-    marked_xy_svg(title, "simulated time (s)", y_label, series, mark, false)
+    marked_xy_svg(title, "simulated time (s)", y_label, series, marks, false)
 }
 
 /// Renders lines of (x, y) points on linear axes with the given labels, one line per series with legend.
 pub fn xy_svg(title: &str, x_label: &str, y_label: &str, series: &[TimeSeries]) -> Result<String, PlotError> {
-    marked_xy_svg(title, x_label, y_label, series, None, false)
+    marked_xy_svg(title, x_label, y_label, series, &[], false)
 }
 
 /// Renders unjoined points on linear axes with the given labels, one colour per series with legend.
 pub fn scatter_svg(title: &str, x_label: &str, y_label: &str, series: &[TimeSeries]) -> Result<String, PlotError> {
-    marked_xy_svg(title, x_label, y_label, series, None, true)
+    marked_xy_svg(title, x_label, y_label, series, &[], true)
 }
 
 fn marked_xy_svg(
@@ -151,7 +159,7 @@ fn marked_xy_svg(
     x_label: &str,
     y_label: &str,
     series: &[TimeSeries],
-    mark: Option<Mark>,
+    marks: &[Mark],
     dots: bool,
 ) -> Result<String, PlotError> {
     let lines: Vec<Line> = series.iter().map(|s| Line { label: s.label, points: finite(s.points).collect() }).collect();
@@ -166,7 +174,7 @@ fn marked_xy_svg(
         y: widen(y_min, y_max, 0.05),
         log_x: false,
         legend_at: SeriesLabelPosition::UpperRight,
-        mark,
+        marks,
         dots,
     })
 }
@@ -239,14 +247,31 @@ where
         .axis_desc_style((FONT, 15))
         .draw()
         .map_err(&err)?;
-    if let Some(m) = spec.mark {
-        let shade = RGBColor(230, 159, 0).mix(0.2);
-        let area = Rectangle::new([(m.from, spec.y.0), (m.to, spec.y.1)], shade.filled());
-        chart
-            .draw_series(std::iter::once(area))
-            .map_err(&err)?
-            .label(m.label)
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 20, y + 5)], shade.filled()));
+    let mut labels: Vec<&str> = Vec::new();
+    for m in spec.marks {
+        let first = !labels.contains(&m.label);
+        if first {
+            labels.push(m.label);
+        }
+        let hue = MARK_PALETTE[labels.iter().position(|l| *l == m.label).unwrap_or(0) % MARK_PALETTE.len()];
+        if m.to > m.from {
+            let shade = hue.mix(0.2);
+            let area = Rectangle::new([(m.from, spec.y.0), (m.to, spec.y.1)], shade.filled());
+            let drawn = chart.draw_series(std::iter::once(area)).map_err(&err)?;
+            if first {
+                drawn
+                    .label(m.label)
+                    .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 20, y + 5)], shade.filled()));
+            }
+        } else {
+            let line = PathElement::new([(m.from, spec.y.0), (m.from, spec.y.1)], hue.stroke_width(1));
+            let drawn = chart.draw_series(std::iter::once(line)).map_err(&err)?;
+            if first {
+                drawn
+                    .label(m.label)
+                    .legend(move |(x, y)| PathElement::new([(x + 10, y - 6), (x + 10, y + 6)], hue.stroke_width(1)));
+            }
+        }
     }
     for (i, line) in spec.lines.iter().enumerate() {
         let colour = PALETTE[i % PALETTE.len()];
@@ -362,6 +387,22 @@ mod tests {
             assert!(svg.contains(text), "missing {text}");
         }
         assert_eq!(svg, scatter_svg("cost vs p99", "$ per million", "p99 (s)", &series).unwrap());
+    }
+
+    #[test]
+    fn marks_shade_spans_draw_instants_and_name_each_label_once() {
+        let p = [(0.0, 1.0), (10.0, 2.0)];
+        let marks = [
+            Mark { from: 1.0, to: 3.0, label: "outage" },
+            Mark { from: 5.0, to: 5.0, label: "scale up" },
+            Mark { from: 7.0, to: 7.0, label: "scale up" },
+        ];
+        let series = [TimeSeries { label: "a", points: &p }];
+        let svg = marked_time_series_svg("m", "y", &series, &marks).unwrap();
+        check_doc(&svg);
+        assert_eq!((svg.matches("outage").count(), svg.matches("scale up").count()), (1, 1));
+        assert_ne!(svg, marked_time_series_svg("m", "y", &series, &marks[..2]).unwrap(), "the second instant is drawn");
+        assert_eq!(svg, marked_time_series_svg("m", "y", &series, &marks).unwrap());
     }
 
     #[test]

@@ -115,6 +115,22 @@ pub(super) fn resolve(
             "about 4 bytes of text per token",
         ));
     }
+    let slo_window = f.slo_window.unwrap_or(SimDuration::from_secs(60));
+    if slo_window == SimDuration::ZERO {
+        return Err(loc.error(
+            "fleet.slo_window",
+            "expected a window > 0",
+            "the report judges SLO attainment per window of this width, e.g. slo_window = \"1m\"",
+        ));
+    }
+    let slo_target = f.slo_target.unwrap_or(0.99);
+    if !(slo_target > 0.0 && slo_target <= 1.0) {
+        return Err(loc.error(
+            "fleet.slo_target",
+            format!("expected a fraction in (0, 1], got {slo_target}"),
+            "the share of a window's answers that must be within SLO, e.g. 0.99",
+        ));
+    }
     let detection =
         f.health_check_interval.unwrap_or(SimDuration::from_secs(10)) + f.dns_ttl.unwrap_or(SimDuration::from_secs(30));
     let failures = file
@@ -144,6 +160,8 @@ pub(super) fn resolve(
         bytes_per_token,
         detection,
         failures,
+        slo_window,
+        slo_target,
     };
     Ok((fleet, arrivals))
 }

@@ -125,6 +125,10 @@ pub struct FleetConfig {
     pub detection: SimDuration,
     /// Scheduled failures, in file order.
     pub failures: Vec<Failure>,
+    /// The report's SLO windows: their width, and the fraction of a
+    /// window's answers within SLO that meets the SLO.
+    pub slo_window: SimDuration,
+    pub slo_target: f64,
 }
 
 /// A scheduled failure, resolved: what it takes down and when.

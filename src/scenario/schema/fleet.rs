@@ -35,6 +35,13 @@ pub struct FleetSection {
     /// Nodes of 8 GPUs per rack, for `rack_loss` and the failure domains
     /// of pools with `mtbf`. Default: 4.
     pub nodes_per_rack: Option<u32>,
+    /// The width of the windows the report judges SLO attainment over:
+    /// each window's answers (by when they reached their users) are
+    /// counted within SLO or not. Default: "1m".
+    pub slo_window: Option<SimDuration>,
+    /// The fraction of a window's answers that must be within SLO for the
+    /// window to meet it. Default: 0.99 (the `[slo]` targets are p99s).
+    pub slo_target: Option<f64>,
     /// Folder holding `gpus/` and `models/`, relative to the scenario file.
     /// Default: `../profiles` from the scenario's folder, else `./profiles`.
     pub profiles: Option<PathBuf>,

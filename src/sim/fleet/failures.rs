@@ -180,6 +180,11 @@ impl<'a> Failures<'a> {
                 time_to_detect_s: log.detected.map(|t| secs(t) - f.from.as_secs_f64()),
                 last_routed_in_s: log.last_routed_in.map(secs),
                 failed: log.failed,
+                // Filled in from the SLO windows at the end of the run.
+                answered: 0,
+                slo_attainment: None,
+                recovered_at_s: None,
+                time_to_recover_s: None,
             })
             .collect()
     }

@@ -26,6 +26,10 @@
 //! bring it back only when the last ends; a region outage drains the
 //! region at the router once detected. No front door sits in front of a
 //! fleet, so a failed request is not retried: it counts as failed.
+//!
+//! The report: each measured request is counted, O(1), in the fleet's
+//! breakdown by region and model and in its SLO window as it is answered
+//! (`metrics::fleet_breakdown`, `metrics::fleet_windows`).
 
 mod failures;
 mod pool;
@@ -38,6 +42,8 @@ use crate::core::llm::{Action, Input, Served, StepShape};
 use crate::core::{Outcome, RequestId, Slab};
 use crate::engine::{Clock, RngStreams};
 use crate::metrics::fleet::{FleetPoolSummary, FleetSummary};
+use crate::metrics::fleet_breakdown::FleetBreakdown;
+use crate::metrics::fleet_windows::SloWindows;
 use crate::metrics::recorder::Recorded;
 use crate::metrics::timeline::Levels;
 use crate::metrics::Recorder;
@@ -117,6 +123,8 @@ struct FleetRun<'a> {
     actions: Vec<Action>,
     answers: Vec<(u32, RequestId, Outcome, Served)>,
     recorder: Recorder,
+    breakdown: FleetBreakdown,
+    slo_windows: SloWindows,
     failures: Failures<'a>,
     clock: Clock<Event>,
 }
@@ -166,6 +174,8 @@ impl<'a> FleetRun<'a> {
             actions: Vec::new(),
             answers: Vec::new(),
             recorder,
+            breakdown: FleetBreakdown::new(fleet),
+            slo_windows: SloWindows::new(fleet.slo_window, fleet.slo_target, fleet.failures.len()),
             failures,
             clock,
         }
@@ -216,6 +226,7 @@ impl<'a> FleetRun<'a> {
             FailureEvent::Start { failure } | FailureEvent::End { failure } => {
                 let starts = matches!(event, FailureEvent::Start { .. });
                 let f = self.failures.failure(failure);
+                self.slo_windows.incident(failure as usize, starts);
                 if f.kind == crate::scenario::schema::FailureKind::RegionOutage {
                     self.failures.outage(failure, starts);
                 }
@@ -284,6 +295,9 @@ impl<'a> FleetRun<'a> {
             return;
         };
         self.pools[pool as usize].routed += 1;
+        if self.recorder.measures(now) {
+            self.breakdown.offered(request, sent.region, sent.model, pool as usize);
+        }
         self.failures.routed(self.fleet.pools[pool as usize].region, now);
         let rtt = self.fleet.rtt[sent.region][self.fleet.pools[pool as usize].region];
         if rtt == SimDuration::ZERO {
@@ -375,6 +389,10 @@ impl<'a> FleetRun<'a> {
         crossed: bool,
     ) {
         self.recorder.respond(now, request, outcome, served.arrived, served.admitted);
+        let slo = &self.pools[pool as usize].llm.slo;
+        if let Some(verdict) = self.breakdown.answered(now, request, pool as usize, outcome, served, slo) {
+            self.slo_windows.answered(now, verdict);
+        }
         if outcome == Outcome::Failed {
             self.failures.failed(pool as usize, now);
         }
@@ -412,7 +430,7 @@ impl<'a> FleetRun<'a> {
         }
         let ending = self.clock.ending();
         let idle = self.in_transit == 0 && self.pools.iter().all(PoolRun::idle);
-        let FleetRun { scenario, fleet, seed, pools, recorder, egress, failures, .. } = self;
+        let FleetRun { scenario, fleet, seed, pools, recorder, egress, failures, breakdown, slo_windows, .. } = self;
         let mut recorded = recorder.finish(&scenario.name, seed, run_end(ending, idle), false);
         let span = recorded.summary.run.measure_span_s;
         let servers = &recorded.summary.servers;
@@ -442,13 +460,23 @@ impl<'a> FleetRun<'a> {
             recorded.summary.llm = Some(summaries[0].llm.clone());
             recorded.cdfs.extend(only.tokens.cdfs());
         }
+        let cost: Vec<(f64, f64)> = summaries.iter().map(|p| (p.llm.cost.gpu_hours, p.llm.cost.usd)).collect();
+        let groups = breakdown.finish(fleet, &cost, span, recorded.summary.run.drained);
+        let mut incidents = failures.summaries();
+        let (slo_windows, rows) = slo_windows.finish(end, &mut incidents);
+        recorded.slo_windows = rows;
         recorded.summary.fleet = Some(FleetSummary {
             cross_region_requests: egress.0,
             egress_bytes: egress.1,
             egress_usd: egress.2,
             pools: summaries,
+            total: groups.total,
+            by_region: groups.by_region,
+            by_users_region: groups.by_users_region,
+            by_model: groups.by_model,
+            slo_windows,
             replica_failures: failures.drawn,
-            incidents: failures.summaries(),
+            incidents,
         });
         recorded.summary.backend = "sim".into();
         recorded
