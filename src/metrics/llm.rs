@@ -175,6 +175,11 @@ fn within(actual: SimDuration, target: Option<SimDuration>) -> bool {
 }
 
 impl LlmRecorder {
+    /// Measured completions that met every SLO target so far.
+    pub fn good(&self) -> u64 {
+        self.good
+    }
+
     /// A measured request completed at `now`.
     pub fn completed(&mut self, now: SimTime, s: &Served, slo: &Slo) {
         let e2e = now.since(s.arrived);

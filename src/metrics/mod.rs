@@ -7,6 +7,7 @@ pub mod fleet;
 pub mod frontdoor;
 pub mod latency;
 pub mod llm;
+pub mod performability;
 pub mod recorder;
 pub mod safety;
 pub mod summary;

@@ -125,6 +125,9 @@ pub struct FleetConfig {
     pub detection: SimDuration,
     /// Scheduled failures, in file order.
     pub failures: Vec<Failure>,
+    /// `method = "performability"`: each capacity level's request-level
+    /// run length (after the warm-up); `None` for a request-level run.
+    pub performability: Option<SimDuration>,
 }
 
 /// A scheduled failure, resolved: what it takes down and when.
