@@ -36,6 +36,11 @@ pub struct FleetSummary {
     /// Each scheduled failure, in the scenario's order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub incidents: Vec<IncidentSummary>,
+    /// A performability run (`[fleet] method`): the random failures over
+    /// the whole run and what they cost; the other sections describe the
+    /// fleet at full strength over one level run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub performability: Option<super::performability::PerformabilitySummary>,
 }
 
 fn is_zero(n: &u64) -> bool {

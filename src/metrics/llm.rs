@@ -202,6 +202,11 @@ impl Slo {
 }
 
 impl LlmRecorder {
+    /// Measured completions that met every SLO target so far.
+    pub fn good(&self) -> u64 {
+        self.good
+    }
+
     /// A measured request completed at `now`.
     pub fn completed(&mut self, now: SimTime, s: &Served, slo: &Slo) {
         let l = RequestLatency::of(now, s);

@@ -9,6 +9,7 @@ pub mod fleet_windows;
 pub mod frontdoor;
 pub mod latency;
 pub mod llm;
+pub mod performability;
 pub mod recorder;
 pub mod safety;
 pub mod summary;

@@ -115,6 +115,15 @@ pub fn union(lists: &[&[Interval]]) -> Vec<Interval> {
     merged
 }
 
+impl PoolFailures {
+    /// When GPU `gpu` could not work: its own failures and its node's,
+    /// rack's and zone's, under `model`'s placement.
+    pub fn gpu_down(&self, model: &FailureModel, gpu: usize) -> Vec<Interval> {
+        let [node, rack, zone] = model.enclosing(gpu);
+        union(&[&self.gpus[gpu], &self.nodes[node], &self.racks[rack], &self.zones[zone]])
+    }
+}
+
 /// Down intervals of every GPU and every failure domain of a pool of
 /// `replicas` TP-`tp` replicas, and of each replica.
 #[derive(Debug, Clone, PartialEq)]
@@ -130,6 +139,13 @@ pub struct PoolFailures {
 }
 
 impl FailureModel {
+    /// The node, rack and zone (indices) holding GPU `gpu` of a pool.
+    pub fn enclosing(&self, gpu: usize) -> [usize; 3] {
+        let node = gpu / self.gpus_per_node.max(1) as usize;
+        let rack = node / self.nodes_per_rack.max(1) as usize;
+        [node, rack, rack / self.racks_per_zone.max(1) as usize]
+    }
+
     /// Draws the pool's failures over `[0, horizon)`. Replicas are packed
     /// onto consecutive GPUs, nodes into racks, racks into zones; the GPUs
     /// are drawn first, then the nodes, racks and zones, each from `rng`
@@ -152,9 +168,7 @@ impl FailureModel {
             .map(|first| {
                 let mut lists: Vec<&[Interval]> = Vec::new();
                 for (g, gpu) in gpus.iter().enumerate().skip(first).take(tp as usize) {
-                    let node = g / per_node;
-                    let rack = node / self.nodes_per_rack.max(1) as usize;
-                    let zone = rack / self.racks_per_zone.max(1) as usize;
+                    let [node, rack, zone] = self.enclosing(g);
                     lists.extend([&gpu[..], &nodes[node][..], &racks[rack][..], &zones[zone][..]]);
                 }
                 union(&lists)

@@ -16,7 +16,7 @@ use super::error::ScenarioError;
 use super::llm;
 use super::locate::Locator;
 use super::schema::{
-    BatchingPolicy, FailureKind, FailureSection, PoolSection, PopulationSection, ReplicaSection, ScenarioFile,
+    BatchingPolicy, FailureKind, FailureSection, FleetMethod, FleetSection, PoolSection, PopulationSection, ReplicaSection, ScenarioFile,
     WorkloadSection,
 };
 use super::serving::{Failure, FleetConfig, FleetPool, Population, Region};
@@ -39,6 +39,9 @@ pub(super) fn resolve(
     let regions = regions(file, loc)?;
     let mut models: Vec<String> = Vec::new();
     let mut pools = Vec::new();
+    let section = file.fleet.clone().unwrap_or_default();
+    let node = reliability(section.node_mtbf, section.node_mttr, "fleet.", "node_", loc)?;
+    let rack = reliability(section.rack_mtbf, section.rack_mttr, "fleet.", "rack_", loc)?;
     for (i, region) in file.regions.iter().enumerate() {
         for (j, p) in region.pools.iter().enumerate() {
             let at = format!("regions[{i}].pools[{j}]");
@@ -52,7 +55,7 @@ pub(super) fn resolve(
                 }
             };
             let nodes_per_rack = nodes_per_rack(file, loc)?;
-            let gpu = reliability(p, &at, loc)?;
+            let gpu = reliability(p.mtbf, p.mttr, &format!("{at}."), "", loc)?;
             if gpu.is_some() && file.run.duration.is_none() {
                 return Err(loc.error(
                     &format!("{at}.mtbf"),
@@ -65,8 +68,8 @@ pub(super) fn resolve(
                 gpus_per_node: GPUS_PER_NODE,
                 nodes_per_rack,
                 racks_per_zone: 1,
-                node: None,
-                rack: None,
+                node,
+                rack,
                 zone: None,
             });
             pools.push(FleetPool { region: i, model, llm, failures });
@@ -98,7 +101,7 @@ pub(super) fn resolve(
         }
         populations.push(population(p, i, &regions, &models, source.path, loc)?);
     }
-    let f = file.fleet.clone().unwrap_or_default();
+    let f = &section;
     let spillover = f.spillover_outstanding_per_replica.unwrap_or(64.0);
     if !(spillover.is_finite() && spillover > 0.0) {
         return Err(loc.error(
@@ -150,6 +153,7 @@ pub(super) fn resolve(
             }
         }
     };
+    let performability = performability(file, f, &pools, loc)?;
     let fleet = FleetConfig {
         regions,
         pools,
@@ -162,6 +166,7 @@ pub(super) fn resolve(
         failures,
         slo_window,
         slo_target,
+        performability,
     };
     Ok((fleet, arrivals))
 }
@@ -410,26 +415,76 @@ fn nodes_per_rack(file: &ScenarioFile, loc: &Locator) -> Result<u32, ScenarioErr
     }
 }
 
-/// A pool's GPU reliability: `mtbf` and `mttr` together, both > 0.
-fn reliability(p: &PoolSection, at: &str, loc: &Locator) -> Result<Option<Reliability>, ScenarioError> {
-    match (p.mtbf, p.mttr) {
+/// A component's reliability from the keys `{table}{level}mtbf` and
+/// `{table}{level}mttr` (a pool's GPUs, `[fleet]`'s nodes or racks):
+/// both together, both > 0.
+fn reliability(
+    mtbf: Option<SimDuration>,
+    mttr: Option<SimDuration>,
+    table: &str,
+    level: &str,
+    loc: &Locator,
+) -> Result<Option<Reliability>, ScenarioError> {
+    let (mtbf_key, mttr_key) = (format!("{table}{level}mtbf"), format!("{table}{level}mttr"));
+    match (mtbf, mttr) {
         (None, None) => Ok(None),
         (Some(mtbf), Some(mttr)) if mtbf > SimDuration::ZERO && mttr > SimDuration::ZERO => {
             Ok(Some(Reliability { mtbf, mttr }))
         }
-        (Some(_), Some(_)) => {
-            Err(loc.error(&format!("{at}.mtbf"), "expected durations > 0", "e.g. mtbf = \"2000h\", mttr = \"4h\""))
-        }
+        (Some(_), Some(_)) => Err(loc.error(
+            &mtbf_key,
+            "expected durations > 0",
+            format!("e.g. {level}mtbf = \"2000h\", {level}mttr = \"4h\""),
+        )),
         (Some(_), None) => Err(loc.error(
-            &format!("{at}.mtbf"),
-            "`mtbf` without `mttr`: a failed GPU would never be repaired",
-            "add mttr = \"4h\" (mean time to repair)",
+            &mtbf_key,
+            format!("`{level}mtbf` without `{level}mttr`: a failed component would never be repaired"),
+            format!("add {level}mttr = \"4h\" (mean time to repair)"),
         )),
         (None, Some(_)) => Err(loc.error(
-            &format!("{at}.mttr"),
-            "`mttr` without `mtbf`: GPUs that never fail are never repaired",
-            "add mtbf = \"2000h\" (mean time between failures), or drop mttr",
+            &mttr_key,
+            format!("`{level}mttr` without `{level}mtbf`: components that never fail are never repaired"),
+            format!("add {level}mtbf = \"2000h\" (mean time between failures), or drop {level}mttr"),
         )),
+    }
+}
+
+/// `[fleet] method` and `level_run`: the level run's length for a
+/// performability run, which needs random failures to decompose, no
+/// scheduled ones, and demand that does not change over the run (each
+/// level is measured under one demand).
+fn performability(
+    file: &ScenarioFile,
+    f: &FleetSection,
+    pools: &[FleetPool],
+    loc: &Locator,
+) -> Result<Option<SimDuration>, ScenarioError> {
+    if f.method != Some(FleetMethod::Performability) {
+        forbid(loc, "fleet.level_run", &f.level_run, "only `method = \"performability\"` runs capacity levels")?;
+        return Ok(None);
+    }
+    let why = "a performability run decomposes random failures";
+    if pools.iter().all(|p| p.failures.is_none()) {
+        return Err(loc.error(
+            "fleet.method",
+            format!("{why}, and no pool fails at random"),
+            "give a pool mtbf and mttr, e.g. mtbf = \"50000h\", mttr = \"8h\", or drop method",
+        ));
+    }
+    forbid(loc, "failures", &(!file.failures.is_empty()).then_some(()), &format!("{why}; scheduled failures need method = \"request-level\""))?;
+    for (i, p) in file.populations.iter().enumerate() {
+        let w = &p.workload;
+        let why = "a performability run measures each capacity level under one steady demand";
+        forbid(loc, &format!("populations[{i}].workload.schedule"), &(!w.schedule.is_empty()).then_some(()), why)?;
+        forbid(loc, &format!("populations[{i}].workload.trace"), &w.trace, why)?;
+    }
+    match f.level_run.unwrap_or(SimDuration::from_secs(60)) {
+        SimDuration::ZERO => Err(loc.error(
+            "fleet.level_run",
+            "expected a duration > 0",
+            "each capacity level's request-level run, e.g. level_run = \"60s\"",
+        )),
+        run => Ok(Some(run)),
     }
 }
 

@@ -110,7 +110,17 @@ fn resolve(file: ScenarioFile, path: &Path, profiles: Option<&Path>, loc: &Locat
         (None, false) => frontdoor::aggregate_arrivals(&file),
     };
     let run = run::run(&file.run, &arrivals, loc)?;
-    run::check_limits(&run, &arrivals, file.run.allow_large.unwrap_or(false), loc)?;
+    let allow_large = file.run.allow_large.unwrap_or(false);
+    match fleet.as_ref().and_then(|(f, _)| f.performability) {
+        // A performability run simulates requests one level run at a time:
+        // its clock spans the whole run, its requests one level run.
+        Some(level) => {
+            run::check_limits(&run, &arrivals, true, loc)?;
+            let level_run = RunConfig { duration: Some(run.warmup + level), ..run.clone() };
+            run::check_limits(&level_run, &arrivals, allow_large, loc)?;
+        }
+        None => run::check_limits(&run, &arrivals, allow_large, loc)?,
+    }
     let is_trace = matches!(arrivals, ArrivalSpec::Trace { .. });
     let serving = match (&file.replica, fleet) {
         (_, Some((fleet, _))) => Serving::Fleet(Box::new(fleet)),

@@ -129,6 +129,9 @@ pub struct FleetConfig {
     /// window's answers within SLO that meets the SLO.
     pub slo_window: SimDuration,
     pub slo_target: f64,
+    /// `method = "performability"`: each capacity level's request-level
+    /// run length (after the warm-up); `None` for a request-level run.
+    pub performability: Option<SimDuration>,
 }
 
 /// A scheduled failure, resolved: what it takes down and when.

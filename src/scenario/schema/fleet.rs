@@ -45,6 +45,32 @@ pub struct FleetSection {
     /// Folder holding `gpus/` and `models/`, relative to the scenario file.
     /// Default: `../profiles` from the scenario's folder, else `./profiles`.
     pub profiles: Option<PathBuf>,
+    /// Mean time between failures of a whole node of 8 GPUs (host, NIC,
+    /// power supply), with `node_mttr`, in pools with `mtbf`: a node
+    /// failing takes down every replica with a GPU on it. Default: nodes
+    /// fail only through their GPUs.
+    pub node_mtbf: Option<SimDuration>,
+    pub node_mttr: Option<SimDuration>,
+    /// The same for a rack (top-of-rack switch, power feed), with `rack_mttr`.
+    pub rack_mtbf: Option<SimDuration>,
+    pub rack_mttr: Option<SimDuration>,
+    /// How a run with random failures is simulated. Default: "request-level".
+    pub method: Option<FleetMethod>,
+    /// `method = "performability"`: how long each capacity level's
+    /// request-level run lasts after `run.warmup`. Default: "60s".
+    pub level_run: Option<SimDuration>,
+}
+
+/// How a fleet run is simulated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum FleetMethod {
+    /// Every request over the whole run, failures as they come.
+    RequestLevel,
+    /// Failures drawn over the whole run, requests simulated only for a
+    /// short run at each number of replicas up that the failures reach:
+    /// for horizons (a month) too long to simulate request by request.
+    Performability,
 }
 
 /// A region: where pools run, what its GPUs and its egress cost.

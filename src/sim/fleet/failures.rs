@@ -20,6 +20,7 @@
 
 use crate::engine::RngStreams;
 use crate::metrics::fleet::IncidentSummary;
+use crate::model::failure::PoolFailures;
 use crate::scenario::schema::FailureKind;
 use crate::scenario::{Failure, FleetConfig};
 use crate::time::SimTime;
@@ -73,6 +74,16 @@ pub(super) struct Failures<'a> {
     pub(super) drawn: u64,
 }
 
+/// Pool `pool`'s random failures over `[0, stop)`, if it fails at random:
+/// one stream per pool, so a pool's history is the same whatever the
+/// others do and however the run is simulated.
+pub(super) fn drawn(fleet: &FleetConfig, pool: usize, streams: &RngStreams, stop: SimTime) -> Option<PoolFailures> {
+    let p = &fleet.pools[pool];
+    let model = p.failures?;
+    let mut rng = streams.stream(&format!("pools/{pool}/failures"));
+    Some(model.generate(p.llm.replicas, p.llm.tp, stop.since(SimTime::ZERO), &mut rng))
+}
+
 impl<'a> Failures<'a> {
     /// Hands every failure event before `stop` (the run's end) to `schedule`.
     pub(super) fn new(
@@ -98,10 +109,8 @@ impl<'a> Failures<'a> {
         }
         // The resolver gives pools with an MTBF a run of known length.
         if let Some(stop) = stop {
-            for (i, pool) in fleet.pools.iter().enumerate() {
-                let Some(model) = pool.failures else { continue };
-                let mut rng = streams.stream(&format!("pools/{i}/failures"));
-                let drawn = model.generate(pool.llm.replicas, pool.llm.tp, stop.since(SimTime::ZERO), &mut rng);
+            for i in 0..fleet.pools.len() {
+                let Some(drawn) = drawn(fleet, i, streams, stop) else { continue };
                 for (r, down) in drawn.replicas.iter().enumerate() {
                     let (pool, replica) = (i as u32, r as u32);
                     for d in down {

@@ -32,6 +32,7 @@
 //! (`metrics::fleet_breakdown`, `metrics::fleet_windows`).
 
 mod failures;
+mod performability;
 mod pool;
 mod router;
 mod users;
@@ -57,7 +58,10 @@ use users::Users;
 
 /// Runs the fleet over its populations' arrivals, with modeled step times.
 pub(crate) fn run(scenario: &Scenario, fleet: &FleetConfig, seed: u64, run: &RunConfig) -> Recorded {
-    FleetRun::new(scenario, fleet, seed, run).run()
+    match fleet.performability {
+        Some(level_run) => performability::run(scenario, fleet, seed, run, level_run),
+        None => FleetRun::new(scenario, fleet, seed, run).run(),
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -182,6 +186,12 @@ impl<'a> FleetRun<'a> {
     }
 
     fn run(mut self) -> Recorded {
+        self.simulate();
+        self.finish()
+    }
+
+    /// Handles every event until the clock stops.
+    fn simulate(&mut self) {
         while let Some((now, event)) = self.clock.pop() {
             if !self.clock.advance(now) {
                 break;
@@ -189,7 +199,14 @@ impl<'a> FleetRun<'a> {
             self.handle(now, event);
             self.record_levels(now);
         }
-        self.finish()
+    }
+
+    /// Pool `pool`'s first `count` replicas are down from the start, for
+    /// the whole run.
+    fn hold_down(&mut self, pool: u32, count: u32) {
+        for replica in 0..count {
+            self.replica(SimTime::ZERO, pool, replica, true);
+        }
     }
 
     fn handle(&mut self, now: SimTime, event: Event) {
@@ -294,7 +311,9 @@ impl<'a> FleetRun<'a> {
         let Some(pool) = self.router.route(sent.region, sent.model, |p| pools[p as usize].core.outstanding()) else {
             return;
         };
-        self.pools[pool as usize].routed += 1;
+        let p = &mut self.pools[pool as usize];
+        p.routed += 1;
+        p.routed_measured += u64::from(self.recorder.measures(now));
         if self.recorder.measures(now) {
             self.breakdown.offered(request, sent.region, sent.model, pool as usize);
         }
@@ -477,6 +496,7 @@ impl<'a> FleetRun<'a> {
             slo_windows,
             replica_failures: failures.drawn,
             incidents,
+            performability: None,
         });
         recorded.summary.backend = "sim".into();
         recorded

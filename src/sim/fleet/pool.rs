@@ -2,7 +2,7 @@
 //! router, what its GPUs did ([`PoolUsage`]) and what its requests got
 //! ([`LlmRecorder`]), for its own `llm` section.
 //!
-//! Why KV use is integrated lazily here (when the pool is touched, not on
+//! Why KV use (and the requests held) is integrated lazily here (when the pool is touched, not on
 //! every event): an event touches one pool, and integrating every pool on
 //! every event would cost O(pools) per event. Held constant between
 //! touches, the integral is the same; in a fleet of one pool every event
@@ -27,7 +27,11 @@ pub(super) struct PoolRun<'a> {
     pub(super) routed: u64,
     /// Per replica: the failures holding it down now.
     pub(super) down: Vec<u32>,
-    /// When its KV use was last integrated.
+    /// Requests routed here that arrived in the measured interval.
+    pub(super) routed_measured: u64,
+    /// ∫ outstanding requests dt over the measured interval (request-seconds).
+    pub(super) outstanding_s: f64,
+    /// When its KV use and outstanding requests were last integrated.
     integrated_to: SimTime,
 }
 
@@ -52,13 +56,18 @@ impl<'a> PoolRun<'a> {
             offset,
             routed: 0,
             down: vec![0; llm.replicas as usize],
+            routed_measured: 0,
+            outstanding_s: 0.0,
             integrated_to: SimTime::ZERO,
         }
     }
 
-    /// Integrates the KV blocks held since the pool was last touched, up to `now`.
+    /// Integrates the KV blocks and the requests held since the pool was
+    /// last touched, up to `now`.
     pub(super) fn integrate(&mut self, now: SimTime, recorder: &Recorder) {
-        self.usage.integrate_kv(recorder.measured_overlap(self.integrated_to, now));
+        let span = recorder.measured_overlap(self.integrated_to, now);
+        self.usage.integrate_kv(span);
+        self.outstanding_s += span * self.core.outstanding() as f64;
         self.integrated_to = now;
     }
 
