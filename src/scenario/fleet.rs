@@ -13,6 +13,7 @@
 
 use super::check::{forbid, token_sizes};
 use super::error::ScenarioError;
+use super::frontdoor;
 use super::llm;
 use super::locate::Locator;
 use super::schema::{
@@ -96,7 +97,7 @@ pub(super) fn resolve(
                 "give each population its own name",
             ));
         }
-        populations.push(population(p, i, &regions, &models, source.path, loc)?);
+        populations.push(population(file, p, i, &regions, &models, source.path, loc)?);
     }
     let f = file.fleet.clone().unwrap_or_default();
     let spillover = f.spillover_outstanding_per_replica.unwrap_or(64.0);
@@ -134,7 +135,10 @@ pub(super) fn resolve(
             }
         }
     };
+    let replicas = pools.iter().map(|p| p.llm.replicas).sum();
+    let frontdoor = frontdoor::resolve(file, &pools[0].llm, Some(replicas), false, source, loc)?;
     let fleet = FleetConfig {
+        frontdoor,
         regions,
         pools,
         models,
@@ -148,9 +152,9 @@ pub(super) fn resolve(
     Ok((fleet, arrivals))
 }
 
-/// A fleet replaces `[replica]` and `[workload]`'s arrivals; the front
-/// door and disaggregated pools do not sit in front of a fleet yet (nor
-/// the safety pipeline, which its own resolver refuses).
+/// A fleet replaces `[replica]` and `[workload]`'s arrivals; disaggregated
+/// pools are not in a fleet yet (nor the safety pipeline, which its own
+/// resolver refuses).
 fn forbid_single_pool_keys(file: &ScenarioFile, loc: &Locator) -> Result<(), ScenarioError> {
     forbid(loc, "replica", &file.replica, "a fleet's pools are its [[regions.pools]]")?;
     let why = "a fleet's users are its [[populations]], each with its own workload";
@@ -167,8 +171,7 @@ fn forbid_single_pool_keys(file: &ScenarioFile, loc: &Locator) -> Result<(), Sce
         || w.conversations.is_some()
         || w.clients.is_some();
     forbid(loc, "workload", &any_workload.then_some(()), why)?;
-    let not_yet = "a fleet has no front door or disaggregated pools yet";
-    forbid(loc, "tenants", &(!file.tenants.is_empty()).then_some(()), not_yet)?;
+    let not_yet = "a fleet has no disaggregated pools yet";
     forbid(loc, "disaggregation", &file.disaggregation, not_yet)?;
     if file.batching.policy == Some(BatchingPolicy::Disaggregated) {
         return Err(loc.error(
@@ -288,6 +291,7 @@ fn names<'a>(items: impl IntoIterator<Item = &'a Region>) -> String {
 /// A population: its mixes over defined regions and served models, its
 /// arrivals and sizes resolved as `[workload]`'s, at its own keys.
 fn population(
+    file: &ScenarioFile,
     p: &PopulationSection,
     i: usize,
     regions: &[Region],
@@ -332,7 +336,32 @@ fn population(
         }
         _ => Some(sizes(w, &wkey, path, loc)?),
     };
-    Ok(Population { name: p.name.clone(), arrivals, sizes, regions: region_mix, models: model_mix })
+    let tenant = tenant(file, p.tenant.as_deref(), &format!("{at}.tenant"), loc)?;
+    Ok(Population { name: p.name.clone(), arrivals, sizes, regions: region_mix, models: model_mix, tenant })
+}
+
+/// The tenant a population's users are (an index into `[[tenants]]`):
+/// the one named, or the only one; 0 without tenants, where none may be
+/// named.
+fn tenant(file: &ScenarioFile, name: Option<&str>, key: &str, loc: &Locator) -> Result<u32, ScenarioError> {
+    let tenants = || file.tenants.iter().map(|t| format!("`{}`", t.name)).collect::<Vec<_>>().join(", ");
+    match (name, file.tenants.len()) {
+        (None, 0 | 1) => Ok(0),
+        (None, _) => Err(loc.error(
+            key,
+            "missing: with several [[tenants]], each population names the tenant its users are",
+            format!("tenants: {}", tenants()),
+        )),
+        (Some(_), 0) => Err(loc.error(
+            key,
+            "no [[tenants]] are defined: a population names one only behind a front door",
+            "add [[tenants]] with this name, or remove the key",
+        )),
+        (Some(name), _) => match file.tenants.iter().position(|t| t.name == name) {
+            Some(t) => Ok(t as u32),
+            None => Err(loc.error(key, format!("no tenant is named `{name}`"), format!("tenants: {}", tenants()))),
+        },
+    }
 }
 
 fn sizes(

@@ -125,6 +125,9 @@ pub struct FleetConfig {
     pub detection: SimDuration,
     /// Scheduled failures, in file order.
     pub failures: Vec<Failure>,
+    /// The multi-tenant front door in front of the global router, with
+    /// `[[tenants]]`.
+    pub frontdoor: Option<Box<FrontDoorConfig>>,
 }
 
 /// A scheduled failure, resolved: what it takes down and when.
@@ -179,4 +182,6 @@ pub struct Population {
     pub regions: Vec<(usize, f64)>,
     /// `(model index, cumulative share)`, the last share 1.
     pub models: Vec<(usize, f64)>,
+    /// The tenant its users are, behind a front door (0 without one).
+    pub tenant: u32,
 }

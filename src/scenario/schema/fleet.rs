@@ -155,4 +155,7 @@ pub struct PopulationSection {
     /// Its arrivals and sizes, as `[workload]` writes them (poisson,
     /// deterministic or gamma with a schedule, or a trace).
     pub workload: WorkloadSection,
+    /// With `[[tenants]]` (a front door before the fleet): the tenant its
+    /// users are. Default: the only tenant; required with several.
+    pub tenant: Option<String>,
 }

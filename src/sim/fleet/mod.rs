@@ -24,10 +24,16 @@
 //! input to its pool's core (its requests answered `failed`), counted per
 //! replica so overlapping failures (an outage during a drawn GPU failure)
 //! bring it back only when the last ends; a region outage drains the
-//! region at the router once detected. No front door sits in front of a
-//! fleet, so a failed request is not retried: it counts as failed.
+//! region at the router once detected.
+//!
+//! With `[[tenants]]`, the front door (`frontdoor.rs`) stands before the
+//! global router: populations' requests become their tenants' requests,
+//! its clients time out and retry (a request failed by a failure
+//! included), and each attempt is routed as a request of its own.
+//! Without, a failed request is not retried: it counts as failed.
 
 mod failures;
+mod frontdoor;
 mod pool;
 mod router;
 mod users;
@@ -42,8 +48,10 @@ use crate::metrics::recorder::Recorded;
 use crate::metrics::timeline::Levels;
 use crate::metrics::Recorder;
 use crate::scenario::{FleetConfig, RunConfig, Scenario};
+use crate::sim::frontdoor::{self as door, FrontDoor};
 use crate::time::{SimDuration, SimTime};
 use failures::{FailureEvent, Failures};
+use frontdoor::{Doorway, Placed};
 use pool::{Level, PoolRun};
 use router::GlobalRouter;
 use std::collections::HashMap;
@@ -77,6 +85,7 @@ enum Event {
         slot: u32,
     },
     Failure(FailureEvent),
+    FrontDoor(door::Event),
 }
 
 /// A request served in another region than its user's.
@@ -93,7 +102,12 @@ struct Returning {
     request: RequestId,
     outcome: Outcome,
     served: Served,
+    transient: bool,
 }
+
+/// A core's answer: the pool, the request, its outcome, what it was
+/// served, and whether it is a `failed` its server's loss caused.
+type Answer = (u32, RequestId, Outcome, Served, bool);
 
 struct FleetRun<'a> {
     scenario: &'a Scenario,
@@ -115,9 +129,14 @@ struct FleetRun<'a> {
     kv_total: f64,
     egress: (u64, f64, f64),
     actions: Vec<Action>,
-    answers: Vec<(u32, RequestId, Outcome, Served)>,
+    answers: Vec<Answer>,
     recorder: Recorder,
     failures: Failures<'a>,
+    /// The front door, with `[[tenants]]`; what it asks of the fleet, and
+    /// where each request it dispatched is.
+    door: Option<FrontDoor<'a>>,
+    doorway: Doorway,
+    placed: HashMap<u64, Placed>,
     clock: Clock<Event>,
 }
 
@@ -147,6 +166,8 @@ impl<'a> FleetRun<'a> {
             .collect();
         let failures = Failures::new(fleet, &streams, limits::stop(run), |at, e| clock.schedule(at, Event::Failure(e)));
         let kv_total = fleet.pools.iter().map(|p| p.llm.replica.kv_blocks * u64::from(p.llm.replicas)).sum::<u64>();
+        let measured = (SimTime::ZERO + run.warmup, SimTime::ZERO + run.duration.unwrap_or_default());
+        let door = fleet.frontdoor.as_deref().map(|f| FrontDoor::new(f, &streams, measured, width, kv_total));
         FleetRun {
             scenario,
             fleet,
@@ -167,6 +188,9 @@ impl<'a> FleetRun<'a> {
             answers: Vec::new(),
             recorder,
             failures,
+            door,
+            doorway: Doorway::default(),
+            placed: HashMap::new(),
             clock,
         }
     }
@@ -199,14 +223,18 @@ impl<'a> FleetRun<'a> {
             Event::Reach { slot } => {
                 let Some((pool, input)) = self.travelling.remove(slot) else { return };
                 self.in_transit -= 1;
+                if let (Some(placed), Input::Arrival { request, .. }) = (self.door.as_ref().map(|_| &mut self.placed), input) {
+                    placed.insert(request.0, Placed::InPool { pool });
+                }
                 self.touch(now, pool, |run| run.input(now, pool, input));
             }
             Event::Deliver { slot } => {
                 let Some(r) = self.returning.remove(slot) else { return };
                 self.in_transit -= 1;
-                self.record_answer(now, r.pool, r.request, r.outcome, &r.served, true);
+                self.record_answer(now, (r.pool, r.request, r.outcome, r.served, r.transient), true);
             }
             Event::Failure(f) => self.failure(now, f),
+            Event::FrontDoor(e) => self.door_event(now, e),
         }
         self.answer(now);
     }
@@ -258,19 +286,27 @@ impl<'a> FleetRun<'a> {
     }
 
     /// The population's request due now: offered, recorded, its next
-    /// arrival scheduled, then routed.
+    /// arrival scheduled, then routed. Behind a front door, it is its tenant's request there, whose
+    /// attempts the door numbers and routes.
     fn arrival(&mut self, now: SimTime, population: usize) {
         let users = &mut self.populations[population];
         let Some(sent) = users.send() else { return };
         let request = RequestId(self.offered);
         self.offered += 1;
         self.clock.arrived();
-        self.recorder.arrival(request, &sent.arrival);
+        if self.door.is_none() {
+            self.recorder.arrival(request, &sent.arrival);
+        }
         if self.max_requests.is_some_and(|max| self.offered >= max) {
             self.populations.iter_mut().for_each(Users::stop);
         }
         if let Some(at) = self.populations[population].next_at() {
             self.clock.schedule(at, Event::Arrival { population: population as u32 });
+        }
+        if self.door.is_some() {
+            let tenant = self.fleet.populations[population].tenant;
+            self.knock(now, sent, tenant);
+            return;
         }
         let input = Input::Arrival {
             request,
@@ -279,20 +315,34 @@ impl<'a> FleetRun<'a> {
             prefix: None,
             session: None,
         };
+        self.dispatch(now, input, sent.region, sent.model);
+    }
+
+    /// Routes a request of `model` from users near `region` to a pool:
+    /// into it now in the same region, else half an RTT later.
+    fn dispatch(&mut self, now: SimTime, input: Input, region: usize, model: usize) {
+        let Input::Arrival { request, .. } = input else { return };
         let pools = &self.pools;
-        let Some(pool) = self.router.route(sent.region, sent.model, |p| pools[p as usize].core.outstanding()) else {
+        let Some(pool) = self.router.route(region, model, |p| pools[p as usize].core.outstanding()) else {
             return;
         };
         self.pools[pool as usize].routed += 1;
         self.failures.routed(self.fleet.pools[pool as usize].region, now);
-        let rtt = self.fleet.rtt[sent.region][self.fleet.pools[pool as usize].region];
+        let rtt = self.fleet.rtt[region][self.fleet.pools[pool as usize].region];
+        let behind_door = self.door.is_some();
         if rtt == SimDuration::ZERO {
+            if behind_door {
+                self.placed.insert(request.0, Placed::InPool { pool });
+            }
             self.touch(now, pool, |run| run.input(now, pool, input));
             return;
         }
         self.crossing.insert(request.0, Crossing { sent: now, rtt });
         self.in_transit += 1;
         let slot = self.travelling.insert((pool, input));
+        if behind_door {
+            self.placed.insert(request.0, Placed::Travelling { slot });
+        }
         self.clock.schedule(now + SimDuration(rtt.0 / 2), Event::Reach { slot });
     }
 
@@ -312,7 +362,9 @@ impl<'a> FleetRun<'a> {
         };
     }
 
-    /// An input for pool `pool`'s core, and its actions carried out.
+    /// An input for pool `pool`'s core, and its actions carried out. A
+    /// `failed` answer is transient when its replica failed, or when it
+    /// arrived with every replica of its pool down.
     fn input(&mut self, now: SimTime, pool: u32, input: Input) {
         let mut actions = std::mem::take(&mut self.actions);
         self.pools[pool as usize].core.handle(now, input, &mut actions);
@@ -321,7 +373,15 @@ impl<'a> FleetRun<'a> {
                 Action::StartStep { replica, shape, swap_bytes } => {
                     self.start_step(now, pool, replica, shape, swap_bytes)
                 }
-                Action::Respond { request, outcome, served } => self.answers.push((pool, request, outcome, served)),
+                Action::Respond { request, outcome, served } => {
+                    let transient = outcome == Outcome::Failed
+                        && match input {
+                            Input::ReplicaFailed { .. } => true,
+                            Input::Arrival { .. } => self.pools[pool as usize].down.iter().all(|&held| held > 0),
+                            _ => false,
+                        };
+                    self.answers.push((pool, request, outcome, served, transient))
+                }
                 Action::ArmTimer { replica, at } => self.clock.schedule(at, Event::Timer { pool, replica, at }),
                 // The resolver refuses disaggregated pools in a fleet.
                 Action::TransferKv { .. } => {}
@@ -347,15 +407,15 @@ impl<'a> FleetRun<'a> {
     /// region, sent back over the second half of the RTT.
     fn answer(&mut self, now: SimTime) {
         let mut answers = std::mem::take(&mut self.answers);
-        for (pool, request, outcome, mut served) in answers.drain(..) {
+        for (pool, request, outcome, mut served, transient) in answers.drain(..) {
             match self.crossing.remove(&request.0) {
-                None => self.record_answer(now, pool, request, outcome, &served, false),
+                None => self.record_answer(now, (pool, request, outcome, served, transient), false),
                 Some(c) => {
                     let back = SimDuration(c.rtt.0 - c.rtt.0 / 2);
                     served.arrived = c.sent;
                     served.first_token = served.first_token.map(|t| t + back);
                     self.in_transit += 1;
-                    let slot = self.returning.insert(Returning { pool, request, outcome, served });
+                    let slot = self.returning.insert(Returning { pool, request, outcome, served, transient });
                     self.clock.schedule(now + back, Event::Deliver { slot });
                 }
             }
@@ -365,15 +425,15 @@ impl<'a> FleetRun<'a> {
 
     /// Records a caller's answer as it reaches its user now; a completed
     /// request served from another region adds its bytes to the egress.
-    fn record_answer(
-        &mut self,
-        now: SimTime,
-        pool: u32,
-        request: RequestId,
-        outcome: Outcome,
-        served: &Served,
-        crossed: bool,
-    ) {
+    /// Behind a front door, the door sees it first: its attempt arrived at
+    /// the gateway, and a preempted request's answer is not terminal.
+    fn record_answer(&mut self, now: SimTime, answer: Answer, crossed: bool) {
+        let (pool, request, outcome, mut served, transient) = answer;
+        match self.door_answer(now, request, outcome, &served, transient) {
+            Some(sent) => served.arrived = sent,
+            None => return,
+        }
+        let served = &served;
         self.recorder.respond(now, request, outcome, served.arrived, served.admitted);
         if outcome == Outcome::Failed {
             self.failures.failed(pool as usize, now);
@@ -393,9 +453,10 @@ impl<'a> FleetRun<'a> {
     /// The fleet's levels from now on.
     fn record_levels(&mut self, now: SimTime) {
         let Level { load, busy } = self.totals;
+        let held = self.door.as_ref().map_or(0, FrontDoor::queued);
         let levels = Levels {
-            in_system: (load.outstanding + self.in_transit) as f64,
-            waiting: load.waiting as f64,
+            in_system: (load.outstanding + self.in_transit + held) as f64,
+            waiting: (load.waiting + held) as f64,
             busy: f64::from(busy),
             kv_used: load.kv_used_blocks as f64 / self.kv_total,
             running: load.running as f64,
@@ -412,8 +473,11 @@ impl<'a> FleetRun<'a> {
         }
         let ending = self.clock.ending();
         let idle = self.in_transit == 0 && self.pools.iter().all(PoolRun::idle);
-        let FleetRun { scenario, fleet, seed, pools, recorder, egress, failures, .. } = self;
-        let mut recorded = recorder.finish(&scenario.name, seed, run_end(ending, idle), false);
+        let kv_free = self.totals.load.kv_used_blocks == 0;
+        let FleetRun { scenario, fleet, seed, pools, recorder, egress, failures, door, .. } = self;
+        let run_end = run_end(ending, idle);
+        let drained = run_end.drained;
+        let mut recorded = recorder.finish(&scenario.name, seed, run_end, false);
         let span = recorded.summary.run.measure_span_s;
         let servers = &recorded.summary.servers;
         let one_pool = pools.len() == 1;
@@ -450,6 +514,11 @@ impl<'a> FleetRun<'a> {
             replica_failures: failures.drawn,
             incidents: failures.summaries(),
         });
+        if let Some(d) = door {
+            let (frontdoor, holds) = d.finish(idle && kv_free, drained, span);
+            recorded.summary.invariants.all_hold &= holds;
+            recorded.summary.frontdoor = Some(frontdoor);
+        }
         recorded.summary.backend = "sim".into();
         recorded
     }
