@@ -467,20 +467,19 @@ fn resolve_failure(
             "e.g. duration = \"20m\"",
         ));
     };
+    let region_named = |value: Option<&str>, at: &str, what: &str| {
+        let hint = || format!("regions: {}", names(regions));
+        let name = value.ok_or_else(|| loc.error(&key(at), format!("missing: {what}"), hint()))?;
+        regions
+            .iter()
+            .position(|r| r.name == name)
+            .ok_or_else(|| loc.error(&key(at), format!("no region is named `{name}`"), hint()))
+    };
+    let interval = || Ok::<_, ScenarioError>((need("from", f.from, "from = \"5m\" (into the run)")?, need("to", f.to, "to = \"15m\"")?));
     let (region, pool, from, to, when) = match f.kind {
-        FailureKind::RegionOutage => {
-            let name = f.region.as_deref().ok_or_else(|| {
-                loc.error(&key("region"), "missing: which region goes down", format!("regions: {}", names(regions)))
-            })?;
-            let region = regions.iter().position(|r| r.name == name).ok_or_else(|| {
-                loc.error(
-                    &key("region"),
-                    format!("no region is named `{name}`"),
-                    format!("regions: {}", names(regions)),
-                )
-            })?;
-            let from = need("from", f.from, "from = \"5m\" (into the run)")?;
-            let to = need("to", f.to, "to = \"15m\"")?;
+        FailureKind::RegionOutage | FailureKind::Partition => {
+            let region = region_named(f.region.as_deref(), "region", "which region goes down (or, partitioned, cannot be reached)")?;
+            let (from, to) = interval()?;
             (region, None, from, to, "from")
         }
         FailureKind::ReplicaLoss | FailureKind::RackLoss => {
@@ -489,9 +488,55 @@ fn resolve_failure(
             let to = from + need("repair_after", f.repair_after, "repair_after = \"10m\"")?;
             (pools[pool].region, Some(pool), from, to, "at")
         }
+        FailureKind::BadRollout | FailureKind::Stragglers => {
+            let pool = find_pool(f.pool.as_deref(), &key("pool"), regions, models, pools, loc)?;
+            let (from, to) = interval()?;
+            (pools[pool].region, Some(pool), from, to, "from")
+        }
+    };
+    let users = match f.kind {
+        FailureKind::Partition => {
+            let users = region_named(f.users.as_deref(), "users", "the region whose users cannot reach `region`")?;
+            if users == region {
+                return Err(loc.error(
+                    &key("users"),
+                    "a partition lies between two different regions",
+                    "name the region whose users are cut off, other than `region`",
+                ));
+            }
+            Some(users)
+        }
+        _ => None,
+    };
+    let factor = |value: Option<f64>, default: Option<f64>| {
+        let hint = "how many times longer each step takes, e.g. slowdown = 3.0";
+        let slowdown =
+            value.or(default).ok_or_else(|| loc.error(&key("slowdown"), "missing: how much slower", hint))?;
+        match slowdown.is_finite() && slowdown > 0.0 {
+            true => Ok(slowdown),
+            false => Err(loc.error(&key("slowdown"), format!("expected a factor > 0, got {slowdown}"), hint)),
+        }
+    };
+    let (slowdown, error_rate) = match f.kind {
+        FailureKind::BadRollout => {
+            let rate = f.error_rate.unwrap_or(0.0);
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(loc.error(
+                    &key("error_rate"),
+                    format!("expected a fraction in [0, 1], got {rate}"),
+                    "the share of requests the pool answers `failed`, e.g. error_rate = 0.2",
+                ));
+            }
+            (factor(f.slowdown, Some(1.0))?, rate)
+        }
+        FailureKind::Stragglers => (factor(f.slowdown, None)?, 0.0),
+        _ => (1.0, 0.0),
     };
     if from >= to {
-        let end = if f.kind == FailureKind::RegionOutage { "to" } else { "repair_after" };
+        let end = match f.kind {
+            FailureKind::ReplicaLoss | FailureKind::RackLoss => "repair_after",
+            _ => "to",
+        };
         return Err(loc.error(
             &key(end),
             "the failure ends before it starts",
@@ -535,14 +580,29 @@ fn resolve_failure(
             let (first, last) = (rack * per_rack, ((rack + 1) * per_rack).min(gpus));
             (first / tp..last.div_ceil(tp)).map(|r| (p, r as u32)).collect()
         }
-        _ => pools
+        (FailureKind::Stragglers, Some(p)) => {
+            let have = pools[p].llm.replicas;
+            let fraction = f.fraction.unwrap_or(f64::NAN);
+            if !(fraction > 0.0 && fraction <= 1.0) {
+                return Err(loc.error(
+                    &key("fraction"),
+                    format!("expected a fraction in (0, 1], got {}", f.fraction.map_or("nothing".into(), |x| x.to_string())),
+                    "the share of the pool's replicas that are slow, e.g. fraction = 0.25",
+                ));
+            }
+            let slow = ((fraction * f64::from(have)).ceil() as u32).clamp(1, have);
+            (0..slow).map(|r| (p, r)).collect()
+        }
+        (FailureKind::RegionOutage, _) => pools
             .iter()
             .enumerate()
             .filter(|(_, q)| q.region == region)
             .flat_map(|(p, q)| (0..q.llm.replicas).map(move |r| (p, r)))
             .collect(),
+        // A partition or a bad rollout takes no replica down.
+        _ => Vec::new(),
     };
-    Ok(Failure { kind: f.kind, region, pool, from, to: to.min(run), replicas })
+    Ok(Failure { kind: f.kind, region, pool, from, to: to.min(run), replicas, users, slowdown, error_rate })
 }
 
 /// The pool a failure names as "region/model".

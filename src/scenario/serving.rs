@@ -136,13 +136,19 @@ pub struct Failure {
     pub kind: crate::scenario::schema::FailureKind,
     /// The region it strikes.
     pub region: usize,
-    /// The pool, for a loss inside one.
+    /// The pool, for a failure inside one.
     pub pool: Option<usize>,
     /// Down over `[from, to)`, times into the run.
     pub from: SimDuration,
     pub to: SimDuration,
-    /// `(pool, replica)` taken down.
+    /// `(pool, replica)` taken down (slowed, for stragglers).
     pub replicas: Vec<(usize, u32)>,
+    /// A partition: the region whose users cannot reach `region`.
+    pub users: Option<usize>,
+    /// A bad rollout or stragglers: step times times this (1: unchanged).
+    pub slowdown: f64,
+    /// A bad rollout: the fraction of requests answered `failed`.
+    pub error_rate: f64,
 }
 
 impl FleetConfig {

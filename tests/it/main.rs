@@ -25,6 +25,7 @@ mod engine_step;
 mod failure_theory;
 mod fleet;
 mod fleet_failures;
+mod fleet_outage;
 mod frontdoor;
 mod frontdoor_bad_input;
 mod guards;

@@ -56,8 +56,12 @@ impl PrimaryPool for Doorway {
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Placed {
     /// On its way to a pool (its slot in `travelling`).
-    Travelling { slot: u32 },
-    InPool { pool: u32 },
+    Travelling {
+        slot: u32,
+    },
+    InPool {
+        pool: u32,
+    },
 }
 
 impl FleetRun<'_> {
@@ -120,14 +124,11 @@ impl FleetRun<'_> {
                 self.in_transit -= 1;
                 self.placed.remove(&request.0);
                 let sent = self.crossing.remove(&request.0).map_or(now, |c| c.sent);
-                let prompt_tokens = match input {
-                    Input::Arrival { prompt_tokens, .. } => prompt_tokens,
-                    _ => 0,
-                };
-                let served = Served { arrived: sent, admitted: None, first_token: None, prompt_tokens, output_tokens: 0 };
-                self.answers.push((pool, request, Outcome::Cancelled, served, false));
+                self.answers.push((pool, request, Outcome::Cancelled, super::refused(sent, &input), false));
             }
-            Some(Placed::InPool { pool }) => self.touch(now, pool, |run| run.input(now, pool, Input::Cancel { request })),
+            Some(Placed::InPool { pool }) => {
+                self.touch(now, pool, |run| run.input(now, pool, Input::Cancel { request }))
+            }
             None => {}
         }
     }

@@ -47,6 +47,7 @@ use crate::metrics::fleet::{FleetPoolSummary, FleetSummary};
 use crate::metrics::recorder::Recorded;
 use crate::metrics::timeline::Levels;
 use crate::metrics::Recorder;
+use crate::scenario::schema::FailureKind;
 use crate::scenario::{FleetConfig, RunConfig, Scenario};
 use crate::sim::frontdoor::{self as door, FrontDoor};
 use crate::time::{SimDuration, SimTime};
@@ -54,6 +55,8 @@ use failures::{FailureEvent, Failures};
 use frontdoor::{Doorway, Placed};
 use pool::{Level, PoolRun};
 use router::GlobalRouter;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
 use std::collections::HashMap;
 use users::Users;
 
@@ -86,6 +89,15 @@ enum Event {
     },
     Failure(FailureEvent),
     FrontDoor(door::Event),
+}
+
+/// What a request answered without being served had: nothing but its prompt.
+fn refused(now: SimTime, input: &Input) -> Served {
+    let prompt_tokens = match *input {
+        Input::Arrival { prompt_tokens, .. } => prompt_tokens,
+        _ => 0,
+    };
+    Served { arrived: now, admitted: None, first_token: None, prompt_tokens, output_tokens: 0 }
 }
 
 /// A request served in another region than its user's.
@@ -137,6 +149,8 @@ struct FleetRun<'a> {
     door: Option<FrontDoor<'a>>,
     doorway: Doorway,
     placed: HashMap<u64, Placed>,
+    /// Draws which requests a bad rollout answers `failed`.
+    errors: ChaCha8Rng,
     clock: Clock<Event>,
 }
 
@@ -191,6 +205,7 @@ impl<'a> FleetRun<'a> {
             door,
             doorway: Doorway::default(),
             placed: HashMap::new(),
+            errors: streams.stream("failures/errors"),
             clock,
         }
     }
@@ -223,10 +238,10 @@ impl<'a> FleetRun<'a> {
             Event::Reach { slot } => {
                 let Some((pool, input)) = self.travelling.remove(slot) else { return };
                 self.in_transit -= 1;
-                if let (Some(placed), Input::Arrival { request, .. }) = (self.door.as_ref().map(|_| &mut self.placed), input) {
-                    placed.insert(request.0, Placed::InPool { pool });
+                if let (true, Input::Arrival { request, .. }) = (self.door.is_some(), input) {
+                    self.placed.insert(request.0, Placed::InPool { pool });
                 }
-                self.touch(now, pool, |run| run.input(now, pool, input));
+                self.enter(now, pool, input);
             }
             Event::Deliver { slot } => {
                 let Some(r) = self.returning.remove(slot) else { return };
@@ -244,18 +259,35 @@ impl<'a> FleetRun<'a> {
             FailureEvent::Start { failure } | FailureEvent::End { failure } => {
                 let starts = matches!(event, FailureEvent::Start { .. });
                 let f = self.failures.failure(failure);
-                if f.kind == crate::scenario::schema::FailureKind::RegionOutage {
-                    self.failures.outage(failure, starts);
+                self.failures.mark(failure, starts);
+                match (f.kind, f.pool) {
+                    (FailureKind::RegionOutage, _) => self.failures.outage(failure, starts),
+                    (FailureKind::BadRollout | FailureKind::Stragglers, Some(pool)) => {
+                        let p = &mut self.pools[pool];
+                        (p.slowdown, p.error_rate) = self.failures.degraded(pool, p.llm.replicas);
+                        return;
+                    }
+                    _ => {}
                 }
                 for &(pool, replica) in &f.replicas {
                     self.replica(now, pool as u32, replica, starts);
                 }
             }
             FailureEvent::Detected { failure } => {
-                self.router.drain(self.failures.failure(failure).region);
+                let f = self.failures.failure(failure);
+                match f.users {
+                    Some(users) => self.router.partition(users, f.region, true),
+                    None => self.router.drain(f.region),
+                }
                 self.failures.detected(failure, now);
             }
-            FailureEvent::Readmitted { failure } => self.router.readmit(self.failures.failure(failure).region),
+            FailureEvent::Readmitted { failure } => {
+                let f = self.failures.failure(failure);
+                match f.users {
+                    Some(users) => self.router.partition(users, f.region, false),
+                    None => self.router.readmit(f.region),
+                }
+            }
             FailureEvent::ReplicaDown { pool, replica } => {
                 self.failures.drawn += 1;
                 self.replica(now, pool, replica, true);
@@ -327,14 +359,20 @@ impl<'a> FleetRun<'a> {
             return;
         };
         self.pools[pool as usize].routed += 1;
-        self.failures.routed(self.fleet.pools[pool as usize].region, now);
-        let rtt = self.fleet.rtt[region][self.fleet.pools[pool as usize].region];
+        let serving = self.fleet.pools[pool as usize].region;
+        self.failures.routed(serving, now);
+        if self.failures.cut_off(region, serving, now) {
+            // Its connection fails at once: it never leaves its users' region.
+            self.answers.push((pool, request, Outcome::Failed, refused(now, &input), true));
+            return;
+        }
+        let rtt = self.fleet.rtt[region][serving];
         let behind_door = self.door.is_some();
         if rtt == SimDuration::ZERO {
             if behind_door {
                 self.placed.insert(request.0, Placed::InPool { pool });
             }
-            self.touch(now, pool, |run| run.input(now, pool, input));
+            self.enter(now, pool, input);
             return;
         }
         self.crossing.insert(request.0, Crossing { sent: now, rtt });
@@ -344,6 +382,19 @@ impl<'a> FleetRun<'a> {
             self.placed.insert(request.0, Placed::Travelling { slot });
         }
         self.clock.schedule(now + SimDuration(rtt.0 / 2), Event::Reach { slot });
+    }
+
+    /// A request reaches pool `pool`: its core takes it, unless a bad
+    /// rollout there answers it `failed` (drawn at its error rate).
+    fn enter(&mut self, now: SimTime, pool: u32, input: Input) {
+        let rate = self.pools[pool as usize].error_rate;
+        if let (true, Input::Arrival { request, .. }) = (rate > 0.0, input) {
+            if self.errors.random::<f64>() < rate {
+                self.answers.push((pool, request, Outcome::Failed, refused(now, &input), true));
+                return;
+            }
+        }
+        self.touch(now, pool, |run| run.input(now, pool, input));
     }
 
     /// Runs `f`, which changes pool `pool` only: its KV use is integrated
@@ -400,7 +451,11 @@ impl<'a> FleetRun<'a> {
         let running = p.core.replicas()[replica as usize].running();
         self.recorder.batch_started(now, p.offset + replica, running as u32);
         p.usage.step_started(now, replica, shape.decode_seqs, measured_bytes);
-        self.clock.schedule(now + (cost.time + swap), Event::StepDone { pool, replica });
+        let took = match p.slowdown[replica as usize] {
+            1.0 => cost.time + swap,
+            slower => SimDuration::from_secs_f64((cost.time + swap).as_secs_f64() * slower),
+        };
+        self.clock.schedule(now + took, Event::StepDone { pool, replica });
     }
 
     /// The cores' answers: recorded now, or, for requests from another

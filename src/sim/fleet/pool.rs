@@ -27,6 +27,11 @@ pub(super) struct PoolRun<'a> {
     pub(super) routed: u64,
     /// Per replica: the failures holding it down now.
     pub(super) down: Vec<u32>,
+    /// Per replica: how many times longer its steps take now (bad
+    /// rollouts, stragglers); 1 when nothing slows it.
+    pub(super) slowdown: Vec<f64>,
+    /// The fraction of requests reaching it answered `failed` now (a bad rollout).
+    pub(super) error_rate: f64,
     /// When its KV use was last integrated.
     integrated_to: SimTime,
 }
@@ -52,6 +57,8 @@ impl<'a> PoolRun<'a> {
             offset,
             routed: 0,
             down: vec![0; llm.replicas as usize],
+            slowdown: vec![1.0; llm.replicas as usize],
+            error_rate: 0.0,
             integrated_to: SimTime::ZERO,
         }
     }
