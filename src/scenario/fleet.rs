@@ -475,10 +475,19 @@ fn resolve_failure(
             .position(|r| r.name == name)
             .ok_or_else(|| loc.error(&key(at), format!("no region is named `{name}`"), hint()))
     };
-    let interval = || Ok::<_, ScenarioError>((need("from", f.from, "from = \"5m\" (into the run)")?, need("to", f.to, "to = \"15m\"")?));
+    let interval = || {
+        Ok::<_, ScenarioError>((
+            need("from", f.from, "from = \"5m\" (into the run)")?,
+            need("to", f.to, "to = \"15m\"")?,
+        ))
+    };
     let (region, pool, from, to, when) = match f.kind {
         FailureKind::RegionOutage | FailureKind::Partition => {
-            let region = region_named(f.region.as_deref(), "region", "which region goes down (or, partitioned, cannot be reached)")?;
+            let region = region_named(
+                f.region.as_deref(),
+                "region",
+                "which region goes down (or, partitioned, cannot be reached)",
+            )?;
             let (from, to) = interval()?;
             (region, None, from, to, "from")
         }
@@ -586,7 +595,10 @@ fn resolve_failure(
             if !(fraction > 0.0 && fraction <= 1.0) {
                 return Err(loc.error(
                     &key("fraction"),
-                    format!("expected a fraction in (0, 1], got {}", f.fraction.map_or("nothing".into(), |x| x.to_string())),
+                    format!(
+                        "expected a fraction in (0, 1], got {}",
+                        f.fraction.map_or("nothing".into(), |x| x.to_string())
+                    ),
                     "the share of the pool's replicas that are slow, e.g. fraction = 0.25",
                 ));
             }

@@ -79,7 +79,12 @@ fn with_headroom_traffic_leaves_in_time_and_every_outage_window_meets_the_target
 
 #[test]
 fn without_headroom_failover_overloads_the_survivors_and_recovers_after() {
-    let j = outage("region-outage-tight.toml", &[]);
+    let path = root().join("scenarios/fleet/region-outage-tight.toml");
+    let s = scenario::load(&path, &[]).unwrap_or_else(|e| panic!("{e}"));
+    let first = summary_json(&sim::run(&s).summary).expect("encodes");
+    assert_eq!(first, summary_json(&sim::run(&s).summary).expect("encodes"), "two runs differ");
+    crate::support::assert_snapshot("shipped_scenarios", &s.name, &first);
+    let j: serde_json::Value = serde_json::from_str(&first).expect("valid JSON");
     assert_nothing_lost(&j);
     let w = windows(&j);
     let before = attainment(&w, 60.0, FROM);

@@ -54,9 +54,9 @@ use crate::time::{SimDuration, SimTime};
 use failures::{FailureEvent, Failures};
 use frontdoor::{Doorway, Placed};
 use pool::{Level, PoolRun};
-use router::GlobalRouter;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use router::GlobalRouter;
 use std::collections::HashMap;
 use users::Users;
 
