@@ -300,7 +300,8 @@ impl<'a> FleetRun<'a> {
     /// fewer: it fails on the first and is repaired after the last.
     fn replica(&mut self, now: SimTime, pool: u32, replica: u32, down: bool) {
         self.touch(now, pool, |run| {
-            let held = &mut run.pools[pool as usize].down[replica as usize];
+            let p = &mut run.pools[pool as usize];
+            let held = &mut p.down[replica as usize];
             let input = match down {
                 true => {
                     *held += 1;
@@ -311,6 +312,11 @@ impl<'a> FleetRun<'a> {
                     (*held == 0).then_some(Input::ReplicaRepaired { replica })
                 }
             };
+            match input {
+                Some(Input::ReplicaFailed { .. }) => p.replicas_down += 1,
+                Some(_) => p.replicas_down -= 1,
+                None => {}
+            }
             if let Some(input) = input {
                 run.input(now, pool, input);
             }
@@ -428,7 +434,10 @@ impl<'a> FleetRun<'a> {
                     let transient = outcome == Outcome::Failed
                         && match input {
                             Input::ReplicaFailed { .. } => true,
-                            Input::Arrival { .. } => self.pools[pool as usize].down.iter().all(|&held| held > 0),
+                            Input::Arrival { .. } => {
+                                let p = &self.pools[pool as usize];
+                                p.replicas_down == p.llm.replicas
+                            }
                             _ => false,
                         };
                     self.answers.push((pool, request, outcome, served, transient))

@@ -27,6 +27,8 @@ pub(super) struct PoolRun<'a> {
     pub(super) routed: u64,
     /// Per replica: the failures holding it down now.
     pub(super) down: Vec<u32>,
+    /// Its replicas down now (those with a failure holding them).
+    pub(super) replicas_down: u32,
     /// Per replica: how many times longer its steps take now (bad
     /// rollouts, stragglers); 1 when nothing slows it.
     pub(super) slowdown: Vec<f64>,
@@ -57,6 +59,7 @@ impl<'a> PoolRun<'a> {
             offset,
             routed: 0,
             down: vec![0; llm.replicas as usize],
+            replicas_down: 0,
             slowdown: vec![1.0; llm.replicas as usize],
             error_rate: 0.0,
             integrated_to: SimTime::ZERO,
