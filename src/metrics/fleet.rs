@@ -50,10 +50,14 @@ fn is_zero(n: &u64) -> bool {
 /// A scheduled failure and what it cost.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct IncidentSummary {
-    /// `region_outage`, `replica_loss` or `rack_loss`.
+    /// `region_outage`, `replica_loss`, `rack_loss`, `partition`,
+    /// `bad_rollout` or `stragglers`.
     pub kind: String,
     pub region: String,
-    /// The pool, "region/model", for a loss inside one.
+    /// A partition: the region whose users could not reach `region`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub users: Option<String>,
+    /// The pool, "region/model", for a failure inside one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pool: Option<String>,
     /// When it started and ended (s into the run).
@@ -61,9 +65,11 @@ pub struct IncidentSummary {
     pub to_s: f64,
     /// Replicas it took down.
     pub replicas: u64,
-    /// A region outage: from its start until the router moved traffic away.
+    /// A region outage or a partition: from its start until the router
+    /// moved traffic away.
     pub time_to_detect_s: Option<f64>,
-    /// A region outage: the last request routed into the region while down.
+    /// A region outage or a partition: the last request routed into the
+    /// region (from the cut-off users) while it lasted.
     pub last_routed_in_s: Option<f64>,
     /// Requests answered `failed` by its pools (its region's, for an outage)
     /// while it was under way (an outage: until traffic was back).

@@ -195,6 +195,7 @@ mod tests {
         IncidentSummary {
             kind: "region_outage".into(),
             region: "r".into(),
+            users: None,
             pool: None,
             from_s,
             to_s,

@@ -13,11 +13,12 @@
 
 use super::check::{forbid, token_sizes};
 use super::error::ScenarioError;
+use super::frontdoor;
 use super::llm;
 use super::locate::Locator;
 use super::schema::{
-    BatchingPolicy, FailureKind, FailureSection, FleetMethod, FleetSection, PoolSection, PopulationSection, ReplicaSection, ScenarioFile,
-    WorkloadSection,
+    BatchingPolicy, FailureKind, FailureSection, FleetMethod, FleetSection, PoolSection, PopulationSection,
+    ReplicaSection, ScenarioFile, WorkloadSection,
 };
 use super::serving::{Failure, FleetConfig, FleetPool, Population, Region};
 use super::workload;
@@ -99,7 +100,7 @@ pub(super) fn resolve(
                 "give each population its own name",
             ));
         }
-        populations.push(population(p, i, &regions, &models, source.path, loc)?);
+        populations.push(population(file, p, i, &regions, &models, source.path, loc)?);
     }
     let f = &section;
     let spillover = f.spillover_outstanding_per_replica.unwrap_or(64.0);
@@ -154,7 +155,10 @@ pub(super) fn resolve(
         }
     };
     let performability = performability(file, f, &pools, loc)?;
+    let replicas = pools.iter().map(|p| p.llm.replicas).sum();
+    let frontdoor = frontdoor::resolve(file, &pools[0].llm, Some(replicas), false, source, loc)?;
     let fleet = FleetConfig {
+        frontdoor,
         regions,
         pools,
         models,
@@ -171,9 +175,9 @@ pub(super) fn resolve(
     Ok((fleet, arrivals))
 }
 
-/// A fleet replaces `[replica]` and `[workload]`'s arrivals; the front
-/// door and disaggregated pools do not sit in front of a fleet yet (nor
-/// the safety pipeline, which its own resolver refuses).
+/// A fleet replaces `[replica]` and `[workload]`'s arrivals; disaggregated
+/// pools are not in a fleet yet (nor the safety pipeline, which its own
+/// resolver refuses).
 fn forbid_single_pool_keys(file: &ScenarioFile, loc: &Locator) -> Result<(), ScenarioError> {
     forbid(loc, "replica", &file.replica, "a fleet's pools are its [[regions.pools]]")?;
     let why = "a fleet's users are its [[populations]], each with its own workload";
@@ -190,8 +194,7 @@ fn forbid_single_pool_keys(file: &ScenarioFile, loc: &Locator) -> Result<(), Sce
         || w.conversations.is_some()
         || w.clients.is_some();
     forbid(loc, "workload", &any_workload.then_some(()), why)?;
-    let not_yet = "a fleet has no front door or disaggregated pools yet";
-    forbid(loc, "tenants", &(!file.tenants.is_empty()).then_some(()), not_yet)?;
+    let not_yet = "a fleet has no disaggregated pools yet";
     forbid(loc, "disaggregation", &file.disaggregation, not_yet)?;
     if file.batching.policy == Some(BatchingPolicy::Disaggregated) {
         return Err(loc.error(
@@ -311,6 +314,7 @@ fn names<'a>(items: impl IntoIterator<Item = &'a Region>) -> String {
 /// A population: its mixes over defined regions and served models, its
 /// arrivals and sizes resolved as `[workload]`'s, at its own keys.
 fn population(
+    file: &ScenarioFile,
     p: &PopulationSection,
     i: usize,
     regions: &[Region],
@@ -355,7 +359,32 @@ fn population(
         }
         _ => Some(sizes(w, &wkey, path, loc)?),
     };
-    Ok(Population { name: p.name.clone(), arrivals, sizes, regions: region_mix, models: model_mix })
+    let tenant = tenant(file, p.tenant.as_deref(), &format!("{at}.tenant"), loc)?;
+    Ok(Population { name: p.name.clone(), arrivals, sizes, regions: region_mix, models: model_mix, tenant })
+}
+
+/// The tenant a population's users are (an index into `[[tenants]]`):
+/// the one named, or the only one; 0 without tenants, where none may be
+/// named.
+fn tenant(file: &ScenarioFile, name: Option<&str>, key: &str, loc: &Locator) -> Result<u32, ScenarioError> {
+    let tenants = || file.tenants.iter().map(|t| format!("`{}`", t.name)).collect::<Vec<_>>().join(", ");
+    match (name, file.tenants.len()) {
+        (None, 0 | 1) => Ok(0),
+        (None, _) => Err(loc.error(
+            key,
+            "missing: with several [[tenants]], each population names the tenant its users are",
+            format!("tenants: {}", tenants()),
+        )),
+        (Some(_), 0) => Err(loc.error(
+            key,
+            "no [[tenants]] are defined: a population names one only behind a front door",
+            "add [[tenants]] with this name, or remove the key",
+        )),
+        (Some(name), _) => match file.tenants.iter().position(|t| t.name == name) {
+            Some(t) => Ok(t as u32),
+            None => Err(loc.error(key, format!("no tenant is named `{name}`"), format!("tenants: {}", tenants()))),
+        },
+    }
 }
 
 fn sizes(
@@ -471,7 +500,12 @@ fn performability(
             "give a pool mtbf and mttr, e.g. mtbf = \"50000h\", mttr = \"8h\", or drop method",
         ));
     }
-    forbid(loc, "failures", &(!file.failures.is_empty()).then_some(()), &format!("{why}; scheduled failures need method = \"request-level\""))?;
+    forbid(
+        loc,
+        "failures",
+        &(!file.failures.is_empty()).then_some(()),
+        &format!("{why}; scheduled failures need method = \"request-level\""),
+    )?;
     for (i, p) in file.populations.iter().enumerate() {
         let w = &p.workload;
         let why = "a performability run measures each capacity level under one steady demand";
@@ -511,20 +545,28 @@ fn resolve_failure(
             "e.g. duration = \"20m\"",
         ));
     };
+    let region_named = |value: Option<&str>, at: &str, what: &str| {
+        let hint = || format!("regions: {}", names(regions));
+        let name = value.ok_or_else(|| loc.error(&key(at), format!("missing: {what}"), hint()))?;
+        regions
+            .iter()
+            .position(|r| r.name == name)
+            .ok_or_else(|| loc.error(&key(at), format!("no region is named `{name}`"), hint()))
+    };
+    let interval = || {
+        Ok::<_, ScenarioError>((
+            need("from", f.from, "from = \"5m\" (into the run)")?,
+            need("to", f.to, "to = \"15m\"")?,
+        ))
+    };
     let (region, pool, from, to, when) = match f.kind {
-        FailureKind::RegionOutage => {
-            let name = f.region.as_deref().ok_or_else(|| {
-                loc.error(&key("region"), "missing: which region goes down", format!("regions: {}", names(regions)))
-            })?;
-            let region = regions.iter().position(|r| r.name == name).ok_or_else(|| {
-                loc.error(
-                    &key("region"),
-                    format!("no region is named `{name}`"),
-                    format!("regions: {}", names(regions)),
-                )
-            })?;
-            let from = need("from", f.from, "from = \"5m\" (into the run)")?;
-            let to = need("to", f.to, "to = \"15m\"")?;
+        FailureKind::RegionOutage | FailureKind::Partition => {
+            let region = region_named(
+                f.region.as_deref(),
+                "region",
+                "which region goes down (or, partitioned, cannot be reached)",
+            )?;
+            let (from, to) = interval()?;
             (region, None, from, to, "from")
         }
         FailureKind::ReplicaLoss | FailureKind::RackLoss => {
@@ -533,9 +575,55 @@ fn resolve_failure(
             let to = from + need("repair_after", f.repair_after, "repair_after = \"10m\"")?;
             (pools[pool].region, Some(pool), from, to, "at")
         }
+        FailureKind::BadRollout | FailureKind::Stragglers => {
+            let pool = find_pool(f.pool.as_deref(), &key("pool"), regions, models, pools, loc)?;
+            let (from, to) = interval()?;
+            (pools[pool].region, Some(pool), from, to, "from")
+        }
+    };
+    let users = match f.kind {
+        FailureKind::Partition => {
+            let users = region_named(f.users.as_deref(), "users", "the region whose users cannot reach `region`")?;
+            if users == region {
+                return Err(loc.error(
+                    &key("users"),
+                    "a partition lies between two different regions",
+                    "name the region whose users are cut off, other than `region`",
+                ));
+            }
+            Some(users)
+        }
+        _ => None,
+    };
+    let factor = |value: Option<f64>, default: Option<f64>| {
+        let hint = "how many times longer each step takes, e.g. slowdown = 3.0";
+        let slowdown =
+            value.or(default).ok_or_else(|| loc.error(&key("slowdown"), "missing: how much slower", hint))?;
+        match slowdown.is_finite() && slowdown > 0.0 {
+            true => Ok(slowdown),
+            false => Err(loc.error(&key("slowdown"), format!("expected a factor > 0, got {slowdown}"), hint)),
+        }
+    };
+    let (slowdown, error_rate) = match f.kind {
+        FailureKind::BadRollout => {
+            let rate = f.error_rate.unwrap_or(0.0);
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(loc.error(
+                    &key("error_rate"),
+                    format!("expected a fraction in [0, 1], got {rate}"),
+                    "the share of requests the pool answers `failed`, e.g. error_rate = 0.2",
+                ));
+            }
+            (factor(f.slowdown, Some(1.0))?, rate)
+        }
+        FailureKind::Stragglers => (factor(f.slowdown, None)?, 0.0),
+        _ => (1.0, 0.0),
     };
     if from >= to {
-        let end = if f.kind == FailureKind::RegionOutage { "to" } else { "repair_after" };
+        let end = match f.kind {
+            FailureKind::ReplicaLoss | FailureKind::RackLoss => "repair_after",
+            _ => "to",
+        };
         return Err(loc.error(
             &key(end),
             "the failure ends before it starts",
@@ -579,14 +667,32 @@ fn resolve_failure(
             let (first, last) = (rack * per_rack, ((rack + 1) * per_rack).min(gpus));
             (first / tp..last.div_ceil(tp)).map(|r| (p, r as u32)).collect()
         }
-        _ => pools
+        (FailureKind::Stragglers, Some(p)) => {
+            let have = pools[p].llm.replicas;
+            let fraction = f.fraction.unwrap_or(f64::NAN);
+            if !(fraction > 0.0 && fraction <= 1.0) {
+                return Err(loc.error(
+                    &key("fraction"),
+                    format!(
+                        "expected a fraction in (0, 1], got {}",
+                        f.fraction.map_or("nothing".into(), |x| x.to_string())
+                    ),
+                    "the share of the pool's replicas that are slow, e.g. fraction = 0.25",
+                ));
+            }
+            let slow = ((fraction * f64::from(have)).ceil() as u32).clamp(1, have);
+            (0..slow).map(|r| (p, r)).collect()
+        }
+        (FailureKind::RegionOutage, _) => pools
             .iter()
             .enumerate()
             .filter(|(_, q)| q.region == region)
             .flat_map(|(p, q)| (0..q.llm.replicas).map(move |r| (p, r)))
             .collect(),
+        // A partition or a bad rollout takes no replica down.
+        _ => Vec::new(),
     };
-    Ok(Failure { kind: f.kind, region, pool, from, to: to.min(run), replicas })
+    Ok(Failure { kind: f.kind, region, pool, from, to: to.min(run), replicas, users, slowdown, error_rate })
 }
 
 /// The pool a failure names as "region/model".

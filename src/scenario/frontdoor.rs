@@ -9,7 +9,7 @@
 //! pool's own step-time model (see [`CostModel`]). A fallback pool
 //! (`gateway.fallback`) is resolved by the LLM resolver, like `[replica]`.
 
-use super::check::{renewal, token_sizes, traffic_mix};
+use super::check::{self, renewal, token_sizes, traffic_mix};
 use super::error::ScenarioError;
 use super::llm;
 use super::locate::Locator;
@@ -18,7 +18,7 @@ use super::serving::{CostModel, FrontDoorConfig, LlmConfig, Trigger};
 use crate::core::gateway::{AdmissionConfig, Class, GatewayConfig, Gcra, Limits, TenantPolicy};
 use crate::model::clients::{BreakerPolicy, ClientPolicy};
 use crate::time::SimDuration;
-use crate::workload::tenants::{Tenant, TenantSlo};
+use crate::workload::tenants::{Tenant, TenantDemand, TenantSlo};
 use crate::workload::{ArrivalSpec, RateSchedule};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -38,8 +38,12 @@ pub(super) fn check_placement(file: &ScenarioFile, loc: &Locator) -> Result<(), 
         }
         return Ok(());
     }
-    if file.replica.is_none() {
-        return Err(loc.error("tenants", "tenants need LLM serving (a [replica] table)", "add [replica]"));
+    if file.replica.is_none() && file.regions.is_empty() {
+        return Err(loc.error(
+            "tenants",
+            "tenants need LLM serving (a [replica] table, or a fleet's [[regions]])",
+            "add [replica]",
+        ));
     }
     let w = &file.workload;
     let why = "with [[tenants]], each tenant sets its own arrivals and sizes";
@@ -103,7 +107,10 @@ fn limits(loc: &Locator, key: &str, l: &Option<LimitsSection>) -> Result<Limits,
     })
 }
 
-fn tenant(loc: &Locator, i: usize, t: &TenantSection, path: &Path) -> Result<Tenant, ScenarioError> {
+/// Tenant `i`; `own_demand`: whether it sends requests of its own (a
+/// single pool) or a fleet's populations send them (its arrival and size
+/// keys refused).
+fn tenant(loc: &Locator, i: usize, t: &TenantSection, own_demand: bool, path: &Path) -> Result<Tenant, ScenarioError> {
     let key = format!("tenants[{i}]");
     let k = |s: &str| format!("{key}.{s}");
     if t.name.is_empty() || !t.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
@@ -121,11 +128,25 @@ fn tenant(loc: &Locator, i: usize, t: &TenantSection, path: &Path) -> Result<Ten
             "a weight is a share of the pool within its priority class; a tenant that should get nothing needs no entry",
         ));
     }
-    let kind = t.arrival.unwrap_or_default();
-    if kind == ArrivalKind::Trace {
-        return Err(loc.error(&k("arrival"), "tenants cannot replay a trace", "use poisson, deterministic or gamma"));
-    }
-    let arrivals = renewal(loc, &key, kind, t.rate_per_s, t.scv, &t.schedule)?;
+    let demand = match own_demand {
+        true => Some(demand(loc, &key, t, path)?),
+        false => {
+            let why = "in a fleet, a tenant's requests come from the [[populations]] that name it";
+            let hint = "move the tenant's rate and sizes into a population's workload, with tenant = \"NAME\"";
+            let set = [
+                ("arrival", t.arrival.is_some()),
+                ("rate_per_s", t.rate_per_s.is_some()),
+                ("scv", t.scv.is_some()),
+                ("schedule", !t.schedule.is_empty()),
+                ("prompt_tokens", t.prompt_tokens.is_some()),
+                ("output_tokens", t.output_tokens.is_some()),
+            ];
+            if let Some((name, _)) = set.iter().find(|(_, set)| *set) {
+                return Err(loc.error(&k(name), format!("not allowed here: {why}"), hint));
+            }
+            None
+        }
+    };
     if let Some(0) = t.max_concurrency {
         return Err(loc.error(&k("max_concurrency"), "expected an integer >= 1, got 0", "remove it for no cap"));
     }
@@ -141,9 +162,7 @@ fn tenant(loc: &Locator, i: usize, t: &TenantSection, path: &Path) -> Result<Ten
             PriorityClass::Batch => Class::Batch,
         },
         weight,
-        arrivals,
-        prompt_tokens: token_sizes(loc, &k("prompt_tokens"), &t.prompt_tokens, Some(|r| r.prompt_tokens), path)?,
-        output_tokens: token_sizes(loc, &k("output_tokens"), &t.output_tokens, Some(|r| r.output_tokens), path)?,
+        demand,
         slo: t.slo.as_ref().map_or(TenantSlo::default(), |s| TenantSlo { ttft: s.ttft, e2e: s.e2e }),
         deadline: t.deadline,
         limits: limits(loc, &k("limits"), &t.limits)?,
@@ -152,11 +171,30 @@ fn tenant(loc: &Locator, i: usize, t: &TenantSection, path: &Path) -> Result<Ten
     })
 }
 
+/// A single-pool tenant's own arrivals and sizes, at its keys.
+fn demand(loc: &Locator, key: &str, t: &TenantSection, path: &Path) -> Result<TenantDemand, ScenarioError> {
+    let k = |s: &str| format!("{key}.{s}");
+    let kind = t.arrival.unwrap_or_default();
+    if kind == ArrivalKind::Trace {
+        return Err(loc.error(&k("arrival"), "tenants cannot replay a trace", "use poisson, deterministic or gamma"));
+    }
+    Ok(TenantDemand {
+        arrivals: renewal(loc, key, kind, t.rate_per_s, t.scv, &t.schedule)?,
+        prompt_tokens: token_sizes(loc, &k("prompt_tokens"), &t.prompt_tokens, Some(|r| r.prompt_tokens), path)?,
+        output_tokens: token_sizes(loc, &k("output_tokens"), &t.output_tokens, Some(|r| r.output_tokens), path)?,
+    })
+}
+
 /// Resolves the front door of `primary`, an LLM pool, for a scenario with
 /// tenants (None without); `is_trace` and `source` as for the pool.
+/// `fleet`: the front door stands in front of a fleet of that many
+/// replicas, whose first pool is `primary` (its step model prices the
+/// requests for fair queuing); its tenants' requests come from the
+/// fleet's populations, and it has no fallback pool.
 pub(super) fn resolve(
     file: &ScenarioFile,
     primary: &LlmConfig,
+    fleet: Option<u32>,
     is_trace: bool,
     source: llm::Source,
     loc: &Locator,
@@ -165,6 +203,9 @@ pub(super) fn resolve(
     if file.tenants.is_empty() {
         return Ok(None);
     }
+    let why = "a fleet's front door routes every request through the global router";
+    let fallback = file.gateway.as_ref().and_then(|g| g.fallback.as_ref());
+    check::forbid(loc, "gateway.fallback", &fallback.filter(|_| fleet.is_some()), why)?;
     let mut names = BTreeSet::new();
     let mut tenants = Vec::new();
     for (i, t) in file.tenants.iter().enumerate() {
@@ -175,7 +216,7 @@ pub(super) fn resolve(
                 "tenant names must be unique: they name random streams and report rows",
             ));
         }
-        tenants.push(tenant(loc, i, t, path)?);
+        tenants.push(tenant(loc, i, t, fleet.is_none(), path)?);
     }
     let g = file.gateway.clone().unwrap_or_default();
     let order = g.shed_order.clone().unwrap_or_default();
@@ -221,7 +262,7 @@ pub(super) fn resolve(
     let mut gateway = GatewayConfig {
         tenants: policies,
         global: limits(loc, "gateway.limits", &g.limits)?,
-        max_in_flight: vec![u64::from(per_replica) * u64::from(primary.replicas)],
+        max_in_flight: vec![u64::from(per_replica) * u64::from(fleet.unwrap_or(primary.replicas))],
         aging: g.aging,
         preemption: g.preemption.unwrap_or(false),
         admission: AdmissionConfig {

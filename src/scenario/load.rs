@@ -127,7 +127,7 @@ fn resolve(file: ScenarioFile, path: &Path, profiles: Option<&Path>, loc: &Locat
         (Some(replica), None) => {
             let source = llm::Source { path, profiles };
             let mut pool = llm::resolve(&file, replica, is_trace, source, loc)?;
-            pool.frontdoor = frontdoor::resolve(&file, &pool, is_trace, source, loc)?;
+            pool.frontdoor = frontdoor::resolve(&file, &pool, None, is_trace, source, loc)?;
             Serving::Llm(Box::new(pool))
         }
         (None, None) => station::resolve(&file, &run, &arrivals, loc)?,

@@ -132,6 +132,9 @@ pub struct FleetConfig {
     /// `method = "performability"`: each capacity level's request-level
     /// run length (after the warm-up); `None` for a request-level run.
     pub performability: Option<SimDuration>,
+    /// The multi-tenant front door in front of the global router, with
+    /// `[[tenants]]`.
+    pub frontdoor: Option<Box<FrontDoorConfig>>,
 }
 
 /// A scheduled failure, resolved: what it takes down and when.
@@ -140,13 +143,19 @@ pub struct Failure {
     pub kind: crate::scenario::schema::FailureKind,
     /// The region it strikes.
     pub region: usize,
-    /// The pool, for a loss inside one.
+    /// The pool, for a failure inside one.
     pub pool: Option<usize>,
     /// Down over `[from, to)`, times into the run.
     pub from: SimDuration,
     pub to: SimDuration,
-    /// `(pool, replica)` taken down.
+    /// `(pool, replica)` taken down (slowed, for stragglers).
     pub replicas: Vec<(usize, u32)>,
+    /// A partition: the region whose users cannot reach `region`.
+    pub users: Option<usize>,
+    /// A bad rollout or stragglers: step times times this (1: unchanged).
+    pub slowdown: f64,
+    /// A bad rollout: the fraction of requests answered `failed`.
+    pub error_rate: f64,
 }
 
 impl FleetConfig {
@@ -186,4 +195,6 @@ pub struct Population {
     pub regions: Vec<(usize, f64)>,
     /// `(model index, cumulative share)`, the last share 1.
     pub models: Vec<(usize, f64)>,
+    /// The tenant its users are, behind a front door (0 without one).
+    pub tenant: u32,
 }

@@ -19,7 +19,7 @@
 
 use super::fallback::{FallbackEvent, FallbackPool};
 use crate::core::gateway::{self, Gateway, Offer, Reason};
-use crate::core::llm::{self, LlmScheduler, Served};
+use crate::core::llm::{self, Served};
 use crate::core::{Outcome, RequestId};
 use crate::engine::RngStreams;
 use crate::metrics::frontdoor::{BreakerChange, FrontDoorRecorder, FrontDoorSummary, Phases, TenantInfo};
@@ -55,6 +55,8 @@ struct Logical {
     first_at: SimTime,
     attempts: u32,
     measured: bool,
+    /// Where it came from, for the pool to route by (see [`PrimaryPool::submit`]).
+    origin: u32,
 }
 
 /// One attempt in flight.
@@ -70,8 +72,10 @@ struct Attempt {
 /// or — with a safety pipeline — its gate, which forwards only what passes
 /// its input checks and checks what comes out.
 pub(super) trait PrimaryPool {
-    /// A dispatched request; `mix` is its tenant's safety traffic mix.
-    fn submit(&mut self, now: SimTime, input: llm::Input, mix: Option<[f64; 3]>);
+    /// A dispatched request; `mix` is its tenant's safety traffic mix;
+    /// `origin` is where it came from: 0 for a single pool's tenants, a
+    /// fleet population's users' region and model for a fleet.
+    fn submit(&mut self, now: SimTime, input: llm::Input, mix: Option<[f64; 3]>, origin: u32);
     /// A preempted or withdrawn request: stopped wherever it is.
     fn cancel(&mut self, now: SimTime, request: RequestId);
     /// KV-cache blocks in use in the pool.
@@ -157,30 +161,11 @@ impl<'a> FrontDoor<'a> {
         recorder: &mut Recorder,
         sched: &mut impl FnMut(SimTime, Event),
     ) {
-        let kv_used_fraction = primary.kv_used_blocks() as f64 / self.kv_total_blocks as f64;
-        self.gateway.handle(now, gateway::Input::Observe { pool: 0, kv_used_fraction }, &mut self.out);
-        if let Some(f) = &self.fallback {
-            let kv_used_fraction = f.kv_used_fraction();
-            self.gateway.handle(now, gateway::Input::Observe { pool: 1, kv_used_fraction }, &mut self.out);
-        }
+        self.observe(now, primary);
         match event {
             Event::Arrival => {
                 let Some(a) = self.pending.take() else { return };
-                let id = self.next_logical;
-                self.next_logical += 1;
-                let measured = recorder.measures(now);
-                let logical = Logical {
-                    tenant: a.tenant,
-                    prompt: a.prompt_tokens,
-                    output: a.output_tokens,
-                    first_at: now,
-                    attempts: 0,
-                    measured,
-                };
-                self.logical.insert(id, logical);
-                self.rec.request(now);
-                self.rec.tenants[a.tenant as usize].requests += u64::from(measured);
-                self.attempt(now, id, recorder, sched);
+                self.request(now, a, 0, recorder, sched);
                 self.pending = self.arrivals.next();
                 if let Some(a) = &self.pending {
                     sched(a.at, Event::Arrival);
@@ -195,6 +180,70 @@ impl<'a> FrontDoor<'a> {
                 }
             }
         }
+        self.settle(now, primary, recorder, sched);
+    }
+
+    /// A request sent from outside the tenants' own arrivals (a fleet's
+    /// populations), from `origin` (see [`PrimaryPool::submit`]).
+    pub(super) fn arrive(
+        &mut self,
+        now: SimTime,
+        arrival: TenantArrival,
+        origin: u32,
+        primary: &mut impl PrimaryPool,
+        recorder: &mut Recorder,
+        sched: &mut impl FnMut(SimTime, Event),
+    ) {
+        self.observe(now, primary);
+        self.request(now, arrival, origin, recorder, sched);
+        self.settle(now, primary, recorder, sched);
+    }
+
+    /// The gateway learns how full the pools' KV caches are.
+    fn observe(&mut self, now: SimTime, primary: &impl PrimaryPool) {
+        let kv_used_fraction = primary.kv_used_blocks() as f64 / self.kv_total_blocks as f64;
+        self.gateway.handle(now, gateway::Input::Observe { pool: 0, kv_used_fraction }, &mut self.out);
+        if let Some(f) = &self.fallback {
+            let kv_used_fraction = f.kv_used_fraction();
+            self.gateway.handle(now, gateway::Input::Observe { pool: 1, kv_used_fraction }, &mut self.out);
+        }
+    }
+
+    /// A client's new request: its first attempt goes out.
+    fn request(
+        &mut self,
+        now: SimTime,
+        a: TenantArrival,
+        origin: u32,
+        recorder: &mut Recorder,
+        sched: &mut impl FnMut(SimTime, Event),
+    ) {
+        let id = self.next_logical;
+        self.next_logical += 1;
+        let measured = recorder.measures(now);
+        let logical = Logical {
+            tenant: a.tenant,
+            prompt: a.prompt_tokens,
+            output: a.output_tokens,
+            first_at: now,
+            attempts: 0,
+            measured,
+            origin,
+        };
+        self.logical.insert(id, logical);
+        self.rec.request(now);
+        self.rec.tenants[a.tenant as usize].requests += u64::from(measured);
+        self.attempt(now, id, recorder, sched);
+    }
+
+    /// Carries out what the gateway decided, and the fallback pool's answers.
+    fn settle(
+        &mut self,
+        now: SimTime,
+        primary: &mut impl PrimaryPool,
+        recorder: &mut Recorder,
+        sched: &mut impl FnMut(SimTime, Event),
+    ) {
         self.apply(now, primary, recorder, sched);
         self.fallback_answers(now, recorder, sched);
     }
@@ -203,7 +252,7 @@ impl<'a> FrontDoor<'a> {
     fn fallback_answers(&mut self, now: SimTime, recorder: &mut Recorder, sched: &mut impl FnMut(SimTime, Event)) {
         let Some(f) = self.fallback.as_mut() else { return };
         for (request, outcome, served) in f.carry_out(now, &mut |at, e| sched(at, Event::Fallback(e))) {
-            if let Some(sent) = self.on_response(now, request, outcome, &served, sched) {
+            if let Some(sent) = self.on_response(now, request, outcome, &served, false, sched) {
                 self.rec.totals.fallback_completed += u64::from(outcome == Outcome::Completed);
                 recorder.respond(now, request, outcome, sent, served.admitted);
             }
@@ -234,7 +283,7 @@ impl<'a> FrontDoor<'a> {
             // Completed after an earlier attempt was given up: served from the cache.
             self.rec.totals.cache_hits += 1;
             recorder.respond(now, request, Outcome::Completed, now, Some(now));
-            self.ended(now, request, Outcome::Completed, None, None, sched);
+            self.ended(now, request, Outcome::Completed, None, None, false, sched);
             return;
         }
         let (tokens, cost) =
@@ -283,7 +332,7 @@ impl<'a> FrontDoor<'a> {
                     let mix = self.cfg.tenants[l.tenant as usize].safety_mix;
                     match self.fallback.as_mut().filter(|_| pool > 0) {
                         Some(f) => f.submit(now, input),
-                        None => primary.submit(now, input, mix),
+                        None => primary.submit(now, input, mix, l.origin),
                     }
                 }
                 gateway::Action::Reject { request, reason, retry_after, .. } => {
@@ -299,7 +348,7 @@ impl<'a> FrontDoor<'a> {
                         (Reason::RateLimited, None) => None,
                         (_, after) => Some(after.unwrap_or(SimDuration::ZERO)),
                     };
-                    self.ended(now, request, reason.outcome(), after, None, sched);
+                    self.ended(now, request, reason.outcome(), after, None, false, sched);
                 }
                 gateway::Action::Preempt { request } | gateway::Action::Cancel { request } => {
                     if matches!(action, gateway::Action::Cancel { .. }) {
@@ -319,13 +368,16 @@ impl<'a> FrontDoor<'a> {
     /// The pool answered `request`: returns when the attempt reached the
     /// gateway (its arrival, for the recorder), or None when the answer is
     /// not terminal (a preempted request, requeued in the gateway) and must
-    /// not be recorded.
+    /// not be recorded. `transient`: a `failed` that the loss of its server
+    /// caused (a replica or a region down), which a client may retry, where
+    /// any other `failed` (a request that can never fit) is final.
     pub(super) fn on_response(
         &mut self,
         now: SimTime,
         request: RequestId,
         outcome: Outcome,
         served: &Served,
+        transient: bool,
         sched: &mut impl FnMut(SimTime, Event),
     ) -> Option<SimTime> {
         let before = self.out.len();
@@ -340,7 +392,7 @@ impl<'a> FrontDoor<'a> {
             return None;
         }
         let sent = self.attempts.get(&request).map_or(served.arrived, |a| a.sent);
-        self.ended(now, request, outcome, None, Some(served), sched);
+        self.ended(now, request, outcome, None, Some(served), transient, sched);
         Some(sent)
     }
 
@@ -352,7 +404,8 @@ impl<'a> FrontDoor<'a> {
 
     /// An attempt's terminal outcome. `retry_after`: for a rejection, Some
     /// when a retry may conform (the Retry-After, or zero), None when a
-    /// retry never can.
+    /// retry never can; `transient` as for [`Self::on_response`].
+    #[allow(clippy::too_many_arguments)]
     fn ended(
         &mut self,
         now: SimTime,
@@ -360,6 +413,7 @@ impl<'a> FrontDoor<'a> {
         outcome: Outcome,
         retry_after: Option<SimDuration>,
         served: Option<&Served>,
+        transient: bool,
         sched: &mut impl FnMut(SimTime, Event),
     ) {
         let Some(a) = self.attempts.remove(&request) else { return };
@@ -400,7 +454,7 @@ impl<'a> FrontDoor<'a> {
             return;
         }
         self.clients[t].record(now, false);
-        let retryable = outcome != Outcome::Failed && (served.is_some() || retry_after.is_some());
+        let retryable = (outcome != Outcome::Failed || transient) && (served.is_some() || retry_after.is_some());
         self.retry_or_give_up(now, a.logical, retryable, retry_after, sched);
     }
 
@@ -435,7 +489,9 @@ impl<'a> FrontDoor<'a> {
     /// invariants hold: with the run drained, nothing is left in the
     /// gateway or the pool and every KV block is free (cancelled work
     /// released its blocks).
-    pub(super) fn finish(self, core: &LlmScheduler, drained: bool, span_s: f64) -> (FrontDoorSummary, bool) {
+    /// `pool_clear`: nothing is left in the pool(s) behind the gateway and
+    /// every KV block is free.
+    pub(super) fn finish(self, pool_clear: bool, drained: bool, span_s: f64) -> (FrontDoorSummary, bool) {
         let counts = self.gateway.counts();
         let info: Vec<TenantInfo> = self
             .cfg
@@ -473,10 +529,8 @@ impl<'a> FrontDoor<'a> {
                 Phases { measure_from: self.measure_from, at, until, after, end: self.stop, label: t.label.clone() };
             (p, 0.9)
         });
-        let load = core.load();
         let holds = !drained
-            || (load.kv_used_blocks == 0
-                && core.outstanding() == 0
+            || (pool_clear
                 && self.gateway.queued() == 0
                 && self.gateway.in_flight(0) == 0
                 && self.gateway.in_flight(1) == 0

@@ -38,9 +38,9 @@ pub struct Tenant {
     pub tier: String,
     pub class: Class,
     pub weight: f64,
-    pub arrivals: ArrivalSpec,
-    pub prompt_tokens: TokenSizes,
-    pub output_tokens: TokenSizes,
+    /// Its own arrivals and sizes; None in a fleet, whose populations send
+    /// the tenant's requests.
+    pub demand: Option<TenantDemand>,
     pub slo: TenantSlo,
     pub deadline: Option<SimDuration>,
     pub limits: Limits,
@@ -48,6 +48,14 @@ pub struct Tenant {
     /// Its safety traffic mix (benign, borderline, harmful; sums to 1), in
     /// place of the scenario's, when a safety pipeline runs.
     pub safety_mix: Option<[f64; 3]>,
+}
+
+/// What a tenant sends on its own: its arrival process and request sizes.
+#[derive(Debug, Clone)]
+pub struct TenantDemand {
+    pub arrivals: ArrivalSpec,
+    pub prompt_tokens: TokenSizes,
+    pub output_tokens: TokenSizes,
 }
 
 /// One arrival of the merged stream.
@@ -68,28 +76,30 @@ struct Source {
 
 /// All tenants' arrivals in time order, until `stop`.
 pub struct TenantArrivals {
-    sources: Vec<Source>,
+    /// Per tenant with a demand of its own: its index and its source.
+    sources: Vec<(u32, Source)>,
     sizes: Vec<(TokenSizes, TokenSizes)>,
     stop: Option<SimTime>,
 }
 
 impl TenantArrivals {
     pub fn new(tenants: &[Tenant], streams: &RngStreams, stop: Option<SimTime>) -> Self {
-        let sources = tenants
-            .iter()
-            .map(|t| {
+        let own = || tenants.iter().enumerate().filter_map(|(i, t)| t.demand.as_ref().map(|d| (i as u32, t, d)));
+        let sources = own()
+            .map(|(i, t, d)| {
                 let name = |what: &str| format!("tenant/{}/{what}", t.name);
-                let mut stream = ArrivalStream::new(t.arrivals.clone(), streams.stream(&name("arrivals")));
+                let mut stream = ArrivalStream::new(d.arrivals.clone(), streams.stream(&name("arrivals")));
                 let next = stream.next().map(|a| a.at);
-                Source {
+                let source = Source {
                     stream,
                     next,
                     prompt: streams.stream(&name("prompt-tokens")),
                     output: streams.stream(&name("output-tokens")),
-                }
+                };
+                (i, source)
             })
             .collect();
-        let sizes = tenants.iter().map(|t| (t.prompt_tokens.clone(), t.output_tokens.clone())).collect();
+        let sizes = own().map(|(_, _, d)| (d.prompt_tokens.clone(), d.output_tokens.clone())).collect();
         TenantArrivals { sources, sizes, stop }
     }
 }
@@ -102,17 +112,17 @@ impl Iterator for TenantArrivals {
             .sources
             .iter()
             .enumerate()
-            .filter_map(|(i, s)| s.next.map(|at| (i, at)))
+            .filter_map(|(i, (_, s))| s.next.map(|at| (i, at)))
             .min_by_key(|&(i, at)| (at, i))?;
         if self.stop.is_some_and(|stop| at >= stop) {
             return None;
         }
-        let s = &mut self.sources[i];
+        let (tenant, s) = &mut self.sources[i];
         s.next = s.stream.next().map(|a| a.at);
         let (prompt, output) = &self.sizes[i];
         Some(TenantArrival {
             at,
-            tenant: i as u32,
+            tenant: *tenant,
             prompt_tokens: prompt.sample(&mut s.prompt),
             output_tokens: output.sample(&mut s.output),
         })
@@ -131,9 +141,14 @@ mod tests {
             tier: "free".into(),
             class: Class::Streaming,
             weight: 1.0,
-            arrivals: ArrivalSpec::Renewal { gap: Dist::Exponential { mean: 1.0 }, rate: RateSchedule::new(rate, &[]) },
-            prompt_tokens: TokenSizes::Fixed(10),
-            output_tokens: TokenSizes::lognormal(100.0, 400.0, None).expect("valid"),
+            demand: Some(TenantDemand {
+                arrivals: ArrivalSpec::Renewal {
+                    gap: Dist::Exponential { mean: 1.0 },
+                    rate: RateSchedule::new(rate, &[]),
+                },
+                prompt_tokens: TokenSizes::Fixed(10),
+                output_tokens: TokenSizes::lognormal(100.0, 400.0, None).expect("valid"),
+            }),
             slo: TenantSlo::default(),
             deadline: None,
             limits: Limits::default(),

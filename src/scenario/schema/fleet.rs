@@ -125,6 +125,17 @@ pub enum FailureKind {
     /// Rack number `rack` of `pool` (every replica with a GPU in it) at
     /// `at`, repaired `repair_after` later.
     RackLoss,
+    /// From `from` to `to`, users near `users` cannot reach `region`: their
+    /// requests sent there fail until the global router sees it (health
+    /// check + DNS TTL) and sends them elsewhere.
+    Partition,
+    /// From `from` to `to`, `pool` runs a bad release: its steps take
+    /// `slowdown` times as long, and it answers a fraction `error_rate` of
+    /// the requests reaching it `failed`. No health check catches it.
+    BadRollout,
+    /// From `from` to `to`, a fraction `fraction` of `pool`'s replicas
+    /// (its first ones) run `slowdown` times slower.
+    Stragglers,
 }
 
 impl FailureKind {
@@ -134,6 +145,9 @@ impl FailureKind {
             FailureKind::RegionOutage => "region_outage",
             FailureKind::ReplicaLoss => "replica_loss",
             FailureKind::RackLoss => "rack_loss",
+            FailureKind::Partition => "partition",
+            FailureKind::BadRollout => "bad_rollout",
+            FailureKind::Stragglers => "stragglers",
         }
     }
 }
@@ -143,12 +157,16 @@ impl FailureKind {
 #[serde(deny_unknown_fields)]
 pub struct FailureSection {
     pub kind: FailureKind,
-    /// `region_outage`: the region lost.
+    /// `region_outage`: the region lost; `partition`: the region its
+    /// `users` cannot reach.
     pub region: Option<String>,
-    /// `replica_loss`, `rack_loss`: the pool, as "region/model", e.g.
-    /// "us-east/llama-3-70b".
+    /// `partition`: the region whose users are cut off from `region`.
+    pub users: Option<String>,
+    /// `replica_loss`, `rack_loss`, `bad_rollout`, `stragglers`: the pool,
+    /// as "region/model", e.g. "us-east/llama-3-70b".
     pub pool: Option<String>,
-    /// `region_outage`: when it starts and ends (times into the run).
+    /// `region_outage`, `partition`, `bad_rollout`, `stragglers`: when it
+    /// starts and ends (times into the run).
     pub from: Option<SimDuration>,
     pub to: Option<SimDuration>,
     /// `replica_loss`, `rack_loss`: when the replicas fail, and how long
@@ -161,6 +179,15 @@ pub struct FailureSection {
     /// onto consecutive GPUs, 8 to a node, `[fleet] nodes_per_rack` nodes to
     /// a rack).
     pub rack: Option<u32>,
+    /// `bad_rollout`, `stragglers`: how many times longer each step takes,
+    /// > 0. Default: 1 for `bad_rollout`; required for `stragglers`.
+    pub slowdown: Option<f64>,
+    /// `bad_rollout`: the fraction of requests reaching the pool answered
+    /// `failed`, in [0, 1]. Default: 0.
+    pub error_rate: Option<f64>,
+    /// `stragglers`: the fraction of the pool's replicas that are slow, in
+    /// (0, 1] (rounded up to whole replicas).
+    pub fraction: Option<f64>,
 }
 
 /// The round-trip time between two regions (both directions).
@@ -188,4 +215,7 @@ pub struct PopulationSection {
     /// Its arrivals and sizes, as `[workload]` writes them (poisson,
     /// deterministic or gamma with a schedule, or a trace).
     pub workload: WorkloadSection,
+    /// With `[[tenants]]` (a front door before the fleet): the tenant its
+    /// users are. Default: the only tenant; required with several.
+    pub tenant: Option<String>,
 }

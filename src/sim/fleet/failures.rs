@@ -12,6 +12,14 @@
 //! balancer routes around the dead replicas (the core's `ReplicaFailed`),
 //! and the global router does not move traffic.
 //!
+//! A partition is an outage for one pair only: users near one region
+//! cannot reach another (their connections fail at once), until the same
+//! detection delay has passed and the router sends them elsewhere. A bad
+//! rollout and stragglers take nothing down, so no health check sees them:
+//! the pool's steps run slower (a factor per replica, recomputed from the
+//! failures under way when one starts or ends) and a bad rollout answers
+//! a fraction of the requests reaching the pool `failed`.
+//!
 //! Events: four per scheduled failure (start, end, detected, re-admitted;
 //! only those before the run's end), two per drawn GPU failure interval of
 //! a pool with `mtbf` (from `failure.rs`'s generator, one stream per
@@ -68,6 +76,10 @@ struct Log {
 pub(super) struct Failures<'a> {
     fleet: &'a FleetConfig,
     logs: Vec<Log>,
+    /// Per scheduled failure: whether it is under way.
+    under_way: Vec<bool>,
+    /// The partitions under way (few: a pass per request crossing regions).
+    partitions: Vec<usize>,
     /// Per region: the region outage under way, if any.
     outage: Vec<Option<usize>>,
     /// Replica failures drawn from pools' `mtbf`.
@@ -102,7 +114,7 @@ impl<'a> Failures<'a> {
             let (from, to) = (SimTime::ZERO + f.from, SimTime::ZERO + f.to);
             at(from, FailureEvent::Start { failure });
             at(to, FailureEvent::End { failure });
-            if f.kind == FailureKind::RegionOutage {
+            if matches!(f.kind, FailureKind::RegionOutage | FailureKind::Partition) {
                 at(from + fleet.detection, FailureEvent::Detected { failure });
                 at(to + fleet.detection, FailureEvent::Readmitted { failure });
             }
@@ -123,6 +135,8 @@ impl<'a> Failures<'a> {
         Failures {
             fleet,
             logs: vec![Log::default(); fleet.failures.len()],
+            under_way: vec![false; fleet.failures.len()],
+            partitions: Vec::new(),
             outage: vec![None; fleet.regions.len()],
             drawn: 0,
         }
@@ -130,6 +144,50 @@ impl<'a> Failures<'a> {
 
     pub(super) fn failure(&self, k: u32) -> &'a Failure {
         &self.fleet.failures[k as usize]
+    }
+
+    /// Scheduled failure `k` starts (`under_way`) or ends now.
+    pub(super) fn mark(&mut self, k: u32, under_way: bool) {
+        self.under_way[k as usize] = under_way;
+        if self.fleet.failures[k as usize].kind == FailureKind::Partition {
+            self.partitions.retain(|&p| p != k as usize);
+            if under_way {
+                self.partitions.push(k as usize);
+            }
+        }
+    }
+
+    /// Whether a partition under way keeps users near `users` from
+    /// reaching `region`; it counts the request sent into it now.
+    pub(super) fn cut_off(&mut self, users: usize, region: usize, now: SimTime) -> bool {
+        let fleet = self.fleet;
+        let hit = self.partitions.iter().copied().find(|&k| {
+            let f = &fleet.failures[k];
+            f.users == Some(users) && f.region == region
+        });
+        if let Some(k) = hit {
+            self.logs[k].last_routed_in = Some(now);
+            self.logs[k].failed += 1;
+        }
+        hit.is_some()
+    }
+
+    /// Pool `pool`'s step-time factor per replica and error rate, from the
+    /// bad rollouts and stragglers under way.
+    pub(super) fn degraded(&self, pool: usize, replicas: u32) -> (Vec<f64>, f64) {
+        let mut slowdown = vec![1.0; replicas as usize];
+        let mut ok = 1.0;
+        for (f, _) in self.fleet.failures.iter().zip(&self.under_way).filter(|(f, on)| **on && f.pool == Some(pool)) {
+            match f.kind {
+                FailureKind::BadRollout => {
+                    slowdown.iter_mut().for_each(|s| *s *= f.slowdown);
+                    ok *= 1.0 - f.error_rate;
+                }
+                FailureKind::Stragglers => f.replicas.iter().for_each(|&(_, r)| slowdown[r as usize] *= f.slowdown),
+                _ => {}
+            }
+        }
+        (slowdown, 1.0 - ok)
     }
 
     /// A region outage starts or ends now.
@@ -161,7 +219,11 @@ impl<'a> Failures<'a> {
         for (f, log) in self.fleet.failures.iter().zip(&mut self.logs) {
             let (scope, until) = match f.kind {
                 FailureKind::RegionOutage => (f.region == region, f.to + self.fleet.detection),
-                FailureKind::ReplicaLoss | FailureKind::RackLoss => (f.pool == Some(pool), f.to),
+                FailureKind::ReplicaLoss | FailureKind::RackLoss | FailureKind::BadRollout => {
+                    (f.pool == Some(pool), f.to)
+                }
+                // A partition counts the requests it cut off (`cut_off`).
+                FailureKind::Partition | FailureKind::Stragglers => (false, f.to),
             };
             if scope && SimTime::ZERO + f.from <= now && now < SimTime::ZERO + until {
                 log.failed += 1;
@@ -180,6 +242,7 @@ impl<'a> Failures<'a> {
             .map(|(f, log)| IncidentSummary {
                 kind: f.kind.name().to_string(),
                 region: fleet.regions[f.region].name.clone(),
+                users: f.users.map(|u| fleet.regions[u].name.clone()),
                 pool: f
                     .pool
                     .map(|p| format!("{}/{}", fleet.regions[f.region].name, fleet.models[fleet.pools[p].model])),

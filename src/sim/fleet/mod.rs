@@ -24,14 +24,21 @@
 //! input to its pool's core (its requests answered `failed`), counted per
 //! replica so overlapping failures (an outage during a drawn GPU failure)
 //! bring it back only when the last ends; a region outage drains the
-//! region at the router once detected. No front door sits in front of a
-//! fleet, so a failed request is not retried: it counts as failed.
+//! region at the router once detected.
 //!
-//! The report: each measured request is counted, O(1), in the fleet's
-//! breakdown by region and model and in its SLO window as it is answered
-//! (`metrics::fleet_breakdown`, `metrics::fleet_windows`).
+//! With `[[tenants]]`, the front door (`frontdoor.rs`) stands before the
+//! global router: populations' requests become their tenants' requests,
+//! its clients time out and retry (a request failed by a failure
+//! included), and each attempt is routed as a request of its own.
+//! Without, a failed request is not retried: it counts as failed.
+//!
+//! The report: each measured request (each attempt, behind a front door)
+//! is counted, O(1), in the fleet's breakdown by region and model and in
+//! its SLO window as it is answered (`metrics::fleet_breakdown`,
+//! `metrics::fleet_windows`).
 
 mod failures;
+mod frontdoor;
 mod performability;
 mod pool;
 mod router;
@@ -48,10 +55,15 @@ use crate::metrics::fleet_windows::SloWindows;
 use crate::metrics::recorder::Recorded;
 use crate::metrics::timeline::Levels;
 use crate::metrics::Recorder;
+use crate::scenario::schema::FailureKind;
 use crate::scenario::{FleetConfig, RunConfig, Scenario};
+use crate::sim::frontdoor::{self as door, FrontDoor};
 use crate::time::{SimDuration, SimTime};
 use failures::{FailureEvent, Failures};
+use frontdoor::{Doorway, Placed};
 use pool::{Level, PoolRun};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
 use router::GlobalRouter;
 use std::collections::HashMap;
 use users::Users;
@@ -87,6 +99,16 @@ enum Event {
         slot: u32,
     },
     Failure(FailureEvent),
+    FrontDoor(door::Event),
+}
+
+/// What a request answered without being served had: nothing but its prompt.
+fn refused(now: SimTime, input: &Input) -> Served {
+    let prompt_tokens = match *input {
+        Input::Arrival { prompt_tokens, .. } => prompt_tokens,
+        _ => 0,
+    };
+    Served { arrived: now, admitted: None, first_token: None, prompt_tokens, output_tokens: 0 }
 }
 
 /// A request served in another region than its user's.
@@ -103,7 +125,12 @@ struct Returning {
     request: RequestId,
     outcome: Outcome,
     served: Served,
+    transient: bool,
 }
+
+/// A core's answer: the pool, the request, its outcome, what it was
+/// served, and whether it is a `failed` its server's loss caused.
+type Answer = (u32, RequestId, Outcome, Served, bool);
 
 struct FleetRun<'a> {
     scenario: &'a Scenario,
@@ -125,11 +152,18 @@ struct FleetRun<'a> {
     kv_total: f64,
     egress: (u64, f64, f64),
     actions: Vec<Action>,
-    answers: Vec<(u32, RequestId, Outcome, Served)>,
+    answers: Vec<Answer>,
     recorder: Recorder,
     breakdown: FleetBreakdown,
     slo_windows: SloWindows,
     failures: Failures<'a>,
+    /// The front door, with `[[tenants]]`; what it asks of the fleet, and
+    /// where each request it dispatched is.
+    door: Option<FrontDoor<'a>>,
+    doorway: Doorway,
+    placed: HashMap<u64, Placed>,
+    /// Draws which requests a bad rollout answers `failed`.
+    errors: ChaCha8Rng,
     clock: Clock<Event>,
 }
 
@@ -159,6 +193,8 @@ impl<'a> FleetRun<'a> {
             .collect();
         let failures = Failures::new(fleet, &streams, limits::stop(run), |at, e| clock.schedule(at, Event::Failure(e)));
         let kv_total = fleet.pools.iter().map(|p| p.llm.replica.kv_blocks * u64::from(p.llm.replicas)).sum::<u64>();
+        let measured = (SimTime::ZERO + run.warmup, SimTime::ZERO + run.duration.unwrap_or_default());
+        let door = fleet.frontdoor.as_deref().map(|f| FrontDoor::new(f, &streams, measured, width, kv_total));
         FleetRun {
             scenario,
             fleet,
@@ -181,6 +217,10 @@ impl<'a> FleetRun<'a> {
             breakdown: FleetBreakdown::new(fleet),
             slo_windows: SloWindows::new(fleet.slo_window, fleet.slo_target, fleet.failures.len()),
             failures,
+            door,
+            doorway: Doorway::default(),
+            placed: HashMap::new(),
+            errors: streams.stream("failures/errors"),
             clock,
         }
     }
@@ -226,14 +266,18 @@ impl<'a> FleetRun<'a> {
             Event::Reach { slot } => {
                 let Some((pool, input)) = self.travelling.remove(slot) else { return };
                 self.in_transit -= 1;
-                self.touch(now, pool, |run| run.input(now, pool, input));
+                if let (true, Input::Arrival { request, .. }) = (self.door.is_some(), input) {
+                    self.placed.insert(request.0, Placed::InPool { pool });
+                }
+                self.enter(now, pool, input);
             }
             Event::Deliver { slot } => {
                 let Some(r) = self.returning.remove(slot) else { return };
                 self.in_transit -= 1;
-                self.record_answer(now, r.pool, r.request, r.outcome, &r.served, true);
+                self.record_answer(now, (r.pool, r.request, r.outcome, r.served, r.transient), true);
             }
             Event::Failure(f) => self.failure(now, f),
+            Event::FrontDoor(e) => self.door_event(now, e),
         }
         self.answer(now);
     }
@@ -244,18 +288,35 @@ impl<'a> FleetRun<'a> {
                 let starts = matches!(event, FailureEvent::Start { .. });
                 let f = self.failures.failure(failure);
                 self.slo_windows.incident(failure as usize, starts);
-                if f.kind == crate::scenario::schema::FailureKind::RegionOutage {
-                    self.failures.outage(failure, starts);
+                self.failures.mark(failure, starts);
+                match (f.kind, f.pool) {
+                    (FailureKind::RegionOutage, _) => self.failures.outage(failure, starts),
+                    (FailureKind::BadRollout | FailureKind::Stragglers, Some(pool)) => {
+                        let p = &mut self.pools[pool];
+                        (p.slowdown, p.error_rate) = self.failures.degraded(pool, p.llm.replicas);
+                        return;
+                    }
+                    _ => {}
                 }
                 for &(pool, replica) in &f.replicas {
                     self.replica(now, pool as u32, replica, starts);
                 }
             }
             FailureEvent::Detected { failure } => {
-                self.router.drain(self.failures.failure(failure).region);
+                let f = self.failures.failure(failure);
+                match f.users {
+                    Some(users) => self.router.partition(users, f.region, true),
+                    None => self.router.drain(f.region),
+                }
                 self.failures.detected(failure, now);
             }
-            FailureEvent::Readmitted { failure } => self.router.readmit(self.failures.failure(failure).region),
+            FailureEvent::Readmitted { failure } => {
+                let f = self.failures.failure(failure);
+                match f.users {
+                    Some(users) => self.router.partition(users, f.region, false),
+                    None => self.router.readmit(f.region),
+                }
+            }
             FailureEvent::ReplicaDown { pool, replica } => {
                 self.failures.drawn += 1;
                 self.replica(now, pool, replica, true);
@@ -268,7 +329,8 @@ impl<'a> FleetRun<'a> {
     /// fewer: it fails on the first and is repaired after the last.
     fn replica(&mut self, now: SimTime, pool: u32, replica: u32, down: bool) {
         self.touch(now, pool, |run| {
-            let held = &mut run.pools[pool as usize].down[replica as usize];
+            let p = &mut run.pools[pool as usize];
+            let held = &mut p.down[replica as usize];
             let input = match down {
                 true => {
                     *held += 1;
@@ -279,6 +341,11 @@ impl<'a> FleetRun<'a> {
                     (*held == 0).then_some(Input::ReplicaRepaired { replica })
                 }
             };
+            match input {
+                Some(Input::ReplicaFailed { .. }) => p.replicas_down += 1,
+                Some(_) => p.replicas_down -= 1,
+                None => {}
+            }
             if let Some(input) = input {
                 run.input(now, pool, input);
             }
@@ -286,19 +353,27 @@ impl<'a> FleetRun<'a> {
     }
 
     /// The population's request due now: offered, recorded, its next
-    /// arrival scheduled, then routed.
+    /// arrival scheduled, then routed. Behind a front door, it is its tenant's request there, whose
+    /// attempts the door numbers and routes.
     fn arrival(&mut self, now: SimTime, population: usize) {
         let users = &mut self.populations[population];
         let Some(sent) = users.send() else { return };
         let request = RequestId(self.offered);
         self.offered += 1;
         self.clock.arrived();
-        self.recorder.arrival(request, &sent.arrival);
+        if self.door.is_none() {
+            self.recorder.arrival(request, &sent.arrival);
+        }
         if self.max_requests.is_some_and(|max| self.offered >= max) {
             self.populations.iter_mut().for_each(Users::stop);
         }
         if let Some(at) = self.populations[population].next_at() {
             self.clock.schedule(at, Event::Arrival { population: population as u32 });
+        }
+        if self.door.is_some() {
+            let tenant = self.fleet.populations[population].tenant;
+            self.knock(now, sent, tenant);
+            return;
         }
         let input = Input::Arrival {
             request,
@@ -307,26 +382,59 @@ impl<'a> FleetRun<'a> {
             prefix: None,
             session: None,
         };
+        self.dispatch(now, input, sent.region, sent.model);
+    }
+
+    /// Routes a request of `model` from users near `region` to a pool:
+    /// into it now in the same region, else half an RTT later.
+    fn dispatch(&mut self, now: SimTime, input: Input, region: usize, model: usize) {
+        let Input::Arrival { request, .. } = input else { return };
         let pools = &self.pools;
-        let Some(pool) = self.router.route(sent.region, sent.model, |p| pools[p as usize].core.outstanding()) else {
+        let Some(pool) = self.router.route(region, model, |p| pools[p as usize].core.outstanding()) else {
             return;
         };
         let p = &mut self.pools[pool as usize];
         p.routed += 1;
         p.routed_measured += u64::from(self.recorder.measures(now));
         if self.recorder.measures(now) {
-            self.breakdown.offered(request, sent.region, sent.model, pool as usize);
+            self.breakdown.offered(request, region, model, pool as usize);
         }
-        self.failures.routed(self.fleet.pools[pool as usize].region, now);
-        let rtt = self.fleet.rtt[sent.region][self.fleet.pools[pool as usize].region];
+        let serving = self.fleet.pools[pool as usize].region;
+        self.failures.routed(serving, now);
+        if self.failures.cut_off(region, serving, now) {
+            // Its connection fails at once: it never leaves its users' region.
+            self.answers.push((pool, request, Outcome::Failed, refused(now, &input), true));
+            return;
+        }
+        let rtt = self.fleet.rtt[region][serving];
+        let behind_door = self.door.is_some();
         if rtt == SimDuration::ZERO {
-            self.touch(now, pool, |run| run.input(now, pool, input));
+            if behind_door {
+                self.placed.insert(request.0, Placed::InPool { pool });
+            }
+            self.enter(now, pool, input);
             return;
         }
         self.crossing.insert(request.0, Crossing { sent: now, rtt });
         self.in_transit += 1;
         let slot = self.travelling.insert((pool, input));
+        if behind_door {
+            self.placed.insert(request.0, Placed::Travelling { slot });
+        }
         self.clock.schedule(now + SimDuration(rtt.0 / 2), Event::Reach { slot });
+    }
+
+    /// A request reaches pool `pool`: its core takes it, unless a bad
+    /// rollout there answers it `failed` (drawn at its error rate).
+    fn enter(&mut self, now: SimTime, pool: u32, input: Input) {
+        let rate = self.pools[pool as usize].error_rate;
+        if let (true, Input::Arrival { request, .. }) = (rate > 0.0, input) {
+            if self.errors.random::<f64>() < rate {
+                self.answers.push((pool, request, Outcome::Failed, refused(now, &input), true));
+                return;
+            }
+        }
+        self.touch(now, pool, |run| run.input(now, pool, input));
     }
 
     /// Runs `f`, which changes pool `pool` only: its KV use is integrated
@@ -345,7 +453,9 @@ impl<'a> FleetRun<'a> {
         };
     }
 
-    /// An input for pool `pool`'s core, and its actions carried out.
+    /// An input for pool `pool`'s core, and its actions carried out. A
+    /// `failed` answer is transient when its replica failed, or when it
+    /// arrived with every replica of its pool down.
     fn input(&mut self, now: SimTime, pool: u32, input: Input) {
         let mut actions = std::mem::take(&mut self.actions);
         self.pools[pool as usize].core.handle(now, input, &mut actions);
@@ -354,7 +464,18 @@ impl<'a> FleetRun<'a> {
                 Action::StartStep { replica, shape, swap_bytes } => {
                     self.start_step(now, pool, replica, shape, swap_bytes)
                 }
-                Action::Respond { request, outcome, served } => self.answers.push((pool, request, outcome, served)),
+                Action::Respond { request, outcome, served } => {
+                    let transient = outcome == Outcome::Failed
+                        && match input {
+                            Input::ReplicaFailed { .. } => true,
+                            Input::Arrival { .. } => {
+                                let p = &self.pools[pool as usize];
+                                p.replicas_down == p.llm.replicas
+                            }
+                            _ => false,
+                        };
+                    self.answers.push((pool, request, outcome, served, transient))
+                }
                 Action::ArmTimer { replica, at } => self.clock.schedule(at, Event::Timer { pool, replica, at }),
                 // The resolver refuses disaggregated pools in a fleet.
                 Action::TransferKv { .. } => {}
@@ -373,22 +494,26 @@ impl<'a> FleetRun<'a> {
         let running = p.core.replicas()[replica as usize].running();
         self.recorder.batch_started(now, p.offset + replica, running as u32);
         p.usage.step_started(now, replica, shape.decode_seqs, measured_bytes);
-        self.clock.schedule(now + (cost.time + swap), Event::StepDone { pool, replica });
+        let took = match p.slowdown[replica as usize] {
+            1.0 => cost.time + swap,
+            slower => SimDuration::from_secs_f64((cost.time + swap).as_secs_f64() * slower),
+        };
+        self.clock.schedule(now + took, Event::StepDone { pool, replica });
     }
 
     /// The cores' answers: recorded now, or, for requests from another
     /// region, sent back over the second half of the RTT.
     fn answer(&mut self, now: SimTime) {
         let mut answers = std::mem::take(&mut self.answers);
-        for (pool, request, outcome, mut served) in answers.drain(..) {
+        for (pool, request, outcome, mut served, transient) in answers.drain(..) {
             match self.crossing.remove(&request.0) {
-                None => self.record_answer(now, pool, request, outcome, &served, false),
+                None => self.record_answer(now, (pool, request, outcome, served, transient), false),
                 Some(c) => {
                     let back = SimDuration(c.rtt.0 - c.rtt.0 / 2);
                     served.arrived = c.sent;
                     served.first_token = served.first_token.map(|t| t + back);
                     self.in_transit += 1;
-                    let slot = self.returning.insert(Returning { pool, request, outcome, served });
+                    let slot = self.returning.insert(Returning { pool, request, outcome, served, transient });
                     self.clock.schedule(now + back, Event::Deliver { slot });
                 }
             }
@@ -398,15 +523,15 @@ impl<'a> FleetRun<'a> {
 
     /// Records a caller's answer as it reaches its user now; a completed
     /// request served from another region adds its bytes to the egress.
-    fn record_answer(
-        &mut self,
-        now: SimTime,
-        pool: u32,
-        request: RequestId,
-        outcome: Outcome,
-        served: &Served,
-        crossed: bool,
-    ) {
+    /// Behind a front door, the door sees it first: its attempt arrived at
+    /// the gateway, and a preempted request's answer is not terminal.
+    fn record_answer(&mut self, now: SimTime, answer: Answer, crossed: bool) {
+        let (pool, request, outcome, mut served, transient) = answer;
+        match self.door_answer(now, request, outcome, &served, transient) {
+            Some(sent) => served.arrived = sent,
+            None => return,
+        }
+        let served = &served;
         self.recorder.respond(now, request, outcome, served.arrived, served.admitted);
         let slo = &self.pools[pool as usize].llm.slo;
         if let Some(verdict) = self.breakdown.answered(now, request, pool as usize, outcome, served, slo) {
@@ -430,9 +555,10 @@ impl<'a> FleetRun<'a> {
     /// The fleet's levels from now on.
     fn record_levels(&mut self, now: SimTime) {
         let Level { load, busy } = self.totals;
+        let held = self.door.as_ref().map_or(0, FrontDoor::queued);
         let levels = Levels {
-            in_system: (load.outstanding + self.in_transit) as f64,
-            waiting: load.waiting as f64,
+            in_system: (load.outstanding + self.in_transit + held) as f64,
+            waiting: (load.waiting + held) as f64,
             busy: f64::from(busy),
             kv_used: load.kv_used_blocks as f64 / self.kv_total,
             running: load.running as f64,
@@ -449,8 +575,12 @@ impl<'a> FleetRun<'a> {
         }
         let ending = self.clock.ending();
         let idle = self.in_transit == 0 && self.pools.iter().all(PoolRun::idle);
-        let FleetRun { scenario, fleet, seed, pools, recorder, egress, failures, breakdown, slo_windows, .. } = self;
-        let mut recorded = recorder.finish(&scenario.name, seed, run_end(ending, idle), false);
+        let kv_free = self.totals.load.kv_used_blocks == 0;
+        let FleetRun { scenario, fleet, seed, pools, recorder, egress, failures, breakdown, slo_windows, door, .. } =
+            self;
+        let run_end = run_end(ending, idle);
+        let drained = run_end.drained;
+        let mut recorded = recorder.finish(&scenario.name, seed, run_end, false);
         let span = recorded.summary.run.measure_span_s;
         let servers = &recorded.summary.servers;
         let one_pool = pools.len() == 1;
@@ -498,6 +628,11 @@ impl<'a> FleetRun<'a> {
             incidents,
             performability: None,
         });
+        if let Some(d) = door {
+            let (frontdoor, holds) = d.finish(idle && kv_free, drained, span);
+            recorded.summary.invariants.all_hold &= holds;
+            recorded.summary.frontdoor = Some(frontdoor);
+        }
         recorded.summary.backend = "sim".into();
         recorded
     }

@@ -31,6 +31,13 @@ pub(super) struct PoolRun<'a> {
     pub(super) routed_measured: u64,
     /// ∫ outstanding requests dt over the measured interval (request-seconds).
     pub(super) outstanding_s: f64,
+    /// Its replicas down now (those with a failure holding them).
+    pub(super) replicas_down: u32,
+    /// Per replica: how many times longer its steps take now (bad
+    /// rollouts, stragglers); 1 when nothing slows it.
+    pub(super) slowdown: Vec<f64>,
+    /// The fraction of requests reaching it answered `failed` now (a bad rollout).
+    pub(super) error_rate: f64,
     /// When its KV use and outstanding requests were last integrated.
     integrated_to: SimTime,
 }
@@ -58,6 +65,9 @@ impl<'a> PoolRun<'a> {
             down: vec![0; llm.replicas as usize],
             routed_measured: 0,
             outstanding_s: 0.0,
+            replicas_down: 0,
+            slowdown: vec![1.0; llm.replicas as usize],
+            error_rate: 0.0,
             integrated_to: SimTime::ZERO,
         }
     }

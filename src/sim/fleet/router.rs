@@ -11,7 +11,9 @@
 //!
 //! A region the health checks found down (and whose DNS records have
 //! expired) is drained: its pools are passed over while any pool of the
-//! model elsewhere is left, until it is re-admitted.
+//! model elsewhere is left, until it is re-admitted. A partition found
+//! between users' region and a region cuts that pair only: those users'
+//! requests pass over that region's pools, everyone else's do not.
 
 use crate::scenario::FleetConfig;
 
@@ -25,6 +27,9 @@ pub(super) struct GlobalRouter {
     region: Vec<usize>,
     /// Per region: the failures that drained it and have not re-admitted it.
     drained: Vec<u32>,
+    /// By `users' region * regions + region`: the partitions found between
+    /// them and not yet healed.
+    cut: Vec<u32>,
 }
 
 impl GlobalRouter {
@@ -43,7 +48,8 @@ impl GlobalRouter {
         let spill = fleet.spillover_outstanding_per_replica;
         let limit = fleet.pools.iter().map(|p| (spill * f64::from(p.llm.replicas)).ceil() as u64).collect();
         let region = fleet.pools.iter().map(|p| p.region).collect();
-        GlobalRouter { models, candidates, limit, region, drained: vec![0; fleet.regions.len()] }
+        let regions = fleet.regions.len();
+        GlobalRouter { models, candidates, limit, region, drained: vec![0; regions], cut: vec![0; regions * regions] }
     }
 
     /// Traffic leaves `region` (a failure was detected there).
@@ -56,13 +62,26 @@ impl GlobalRouter {
         self.drained[region] -= 1;
     }
 
+    /// Users near `users` stop (`cut`) or resume sending to `region`.
+    pub(super) fn partition(&mut self, users: usize, region: usize, cut: bool) {
+        let pair = &mut self.cut[users * self.drained.len() + region];
+        match cut {
+            true => *pair += 1,
+            false => *pair -= 1,
+        }
+    }
+
     /// The pool for a request of `model` from users near `region`, given
     /// each pool's outstanding requests: the nearest undrained one below
     /// its limit, else the nearest undrained one, else the nearest; `None`
     /// when no pool serves it.
     pub(super) fn route(&self, region: usize, model: usize, outstanding: impl Fn(u32) -> u64) -> Option<u32> {
         let pools = &self.candidates[region * self.models + model];
-        let up = |p: u32| self.drained[self.region[p as usize]] == 0;
+        let regions = self.drained.len();
+        let up = |p: u32| {
+            let at = self.region[p as usize];
+            self.drained[at] == 0 && self.cut[region * regions + at] == 0
+        };
         pools
             .iter()
             .copied()

@@ -187,7 +187,7 @@ impl<'a, 's> LlmRun<'a, 's> {
 
     /// A request of the scenario's own (an arrival or a turn) for the pool.
     fn submit(&mut self, now: SimTime, input: Input) {
-        frontdoor::PrimaryPool::submit(&mut self.pool, now, input, None);
+        frontdoor::PrimaryPool::submit(&mut self.pool, now, input, None, 0);
     }
 
     /// Carries out the core's actions.
@@ -247,7 +247,7 @@ impl<'a, 's> LlmRun<'a, 's> {
             if let Some(d) = self.door.as_mut() {
                 let clock = &mut self.clock;
                 let mut sched = |at, e| clock.schedule(at, Event::FrontDoor(e));
-                match d.on_response(now, request, outcome, &served, &mut sched) {
+                match d.on_response(now, request, outcome, &served, false, &mut sched) {
                     Some(sent) => served.arrived = sent,
                     None => continue,
                 }
@@ -323,7 +323,8 @@ impl<'a, 's> LlmRun<'a, 's> {
             recorded.safety = Some(Box::new(extra));
         }
         if let Some(d) = door {
-            let (frontdoor, holds) = d.finish(&pool.core, drained, span);
+            let clear = pool.core.load().kv_used_blocks == 0 && pool.core.outstanding() == 0;
+            let (frontdoor, holds) = d.finish(clear, drained, span);
             recorded.summary.invariants.all_hold &= holds;
             recorded.summary.frontdoor = Some(frontdoor);
         }

@@ -67,7 +67,7 @@ impl<'a> Primary<'a> {
 }
 
 impl PrimaryPool for Primary<'_> {
-    fn submit(&mut self, now: SimTime, input: Input, mix: Option<[f64; 3]>) {
+    fn submit(&mut self, now: SimTime, input: Input, mix: Option<[f64; 3]>, _origin: u32) {
         match self.gate.as_mut() {
             Some(g) => g.arrive(now, input, mix),
             None => self.core.handle(now, input, &mut self.actions),
