@@ -23,6 +23,9 @@ pub struct FleetSummary {
     /// Each scheduled failure, in the scenario's order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub incidents: Vec<IncidentSummary>,
+    /// The autoscalers' decisions, cold starts and bills (with an autoscaled pool).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<super::autoscale::AutoscaleSummary>,
 }
 
 fn is_zero(n: &u64) -> bool {

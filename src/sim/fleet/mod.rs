@@ -27,6 +27,8 @@
 //! region at the router once detected. No front door sits in front of a
 //! fleet, so a failed request is not retried: it counts as failed.
 
+mod autoscale;
+mod coldstart;
 mod failures;
 mod pool;
 mod router;
@@ -43,6 +45,7 @@ use crate::metrics::timeline::Levels;
 use crate::metrics::Recorder;
 use crate::scenario::{FleetConfig, RunConfig, Scenario};
 use crate::time::{SimDuration, SimTime};
+use autoscale::{Autoscaler, ScaleEvent, SlotChange};
 use failures::{FailureEvent, Failures};
 use pool::{Level, PoolRun};
 use router::GlobalRouter;
@@ -77,6 +80,7 @@ enum Event {
         slot: u32,
     },
     Failure(FailureEvent),
+    Scale(ScaleEvent),
 }
 
 /// A request served in another region than its user's.
@@ -118,6 +122,8 @@ struct FleetRun<'a> {
     answers: Vec<(u32, RequestId, Outcome, Served)>,
     recorder: Recorder,
     failures: Failures<'a>,
+    autoscale: Autoscaler<'a>,
+    slot_changes: Vec<SlotChange>,
     clock: Clock<Event>,
 }
 
@@ -146,8 +152,11 @@ impl<'a> FleetRun<'a> {
             })
             .collect();
         let failures = Failures::new(fleet, &streams, limits::stop(run), |at, e| clock.schedule(at, Event::Failure(e)));
+        let mut parked = Vec::new();
+        let autoscale =
+            Autoscaler::new(fleet, limits::stop(run), &mut parked, |at, e| clock.schedule(at, Event::Scale(e)));
         let kv_total = fleet.pools.iter().map(|p| p.llm.replica.kv_blocks * u64::from(p.llm.replicas)).sum::<u64>();
-        FleetRun {
+        let mut fleet_run = FleetRun {
             scenario,
             fleet,
             seed,
@@ -167,8 +176,14 @@ impl<'a> FleetRun<'a> {
             answers: Vec::new(),
             recorder,
             failures,
+            autoscale,
+            slot_changes: Vec::new(),
             clock,
+        };
+        for (pool, change) in parked {
+            fleet_run.apply(SimTime::ZERO, pool, change);
         }
+        fleet_run
     }
 
     fn run(mut self) -> Recorded {
@@ -185,14 +200,10 @@ impl<'a> FleetRun<'a> {
     fn handle(&mut self, now: SimTime, event: Event) {
         match event {
             Event::Arrival { population } => self.arrival(now, population as usize),
-            Event::StepDone { pool, replica } => self.touch(now, pool, |run| {
-                let p = &mut run.pools[pool as usize];
-                if let Some((took, decode_seqs)) = p.usage.step_done(now, replica) {
-                    p.tokens.step(took, decode_seqs);
-                }
-                run.recorder.batch_finished(now, p.offset + replica);
-                run.input(now, pool, Input::StepDone { replica });
-            }),
+            Event::StepDone { pool, replica } => {
+                self.step_done(now, pool, replica);
+                self.settle(now, pool, replica);
+            }
             Event::Timer { pool, replica, at } => {
                 self.touch(now, pool, |run| run.input(now, pool, Input::Timer { replica, at }))
             }
@@ -207,8 +218,21 @@ impl<'a> FleetRun<'a> {
                 self.record_answer(now, r.pool, r.request, r.outcome, &r.served, true);
             }
             Event::Failure(f) => self.failure(now, f),
+            Event::Scale(e) => self.scale(now, e),
         }
         self.answer(now);
+    }
+
+    /// `replica` of `pool` finished its step.
+    fn step_done(&mut self, now: SimTime, pool: u32, replica: u32) {
+        self.touch(now, pool, |run| {
+            let p = &mut run.pools[pool as usize];
+            if let Some((took, decode_seqs)) = p.usage.step_done(now, replica) {
+                p.tokens.step(took, decode_seqs);
+            }
+            run.recorder.batch_finished(now, p.offset + replica);
+            run.input(now, pool, Input::StepDone { replica });
+        });
     }
 
     fn failure(&mut self, now: SimTime, event: FailureEvent) {
@@ -255,6 +279,54 @@ impl<'a> FleetRun<'a> {
                 run.input(now, pool, input);
             }
         });
+        if down {
+            self.settle(now, pool, replica);
+        }
+    }
+
+    /// An autoscaler event, its changes carried out on its pool.
+    fn scale(&mut self, now: SimTime, event: ScaleEvent) {
+        let (ScaleEvent::Evaluate { pool } | ScaleEvent::Ready { pool, .. }) = event;
+        let load = self.pools[pool as usize].core.load();
+        let mut changes = std::mem::take(&mut self.slot_changes);
+        let clock = &mut self.clock;
+        self.autoscale
+            .event(now, event, load, &self.recorder, &mut changes, |at, e| clock.schedule(at, Event::Scale(e)));
+        for change in changes.drain(..) {
+            self.apply(now, pool, change);
+        }
+        self.slot_changes = changes;
+    }
+
+    /// A slot change for pool `pool`'s core: a parked slot is held down
+    /// as a failure holds it, so a slot failed and parked opens only when
+    /// both are over.
+    fn apply(&mut self, now: SimTime, pool: u32, change: SlotChange) {
+        match change {
+            SlotChange::Open(slot) => self.replica(now, pool, slot, false),
+            SlotChange::Park(slot) => self.replica(now, pool, slot, true),
+            SlotChange::Undrain(slot) => {
+                self.touch(now, pool, |run| run.input(now, pool, Input::ReplicaRepaired { replica: slot }))
+            }
+            SlotChange::Drain(slot) => {
+                self.touch(now, pool, |run| run.input(now, pool, Input::ReplicaDrain { replica: slot }));
+                self.settle(now, pool, slot);
+            }
+        }
+        if let Some(serving) = self.autoscale.serving(pool) {
+            self.router.resize(pool, serving);
+        }
+    }
+
+    /// A draining replica of an autoscaled pool that holds nothing now is released.
+    fn settle(&mut self, now: SimTime, pool: u32, replica: u32) {
+        if !self.autoscale.scales(pool) || self.pools[pool as usize].core.replicas()[replica as usize].outstanding() > 0
+        {
+            return;
+        }
+        if let Some(change) = self.autoscale.idle(pool, replica, now, &self.recorder) {
+            self.apply(now, pool, change);
+        }
     }
 
     /// The population's request due now: offered, recorded, its next
@@ -306,6 +378,7 @@ impl<'a> FleetRun<'a> {
         let p = &mut self.pools[pool as usize];
         let after = p.level();
         p.usage.hold_kv(after.load.kv_used_blocks, self.recorder.measures(now));
+        self.autoscale.busy(pool, now, after.busy);
         self.totals = Level {
             load: self.totals.load.replace(before.load, after.load),
             busy: self.totals.busy + after.busy - before.busy,
@@ -412,7 +485,8 @@ impl<'a> FleetRun<'a> {
         }
         let ending = self.clock.ending();
         let idle = self.in_transit == 0 && self.pools.iter().all(PoolRun::idle);
-        let FleetRun { scenario, fleet, seed, pools, recorder, egress, failures, .. } = self;
+        let FleetRun { scenario, fleet, seed, pools, recorder, egress, failures, autoscale, .. } = self;
+        let autoscaling = autoscale.finish(end, &recorder);
         let mut recorded = recorder.finish(&scenario.name, seed, run_end(ending, idle), false);
         let span = recorded.summary.run.measure_span_s;
         let servers = &recorded.summary.servers;
@@ -449,6 +523,7 @@ impl<'a> FleetRun<'a> {
             pools: summaries,
             replica_failures: failures.drawn,
             incidents: failures.summaries(),
+            autoscaling,
         });
         recorded.summary.backend = "sim".into();
         recorded

@@ -50,8 +50,8 @@
 mod cancel;
 mod config;
 mod decode;
-mod engine;
 mod drain;
+mod engine;
 mod failure;
 mod handoff;
 mod kv;
