@@ -135,7 +135,7 @@ pub(super) fn resolve(
         return Err(loc.error(
             &key("target"),
             format!("expected a {} target {range}, got {target}", metric.name()),
-            "e.g. 0.7 for utilization or kv_use, 4 for queue_depth",
+            "e.g. 0.7 for utilization or kv_use, 4 for queue_depth, 8 for concurrency",
         ));
     }
     let interval = a.interval.unwrap_or(SimDuration::from_secs(15));

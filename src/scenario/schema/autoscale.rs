@@ -24,6 +24,9 @@ pub enum ScaleMetric {
     QueueDepth,
     /// KV blocks in use / the serving replicas' KV blocks, now, 0..1.
     KvUse,
+    /// Requests in flight (waiting or running) per serving replica, averaged
+    /// over the last interval: Knative's concurrency target.
+    Concurrency,
 }
 
 impl ScaleMetric {
@@ -33,6 +36,7 @@ impl ScaleMetric {
             ScaleMetric::Utilization => "utilization",
             ScaleMetric::QueueDepth => "queue_depth",
             ScaleMetric::KvUse => "kv_use",
+            ScaleMetric::Concurrency => "concurrency",
         }
     }
 }

@@ -98,10 +98,13 @@ struct PoolScaler<'a> {
     /// `(when, recommendation)` over the longer stabilization window.
     history: VecDeque<(SimTime, u32)>,
     last_change: Option<SimTime>,
-    /// Busy replica-seconds since the last evaluation, and the busy count since `busy_at`.
+    /// Busy replica-seconds and in-flight request-seconds since the last
+    /// evaluation, and both levels since `level_at`.
     busy_area: f64,
+    in_flight_area: f64,
     busy: u32,
-    busy_at: SimTime,
+    in_flight: u64,
+    level_at: SimTime,
     /// Billed slot-seconds over the measured interval, up to `billed_at`.
     billed_area: f64,
     billed_at: SimTime,
@@ -126,7 +129,7 @@ impl PoolScaler<'_> {
     /// The metric over the serving replicas (the utilization since the
     /// last evaluation, the others now).
     fn metric(&mut self, now: SimTime, load: Load) -> f64 {
-        self.observe(now, self.busy);
+        self.observe(now, self.busy, self.in_flight);
         let serving = f64::from(self.serving.max(1));
         let value = match self.cfg.metric {
             ScaleMetric::Utilization => {
@@ -135,15 +138,17 @@ impl PoolScaler<'_> {
             }
             ScaleMetric::QueueDepth => load.waiting as f64 / serving,
             ScaleMetric::KvUse => load.kv_used_blocks as f64 / (serving * self.kv_blocks_per_replica),
+            ScaleMetric::Concurrency => self.in_flight_area / (self.cfg.interval.as_secs_f64() * serving),
         };
-        self.busy_area = 0.0;
+        (self.busy_area, self.in_flight_area) = (0.0, 0.0);
         value
     }
 
-    fn observe(&mut self, now: SimTime, busy: u32) {
-        self.busy_area += f64::from(self.busy) * now.since(self.busy_at).as_secs_f64();
-        self.busy = busy;
-        self.busy_at = now;
+    fn observe(&mut self, now: SimTime, busy: u32, in_flight: u64) {
+        let held = now.since(self.level_at).as_secs_f64();
+        self.busy_area += f64::from(self.busy) * held;
+        self.in_flight_area += self.in_flight as f64 * held;
+        (self.busy, self.in_flight, self.level_at) = (busy, in_flight, now);
     }
 
     /// HPA's recommendation for `value`, clamped to `[min, max]`.
@@ -232,8 +237,10 @@ impl<'a> Autoscaler<'a> {
                 history: VecDeque::new(),
                 last_change: None,
                 busy_area: 0.0,
+                in_flight_area: 0.0,
                 busy: 0,
-                busy_at: SimTime::ZERO,
+                in_flight: 0,
+                level_at: SimTime::ZERO,
                 billed_area: 0.0,
                 billed_at: SimTime::ZERO,
             });
@@ -253,10 +260,11 @@ impl<'a> Autoscaler<'a> {
         self.of_pool[pool as usize].is_some()
     }
 
-    /// Pool `pool` has `busy` replicas stepping from now on. O(1).
-    pub(super) fn busy(&mut self, pool: u32, now: SimTime, busy: u32) {
+    /// Pool `pool` has `busy` replicas stepping and `in_flight` requests
+    /// from now on. O(1).
+    pub(super) fn levels(&mut self, pool: u32, now: SimTime, busy: u32, in_flight: u64) {
         if let Some(i) = self.of_pool[pool as usize] {
-            self.scalers[i].observe(now, busy);
+            self.scalers[i].observe(now, busy, in_flight);
         }
     }
 

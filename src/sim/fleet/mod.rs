@@ -378,7 +378,7 @@ impl<'a> FleetRun<'a> {
         let p = &mut self.pools[pool as usize];
         let after = p.level();
         p.usage.hold_kv(after.load.kv_used_blocks, self.recorder.measures(now));
-        self.autoscale.busy(pool, now, after.busy);
+        self.autoscale.levels(pool, now, after.busy, after.load.outstanding);
         self.totals = Level {
             load: self.totals.load.replace(before.load, after.load),
             busy: self.totals.busy + after.busy - before.busy,
