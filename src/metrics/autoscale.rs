@@ -46,7 +46,8 @@ pub struct ColdStartSummary {
     /// held the weights), "warm" (from the warm pool) or "warm_refill" (a
     /// node provisioned into the warm pool).
     pub kind: String,
-    /// When it was asked for, and when it could serve (s into the run).
+    /// When it was asked for, and when it could serve (s into the run; a
+    /// start ready only after arrivals stopped never served).
     pub start_s: f64,
     pub ready_s: f64,
     /// Its parts: ready_s - start_s = provision + container + download + load.

@@ -421,7 +421,10 @@ impl<'a> Autoscaler<'a> {
                 false => s.starting += 1,
             }
             let ready = now + times.total();
-            schedule(ready, ScaleEvent::Ready { pool: s.pool, slot: k as u32, start: s.starts[k] });
+            // A start not ready when arrivals stop never serves (as failures past the stop never strike).
+            if self.stop.is_none_or(|stop| ready < stop) {
+                schedule(ready, ScaleEvent::Ready { pool: s.pool, slot: k as u32, start: s.starts[k] });
+            }
             let secs = |t: SimTime| t.since(SimTime::ZERO).as_secs_f64();
             s.record[k] = self.cold_starts.len();
             self.cold_starts.push(ColdStartSummary {
