@@ -7,7 +7,9 @@
 //! `metric / target` is within `1 ± tolerance` (default 0.1), clamped to
 //! `[min, max]`. The metric is averaged over the serving replicas, so
 //! replicas still starting count as capacity to come (HPA's "not yet ready
-//! pods"). Stabilization as HPA's `behavior`: the pool scales up to the
+//! pods"); the recommendation never moves against the metric (above the
+//! target it keeps replicas still starting, below it adds none).
+//! Stabilization as HPA's `behavior`: the pool scales up to the
 //! lowest recommendation of the last `scale_up_window` and down to the
 //! highest of the last `scale_down_window`; `cooldown` holds any change
 //! for that long after the last.
@@ -151,12 +153,17 @@ impl PoolScaler<'_> {
         (self.busy, self.in_flight, self.level_at) = (busy, in_flight, now);
     }
 
-    /// HPA's recommendation for `value`, clamped to `[min, max]`.
+    /// HPA's recommendation for `value`, clamped to `[min, max]`. It
+    /// never moves against the metric: above the target it keeps the
+    /// replicas still starting (whose capacity the serving ones' metric
+    /// does not see yet), below it adds none.
     fn recommend(&self, value: f64) -> u32 {
         let ratio = value / self.cfg.target;
-        let desired = match (ratio - 1.0).abs() <= self.cfg.tolerance {
-            true => f64::from(self.current()),
-            false => (f64::from(self.serving) * ratio).ceil(),
+        let current = f64::from(self.current());
+        let desired = match ratio {
+            r if (r - 1.0).abs() <= self.cfg.tolerance => current,
+            r if r > 1.0 => (f64::from(self.serving) * r).ceil().max(current),
+            r => (f64::from(self.serving) * r).ceil().min(current),
         };
         (desired.clamp(0.0, f64::from(u32::MAX)) as u32).clamp(self.cfg.min, self.cfg.max)
     }
