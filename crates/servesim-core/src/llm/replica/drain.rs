@@ -47,7 +47,7 @@ mod tests {
         while k < out.len() {
             match out[k] {
                 Action::StartStep { replica, .. } => {
-                    now = now + SimDuration::from_millis(1);
+                    now += SimDuration::from_millis(1);
                     core.handle(now, Input::StepDone { replica }, out);
                 }
                 Action::Respond { request, outcome, .. } => answers.push((request, outcome)),
