@@ -41,6 +41,9 @@ pub struct FleetSummary {
     /// fleet at full strength over one level run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub performability: Option<super::performability::PerformabilitySummary>,
+    /// The autoscalers' decisions, cold starts and bills (with an autoscaled pool).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<super::autoscale::AutoscaleSummary>,
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -3,6 +3,7 @@
 //! Invariant checks live beside the data they check (`recorder.rs`).
 
 pub mod audit;
+pub mod autoscale;
 pub mod fleet;
 pub mod fleet_breakdown;
 pub mod fleet_windows;

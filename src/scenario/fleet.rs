@@ -11,6 +11,7 @@
 //! ending before it starts, starting after the run, or taking down more
 //! than its pool holds, and `mtbf` without `mttr`.
 
+use super::autoscale;
 use super::check::{forbid, token_sizes};
 use super::error::ScenarioError;
 use super::frontdoor;
@@ -47,6 +48,15 @@ pub(super) fn resolve(
         for (j, p) in region.pools.iter().enumerate() {
             let at = format!("regions[{i}].pools[{j}]");
             let mut llm = llm::fleet_pool(file, &replica_section(file, p), &at, source, loc)?;
+            let autoscale = autoscale::resolve(
+                p,
+                &at,
+                &section,
+                llm.model.weight_bytes(),
+                llm.tp,
+                llm.gpu.pcie_bandwidth_bytes_per_s,
+                loc,
+            )?;
             llm.price_per_gpu_hour_usd *= regions[i].gpu_price_multiplier;
             let model = match models.iter().position(|m| *m == p.model) {
                 Some(m) => m,
@@ -64,6 +74,13 @@ pub(super) fn resolve(
                     "set run.duration, e.g. duration = \"1h\"",
                 ));
             }
+            if autoscale.is_some() && file.run.duration.is_none() {
+                return Err(loc.error(
+                    &format!("{at}.autoscale"),
+                    "an autoscaler evaluates over a run of known length",
+                    "set run.duration, e.g. duration = \"1h\"",
+                ));
+            }
             let failures = gpu.map(|gpu| FailureModel {
                 gpu,
                 gpus_per_node: GPUS_PER_NODE,
@@ -73,7 +90,7 @@ pub(super) fn resolve(
                 rack,
                 zone: None,
             });
-            pools.push(FleetPool { region: i, model, llm, failures });
+            pools.push(FleetPool { region: i, model, llm, failures, autoscale });
         }
     }
     if pools.is_empty() {
@@ -245,7 +262,8 @@ fn replica_section(file: &ScenarioFile, p: &PoolSection) -> ReplicaSection {
         gpu: p.gpu.clone(),
         model: p.model.clone(),
         tp: p.tp,
-        count: p.replicas,
+        // An autoscaled pool's core holds its every slot.
+        count: p.autoscale.as_ref().and_then(|a| a.max_replicas).or(p.replicas),
         routing: p.routing,
         activation_reserve: p.activation_reserve,
         price_per_gpu_hour_usd: None,

@@ -24,6 +24,7 @@
 // location and hint inline (no boxing) keeps construction sites plain.
 #![allow(clippy::result_large_err)]
 
+mod autoscale;
 mod check;
 mod engine;
 mod error;
@@ -40,6 +41,7 @@ mod serving;
 mod station;
 mod workload;
 
+pub use autoscale::{Autoscale, ColdStart};
 pub use error::{Origin, ScenarioError};
 pub use load::{from_text, from_text_with_profiles, load, load_with_profiles, read, Scenario};
 pub use locate::Locator;

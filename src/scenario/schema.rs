@@ -11,6 +11,7 @@
 //! as one namespace. No resolver is imported here: these types only say
 //! what a file may contain.
 
+mod autoscale;
 mod check;
 mod fleet;
 mod frontdoor;
@@ -19,6 +20,7 @@ mod plan;
 mod safety;
 mod workload;
 
+pub use autoscale::*;
 pub use check::*;
 pub use fleet::*;
 pub use frontdoor::*;

@@ -181,6 +181,8 @@ pub struct FleetPool {
     pub llm: LlmConfig,
     /// Its GPUs' random failures and repairs, if they fail.
     pub failures: Option<crate::model::failure::FailureModel>,
+    /// Its autoscaler (`llm.replicas` is then its slots, `max_replicas`).
+    pub autoscale: Option<crate::scenario::Autoscale>,
 }
 
 /// Users with their own arrivals, sizes and mixes (cumulative weights, so

@@ -24,6 +24,7 @@ mod distribute_theory;
 mod engine_step;
 mod failure_theory;
 mod fleet;
+mod fleet_autoscale;
 mod fleet_failure_kinds;
 mod fleet_failures;
 mod fleet_month;

@@ -42,6 +42,11 @@ pub struct FleetSection {
     /// The fraction of a window's answers that must be within SLO for the
     /// window to meet it. Default: 0.99 (the `[slo]` targets are p99s).
     pub slo_target: Option<f64>,
+    /// How new replicas of autoscaled pools start, and their warm pools.
+    pub cold_start: Option<super::ColdStartSection>,
+    /// Run every autoscaled pool fixed at its `max_replicas` (static peak
+    /// provisioning), to compare with autoscaling. Default: false.
+    pub static_peak: Option<bool>,
     /// Folder holding `gpus/` and `models/`, relative to the scenario file.
     /// Default: `../profiles` from the scenario's folder, else `./profiles`.
     pub profiles: Option<PathBuf>,
@@ -112,6 +117,9 @@ pub struct PoolSection {
     pub mtbf: Option<SimDuration>,
     /// Mean time to repair a failed GPU (with `mtbf`).
     pub mttr: Option<SimDuration>,
+    /// Scale the pool between `min_replicas` and `max_replicas` (then
+    /// `replicas` is the count it starts with). Default: a fixed pool.
+    pub autoscale: Option<super::AutoscaleSection>,
 }
 
 /// What a scheduled failure takes down.

@@ -37,6 +37,8 @@
 //! its SLO window as it is answered (`metrics::fleet_breakdown`,
 //! `metrics::fleet_windows`).
 
+mod autoscale;
+mod coldstart;
 mod failures;
 mod frontdoor;
 mod performability;
@@ -59,6 +61,7 @@ use crate::scenario::schema::FailureKind;
 use crate::scenario::{FleetConfig, RunConfig, Scenario};
 use crate::sim::frontdoor::{self as door, FrontDoor};
 use crate::time::{SimDuration, SimTime};
+use autoscale::{Autoscaler, ScaleEvent, SlotChange};
 use failures::{FailureEvent, Failures};
 use frontdoor::{Doorway, Placed};
 use pool::{Level, PoolRun};
@@ -100,6 +103,7 @@ enum Event {
     },
     Failure(FailureEvent),
     FrontDoor(door::Event),
+    Scale(ScaleEvent),
 }
 
 /// What a request answered without being served had: nothing but its prompt.
@@ -164,6 +168,8 @@ struct FleetRun<'a> {
     placed: HashMap<u64, Placed>,
     /// Draws which requests a bad rollout answers `failed`.
     errors: ChaCha8Rng,
+    autoscale: Autoscaler<'a>,
+    slot_changes: Vec<SlotChange>,
     clock: Clock<Event>,
 }
 
@@ -192,10 +198,13 @@ impl<'a> FleetRun<'a> {
             })
             .collect();
         let failures = Failures::new(fleet, &streams, limits::stop(run), |at, e| clock.schedule(at, Event::Failure(e)));
+        let mut parked = Vec::new();
+        let autoscale =
+            Autoscaler::new(fleet, limits::stop(run), &mut parked, |at, e| clock.schedule(at, Event::Scale(e)));
         let kv_total = fleet.pools.iter().map(|p| p.llm.replica.kv_blocks * u64::from(p.llm.replicas)).sum::<u64>();
         let measured = (SimTime::ZERO + run.warmup, SimTime::ZERO + run.duration.unwrap_or_default());
         let door = fleet.frontdoor.as_deref().map(|f| FrontDoor::new(f, &streams, measured, width, kv_total));
-        FleetRun {
+        let mut fleet_run = FleetRun {
             scenario,
             fleet,
             seed,
@@ -221,8 +230,14 @@ impl<'a> FleetRun<'a> {
             doorway: Doorway::default(),
             placed: HashMap::new(),
             errors: streams.stream("failures/errors"),
+            autoscale,
+            slot_changes: Vec::new(),
             clock,
+        };
+        for (pool, change) in parked {
+            fleet_run.apply(SimTime::ZERO, pool, change);
         }
+        fleet_run
     }
 
     fn run(mut self) -> Recorded {
@@ -252,14 +267,10 @@ impl<'a> FleetRun<'a> {
     fn handle(&mut self, now: SimTime, event: Event) {
         match event {
             Event::Arrival { population } => self.arrival(now, population as usize),
-            Event::StepDone { pool, replica } => self.touch(now, pool, |run| {
-                let p = &mut run.pools[pool as usize];
-                if let Some((took, decode_seqs)) = p.usage.step_done(now, replica) {
-                    p.tokens.step(took, decode_seqs);
-                }
-                run.recorder.batch_finished(now, p.offset + replica);
-                run.input(now, pool, Input::StepDone { replica });
-            }),
+            Event::StepDone { pool, replica } => {
+                self.step_done(now, pool, replica);
+                self.settle(now, pool, replica);
+            }
             Event::Timer { pool, replica, at } => {
                 self.touch(now, pool, |run| run.input(now, pool, Input::Timer { replica, at }))
             }
@@ -278,8 +289,21 @@ impl<'a> FleetRun<'a> {
             }
             Event::Failure(f) => self.failure(now, f),
             Event::FrontDoor(e) => self.door_event(now, e),
+            Event::Scale(e) => self.scale(now, e),
         }
         self.answer(now);
+    }
+
+    /// `replica` of `pool` finished its step.
+    fn step_done(&mut self, now: SimTime, pool: u32, replica: u32) {
+        self.touch(now, pool, |run| {
+            let p = &mut run.pools[pool as usize];
+            if let Some((took, decode_seqs)) = p.usage.step_done(now, replica) {
+                p.tokens.step(took, decode_seqs);
+            }
+            run.recorder.batch_finished(now, p.offset + replica);
+            run.input(now, pool, Input::StepDone { replica });
+        });
     }
 
     fn failure(&mut self, now: SimTime, event: FailureEvent) {
@@ -350,6 +374,54 @@ impl<'a> FleetRun<'a> {
                 run.input(now, pool, input);
             }
         });
+        if down {
+            self.settle(now, pool, replica);
+        }
+    }
+
+    /// An autoscaler event, its changes carried out on its pool.
+    fn scale(&mut self, now: SimTime, event: ScaleEvent) {
+        let (ScaleEvent::Evaluate { pool } | ScaleEvent::Ready { pool, .. }) = event;
+        let load = self.pools[pool as usize].core.load();
+        let mut changes = std::mem::take(&mut self.slot_changes);
+        let clock = &mut self.clock;
+        self.autoscale
+            .event(now, event, load, &self.recorder, &mut changes, |at, e| clock.schedule(at, Event::Scale(e)));
+        for change in changes.drain(..) {
+            self.apply(now, pool, change);
+        }
+        self.slot_changes = changes;
+    }
+
+    /// A slot change for pool `pool`'s core: a parked slot is held down
+    /// as a failure holds it, so a slot failed and parked opens only when
+    /// both are over.
+    fn apply(&mut self, now: SimTime, pool: u32, change: SlotChange) {
+        match change {
+            SlotChange::Open(slot) => self.replica(now, pool, slot, false),
+            SlotChange::Park(slot) => self.replica(now, pool, slot, true),
+            SlotChange::Undrain(slot) => {
+                self.touch(now, pool, |run| run.input(now, pool, Input::ReplicaRepaired { replica: slot }))
+            }
+            SlotChange::Drain(slot) => {
+                self.touch(now, pool, |run| run.input(now, pool, Input::ReplicaDrain { replica: slot }));
+                self.settle(now, pool, slot);
+            }
+        }
+        if let Some(serving) = self.autoscale.serving(pool) {
+            self.router.resize(pool, serving);
+        }
+    }
+
+    /// A draining replica of an autoscaled pool that holds nothing now is released.
+    fn settle(&mut self, now: SimTime, pool: u32, replica: u32) {
+        if !self.autoscale.scales(pool) || self.pools[pool as usize].core.replicas()[replica as usize].outstanding() > 0
+        {
+            return;
+        }
+        if let Some(change) = self.autoscale.idle(pool, replica, now, &self.recorder) {
+            self.apply(now, pool, change);
+        }
     }
 
     /// The population's request due now: offered, recorded, its next
@@ -447,6 +519,7 @@ impl<'a> FleetRun<'a> {
         let p = &mut self.pools[pool as usize];
         let after = p.level();
         p.usage.hold_kv(after.load.kv_used_blocks, self.recorder.measures(now));
+        self.autoscale.levels(pool, now, after.busy, after.load.outstanding);
         self.totals = Level {
             load: self.totals.load.replace(before.load, after.load),
             busy: self.totals.busy + after.busy - before.busy,
@@ -576,8 +649,21 @@ impl<'a> FleetRun<'a> {
         let ending = self.clock.ending();
         let idle = self.in_transit == 0 && self.pools.iter().all(PoolRun::idle);
         let kv_free = self.totals.load.kv_used_blocks == 0;
-        let FleetRun { scenario, fleet, seed, pools, recorder, egress, failures, breakdown, slo_windows, door, .. } =
-            self;
+        let FleetRun {
+            scenario,
+            fleet,
+            seed,
+            pools,
+            recorder,
+            egress,
+            failures,
+            breakdown,
+            slo_windows,
+            door,
+            autoscale,
+            ..
+        } = self;
+        let autoscaling = autoscale.finish(end, &recorder);
         let run_end = run_end(ending, idle);
         let drained = run_end.drained;
         let mut recorded = recorder.finish(&scenario.name, seed, run_end, false);
@@ -627,6 +713,7 @@ impl<'a> FleetRun<'a> {
             replica_failures: failures.drawn,
             incidents,
             performability: None,
+            autoscaling,
         });
         if let Some(d) = door {
             let (frontdoor, holds) = d.finish(idle && kv_free, drained, span);

@@ -23,6 +23,8 @@ pub(super) struct GlobalRouter {
     candidates: Vec<Vec<u32>>,
     /// Per pool: the outstanding requests at which it spills over.
     limit: Vec<u64>,
+    /// Outstanding requests per replica before a pool spills over.
+    spill: f64,
     /// Per pool: its region.
     region: Vec<usize>,
     /// Per region: the failures that drained it and have not re-admitted it.
@@ -49,7 +51,21 @@ impl GlobalRouter {
         let limit = fleet.pools.iter().map(|p| (spill * f64::from(p.llm.replicas)).ceil() as u64).collect();
         let region = fleet.pools.iter().map(|p| p.region).collect();
         let regions = fleet.regions.len();
-        GlobalRouter { models, candidates, limit, region, drained: vec![0; regions], cut: vec![0; regions * regions] }
+        GlobalRouter {
+            models,
+            candidates,
+            limit,
+            spill,
+            region,
+            drained: vec![0; regions],
+            cut: vec![0; regions * regions],
+        }
+    }
+
+    /// Pool `pool` serves with `replicas` replicas now (its autoscaler
+    /// changed it): its spillover limit follows.
+    pub(super) fn resize(&mut self, pool: u32, replicas: u32) {
+        self.limit[pool as usize] = (self.spill * f64::from(replicas)).ceil() as u64;
     }
 
     /// Traffic leaves `region` (a failure was detected there).

@@ -31,6 +31,10 @@
 //! raised above every live load, so each down replica costs one re-pick
 //! at most until it next changes); with every replica down it is answered
 //! `Failed` at once. Without failures nothing of this runs.
+//!
+//! Draining (`Input::ReplicaDrain`, for scale-in): the replica finishes
+//! what it holds and is routed around as a failed one is, until
+//! `ReplicaRepaired` opens it again.
 
 mod load_index;
 mod prefix;
@@ -94,8 +98,8 @@ pub struct LlmScheduler {
     stopping: Vec<RequestId>,
     /// Chunk boundaries reached (see [`LlmScheduler::watch_chunks`]).
     chunks: Vec<(RequestId, u32)>,
-    /// Replicas failed and not yet repaired.
-    down: u32,
+    /// Replicas taking no arrivals: failed and not yet repaired, or draining.
+    closed: u32,
 }
 
 impl LlmScheduler {
@@ -113,7 +117,7 @@ impl LlmScheduler {
             location: IdMap::default(),
             stopping: Vec::new(),
             chunks: Vec::new(),
-            down: 0,
+            closed: 0,
         }
     }
 
@@ -301,39 +305,49 @@ impl LlmScheduler {
                 if self.replicas[i].is_down() {
                     return;
                 }
-                self.down += 1;
+                if self.replicas[i].takes_arrivals() {
+                    self.closed += 1;
+                }
                 self.tracked(&[i], |s| {
                     s.replicas[i].fail(out);
                 });
             }
             Input::ReplicaRepaired { replica } if (replica as usize) < self.replicas.len() => {
                 let i = replica as usize;
-                if !self.replicas[i].is_down() {
+                if self.replicas[i].takes_arrivals() {
                     return;
                 }
-                self.down -= 1;
+                self.closed -= 1;
                 self.tracked(&[i], |s| {
                     s.replicas[i].repair();
                     s.replicas[i].poll(now, out);
                 });
             }
+            Input::ReplicaDrain { replica } if (replica as usize) < self.replicas.len() => {
+                let i = replica as usize;
+                if self.replicas[i].takes_arrivals() {
+                    self.closed += 1;
+                    self.replicas[i].drain();
+                }
+            }
             Input::StepDone { .. }
             | Input::Timer { .. }
             | Input::ReplicaFailed { .. }
-            | Input::ReplicaRepaired { .. } => {}
+            | Input::ReplicaRepaired { .. }
+            | Input::ReplicaDrain { .. } => {}
         }
     }
 
     /// The replica for an arrival: the router's pick, or, when that one is
-    /// down, the least-outstanding replica that is up; `None` when every
-    /// replica taking arrivals is down.
+    /// closed (down or draining), the least-outstanding replica that is
+    /// open; `None` when every replica of the entry pool is closed.
     fn place(&mut self, prefix: Option<u32>, session: Option<u32>) -> Option<usize> {
         let mut r = self.router.pick(prefix, session);
-        if self.down == 0 {
+        if self.closed == 0 {
             return Some(r);
         }
-        for _ in 0..=self.down {
-            if !self.replicas[r].is_down() {
+        for _ in 0..=self.closed {
+            if self.replicas[r].takes_arrivals() {
                 return Some(r);
             }
             // Above every live replica's outstanding count, so it is never the least again until it changes.

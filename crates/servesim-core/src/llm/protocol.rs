@@ -36,8 +36,14 @@ pub enum Input {
     /// go to the pool's other replicas, or are answered `Failed` when none
     /// is up) until `ReplicaRepaired`.
     ReplicaFailed { replica: u32 },
-    /// Replica `replica` is repaired: it takes work again, empty.
+    /// Replica `replica` is repaired: it takes work again, empty. Ends a
+    /// drain too: a draining replica takes work again with what it holds.
     ReplicaRepaired { replica: u32 },
+    /// Replica `replica` takes no new work from now on (arrivals go to the
+    /// pool's other replicas, as around a failed one) and finishes what it
+    /// holds; `ReplicaRepaired` opens it again. Scale-in drains a replica
+    /// before its node is released.
+    ReplicaDrain { replica: u32 },
 }
 
 /// A new request, as a replica takes it (the fields of `Input::Arrival`).

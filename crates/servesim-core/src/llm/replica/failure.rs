@@ -49,9 +49,11 @@ impl Replica {
         dropped.len() as u64
     }
 
-    /// The replica is repaired: it takes work again, empty.
+    /// The replica is repaired: it takes work again, empty (a drain
+    /// under way ends too).
     pub fn repair(&mut self) {
         self.down = false;
+        self.draining = false;
     }
 
     /// Whether the replica is failed and not yet repaired.

@@ -50,6 +50,7 @@
 mod cancel;
 mod config;
 mod decode;
+mod drain;
 mod engine;
 mod failure;
 mod handoff;
@@ -150,6 +151,8 @@ pub struct Replica {
     new_token_ratio: f64,
     /// Failed and not yet repaired (`failure.rs`).
     down: bool,
+    /// Taking no new work, finishing what it holds (`drain.rs`).
+    draining: bool,
 }
 
 impl Replica {
@@ -175,6 +178,7 @@ impl Replica {
             cancelling: Vec::new(),
             new_token_ratio: config::SGLANG_INIT_NEW_TOKEN_RATIO,
             down: false,
+            draining: false,
         }
     }
 
