@@ -26,6 +26,11 @@
 //! bring it back only when the last ends; a region outage drains the
 //! region at the router once detected. No front door sits in front of a
 //! fleet, so a failed request is not retried: it counts as failed.
+//!
+//! Autoscaling (`autoscale.rs`, `coldstart.rs`): an autoscaled pool's core
+//! holds its every slot; a parked slot is held down as a failure holds a
+//! replica (so the two compose), a scale-in drains (`ReplicaDrain`) and
+//! parks the replica once idle, and a finished cold start opens its slot.
 
 mod autoscale;
 mod coldstart;
