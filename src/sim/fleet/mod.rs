@@ -36,6 +36,11 @@
 //! is counted, O(1), in the fleet's breakdown by region and model and in
 //! its SLO window as it is answered (`metrics::fleet_breakdown`,
 //! `metrics::fleet_windows`).
+//!
+//! Autoscaling (`autoscale.rs`, `coldstart.rs`): an autoscaled pool's core
+//! holds its every slot; a parked slot is held down as a failure holds a
+//! replica (so the two compose), a scale-in drains (`ReplicaDrain`) and
+//! parks the replica once idle, and a finished cold start opens its slot.
 
 mod autoscale;
 mod coldstart;
