@@ -6,12 +6,13 @@
 //! marks).
 //!
 //! Marks: [`marks`] gathers what happened to the fleet — each scheduled
-//! failure as a shaded span — for every fleet plot; events of other kinds
-//! (an autoscaler's decisions, as instants) belong there too.
+//! failure as a shaded span, each autoscaler decision as an instant — for
+//! every fleet plot.
 
 use super::plots::{self, Mark, TimeSeries};
 use super::table::ms;
 use super::ReportError;
+use crate::metrics::autoscale::{AutoscaleSummary, ColdStartSummary};
 use crate::metrics::fleet::FleetSummary;
 use crate::metrics::fleet_breakdown::FleetGroupSummary;
 use crate::metrics::fleet_windows::SloWindowRow;
@@ -28,18 +29,25 @@ pub(super) fn slo_windows_csv(rows: &[SloWindowRow]) -> Result<Vec<u8>, ReportEr
 }
 
 /// Labels of the marks of a fleet's plots, each owned by the caller.
+/// The incidents' come first, in order, then one per autoscaler decision
+/// (`scale up POOL` or `scale down POOL`, so the legend lists each once).
 pub(super) fn mark_labels(fleet: &FleetSummary) -> Vec<String> {
-    fleet
-        .incidents
-        .iter()
-        .map(|i| format!("{} {}", i.kind.replace('_', " "), i.pool.as_deref().unwrap_or(&i.region)))
-        .collect()
+    let incidents =
+        fleet.incidents.iter().map(|i| format!("{} {}", i.kind.replace('_', " "), i.pool.as_deref().unwrap_or(&i.region)));
+    let scaling = fleet.autoscaling.iter().flat_map(|a| &a.decisions).map(|d| {
+        let way = if d.to > d.from { "up" } else { "down" };
+        format!("scale {way} {}", d.pool)
+    });
+    incidents.chain(scaling).collect()
 }
 
-/// What to mark on a fleet's plots: each scheduled failure's span, labelled
-/// by `labels` (from [`mark_labels`]).
+/// What to mark on a fleet's plots: each scheduled failure's span, then
+/// each autoscaler decision as an instant, labelled by `labels` (from
+/// [`mark_labels`]).
 pub(super) fn marks<'a>(fleet: &FleetSummary, labels: &'a [String]) -> Vec<Mark<'a>> {
-    fleet.incidents.iter().zip(labels).map(|(i, label)| Mark { from: i.from_s, to: i.to_s, label }).collect()
+    let spans = fleet.incidents.iter().map(|i| (i.from_s, i.to_s));
+    let instants = fleet.autoscaling.iter().flat_map(|a| &a.decisions).map(|d| (d.t_s, d.t_s));
+    spans.chain(instants).zip(labels).map(|((from, to), label)| Mark { from, to, label }).collect()
 }
 
 /// `fleet_slo.svg`: per window, the share of answers within SLO and the
@@ -137,7 +145,41 @@ pub(super) fn section(o: &mut String, f: &FleetSummary) {
             );
         }
     }
+    if let Some(a) = &f.autoscaling {
+        autoscaling(o, a);
+    }
     o.push('\n');
+}
+
+/// Each autoscaled pool's capacity and bill beside static peak
+/// provisioning, and its cold starts' mean parts.
+fn autoscaling(o: &mut String, a: &AutoscaleSummary) {
+    let _ = writeln!(o, "\n| autoscaled pool | min–max | peak | final | decisions | GPU-hours | cost | static peak GPU-hours | starts | mean provision + container + download + load (s) |");
+    let _ = writeln!(o, "|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
+    for p in &a.pools {
+        let decisions = a.decisions.iter().filter(|d| d.pool == p.pool).count();
+        let starts: Vec<_> = a.cold_starts.iter().filter(|c| c.pool == p.pool && !c.cancelled).collect();
+        let n = starts.len().max(1) as f64;
+        let mean = |part: &dyn Fn(&ColdStartSummary) -> f64| starts.iter().map(|c| part(c)).sum::<f64>() / n;
+        let _ = writeln!(
+            o,
+            "| {} | {}–{} | {} | {} | {} | {:.1} | ${:.2} | {:.1} | {} | {:.0} + {:.0} + {:.0} + {:.0} |",
+            p.pool,
+            p.min_replicas,
+            p.max_replicas,
+            p.peak_replicas,
+            p.final_replicas,
+            decisions,
+            p.gpu_hours,
+            p.usd,
+            p.static_peak_gpu_hours,
+            starts.len(),
+            mean(&|c| c.provision_s),
+            mean(&|c| c.container_s),
+            mean(&|c| c.download_s),
+            mean(&|c| c.load_s),
+        );
+    }
 }
 
 fn group_row(o: &mut String, name: &str, g: &FleetGroupSummary) {

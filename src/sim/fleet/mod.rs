@@ -700,7 +700,14 @@ impl<'a> FleetRun<'a> {
             recorded.summary.llm = Some(summaries[0].llm.clone());
             recorded.cdfs.extend(only.tokens.cdfs());
         }
-        let cost: Vec<(f64, f64)> = summaries.iter().map(|p| (p.llm.cost.gpu_hours, p.llm.cost.usd)).collect();
+        let mut cost: Vec<(f64, f64)> = summaries.iter().map(|p| (p.llm.cost.gpu_hours, p.llm.cost.usd)).collect();
+        // An autoscaled pool's section describes its every slot; what it
+        // billed is its nodes' time from provisioning to release.
+        for bill in autoscaling.iter().flat_map(|a| &a.pools) {
+            if let Some(i) = summaries.iter().position(|p| bill.pool == format!("{}/{}", p.region, p.model)) {
+                cost[i] = (bill.gpu_hours, bill.usd);
+            }
+        }
         let groups = breakdown.finish(fleet, &cost, span, recorded.summary.run.drained);
         let mut incidents = failures.summaries();
         let (slo_windows, rows) = slo_windows.finish(end, &mut incidents);
