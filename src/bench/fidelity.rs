@@ -8,6 +8,13 @@
 //! so the number reported is the simulator's, not a side model's. Rows are
 //! independent and run in parallel; results are collected in file order,
 //! so the output is byte-identical whatever the thread count.
+//!
+//! How the clients run ([`ClientRun`]): like the tool that measured the
+//! rows. aiconfigurator's benchmark script runs aiperf in concurrency mode
+//! with `20 x concurrency` requests after `2 x concurrency` warm-up
+//! requests; aiperf starts the measured phase once the warm-up's requests
+//! are answered, every client at once. Both counts are flags of
+//! `servesim fidelity` for files measured another way.
 
 use super::{BenchRow, Expressed};
 use crate::scenario;
@@ -16,10 +23,22 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-/// Requests each client sends: the run length of a benchmark with
-/// `num_prompts = 10 x concurrency`, which is what the measured runs'
-/// phase structure (clients re-synchronising after a burst start) needs.
-pub const REQUESTS_PER_CLIENT: u32 = 10;
+/// How the benchmark tool drove each run: requests per client and
+/// unmeasured warm-up requests per client (module doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientRun {
+    pub requests_per_client: u32,
+    pub warmup_per_client: u32,
+}
+
+impl Default for ClientRun {
+    /// aiconfigurator's benchmark script (`bench_run.sh.j2` in
+    /// ai-dynamo/aiconfigurator's generator templates): `aiperf profile
+    /// --concurrency N --num-requests 20N --warmup-request-count 2N`.
+    fn default() -> ClientRun {
+        ClientRun { requests_per_client: 20, warmup_per_client: 2 }
+    }
+}
 
 /// What the simulator predicts for one row.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -51,19 +70,22 @@ fn relative_errors(row: &BenchRow, p: &Prediction) -> (f64, f64) {
 /// under `profiles/calibrated/`.
 pub fn scenario_text(
     row: &BenchRow,
-    gpu: &str,
-    model: &str,
-    engine: &str,
+    (gpu, model, engine): (&str, &str, &str),
     profiles: &Path,
     calibrated: Option<&str>,
+    run: ClientRun,
 ) -> String {
     let calibrated = calibrated.map(|c| format!("calibrated = \"{c}\"\n")).unwrap_or_default();
+    let moe_ep = if row.moe_ep > 1 { format!("moe_ep = {}\n", row.moe_ep) } else { String::new() };
     format!(
         "name = \"bench-line-{line}\"\nseed = 1\n\n[workload]\nclients = {{ concurrency = {clients}, requests_per_client = \
-         {REQUESTS_PER_CLIENT} }}\nprompt_tokens = {{ fixed = {isl} }}\noutput_tokens = {{ fixed = {osl} }}\n\n[replica]\n\
-         gpu = \"{gpu}\"\nmodel = \"{model}\"\ntp = {tp}\nprofiles = \"{profiles}\"\n{calibrated}\n[engine]\nkind = \"{engine}\"\n",
+         {per_client}, warmup_requests = {warmup} }}\nprompt_tokens = {{ fixed = {isl} }}\noutput_tokens = {{ fixed = {osl} }}\n\n\
+         [replica]\ngpu = \"{gpu}\"\nmodel = \"{model}\"\ntp = {tp}\nprofiles = \"{profiles}\"\n{calibrated}\n[engine]\n\
+         kind = \"{engine}\"\n{moe_ep}",
         line = row.line,
         clients = row.clients,
+        per_client = run.requests_per_client,
+        warmup = u64::from(run.warmup_per_client) * u64::from(row.clients),
         isl = row.isl,
         osl = row.osl,
         tp = row.tp,
@@ -74,7 +96,7 @@ pub fn scenario_text(
 /// Simulates one row, or says why it cannot. `calibrated` names the
 /// calibrated profile; by default `<gpu>-engines` when it exists (the
 /// shipped engine coefficients), else the roofline.
-pub fn simulate(row: &BenchRow, profiles: &Path, calibrated: Option<&str>) -> Result<Prediction, String> {
+pub fn simulate(row: &BenchRow, profiles: &Path, calibrated: Option<&str>, run: ClientRun) -> Result<Prediction, String> {
     let (gpu, model, engine) = match row.expressed(profiles) {
         Expressed::Yes { gpu, model, engine } => (gpu, model, engine),
         Expressed::Not(why) => return Err(why),
@@ -82,7 +104,7 @@ pub fn simulate(row: &BenchRow, profiles: &Path, calibrated: Option<&str>) -> Re
     let default = format!("{gpu}-engines");
     let calibrated = calibrated
         .or_else(|| profiles.join("calibrated").join(format!("{default}.toml")).is_file().then_some(&*default));
-    let text = scenario_text(row, &gpu, &model, &engine, profiles, calibrated);
+    let text = scenario_text(row, (&gpu, &model, &engine), profiles, calibrated, run);
     let path = profiles.join(format!("bench-line-{}.toml", row.line));
     let s = scenario::from_text(&text, &path, &[]).map_err(|e| format!("scenario: {e}"))?;
     let summary = crate::sim::run(&s).summary;
@@ -95,12 +117,12 @@ pub fn simulate(row: &BenchRow, profiles: &Path, calibrated: Option<&str>) -> Re
 
 /// Every row, in parallel, results in file order.
 /// `profiles` is made absolute first: each row's scenario names it.
-pub fn run_all(rows: &[BenchRow], profiles: &Path, calibrated: Option<&str>) -> Vec<RowOutcome> {
+pub fn run_all(rows: &[BenchRow], profiles: &Path, calibrated: Option<&str>, run: ClientRun) -> Vec<RowOutcome> {
     let profiles = profiles.canonicalize().unwrap_or_else(|_| profiles.to_path_buf());
     rows.par_iter()
         .map(|row| RowOutcome {
             row: row.clone(),
-            predicted: simulate(row, &profiles, calibrated).map_err(|why| why.replace('\n', "; ")),
+            predicted: simulate(row, &profiles, calibrated, run).map_err(|why| why.replace('\n', "; ")),
         })
         .collect()
 }
