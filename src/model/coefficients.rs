@@ -20,11 +20,6 @@ pub struct EngineCoefficients {
     /// Fixed time a request spends before its first token beyond the steps:
     /// tokenize, HTTP, first-token path (c_req).
     pub request_overhead: SimDuration,
-    /// Front-end time per prompt token before a request reaches the
-    /// scheduler, spent on one thread for all requests in turn (t_tok; see
-    /// `engine_step.rs`). Default 0: requests reach the scheduler when sent.
-    #[serde(default)]
-    pub tokenize_per_token: SimDuration,
     /// Latency of one all-reduce hop; an all-reduce over `tp` GPUs takes
     /// `log2(tp)` of them (c_ar).
     pub allreduce_hop_latency: SimDuration,

@@ -43,20 +43,7 @@
 //! attention_flops = 4 * layers * heads / tp * head_dim * prefill_attended
 //! allreduce_bytes = 2 * layers * 2(tp-1)/tp * hidden * bytes[act] * tokens   (ring)
 //! TTFT           += request_overhead                 c_req, per request (see request_overhead)
-//! ingress         = tokenize_per_token * prompt_tokens  t_tok, one request at a time (see tokenize)
 //! ```
-//!
-//! Ingress (`tokenize_per_token`): a serving engine's API server turns each
-//! prompt into tokens on one thread before the scheduler sees it (vLLM:
-//! `vllm/entrypoints/openai/serving_engine.py`, `OpenAIServing.__init__`,
-//! `_tokenizer_executor = ThreadPoolExecutor(max_workers=1)`), so requests
-//! sent at the same instant reach the scheduler one after another, `t_tok x
-//! prompt` apart. That spacing is what splits closed-loop clients that
-//! finish in the same step: an idle scheduler starts a step for the first
-//! request that reaches it (`vllm/v1/engine/core.py`,
-//! `EngineCoreProc._process_input_queue` blocks only while there is no
-//! work), and the rest join later steps. The replay of closed-loop
-//! clients queues each send through it ([`EngineStep::tokenize`]).
 //!
 //! `PEAK[w]` is the GPU's dense rate for the weight format when it has one
 //! (`fp8_flops_per_s`, `fp4_flops_per_s`), else its bf16 rate (weight-only
@@ -198,13 +185,6 @@ impl EngineStep {
     /// c_req: fixed per-request time before the first token.
     pub fn request_overhead(&self) -> SimDuration {
         self.coefficients.request_overhead
-    }
-
-    /// t_tok x prompt: the API server's time on one request's prompt before
-    /// the scheduler sees it (module doc: requests take the front end's one
-    /// thread in turn).
-    pub fn tokenize(&self, prompt_tokens: u32) -> SimDuration {
-        SimDuration(self.coefficients.tokenize_per_token.0.saturating_mul(u64::from(prompt_tokens)))
     }
 
     /// The step's duration and where it goes. O(1).

@@ -309,13 +309,6 @@ impl StepModel {
         self.engine.as_ref().map_or(SimDuration::ZERO, EngineStep::request_overhead)
     }
 
-    /// The API server's time on a prompt of `prompt_tokens` before the
-    /// scheduler sees it, one request at a time: the engine calibration's
-    /// `tokenize_per_token` x the prompt, zero for the roofline.
-    pub fn tokenize(&self, prompt_tokens: u32) -> SimDuration {
-        self.engine.as_ref().map_or(SimDuration::ZERO, |e| e.tokenize(prompt_tokens))
-    }
-
     /// The engine step model in use, if any.
     pub fn engine(&self) -> Option<&EngineStep> {
         self.engine.as_ref()

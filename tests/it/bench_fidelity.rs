@@ -51,7 +51,7 @@ fn rows_map_to_profiles_or_say_why_not() {
     assert!(why(4).contains("profiles/models/unknown-7b.toml"));
     assert!(why(5).contains("tgi"));
 
-    let run = fidelity::ClientRun { requests_per_client: 2, warmup_per_client: 1 };
+    let run = fidelity::Replay { requests_per_client: 2, warmup_per_client: 1, generated_limits: true };
     let once = fidelity::run_all(&rows, &profiles(), None, run);
     let again = fidelity::run_all(&rows, &profiles(), None, run);
     assert_eq!(fidelity::csv(&once), fidelity::csv(&again), "same rows, same bytes");
@@ -79,4 +79,15 @@ fn bad_benchmark_files_are_located() {
     let path = write(dir.path(), &["a,vllm,0.12.0,Qwen/Qwen3-32B,h100_sxm,,agg,256,16,4,2,1,,1,1,-3,20"]);
     let e = bench::read(&path).unwrap_err().to_string();
     assert!(e.contains("silicon_ttft_ms") && e.contains("milliseconds > 0"), "{e}");
+}
+
+/// aiconfigurator's generated benchmark configurations
+/// (`generator/rule_plugin/benchmark/{vllm,trtllm}.rule`): as many
+/// sequences as clients, and a step budget of clients + isl + 1500 tokens,
+/// rounded up to TensorRT-LLM's 32-token blocks; SGLang keeps its defaults.
+#[test]
+fn generated_engine_limits_follow_aiconfigurators_rules() {
+    assert_eq!(fidelity::generated_limits("vllm", 8, 1024), "max_num_seqs = 8\nmax_num_batched_tokens = 2532\n");
+    assert_eq!(fidelity::generated_limits("trtllm", 8, 1024), "max_num_seqs = 8\nmax_num_batched_tokens = 2560\n");
+    assert_eq!(fidelity::generated_limits("sglang", 8, 1024), "");
 }

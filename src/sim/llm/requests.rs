@@ -48,9 +48,6 @@ pub(super) struct Requests<'a> {
     clients: Option<ClosedLoop>,
     /// Clients' requests on their way to the scheduler, by `Event::Ingress` slot.
     ingress: Slab<Input>,
-    /// When the API server's tokenizer thread is next free: clients' sends
-    /// take it in turn ([`StepModel::tokenize`](crate::model::step::StepModel::tokenize)).
-    tokenizer_free: SimTime,
 }
 
 impl<'a> Requests<'a> {
@@ -74,7 +71,6 @@ impl<'a> Requests<'a> {
                 _ => None,
             },
             ingress: Slab::default(),
-            tokenizer_free: SimTime::ZERO,
         }
     }
 
@@ -131,10 +127,8 @@ impl<'a> Requests<'a> {
     }
 
     /// Client `client` sends now, if a request is left for it: recorded as
-    /// offered now, it reaches the scheduler once the API server's one
-    /// tokenizer thread has turned its prompt into tokens, after the sends
-    /// before it (zero time without an engine calibration, so now); the
-    /// step model's per-request cost
+    /// offered now, it reaches the scheduler now; the step model's
+    /// per-request cost
     /// ([`StepModel::request_overhead`](crate::model::step::StepModel::request_overhead))
     /// is added to the latency the client sees, not to the schedule.
     pub(super) fn client_send(&mut self, now: SimTime, client: u32, clock: &mut Clock<Event>, recorder: &mut Recorder) {
@@ -152,10 +146,7 @@ impl<'a> Requests<'a> {
         self.offer(clock);
         recorder.arrival(request, &Arrival { at: now, prompt_tokens, output_tokens });
         let input = Input::Arrival { request, prompt_tokens, output_tokens, prefix, session: None };
-        let tokenize = self.llm.step.tokenize(prompt_tokens);
-        let reaches = now.max(self.tokenizer_free) + tokenize;
-        self.tokenizer_free = reaches;
-        clock.schedule(reaches, Event::Ingress { slot: self.ingress.insert(input) });
+        clock.schedule(now, Event::Ingress { slot: self.ingress.insert(input) });
     }
 
     /// The client's request in `slot`, reaching the scheduler now.
