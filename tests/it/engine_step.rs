@@ -237,8 +237,11 @@ fn expert_parallelism_is_an_engine_key_with_located_errors() {
     let ep8 = load(moe_scenario(moe, 8, true, "moe_ep = 8")).unwrap();
     let tp8 = load(moe_scenario(moe, 8, true, "")).unwrap();
     let (one, other) = (servesim::sim::run(&ep8).summary, servesim::sim::run(&tp8).summary);
+    // Under uniform routing a GPU of EP8 holds 16 whole experts and one of
+    // TP8 an eighth of all 128: the same expected expert bytes hit and the
+    // same FLOPs per GPU, so the same step times.
     let tpot = |s: &servesim::metrics::summary::Summary| s.llm.as_ref().unwrap().tpot.mean_s;
-    assert!(tpot(&one) > 0.0 && tpot(&one) != tpot(&other), "expert parallelism changes the step's work");
+    assert!(tpot(&one) > 0.0 && (tpot(&one) / tpot(&other) - 1.0).abs() < 1e-9, "{} vs {}", tpot(&one), tpot(&other));
     for (text, needles) in [
         (moe_scenario(moe, 8, true, "moe_ep = 3"), &["does not divide replica.tp = 8", "e.g. moe_ep = 8"][..]),
         (moe_scenario(moe, 8, true, "moe_ep = 0"), &["expected an integer >= 1"][..]),
