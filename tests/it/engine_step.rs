@@ -232,7 +232,7 @@ fn moe_scenario(model: &str, tp: u32, calibrated: bool, engine: &str) -> String 
 /// engine step model, and each refusal names the key with a hint.
 #[test]
 fn expert_parallelism_is_an_engine_key_with_located_errors() {
-    let load = |text: String| servesim::scenario::from_text(&text, &profiles().join("moe.toml"), &[]);
+    let load = |text: String| servesim::scenario::from_text(&text, &profiles().join("moe.toml"), &[]).map_err(Box::new);
     let moe = "qwen3-235b-a22b-fp8";
     let ep8 = load(moe_scenario(moe, 8, true, "moe_ep = 8")).unwrap();
     let tp8 = load(moe_scenario(moe, 8, true, "")).unwrap();
