@@ -8,6 +8,15 @@
 //! so the number reported is the simulator's, not a side model's. Rows are
 //! independent and run in parallel; results are collected in file order,
 //! so the output is byte-identical whatever the thread count.
+//!
+//! How the runs were made ([`Replay`]): like the tool that measured the
+//! rows. aiconfigurator's benchmark script runs aiperf in concurrency mode
+//! with `20 x concurrency` requests after `2 x concurrency` warm-up
+//! requests; aiperf starts the measured phase once the warm-up's requests
+//! are answered, every client at once. The engine serves with the limits
+//! aiconfigurator's generator writes into a benchmark configuration
+//! ([`generated_limits`]). All three are flags of `servesim fidelity` for
+//! files measured another way.
 
 use super::{BenchRow, Expressed};
 use crate::scenario;
@@ -16,10 +25,47 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-/// Requests each client sends: the run length of a benchmark with
-/// `num_prompts = 10 x concurrency`, which is what the measured runs'
-/// phase structure (clients re-synchronising after a burst start) needs.
-pub const REQUESTS_PER_CLIENT: u32 = 10;
+/// How the measured runs were produced (module doc): the benchmark tool's
+/// run length and the engine limits of the configuration it served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Replay {
+    /// Measured requests each client sends.
+    pub requests_per_client: u32,
+    /// Unmeasured warm-up requests each client sends first.
+    pub warmup_per_client: u32,
+    /// The engine limits aiconfigurator's benchmark configurations set
+    /// ([`generated_limits`]); false: the engines' shipped defaults.
+    pub generated_limits: bool,
+}
+
+impl Default for Replay {
+    /// aiconfigurator's benchmark script (`bench_run.sh.j2` in
+    /// ai-dynamo/aiconfigurator's generator templates): `aiperf profile
+    /// --concurrency N --num-requests 20N --warmup-request-count 2N`, against
+    /// an engine configured by its generator's rules.
+    fn default() -> Replay {
+        Replay { requests_per_client: 20, warmup_per_client: 2, generated_limits: true }
+    }
+}
+
+/// `[engine]` lines for the limits aiconfigurator's generator sets when it
+/// writes a benchmark configuration for `clients` concurrent requests of
+/// `isl` prompt tokens (`generator/rule_plugin/benchmark/{vllm,trtllm}.rule`):
+/// `max_batch_size = clients` and `max_num_tokens = max_batch_size + isl +
+/// 1500` (TensorRT-LLM: rounded up to its 32-token blocks). The step's
+/// token budget is what decides how many prompts of a burst share a step.
+/// SGLang's rule (`max_prefill_tokens = isl + 1500` with
+/// `enable_mixed_chunk`) has no counterpart in servesim's SGLang policy,
+/// which keeps the engine's defaults.
+pub fn generated_limits(engine: &str, clients: u32, isl: u32) -> String {
+    let tokens = u64::from(clients) + u64::from(isl) + 1500;
+    let tokens = match engine {
+        "vllm" => tokens,
+        "trtllm" => tokens.div_ceil(32) * 32,
+        _ => return String::new(),
+    };
+    format!("max_num_seqs = {clients}\nmax_num_batched_tokens = {tokens}\n")
+}
 
 /// What the simulator predicts for one row.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -51,19 +97,25 @@ fn relative_errors(row: &BenchRow, p: &Prediction) -> (f64, f64) {
 /// under `profiles/calibrated/`.
 pub fn scenario_text(
     row: &BenchRow,
-    gpu: &str,
-    model: &str,
-    engine: &str,
+    (gpu, model, engine): (&str, &str, &str),
     profiles: &Path,
     calibrated: Option<&str>,
+    run: Replay,
 ) -> String {
     let calibrated = calibrated.map(|c| format!("calibrated = \"{c}\"\n")).unwrap_or_default();
+    let mut engine_keys = if row.moe_ep > 1 { format!("moe_ep = {}\n", row.moe_ep) } else { String::new() };
+    if run.generated_limits {
+        engine_keys.push_str(&generated_limits(engine, row.clients, row.isl));
+    }
     format!(
         "name = \"bench-line-{line}\"\nseed = 1\n\n[workload]\nclients = {{ concurrency = {clients}, requests_per_client = \
-         {REQUESTS_PER_CLIENT} }}\nprompt_tokens = {{ fixed = {isl} }}\noutput_tokens = {{ fixed = {osl} }}\n\n[replica]\n\
-         gpu = \"{gpu}\"\nmodel = \"{model}\"\ntp = {tp}\nprofiles = \"{profiles}\"\n{calibrated}\n[engine]\nkind = \"{engine}\"\n",
+         {per_client}, warmup_requests = {warmup} }}\nprompt_tokens = {{ fixed = {isl} }}\noutput_tokens = {{ fixed = {osl} }}\n\n\
+         [replica]\ngpu = \"{gpu}\"\nmodel = \"{model}\"\ntp = {tp}\nprofiles = \"{profiles}\"\n{calibrated}\n[engine]\n\
+         kind = \"{engine}\"\n{engine_keys}",
         line = row.line,
         clients = row.clients,
+        per_client = run.requests_per_client,
+        warmup = u64::from(run.warmup_per_client) * u64::from(row.clients),
         isl = row.isl,
         osl = row.osl,
         tp = row.tp,
@@ -74,7 +126,7 @@ pub fn scenario_text(
 /// Simulates one row, or says why it cannot. `calibrated` names the
 /// calibrated profile; by default `<gpu>-engines` when it exists (the
 /// shipped engine coefficients), else the roofline.
-pub fn simulate(row: &BenchRow, profiles: &Path, calibrated: Option<&str>) -> Result<Prediction, String> {
+pub fn simulate(row: &BenchRow, profiles: &Path, calibrated: Option<&str>, run: Replay) -> Result<Prediction, String> {
     let (gpu, model, engine) = match row.expressed(profiles) {
         Expressed::Yes { gpu, model, engine } => (gpu, model, engine),
         Expressed::Not(why) => return Err(why),
@@ -82,7 +134,7 @@ pub fn simulate(row: &BenchRow, profiles: &Path, calibrated: Option<&str>) -> Re
     let default = format!("{gpu}-engines");
     let calibrated = calibrated
         .or_else(|| profiles.join("calibrated").join(format!("{default}.toml")).is_file().then_some(&*default));
-    let text = scenario_text(row, &gpu, &model, &engine, profiles, calibrated);
+    let text = scenario_text(row, (&gpu, &model, &engine), profiles, calibrated, run);
     let path = profiles.join(format!("bench-line-{}.toml", row.line));
     let s = scenario::from_text(&text, &path, &[]).map_err(|e| format!("scenario: {e}"))?;
     let summary = crate::sim::run(&s).summary;
@@ -95,12 +147,12 @@ pub fn simulate(row: &BenchRow, profiles: &Path, calibrated: Option<&str>) -> Re
 
 /// Every row, in parallel, results in file order.
 /// `profiles` is made absolute first: each row's scenario names it.
-pub fn run_all(rows: &[BenchRow], profiles: &Path, calibrated: Option<&str>) -> Vec<RowOutcome> {
+pub fn run_all(rows: &[BenchRow], profiles: &Path, calibrated: Option<&str>, run: Replay) -> Vec<RowOutcome> {
     let profiles = profiles.canonicalize().unwrap_or_else(|_| profiles.to_path_buf());
     rows.par_iter()
         .map(|row| RowOutcome {
             row: row.clone(),
-            predicted: simulate(row, &profiles, calibrated).map_err(|why| why.replace('\n', "; ")),
+            predicted: simulate(row, &profiles, calibrated, run).map_err(|why| why.replace('\n', "; ")),
         })
         .collect()
 }

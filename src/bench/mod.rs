@@ -28,7 +28,9 @@
 //! with `_` as `-`; the model profile is the last part of `model_path`,
 //! lower-cased, without `-instruct`, with `-<precision>` appended unless
 //! the name already ends with it (`Qwen/Qwen3-32B` + `fp8` is
-//! `qwen3-32b-fp8`). A row servesim cannot express is kept with the reason
+//! `qwen3-32b-fp8`). Expert parallelism (`moe_ep_size` > 1, with
+//! `moe_tp_size x moe_ep_size = tp_size`) becomes `engine.moe_ep`; a dense
+//! model's `moe_*` columns are ignored. A row servesim cannot express is kept with the reason
 //! ([`Expressed::Not`]); nothing is dropped silently.
 
 pub mod fidelity;
@@ -208,11 +210,11 @@ impl BenchRow {
                 self.model_path, self.precision
             ));
         }
-        if self.moe_ep > 1 {
+        if self.moe_ep > 1 && self.moe_tp.saturating_mul(self.moe_ep) != self.tp {
             return not(format!(
-                "moe_ep_size = {}: the scenario has no expert-parallel key yet (the step model prices it; see \
-                 docs/accuracy.md)",
-                self.moe_ep
+                "moe_tp_size = {} x moe_ep_size = {} is not tp_size = {}: servesim splits the experts of one \
+                 instance over its tp GPUs (engine.moe_ep groups of tp / moe_ep)",
+                self.moe_tp, self.moe_ep, self.tp
             ));
         }
         Expressed::Yes { gpu, model, engine: self.backend.clone() }

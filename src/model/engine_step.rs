@@ -51,8 +51,22 @@
 //! `kv_bytes` (it reads the cache; its FLOPs hide under that read); prefill
 //! attention in `attention_flops`. The input embedding is a lookup, not
 //! streamed. Left out: sliding-window attention (gpt-oss's alternate layers
-//! are priced as full attention), MoE all-to-all dispatch, MLA, pipeline
+//! are priced as full attention), MLA, pipeline parallelism, attention data
 //! parallelism, and the overlap of communication with compute.
+//!
+//! Expert parallelism (`moe_ep` > 1, the scenario's `engine.moe_ep`) with
+//! tensor-parallel attention has no all-to-all: after attention's
+//! all-reduce every GPU holds every token's hidden state, so dispatch is
+//! free; each GPU runs the tokens routed to its `E/ep` experts and the
+//! partial outputs are summed by the layer's second all-reduce, priced
+//! above (TensorRT-LLM's fused MoE modules, `tensorrt_llm/_torch/modules/
+//! fused_moe/`, enable all-to-all only with `mapping.enable_attention_dp`,
+//! attention data parallelism, which servesim does not express). Each GPU streams the hit
+//! experts among its `E/ep` and computes `k/(ep * moe_tp)` of each token's
+//! expert work; under uniform routing that is the same expected bytes and
+//! FLOPs as sharding every expert `tp` ways, so EP and TP replicas of equal
+//! size price alike (the load imbalance that separates them on real GPUs is
+//! not modeled).
 //!
 //! Where the structure comes from: a research reproduction of 647 measured
 //! closed-loop runs (aiconfigurator's H100 silicon data: vLLM 0.12, SGLang

@@ -39,6 +39,7 @@ use super::error::ScenarioError;
 use super::locate::Locator;
 use super::schema::{EngineKind, EngineSection, ScenarioFile};
 use crate::core::llm::{Policy, Preemption};
+use crate::model::engine_step::Parallelism;
 use crate::model::profile::{GpuMemory, GpuProfile, ModelProfile};
 use crate::model::step;
 
@@ -139,6 +140,43 @@ pub(super) fn resolve(
             kv_peak_utilization: 0.0,
         },
     })
+}
+
+/// How the replica's `tp` GPUs split `model`: `engine.moe_ep` groups hold
+/// the routed experts (each `E / moe_ep` of them, sharded over `tp /
+/// moe_ep` GPUs); attention and dense layers stay tensor-parallel.
+pub(super) fn parallelism(
+    e: &EngineSection,
+    model: &ModelProfile,
+    tp: u32,
+    loc: &Locator,
+) -> Result<Parallelism, ScenarioError> {
+    let ep = positive(loc, "engine.moe_ep", e.moe_ep.unwrap_or(1))?;
+    if ep == 1 {
+        return Ok(Parallelism::tensor(tp));
+    }
+    let Some(moe) = model.moe else {
+        return Err(loc.error(
+            "engine.moe_ep",
+            format!("{} has no routed experts, so there is nothing to split over moe_ep = {ep}", model.name),
+            "remove moe_ep (or set it to 1) for a dense model",
+        ));
+    };
+    if !tp.is_multiple_of(ep) {
+        return Err(loc.error(
+            "engine.moe_ep",
+            format!("moe_ep = {ep} does not divide replica.tp = {tp}: each expert group needs tp / moe_ep GPUs"),
+            format!("use a divisor of {tp}, e.g. moe_ep = {tp}"),
+        ));
+    }
+    if !moe.experts.is_multiple_of(ep) {
+        return Err(loc.error(
+            "engine.moe_ep",
+            format!("moe_ep = {ep} does not divide {}'s {} experts evenly", model.name, moe.experts),
+            "use a divisor of the expert count that also divides replica.tp",
+        ));
+    }
+    Ok(Parallelism { tp, moe_tp: tp / ep, moe_ep: ep })
 }
 
 fn kind_name(kind: EngineKind) -> &'static str {

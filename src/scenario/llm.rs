@@ -13,7 +13,6 @@ use super::schema::{BatchingPolicy, KvSection, PrefixCacheMode, ReplicaSection, 
 use super::serving::LlmConfig;
 use crate::core::llm::{Disaggregation, Policy, PrefixCacheConfig, PrefixEviction, ReplicaConfig};
 use crate::metrics::llm::Slo;
-use crate::model::engine_step::Parallelism;
 use crate::model::profile::{CalibratedProfile, GpuMemory, GpuProfile, ModelProfile, ProfileError};
 use crate::model::profile_lookup::ProfileLookup;
 use crate::model::step::{self, StepModel};
@@ -40,6 +39,19 @@ fn profile_error(loc: &Locator, key: &str, e: ProfileError) -> ScenarioError {
         _ => (key, "check the replica's gpu, model and tp"),
     };
     loc.error(key, e.to_string(), hint)
+}
+
+/// A step-model error of an engine replica: one about expert parallelism
+/// placed at `engine.moe_ep`, others as [`profile_error`] places them.
+fn moe_ep_error(loc: &Locator, e: ProfileError, calibrated: bool) -> ScenarioError {
+    match e.key() {
+        "moe_ep" => loc.error(
+            "engine.moe_ep",
+            e.to_string(),
+            "name a calibrated profile with the engine's table in replica.calibrated (shipped: h100-sxm-engines)",
+        ),
+        _ => profile_error(loc, if calibrated { "replica.calibrated" } else { "replica" }, e),
+    }
 }
 
 /// Where a scenario came from: its file (which anchors relative paths) and
@@ -173,11 +185,15 @@ fn pool(
         }
         None => None,
     };
-    let step = match file.engine.as_ref().map(|e| e.kind) {
-        Some(kind) => StepModel::for_engine(&gpu, &model, Parallelism::tensor(tp), calibrated.as_ref(), kind.name()),
-        None => StepModel::new(&gpu, &model, tp, calibrated.as_ref()),
-    }
-    .map_err(|e| profile_error(loc, if calibrated.is_some() { "replica.calibrated" } else { "replica" }, e))?;
+    let step = match &file.engine {
+        Some(e) => {
+            let parallel = engine::parallelism(e, &model, tp, loc)?;
+            StepModel::for_engine(&gpu, &model, parallel, calibrated.as_ref(), e.kind.name())
+                .map_err(|err| moe_ep_error(loc, err, calibrated.is_some()))?
+        }
+        None => StepModel::new(&gpu, &model, tp, calibrated.as_ref())
+            .map_err(|e| profile_error(loc, if calibrated.is_some() { "replica.calibrated" } else { "replica" }, e))?,
+    };
     let disaggregation = disaggregation(file, replicas, &model, loc)?;
     let sizes = if is_trace || !file.tenants.is_empty() {
         if file.workload.prompt_tokens.is_some() || file.workload.output_tokens.is_some() {

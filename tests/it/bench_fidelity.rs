@@ -28,10 +28,11 @@ fn rows_map_to_profiles_or_say_why_not() {
             "d,trtllm,1.0,Qwen/Qwen3-235B-A22B-FP8,h100_sxm,fp8,agg,256,16,4,4,1,,1,4,100,20",
             "e,vllm,0.12.0,acme/Unknown-7B-Instruct,h100_sxm,,agg,256,16,4,1,1,,1,1,100,20",
             "f,tgi,2.0,Qwen/Qwen3-32B,h100_sxm,,agg,256,16,4,2,1,,1,1,100,20",
+            "g,trtllm,1.0,Qwen/Qwen3-235B-A22B-FP8,h100_sxm,fp8,agg,256,16,4,8,1,,2,2,100,20",
         ],
     );
     let rows = bench::read(&path).unwrap();
-    assert_eq!(rows.len(), 6);
+    assert_eq!(rows.len(), 7);
     assert_eq!(
         (rows[0].line, rows[0].model_profile(), rows[0].gpu_profile()),
         (2, "qwen3-32b".into(), "h100-sxm".into())
@@ -45,18 +46,21 @@ fn rows_map_to_profiles_or_say_why_not() {
     };
     assert!(matches!(rows[0].expressed(&profiles()), Expressed::Yes { .. }));
     assert!(why(2).contains("disagg"));
-    assert!(why(3).contains("moe_ep_size = 4"));
+    assert!(matches!(rows[3].expressed(&profiles()), Expressed::Yes { .. }), "expert parallelism is engine.moe_ep");
+    assert!(why(6).contains("moe_ep_size = 2 is not tp_size = 8"), "{}", why(6));
     assert!(why(4).contains("profiles/models/unknown-7b.toml"));
     assert!(why(5).contains("tgi"));
 
-    let once = fidelity::run_all(&rows, &profiles(), None);
-    let again = fidelity::run_all(&rows, &profiles(), None);
+    let run = fidelity::Replay { requests_per_client: 2, warmup_per_client: 1, generated_limits: true };
+    let once = fidelity::run_all(&rows, &profiles(), None, run);
+    let again = fidelity::run_all(&rows, &profiles(), None, run);
     assert_eq!(fidelity::csv(&once), fidelity::csv(&again), "same rows, same bytes");
     assert!(once[0].predicted.is_ok() && once[1].predicted.is_ok(), "{:?}", once[1].predicted);
+    assert!(once[3].predicted.is_ok(), "the MoE row with moe_ep = 4 runs: {:?}", once[3].predicted);
     assert_eq!(once.iter().filter(|o| o.predicted.is_err()).count(), 4);
-    assert_eq!(Accuracy::of(&once).rows, 2);
+    assert_eq!(Accuracy::of(&once).rows, 3);
     let csv = fidelity::csv(&once);
-    assert_eq!(csv.lines().count(), 7);
+    assert_eq!(csv.lines().count(), 8);
     assert!(csv.lines().nth(3).unwrap().ends_with("only aggregated serving (agg) is replayed"), "{csv}");
     let md = fidelity::markdown(&once, "bench.csv", None);
     assert!(md.contains("| vllm qwen3-32b bf16 tp2 | 1 |") && md.contains("## Rows not expressed"), "{md}");
@@ -75,4 +79,15 @@ fn bad_benchmark_files_are_located() {
     let path = write(dir.path(), &["a,vllm,0.12.0,Qwen/Qwen3-32B,h100_sxm,,agg,256,16,4,2,1,,1,1,-3,20"]);
     let e = bench::read(&path).unwrap_err().to_string();
     assert!(e.contains("silicon_ttft_ms") && e.contains("milliseconds > 0"), "{e}");
+}
+
+/// aiconfigurator's generated benchmark configurations
+/// (`generator/rule_plugin/benchmark/{vllm,trtllm}.rule`): as many
+/// sequences as clients, and a step budget of clients + isl + 1500 tokens,
+/// rounded up to TensorRT-LLM's 32-token blocks; SGLang keeps its defaults.
+#[test]
+fn generated_engine_limits_follow_aiconfigurators_rules() {
+    assert_eq!(fidelity::generated_limits("vllm", 8, 1024), "max_num_seqs = 8\nmax_num_batched_tokens = 2532\n");
+    assert_eq!(fidelity::generated_limits("trtllm", 8, 1024), "max_num_seqs = 8\nmax_num_batched_tokens = 2560\n");
+    assert_eq!(fidelity::generated_limits("sglang", 8, 1024), "");
 }

@@ -213,3 +213,46 @@ fn bad_engine_precision_and_moe_profiles_are_located() {
         .unwrap_err();
     assert!(e.to_string().contains("[engines.trtllm]"), "{e}");
 }
+
+/// A scenario serving `model` on `tp` H100s under TensorRT-LLM with the
+/// shipped engine coefficients (unless `calibrated` is false) and the given
+/// `[engine]` extra lines.
+fn moe_scenario(model: &str, tp: u32, calibrated: bool, engine: &str) -> String {
+    let calibrated = if calibrated { "calibrated = \"h100-sxm-engines\"\n" } else { "" };
+    format!(
+        "name = \"moe\"\nseed = 1\n\n[workload]\nclients = {{ concurrency = 4, requests_per_client = 2 }}\n\
+         prompt_tokens = {{ fixed = 256 }}\noutput_tokens = {{ fixed = 16 }}\n\n[replica]\ngpu = \"h100-sxm\"\n\
+         model = \"{model}\"\ntp = {tp}\nprofiles = \"{}\"\n{calibrated}\n[engine]\nkind = \"trtllm\"\n{engine}\n",
+        profiles().display()
+    )
+}
+
+/// `engine.moe_ep` splits an MoE model's experts over groups of the
+/// replica's GPUs: it must divide tp and the experts, needs experts and the
+/// engine step model, and each refusal names the key with a hint.
+#[test]
+fn expert_parallelism_is_an_engine_key_with_located_errors() {
+    let load = |text: String| servesim::scenario::from_text(&text, &profiles().join("moe.toml"), &[]).map_err(Box::new);
+    let moe = "qwen3-235b-a22b-fp8";
+    let ep8 = load(moe_scenario(moe, 8, true, "moe_ep = 8")).unwrap();
+    let tp8 = load(moe_scenario(moe, 8, true, "")).unwrap();
+    let (one, other) = (servesim::sim::run(&ep8).summary, servesim::sim::run(&tp8).summary);
+    // Under uniform routing a GPU of EP8 holds 16 whole experts and one of
+    // TP8 an eighth of all 128: the same expected expert bytes hit and the
+    // same FLOPs per GPU, so the same step times.
+    let tpot = |s: &servesim::metrics::summary::Summary| s.llm.as_ref().unwrap().tpot.mean_s;
+    assert!(tpot(&one) > 0.0 && (tpot(&one) / tpot(&other) - 1.0).abs() < 1e-9, "{} vs {}", tpot(&one), tpot(&other));
+    for (text, needles) in [
+        (moe_scenario(moe, 8, true, "moe_ep = 3"), &["does not divide replica.tp = 8", "e.g. moe_ep = 8"][..]),
+        (moe_scenario(moe, 8, true, "moe_ep = 0"), &["expected an integer >= 1"][..]),
+        (moe_scenario("qwen3-32b", 8, true, "moe_ep = 2"), &["no routed experts", "dense model"][..]),
+        (moe_scenario(moe, 8, false, "moe_ep = 8"), &["engine step model", "replica.calibrated"][..]),
+    ] {
+        let e = load(text).unwrap_err();
+        let shown = format!("{e} {}", e.hint.clone().unwrap_or_default());
+        assert_eq!(e.key, "engine.moe_ep", "{shown}");
+        for needle in needles {
+            assert!(shown.contains(needle), "`{needle}` not in: {shown}");
+        }
+    }
+}

@@ -171,4 +171,10 @@ pub struct EngineSection {
     pub free_gpu_memory_fraction: Option<f64>,
     /// KV blocks per replica, overriding the engine's memory rule.
     pub kv_blocks: Option<u64>,
+    /// Expert parallelism of an MoE model: its routed experts split over
+    /// `moe_ep` groups of `replica.tp / moe_ep` GPUs (vLLM
+    /// `--enable-expert-parallel`, SGLang `--ep-size`, TensorRT-LLM
+    /// `moe_expert_parallel_size`); must divide replica.tp and the experts.
+    /// Default: 1 (experts tensor-parallel like the rest).
+    pub moe_ep: Option<u32>,
 }

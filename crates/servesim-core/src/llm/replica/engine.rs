@@ -12,6 +12,22 @@
 //!   nobody, while budget and `max_num_seqs` allow and their first chunk's
 //!   blocks fit (no watermark). Running order here is "decodes, then
 //!   prefills": a prefill is admitted after every decoding request.
+//!
+//!   When a new request can join (vLLM 0.12, `vllm/v1/engine/core.py`):
+//!   `EngineCoreProc.run_busy_loop` alternates `_process_input_queue`
+//!   (drains every request the input thread has queued, blocking only
+//!   while there is no work) and `_process_engine_step`, whose
+//!   `EngineCore.step` schedules, executes and processes one step. A
+//!   request that arrives while step k runs is scheduled in step k+1. A
+//!   closed-loop client's next request cannot arrive that early: the
+//!   answer it waits for leaves with step k's output and must cross the
+//!   API server and the client, while the loop schedules step k+1 at
+//!   once, so the next request joins step k+2. The replica does the same:
+//!   it plans the next step at the instant a step ends, before that
+//!   instant's client sends reach it. Async scheduling (step k+1 planned
+//!   before step k's output is processed, `SchedulerConfig.async_scheduling`)
+//!   was opt-in in 0.12 (`--async-scheduling`; made the default later, by
+//!   vllm-project/vllm#27614), so it is not modeled.
 //! - SGLang (`python/sglang/srt/managers/scheduler.py`,
 //!   `get_next_batch_to_run`; `schedule_policy.py`, `PrefillAdder`): a
 //!   prefill (extend) batch, when one can be formed, runs alone and the
