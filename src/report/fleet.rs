@@ -29,11 +29,13 @@ pub(super) fn slo_windows_csv(rows: &[SloWindowRow]) -> Result<Vec<u8>, ReportEr
 }
 
 /// Labels of the marks of a fleet's plots, each owned by the caller.
-/// The incidents' come first, in order, then one per autoscaler decision
+/// The incidents' labels come first, in order, then one per autoscaler decision
 /// (`scale up POOL` or `scale down POOL`, so the legend lists each once).
 pub(super) fn mark_labels(fleet: &FleetSummary) -> Vec<String> {
-    let incidents =
-        fleet.incidents.iter().map(|i| format!("{} {}", i.kind.replace('_', " "), i.pool.as_deref().unwrap_or(&i.region)));
+    let incidents = fleet
+        .incidents
+        .iter()
+        .map(|i| format!("{} {}", i.kind.replace('_', " "), i.pool.as_deref().unwrap_or(&i.region)));
     let scaling = fleet.autoscaling.iter().flat_map(|a| &a.decisions).map(|d| {
         let way = if d.to > d.from { "up" } else { "down" };
         format!("scale {way} {}", d.pool)
