@@ -47,7 +47,23 @@ pub(super) fn resolve(
     for (i, region) in file.regions.iter().enumerate() {
         for (j, p) in region.pools.iter().enumerate() {
             let at = format!("regions[{i}].pools[{j}]");
-            let mut llm = llm::fleet_pool(file, &replica_section(file, p), &at, source, loc)?;
+            let own_slo;
+            let pool_file = match &p.slo {
+                Some(slo) => {
+                    own_slo = ScenarioFile { slo: slo.clone(), ..file.clone() };
+                    &own_slo
+                }
+                None => file,
+            };
+            let mut llm =
+                llm::fleet_pool(pool_file, &replica_section(file, p), &at, source, loc).map_err(|e| {
+                    match (&p.slo, e.key.strip_prefix("slo.")) {
+                        (Some(_), Some(key)) => {
+                            loc.error(&format!("{at}.slo.{key}"), e.message, e.hint.unwrap_or_default())
+                        }
+                        _ => e,
+                    }
+                })?;
             let autoscale = autoscale::resolve(
                 p,
                 &at,

@@ -202,6 +202,25 @@ fn bad_fleets_are_refused_at_their_keys() {
 }
 
 #[test]
+fn a_pool_with_its_own_slo_is_judged_by_it() {
+    let own = |slo: &str| {
+        fleet("us-east", "")
+            .replace("routing = \"least-outstanding\"", &format!("routing = \"least-outstanding\"\nslo = {slo}"))
+    };
+    let shared = json(&run(&fleet("us-east", "")));
+    let strict = json(&run(&own("{ ttft_p99 = \"1ms\" }")));
+    let targets = |j: &serde_json::Value| j["fleet"]["pools"][0]["llm"]["slo"].as_array().unwrap().len();
+    assert_eq!(targets(&shared), 2, "the scenario's [slo]: TTFT and TPOT");
+    let slo = &strict["fleet"]["pools"][0]["llm"]["slo"];
+    assert_eq!((slo.as_array().unwrap().len(), slo[0]["target_s"].as_f64()), (1, Some(0.001)), "{slo}");
+    let within = |j: &serde_json::Value| j["fleet"]["total"]["within_slo"].as_u64().unwrap();
+    assert!(within(&shared) > 0);
+    assert_eq!(within(&strict), 0, "no prefill finishes within 1 ms");
+    assert_eq!(strict["requests"], shared["requests"], "the SLO judges, it does not change what is served");
+    refused(&own("{ ttft_p99 = \"0s\" }"), "regions[0].pools[0].slo.ttft_p99", &[]);
+}
+
+#[test]
 fn the_two_regions_scenario_is_deterministic_and_matches_its_snapshot() {
     let s = scenario::load(&root().join("scenarios/fleet/two-regions.toml"), &[]).unwrap_or_else(|e| panic!("{e}"));
     let first = summary_json(&sim::run(&s).summary).expect("encodes");

@@ -112,6 +112,10 @@ pub struct PoolSection {
     pub activation_reserve: Option<f64>,
     /// Most requests waiting per replica; overflow is `overloaded`. Default: unbounded.
     pub queue_capacity: Option<u64>,
+    /// The SLO targets of this pool's requests, replacing `[slo]` (each
+    /// model its own: a chat model's TTFT, a batch model's end-to-end).
+    /// Default: the scenario's `[slo]`.
+    pub slo: Option<super::llm::SloSection>,
     /// Mean time between failures of each GPU (with `mttr`): a replica is
     /// down while any of its GPUs is. Default: GPUs never fail.
     pub mtbf: Option<SimDuration>,
