@@ -158,23 +158,59 @@ impl Locator {
                     "write --set KEY.PATH=VALUE, e.g. --set servers.count=2",
                 ));
             }
-            if parts.iter().any(|p| p.contains('[')) {
+            let (last, tables) = parts.split_last().unwrap_or((&"", &[]));
+            if last.contains('[') {
                 return Err(self.error(
                     key,
-                    "expected a dotted key path such as `servers.count`",
-                    "array elements cannot be set with --set; edit the file",
+                    "expected a key, not an array element, at the end of the path",
+                    "--set sets a key inside a table of an array, e.g. regions[0].pools[1].replicas=6; edit the file to change a list of values",
                 ));
             }
-            let (last, tables) = parts.split_last().unwrap_or((&"", &[]));
-            // Tables may be written `[a]` or inline `a = { ... }`: walk both.
+            // Tables may be written `[a]` or inline `a = { ... }`, and an
+            // entry of an array of tables as `a[i]` (`[[a]]` or `a = [{ ... }]`,
+            // counted from 0 as in error messages): walk all of them.
             let mut table: &mut dyn toml_edit::TableLike = doc.as_table_mut();
             for part in tables {
-                if table.get(part).is_none() {
+                let (name, index) = match part.split_once('[') {
+                    Some((name, rest)) => match rest.strip_suffix(']').and_then(|i| i.parse::<usize>().ok()) {
+                        Some(i) => (name, Some(i)),
+                        None => {
+                            return Err(self.error(
+                                key,
+                                format!("expected `name[index]` with an index from 0, got `{part}`"),
+                                "e.g. --set regions[0].pools[1].replicas=6",
+                            ))
+                        }
+                    },
+                    None => (*part, None),
+                };
+                if index.is_none() && table.get(name).is_none() {
                     let mut t = toml_edit::Table::new();
                     t.set_implicit(true);
-                    table.insert(part, toml_edit::Item::Table(t));
+                    table.insert(name, toml_edit::Item::Table(t));
                 }
-                table = match table.get_mut(part).and_then(toml_edit::Item::as_table_like_mut) {
+                let item = table.get_mut(name);
+                let next = match (item, index) {
+                    (Some(item), None) => item.as_table_like_mut(),
+                    (Some(toml_edit::Item::ArrayOfTables(a)), Some(i)) => {
+                        let len = a.len();
+                        match a.get_mut(i) {
+                            Some(t) => Some(t as &mut dyn toml_edit::TableLike),
+                            None => return Err(self.past_end(key, name, i, len)),
+                        }
+                    }
+                    (Some(toml_edit::Item::Value(toml_edit::Value::Array(a))), Some(i)) => {
+                        let len = a.len();
+                        match a.get_mut(i) {
+                            Some(v) => v.as_inline_table_mut().map(|t| t as &mut dyn toml_edit::TableLike),
+                            None => return Err(self.past_end(key, name, i, len)),
+                        }
+                    }
+                    (None, Some(i)) => return Err(self.past_end(key, name, i, 0)),
+                    // Inserted just above when missing.
+                    (Some(_), Some(_)) | (None, None) => None,
+                };
+                table = match next {
                     Some(t) => t,
                     None => {
                         return Err(self.error(
@@ -188,6 +224,15 @@ impl Locator {
             table.insert(last, toml_edit::Item::Value(value));
         }
         Ok(doc.to_string())
+    }
+
+    /// `--set` named entry `index` of an array of tables holding `len`.
+    fn past_end(&self, key: &str, name: &str, index: usize, len: usize) -> ScenarioError {
+        self.error(
+            key,
+            format!("`{name}` has {len} entries (from 0), so `{name}[{index}]` is not one of them"),
+            "count the file's `[[...]]` entries from 0; --set cannot add one",
+        )
     }
 }
 

@@ -202,6 +202,36 @@ fn bad_fleets_are_refused_at_their_keys() {
 }
 
 #[test]
+fn set_reaches_a_pool_by_its_index_and_is_blamed_for_what_it_breaks() {
+    let text = fleet("us-east", EU).replace(
+        "name = \"eu-west\"",
+        "name = \"eu-west\"\n[[regions.pools]]\nmodel = \"llama-3-8b\"\ngpu = \"h100-sxm\"\nreplicas = 2",
+    );
+    let path = root().join("scenarios/test.toml");
+    let with = |sets: &[&str]| {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        scenario::from_text(&text, &path, &sets)
+    };
+    let replicas = |s: &Scenario| match &s.serving {
+        servesim::scenario::Serving::Fleet(f) => f.pools.iter().map(|p| p.llm.replicas).collect::<Vec<_>>(),
+        _ => panic!("a fleet"),
+    };
+    assert_eq!(replicas(&with(&[]).unwrap()), [3, 2]);
+    assert_eq!(replicas(&with(&["regions[1].pools[0].replicas=7"]).unwrap()), [3, 7]);
+    let e = with(&["regions[1].pools[0].replicas=0"]).expect_err("no replicas");
+    assert_eq!(
+        (e.key.as_str(), &e.origin),
+        ("regions[1].pools[0].replicas", &Origin::Override("regions[1].pools[0].replicas=0".into()))
+    );
+    let e = with(&["regions[2].name=x"]).expect_err("past the end");
+    assert!(e.to_string().contains("`regions` has 2 entries"), "{e}");
+    let e = with(&["rtt[0].between[1]=x"]).expect_err("a list element");
+    assert!(e.to_string().contains("array element"), "{e}");
+    let e = with(&["regions[one].name=x"]).expect_err("not an index");
+    assert!(e.to_string().contains("index from 0"), "{e}");
+}
+
+#[test]
 fn a_pool_with_its_own_slo_is_judged_by_it() {
     let own = |slo: &str| {
         fleet("us-east", "")
