@@ -210,7 +210,7 @@ fn set_reaches_a_pool_by_its_index_and_is_blamed_for_what_it_breaks() {
     let path = root().join("scenarios/test.toml");
     let with = |sets: &[&str]| {
         let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-        scenario::from_text(&text, &path, &sets)
+        scenario::from_text(&text, &path, &sets).map_err(Box::new)
     };
     let replicas = |s: &Scenario| match &s.serving {
         servesim::scenario::Serving::Fleet(f) => f.pools.iter().map(|p| p.llm.replicas).collect::<Vec<_>>(),
