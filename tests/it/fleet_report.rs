@@ -1,7 +1,8 @@
 //! The fleet's report: availability and the per-region and per-model
 //! breakdowns add up to the fleet's totals and to the pools' own sections,
 //! nothing is lost, availability and time to recover match what a small
-//! deterministic fleet must give, and the report's files are deterministic.
+//! deterministic fleet must give, the report's files are deterministic,
+//! and bad SLO-window settings are refused at their keys.
 
 use crate::fleet::{json, load, run};
 use crate::support::root;
@@ -167,4 +168,12 @@ fn the_fleet_report_files_are_deterministic_and_mark_the_incidents() {
     assert!(md.contains("## Fleet") && md.contains("| replica loss us-east/llama-3-8b | 10–20 |"), "{md}");
     let j = json(&run(&text));
     assert_eq!(j["fleet"]["incidents"][0]["recovered_at_s"], 25.0);
+}
+
+#[test]
+fn bad_slo_windows_are_refused_at_their_keys() {
+    let target = STEADY.replace("slo_target = 0.95", "slo_target = 1.5");
+    crate::fleet::refused(&target, "fleet.slo_target", &["(0, 1]", "0.99"]);
+    let window = STEADY.replace("slo_window = \"5s\"", "slo_window = \"0s\"");
+    crate::fleet::refused(&window, "fleet.slo_window", &["slo_window = \"1m\""]);
 }
