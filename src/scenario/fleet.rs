@@ -16,8 +16,8 @@ use super::error::ScenarioError;
 use super::llm;
 use super::locate::Locator;
 use super::schema::{
-    BatchingPolicy, FailureKind, FailureSection, FleetMethod, FleetSection, PoolSection, PopulationSection, ReplicaSection, ScenarioFile,
-    WorkloadSection,
+    BatchingPolicy, FailureKind, FailureSection, FleetMethod, FleetSection, PoolSection, PopulationSection,
+    ReplicaSection, ScenarioFile, WorkloadSection,
 };
 use super::serving::{Failure, FleetConfig, FleetPool, Population, Region};
 use super::workload;
@@ -453,7 +453,12 @@ fn performability(
             "give a pool mtbf and mttr, e.g. mtbf = \"50000h\", mttr = \"8h\", or drop method",
         ));
     }
-    forbid(loc, "failures", &(!file.failures.is_empty()).then_some(()), &format!("{why}; scheduled failures need method = \"request-level\""))?;
+    forbid(
+        loc,
+        "failures",
+        &(!file.failures.is_empty()).then_some(()),
+        &format!("{why}; scheduled failures need method = \"request-level\""),
+    )?;
     for (i, p) in file.populations.iter().enumerate() {
         let w = &p.workload;
         let why = "a performability run measures each capacity level under one steady demand";

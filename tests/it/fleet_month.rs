@@ -120,7 +120,8 @@ fn the_failure_and_capacity_accounting_adds_up() {
     // is a failed one too (one GPU a replica), and the mean up follows.
     let n = pool["replicas"].as_f64().unwrap();
     let lost = pool["gpu_hours_lost"].as_f64().unwrap();
-    let down: f64 = levels.iter().map(|l| l["hours"].as_f64().unwrap() * (n - l["replicas_up"].as_f64().unwrap())).sum();
+    let down: f64 =
+        levels.iter().map(|l| l["hours"].as_f64().unwrap() * (n - l["replicas_up"].as_f64().unwrap())).sum();
     assert!(close(lost, down) && close(lost, pool["gpu_hours_failed"].as_f64().unwrap()));
     assert!(close(pool["mean_replicas_up"].as_f64().unwrap(), n - lost / horizon));
     assert!(close(p["gpu_hours"].as_f64().unwrap(), n * horizon));
@@ -137,13 +138,22 @@ fn the_failure_and_capacity_accounting_adds_up() {
 #[test]
 fn bad_performability_keys_are_refused_at_their_keys() {
     let text = accelerated("performability");
-    refused(&accelerated("request-level").replace("[fleet]\n", "[fleet]\nlevel_run = \"60s\"\n"), "fleet.level_run", &["remove"]);
+    refused(
+        &accelerated("request-level").replace("[fleet]\n", "[fleet]\nlevel_run = \"60s\"\n"),
+        "fleet.level_run",
+        &["remove"],
+    );
     refused(&text.replace("mtbf = \"400s\"\nmttr = \"60s\"\n", ""), "fleet.method", &["mtbf"]);
     refused(&text.replace("node_mttr = \"90s\"\n", ""), "fleet.node_mtbf", &["node_mttr"]);
-    refused(&text.replace("method = \"performability\"", "method = \"performability\"\nlevel_run = \"0s\""), "fleet.level_run", &["60s"]);
+    refused(
+        &text.replace("method = \"performability\"", "method = \"performability\"\nlevel_run = \"0s\""),
+        "fleet.level_run",
+        &["60s"],
+    );
     let outage = "[[failures]]\nkind = \"region_outage\"\nregion = \"us-east\"\nfrom = \"100s\"\nto = \"200s\"\n";
     refused(&format!("{text}{outage}"), "failures", &["remove"]);
-    let diurnal = text.replace("rate_per_s = 120.0,", "rate_per_s = 120.0, schedule = [{ at = \"600s\", rate_per_s = 60.0 }],");
+    let diurnal =
+        text.replace("rate_per_s = 120.0,", "rate_per_s = 120.0, schedule = [{ at = \"600s\", rate_per_s = 60.0 }],");
     refused(&diurnal, "populations[0].workload.schedule", &["remove"]);
 }
 
@@ -160,7 +170,12 @@ fn the_stochastic_failures_scenario_is_deterministic_and_matches_its_snapshot() 
     let j: serde_json::Value = serde_json::from_str(&first).expect("valid JSON");
     assert_eq!((j["invariants"]["all_hold"].as_bool(), j["invariants"]["lost"].as_u64()), (Some(true), Some(0)));
     let p = &j["fleet"]["performability"];
-    let gpus: u64 = p["pools"].as_array().unwrap().iter().map(|q| q["replicas"].as_u64().unwrap() * q["tp"].as_u64().unwrap()).sum();
+    let gpus: u64 = p["pools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["replicas"].as_u64().unwrap() * q["tp"].as_u64().unwrap())
+        .sum();
     assert_eq!(gpus, 2000);
     let availability = p["availability"].as_f64().unwrap();
     assert!(availability > 0.99 && availability <= 1.0, "{availability}");

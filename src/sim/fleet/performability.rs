@@ -68,8 +68,9 @@ pub(super) fn run(
     // The resolver gives a fleet with random failures a duration.
     let stop = limits::stop(run).unwrap_or(SimTime::ZERO + run.warmup);
     let horizon = Interval { from: SimTime::ZERO + run.warmup, to: stop.max(SimTime::ZERO + run.warmup) };
-    let histories: Vec<History> =
-        (0..fleet.pools.len()).map(|p| History::of(&fleet.pools[p], drawn(fleet, p, &streams, stop), horizon)).collect();
+    let histories: Vec<History> = (0..fleet.pools.len())
+        .map(|p| History::of(&fleet.pools[p], drawn(fleet, p, &streams, stop), horizon))
+        .collect();
     let runs = histories.iter().map(|h| h.levels.len()).max().unwrap_or(1);
     let steady = FleetConfig {
         pools: fleet.pools.iter().map(|p| FleetPool { failures: None, ..p.clone() }).collect(),
@@ -169,15 +170,15 @@ impl History {
             since = t;
         }
         at.entry(up as u32).or_default().0 += overlap(since, horizon.to, horizon);
-        history.levels = at.into_iter().rev().filter(|(_, (s, f))| *s > 0.0 || *f > 0).map(|(k, (s, f))| (k, s, f)).collect();
-        let count = |lists: &[Vec<Interval>]| lists.iter().flatten().filter(|d| starts_inside(d.from, horizon)).count() as u64;
+        history.levels =
+            at.into_iter().rev().filter(|(_, (s, f))| *s > 0.0 || *f > 0).map(|(k, (s, f))| (k, s, f)).collect();
+        let count =
+            |lists: &[Vec<Interval>]| lists.iter().flatten().filter(|d| starts_inside(d.from, horizon)).count() as u64;
         history.failures.gpus = count(&drawn.gpus);
         history.failures.nodes = count(&drawn.nodes);
         history.failures.racks = count(&drawn.racks);
-        history.gpu_s_failed = (0..drawn.gpus.len())
-            .flat_map(|g| drawn.gpu_down(&model, g))
-            .map(|d| overlap(d.from, d.to, horizon))
-            .sum();
+        history.gpu_s_failed =
+            (0..drawn.gpus.len()).flat_map(|g| drawn.gpu_down(&model, g)).map(|d| overlap(d.from, d.to, horizon)).sum();
         history
     }
 
