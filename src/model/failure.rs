@@ -115,15 +115,6 @@ pub fn union(lists: &[&[Interval]]) -> Vec<Interval> {
     merged
 }
 
-impl PoolFailures {
-    /// When GPU `gpu` could not work: its own failures and its node's,
-    /// rack's and zone's, under `model`'s placement.
-    pub fn gpu_down(&self, model: &FailureModel, gpu: usize) -> Vec<Interval> {
-        let [node, rack, zone] = model.enclosing(gpu);
-        union(&[&self.gpus[gpu], &self.nodes[node], &self.racks[rack], &self.zones[zone]])
-    }
-}
-
 /// Down intervals of every GPU and every failure domain of a pool of
 /// `replicas` TP-`tp` replicas, and of each replica.
 #[derive(Debug, Clone, PartialEq)]
@@ -136,6 +127,15 @@ pub struct PoolFailures {
     pub zones: Vec<Vec<Interval>>,
     /// Per replica: the union over its GPUs and the domains enclosing them.
     pub replicas: Vec<Vec<Interval>>,
+}
+
+impl PoolFailures {
+    /// When GPU `gpu` could not work: its own failures and its node's,
+    /// rack's and zone's, under `model`'s placement.
+    pub fn gpu_down(&self, model: &FailureModel, gpu: usize) -> Vec<Interval> {
+        let [node, rack, zone] = model.enclosing(gpu);
+        union(&[&self.gpus[gpu], &self.nodes[node], &self.racks[rack], &self.zones[zone]])
+    }
 }
 
 impl FailureModel {
