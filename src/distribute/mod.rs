@@ -31,7 +31,6 @@ pub mod report;
 pub mod sim;
 pub mod swarm;
 pub mod tree;
-pub mod units;
 
 pub use config::Strategy;
 pub use load::{load, Plan};

@@ -8,7 +8,6 @@
 //! time, come from [`super::fleet_breakdown`] and [`super::fleet_windows`].
 
 use super::fleet_breakdown::FleetGroupSummary;
-use super::fleet_windows::SloWindowsSummary;
 use super::llm::LlmSummary;
 use serde::Serialize;
 
@@ -94,4 +93,20 @@ pub struct FleetPoolSummary {
     /// Requests the global router sent here (over the whole run).
     pub routed: u64,
     pub llm: LlmSummary,
+}
+
+/// The `fleet.slo_windows` section.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SloWindowsSummary {
+    /// The windows' width (`[fleet] slo_window`, doubled if merged).
+    pub window_s: f64,
+    /// The share of a window's answers within SLO that meets the SLO.
+    pub target: f64,
+    /// Windows holding at least one answer, and those meeting the target.
+    pub windows: u64,
+    pub met: u64,
+    /// met / windows (0 without windows).
+    pub met_fraction: f64,
+    /// The lowest attainment of a window with answers (1 without windows).
+    pub min_attainment: f64,
 }

@@ -22,7 +22,6 @@ use super::latency::{LatencyStat, LatencySummary};
 use super::llm::{RequestLatency, Slo};
 use crate::core::llm::Served;
 use crate::core::{IdMap, Outcome, RequestId};
-use crate::scenario::{FleetConfig, FleetPool};
 use crate::time::SimTime;
 use serde::Serialize;
 
@@ -127,7 +126,12 @@ pub struct Verdict {
 
 /// The running breakdown of a fleet run.
 pub struct FleetBreakdown {
+    /// The fleet's regions and models, by name, in the scenario's order.
+    regions: Vec<String>,
+    model_names: Vec<String>,
     models: usize,
+    /// Each pool's (region, model).
+    layout: Vec<(usize, usize)>,
     /// Per pool (its serving region and model).
     pools: Vec<Tally>,
     /// Per `users' region * models + model`.
@@ -145,13 +149,18 @@ pub struct FleetBreakdownSummary {
 }
 
 impl FleetBreakdown {
-    pub fn new(fleet: &FleetConfig) -> Self {
-        let models = fleet.models.len();
+    /// A fleet of `regions` and `models` (names, in the scenario's
+    /// order) whose pool `p` serves model `layout[p].1` in region `layout[p].0`.
+    pub fn new(regions: Vec<String>, model_names: Vec<String>, layout: Vec<(usize, usize)>) -> Self {
+        let models = model_names.len();
         FleetBreakdown {
-            models,
-            pools: vec![Tally::default(); fleet.pools.len()],
-            users: vec![Tally::default(); fleet.regions.len() * models],
+            pools: vec![Tally::default(); layout.len()],
+            users: vec![Tally::default(); regions.len() * models],
             in_flight: IdMap::default(),
+            regions,
+            model_names,
+            models,
+            layout,
         }
     }
 
@@ -184,16 +193,10 @@ impl FleetBreakdown {
 
     /// The rows: the fleet, each region (serving, then users'), each model,
     /// in the scenario's order; `cost[p]` is pool `p`'s (GPU-hours, USD).
-    pub fn finish(
-        &self,
-        fleet: &FleetConfig,
-        cost: &[(f64, f64)],
-        span_s: f64,
-        drained: bool,
-    ) -> FleetBreakdownSummary {
-        let served = |name: &str, keep: &dyn Fn(&FleetPool) -> bool| {
+    pub fn finish(&self, cost: &[(f64, f64)], span_s: f64, drained: bool) -> FleetBreakdownSummary {
+        let served = |name: &str, keep: &dyn Fn(&(usize, usize)) -> bool| {
             let (mut sum, mut spent) = (Tally::default(), (0.0, 0.0));
-            for ((tally, pool), c) in self.pools.iter().zip(&fleet.pools).zip(cost) {
+            for ((tally, pool), c) in self.pools.iter().zip(&self.layout).zip(cost) {
                 if keep(pool) {
                     sum.add(tally);
                     spent = (spent.0 + c.0, spent.1 + c.1);
@@ -204,13 +207,13 @@ impl FleetBreakdown {
         let users = |r: usize| {
             let mut sum = Tally::default();
             self.users[r * self.models..(r + 1) * self.models].iter().for_each(|t| sum.add(t));
-            sum.summary(fleet.regions[r].name.clone(), span_s, drained, None)
+            sum.summary(self.regions[r].clone(), span_s, drained, None)
         };
         FleetBreakdownSummary {
             total: served("fleet", &|_| true),
-            by_region: (0..fleet.regions.len()).map(|r| served(&fleet.regions[r].name, &|p| p.region == r)).collect(),
-            by_users_region: (0..fleet.regions.len()).map(users).collect(),
-            by_model: (0..self.models).map(|m| served(&fleet.models[m], &|p| p.model == m)).collect(),
+            by_region: (0..self.regions.len()).map(|r| served(&self.regions[r], &|p| p.0 == r)).collect(),
+            by_users_region: (0..self.regions.len()).map(users).collect(),
+            by_model: (0..self.models).map(|m| served(&self.model_names[m], &|p| p.1 == m)).collect(),
         }
     }
 }

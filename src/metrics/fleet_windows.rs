@@ -18,29 +18,13 @@
 //! them merges windows pairwise and doubles their width (counts add
 //! exactly). Per answer: O(1), plus one count per incident under way.
 
-use super::fleet::IncidentSummary;
+use super::fleet::{IncidentSummary, SloWindowsSummary};
 use super::fleet_breakdown::Verdict;
 use crate::time::{SimDuration, SimTime};
 use serde::Serialize;
 
 /// The most windows kept (even, so merged windows stay aligned).
 pub const MAX_WINDOWS: usize = 100_000;
-
-/// The `fleet.slo_windows` section.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct SloWindowsSummary {
-    /// The windows' width (`[fleet] slo_window`, doubled if merged).
-    pub window_s: f64,
-    /// The share of a window's answers within SLO that meets the SLO.
-    pub target: f64,
-    /// Windows holding at least one answer, and those meeting the target.
-    pub windows: u64,
-    pub met: u64,
-    /// met / windows (0 without windows).
-    pub met_fraction: f64,
-    /// The lowest attainment of a window with answers (1 without windows).
-    pub min_attainment: f64,
-}
 
 /// One window, as written to `slo_windows.csv`.
 #[derive(Debug, Clone, Serialize, PartialEq)]

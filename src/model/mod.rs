@@ -15,6 +15,8 @@ pub mod service;
 pub mod speculative;
 pub mod step;
 pub mod step_cost;
+pub mod units;
+pub mod weight_strategy;
 
 pub use ps::SharedServer;
 pub use service::ServiceModel;

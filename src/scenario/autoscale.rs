@@ -10,11 +10,9 @@
 use super::error::ScenarioError;
 use super::locate::Locator;
 use super::schema::{AutoscaleSection, ColdStartSection, FleetSection, PoolSection, ScaleMetric};
-use crate::distribute::config::{DistributionFile, NodesSection, OriginSection, Strategies, WeightsSection};
-use crate::distribute::units::{Bandwidth, Bytes};
-use crate::distribute::{Plan, Strategy};
+use crate::model::units::Bandwidth;
+use crate::model::weight_strategy::Strategy;
 use crate::time::SimDuration;
-use std::path::Path;
 
 /// A pool's autoscaler, resolved.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,28 +49,6 @@ pub struct ColdStart {
     /// GPU's PCIe bandwidth (the GPUs of a replica load at once).
     pub load: SimDuration,
     pub cache_ttl: SimDuration,
-}
-
-impl ColdStart {
-    /// The distribution scenario of `nodes` nodes fetching the weights at
-    /// once: the file `servesim distribute` would run for them.
-    pub fn distribution(&self, nodes: u32) -> DistributionFile {
-        DistributionFile {
-            strategy: Some(Strategies(vec![self.strategy])),
-            weights: Some(WeightsSection { size: Some(Bytes(self.weight_bytes)), chunk: None }),
-            origin: OriginSection { upload: Some(self.origin_upload), ..OriginSection::default() },
-            nodes: NodesSection { count: Some(nodes), upload: Some(self.node_bandwidth), ..NodesSection::default() },
-            ..DistributionFile::default()
-        }
-    }
-
-    /// [`ColdStart::distribution`]'s plan, as `servesim distribute` loads it.
-    pub fn plan(&self, nodes: u32) -> Plan {
-        let text = toml::to_string(&self.distribution(nodes)).expect("a distribution file serializes");
-        // The resolver checked every value the distribution loader checks.
-        crate::distribute::load::from_text(&text, Path::new("cold-start.toml"), &[])
-            .expect("a resolved cold start is a valid distribution")
-    }
 }
 
 /// The pool's autoscaler (None for a fixed pool), for the pool at `at`

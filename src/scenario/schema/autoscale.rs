@@ -7,8 +7,8 @@
 //! same model as `servesim distribute`; only the provisioning and the
 //! container start are given as durations.
 
-use crate::distribute::units::Bandwidth;
-use crate::distribute::Strategy;
+use crate::model::units::Bandwidth;
+use crate::model::weight_strategy::Strategy;
 use crate::time::SimDuration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -6,7 +6,7 @@
 //! the registry's upload (registry-only, `fan-out`) or each other's
 //! (peer-to-peer, `swarm`), and one replica's download time depends on
 //! how many start with it. Each batch is the distribution scenario
-//! [`ColdStart::distribution`] describes (the starting nodes, the model's
+//! [`distribution`] describes (the starting nodes, the model's
 //! weight bytes, the pool's strategy, registry and node bandwidths), run by
 //! the same code as `servesim distribute`. What is not modeled: nodes
 //! already serving do not seed the swarm, and batches started at
@@ -15,10 +15,33 @@
 //! A batch's times depend only on its size, so they are computed once per
 //! (pool, nodes) and reused.
 
-use crate::distribute;
+use crate::distribute::config::{DistributionFile, NodesSection, OriginSection, Strategies, WeightsSection};
+use crate::distribute::{self, Plan};
+use crate::model::units::Bytes;
 use crate::scenario::ColdStart;
 use crate::time::SimDuration;
 use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The distribution scenario of `nodes` nodes fetching `c`'s weights at
+/// once: the file `servesim distribute` would run for them.
+fn distribution(c: &ColdStart, nodes: u32) -> DistributionFile {
+    DistributionFile {
+        strategy: Some(Strategies(vec![c.strategy])),
+        weights: Some(WeightsSection { size: Some(Bytes(c.weight_bytes)), chunk: None }),
+        origin: OriginSection { upload: Some(c.origin_upload), ..OriginSection::default() },
+        nodes: NodesSection { count: Some(nodes), upload: Some(c.node_bandwidth), ..NodesSection::default() },
+        ..DistributionFile::default()
+    }
+}
+
+/// [`distribution`]'s plan, as `servesim distribute` loads it.
+fn plan(c: &ColdStart, nodes: u32) -> Plan {
+    let text = toml::to_string(&distribution(c, nodes)).expect("a distribution file serializes");
+    // The resolver checked every value the distribution loader checks.
+    distribute::load::from_text(&text, Path::new("cold-start.toml"), &[])
+        .expect("a resolved cold start is a valid distribution")
+}
 
 /// The parts of one replica's start.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -48,7 +71,7 @@ impl ColdStarts {
     /// weights together, in node order.
     pub(super) fn downloads(&mut self, scaler: usize, c: &ColdStart, nodes: u32) -> &[SimDuration] {
         self.downloads.entry((scaler, nodes)).or_insert_with(|| {
-            distribute::node_completion_s(&c.plan(nodes), c.strategy)
+            distribute::node_completion_s(&plan(c, nodes), c.strategy)
                 .into_iter()
                 // A distribution without faults delivers to every node.
                 .map(|done| SimDuration::from_secs_f64(done.expect("no faults: every node completes")))

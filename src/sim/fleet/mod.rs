@@ -66,22 +66,56 @@ use crate::scenario::schema::FailureKind;
 use crate::scenario::{FleetConfig, RunConfig, Scenario};
 use crate::sim::frontdoor::{self as door, FrontDoor};
 use crate::time::{SimDuration, SimTime};
+use crate::workload::tenants::TenantArrival;
 use autoscale::{Autoscaler, ScaleEvent, SlotChange};
 use failures::{FailureEvent, Failures};
-use frontdoor::{Doorway, Placed};
+use frontdoor::{Asked, Doorway, Placed};
 use pool::{Level, PoolRun};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use router::GlobalRouter;
 use std::collections::HashMap;
-use users::Users;
+use users::{Sent, Users};
 
 /// Runs the fleet over its populations' arrivals, with modeled step times.
 pub(crate) fn run(scenario: &Scenario, fleet: &FleetConfig, seed: u64, run: &RunConfig) -> Recorded {
     match fleet.performability {
-        Some(level_run) => performability::run(scenario, fleet, seed, run, level_run),
+        Some(level_run) => performability::run(fleet, seed, run, level_run, &|steady, level, down| {
+            capacity_level(scenario, steady, seed, level, down)
+        }),
         None => FleetRun::new(scenario, fleet, seed, run).run(),
     }
+}
+
+/// One capacity level of a performability run: the fleet request by
+/// request with `down[p]` replicas of pool `p` held down, and what each
+/// pool measured.
+fn capacity_level(
+    scenario: &Scenario,
+    fleet: &FleetConfig,
+    seed: u64,
+    run: &RunConfig,
+    down: &[u32],
+) -> (Recorded, Vec<performability::Measured>) {
+    let mut r = FleetRun::new(scenario, fleet, seed, run);
+    for (p, &d) in down.iter().enumerate() {
+        r.hold_down(p as u32, d);
+    }
+    r.simulate();
+    let end = r.clock.end();
+    let pools = r
+        .pools
+        .iter_mut()
+        .map(|p| {
+            p.integrate(end, &r.recorder);
+            performability::Measured {
+                routed: p.routed_measured,
+                good: p.tokens.good(),
+                outstanding_s: p.outstanding_s,
+            }
+        })
+        .collect();
+    (r.finish(), pools)
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -228,7 +262,11 @@ impl<'a> FleetRun<'a> {
             actions: Vec::new(),
             answers: Vec::new(),
             recorder,
-            breakdown: FleetBreakdown::new(fleet),
+            breakdown: FleetBreakdown::new(
+                fleet.regions.iter().map(|r| r.name.clone()).collect(),
+                fleet.models.clone(),
+                fleet.pools.iter().map(|p| (p.region, p.model)).collect(),
+            ),
             slo_windows: SloWindows::new(fleet.slo_window, fleet.slo_target, fleet.failures.len()),
             failures,
             door,
@@ -708,7 +746,7 @@ impl<'a> FleetRun<'a> {
                 cost[i] = (bill.gpu_hours, bill.usd);
             }
         }
-        let groups = breakdown.finish(fleet, &cost, span, recorded.summary.run.drained);
+        let groups = breakdown.finish(&cost, span, recorded.summary.run.drained);
         let mut incidents = failures.summaries();
         let (slo_windows, rows) = slo_windows.finish(end, &mut incidents);
         recorded.slo_windows = rows;
@@ -734,5 +772,93 @@ impl<'a> FleetRun<'a> {
         }
         recorded.summary.backend = "sim".into();
         recorded
+    }
+}
+
+impl FleetRun<'_> {
+    /// A population's request, sent through the front door as `tenant`'s.
+    pub(super) fn knock(&mut self, now: SimTime, sent: Sent, tenant: u32) {
+        let origin = (sent.region * self.fleet.models.len() + sent.model) as u32;
+        let arrival = TenantArrival {
+            at: now,
+            tenant,
+            prompt_tokens: sent.arrival.prompt_tokens,
+            output_tokens: sent.arrival.output_tokens,
+        };
+        self.with_door(now, |door, doorway, recorder, mut sched| {
+            door.arrive(now, arrival, origin, doorway, recorder, &mut sched)
+        });
+    }
+
+    /// One of the front door's own events (a retry, a client's timeout).
+    pub(super) fn door_event(&mut self, now: SimTime, event: door::Event) {
+        self.with_door(now, |door, doorway, recorder, mut sched| {
+            door.handle(now, event, doorway, recorder, &mut sched)
+        });
+    }
+
+    /// Runs `f` on the front door, then carries out what it asked.
+    fn with_door(
+        &mut self,
+        now: SimTime,
+        f: impl FnOnce(
+            &mut crate::sim::frontdoor::FrontDoor<'_>,
+            &mut Doorway,
+            &mut crate::metrics::Recorder,
+            &mut dyn FnMut(SimTime, door::Event),
+        ),
+    ) {
+        let Some(door) = self.door.as_mut() else { return };
+        let mut doorway = std::mem::take(&mut self.doorway);
+        doorway.kv_used_blocks = self.totals.load.kv_used_blocks;
+        let clock = &mut self.clock;
+        f(door, &mut doorway, &mut self.recorder, &mut |at, e| clock.schedule(at, Event::FrontDoor(e)));
+        for asked in doorway.asked.drain(..) {
+            match asked {
+                Asked::Submit { input, origin } => {
+                    let models = self.fleet.models.len();
+                    let (region, model) = (origin as usize / models, origin as usize % models);
+                    self.dispatch(now, input, region, model);
+                }
+                Asked::Cancel { request } => self.cancel(now, request),
+            }
+        }
+        self.doorway = doorway;
+    }
+
+    /// Stops `request` wherever it is: on its way, it is answered
+    /// `cancelled` now; in its pool, the core answers it.
+    fn cancel(&mut self, now: SimTime, request: RequestId) {
+        match self.placed.get(&request.0).copied() {
+            Some(Placed::Travelling { slot }) => {
+                let Some((pool, input)) = self.travelling.remove(slot) else { return };
+                self.in_transit -= 1;
+                self.placed.remove(&request.0);
+                let sent = self.crossing.remove(&request.0).map_or(now, |c| c.sent);
+                self.answers.push((pool, request, Outcome::Cancelled, refused(sent, &input), false));
+            }
+            Some(Placed::InPool { pool }) => {
+                self.touch(now, pool, |run| run.input(now, pool, Input::Cancel { request }))
+            }
+            None => {}
+        }
+    }
+
+    /// The front door's view of an answer reaching its user: when its
+    /// attempt reached the gateway, or None when it is not terminal (a
+    /// preempted request, requeued).
+    pub(super) fn door_answer(
+        &mut self,
+        now: SimTime,
+        request: RequestId,
+        outcome: Outcome,
+        served: &Served,
+        transient: bool,
+    ) -> Option<SimTime> {
+        let Some(door) = self.door.as_mut() else { return Some(served.arrived) };
+        self.placed.remove(&request.0);
+        let clock = &mut self.clock;
+        let mut sched = |at, e| clock.schedule(at, Event::FrontDoor(e));
+        door.on_response(now, request, outcome, served, transient, &mut sched)
     }
 }

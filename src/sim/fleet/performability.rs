@@ -43,26 +43,34 @@
 //! (run in parallel), and nothing per request beyond a level run's own.
 
 use super::failures::drawn;
-use super::FleetRun;
 use crate::engine::RngStreams;
 use crate::metrics::performability::{CapacityLevel, FailureCounts, PerformabilitySummary, PoolPerformability};
 use crate::metrics::recorder::Recorded;
 use crate::model::failure::{Interval, PoolFailures};
-use crate::scenario::{FleetConfig, FleetPool, RunConfig, Scenario};
+use crate::scenario::{FleetConfig, FleetPool, RunConfig};
 use crate::sim::limits;
 use crate::time::{SimDuration, SimTime};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 
+/// One request-level run of a fleet at one capacity level: the fleet, the
+/// run, and the replicas held down per pool; its report and what each pool
+/// measured.
+pub(super) type CapacityLevelRun<'a> =
+    dyn Fn(&FleetConfig, &RunConfig, &[u32]) -> (Recorded, Vec<Measured>) + Sync + 'a;
+
 /// Runs `fleet` over `run` by performability decomposition, each capacity
 /// level for `level_run`: the report is that of the run with every pool
 /// at its most replicas up, with the `fleet.performability` section.
+/// `capacity_level(steady, level, down)` is one request-level run of the
+/// fleet `steady` over `level` with `down[p]` replicas of pool `p` held
+/// down (the driver's, so this module needs nothing of it but this).
 pub(super) fn run(
-    scenario: &Scenario,
     fleet: &FleetConfig,
     seed: u64,
     run: &RunConfig,
     level_run: SimDuration,
+    capacity_level: &CapacityLevelRun<'_>,
 ) -> Recorded {
     let streams = RngStreams::new(seed);
     // The resolver gives a fleet with random failures a duration.
@@ -81,21 +89,8 @@ pub(super) fn run(
     let mut measured: Vec<(Recorded, Vec<Measured>)> = (0..runs)
         .into_par_iter()
         .map(|j| {
-            let mut r = FleetRun::new(scenario, &steady, seed, &level);
-            for (p, h) in histories.iter().enumerate() {
-                r.hold_down(p as u32, h.replicas - h.level(j).0);
-            }
-            r.simulate();
-            let end = r.clock.end();
-            let pools = r
-                .pools
-                .iter_mut()
-                .map(|p| {
-                    p.integrate(end, &r.recorder);
-                    Measured { routed: p.routed_measured, good: p.tokens.good(), outstanding_s: p.outstanding_s }
-                })
-                .collect();
-            (r.finish(), pools)
+            let down: Vec<u32> = histories.iter().map(|h| h.replicas - h.level(j).0).collect();
+            capacity_level(&steady, &level, &down)
         })
         .collect();
     let per_pool: Vec<Vec<&Measured>> =
@@ -109,13 +104,13 @@ pub(super) fn run(
 }
 
 /// What a level run measured of one pool.
-struct Measured {
+pub(super) struct Measured {
     /// Requests routed to it that arrived in the measured interval.
-    routed: u64,
+    pub(super) routed: u64,
     /// Of those, completed within every SLO target.
-    good: u64,
+    pub(super) good: u64,
     /// ∫ requests held dt over the measured interval.
-    outstanding_s: f64,
+    pub(super) outstanding_s: f64,
 }
 
 /// One pool's failures over the horizon, as capacity levels.

@@ -1,4 +1,4 @@
-//! Humane sizes and bandwidths for distribution scenarios: `"140GB"`,
+//! Humane sizes and bandwidths for distribution scenarios and cold starts: `"140GB"`,
 //! `"256MiB"`, `"25Gbps"`, `"3.125GB/s"`.
 //!
 //! Why a unit is required: a bare `25` could be bits or bytes, giga or gibi,
