@@ -46,12 +46,19 @@ impl HolderSet {
     /// lowest index; None if every holder's load exceeds it.
     pub(super) fn least_within(&self, loads: &LoadIndex, limit: u64) -> Option<usize> {
         match self {
-            HolderSet::Few(list) => list
-                .iter()
-                .map(|&i| (loads.load(i as usize), i))
-                .min()
-                .filter(|&(load, _)| load <= limit)
-                .map(|(_, i)| i as usize),
+            HolderSet::Few(list) => {
+                // The list is by index, so the first holder at the least
+                // load is the tie-break's: one compare per holder.
+                let (&first, rest) = list.split_first()?;
+                let (mut least, mut at) = (loads.load(first as usize), first);
+                for &i in rest {
+                    let load = loads.load(i as usize);
+                    if load < least {
+                        (least, at) = (load, i);
+                    }
+                }
+                (least <= limit).then_some(at as usize)
+            }
             HolderSet::Many { members, .. } => loads.least_within(members, limit),
         }
     }
