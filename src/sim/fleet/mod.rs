@@ -741,10 +741,11 @@ impl<'a> FleetRun<'a> {
         let mut cost: Vec<(f64, f64)> = summaries.iter().map(|p| (p.llm.cost.gpu_hours, p.llm.cost.usd)).collect();
         // An autoscaled pool's section describes its every slot; what it
         // billed is its nodes' time from provisioning to release.
-        for bill in autoscaling.iter().flat_map(|a| &a.pools) {
-            if let Some(i) = summaries.iter().position(|p| bill.pool == format!("{}/{}", p.region, p.model)) {
-                cost[i] = (bill.gpu_hours, bill.usd);
-            }
+        // Bills come per autoscaled pool in the scenario's order; matched by
+        // index, as two pools may serve one model in one region.
+        let autoscaled = fleet.pools.iter().enumerate().filter(|(_, p)| p.autoscale.is_some()).map(|(i, _)| i);
+        for (i, bill) in autoscaled.zip(autoscaling.iter().flat_map(|a| &a.pools)) {
+            cost[i] = (bill.gpu_hours, bill.usd);
         }
         let groups = breakdown.finish(&cost, span, recorded.summary.run.drained);
         let mut incidents = failures.summaries();
