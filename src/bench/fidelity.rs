@@ -19,7 +19,10 @@
 //! files measured another way.
 
 use super::{BenchRow, Expressed};
-use crate::scenario;
+use crate::model::engine_step::Parallelism;
+use crate::model::profile::CalibratedProfile;
+use crate::model::step::StepModel;
+use crate::scenario::{self, Serving};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -123,20 +126,46 @@ pub fn scenario_text(
     )
 }
 
-/// Simulates one row, or says why it cannot. `calibrated` names the
-/// calibrated profile; by default `<gpu>-engines` when it exists (the
-/// shipped engine coefficients), else the roofline.
-pub fn simulate(row: &BenchRow, profiles: &Path, calibrated: Option<&str>, run: Replay) -> Result<Prediction, String> {
+/// What prices a row's steps: a calibrated profile found by name under
+/// `profiles/calibrated/` (the scenario names it, as a user's would), or
+/// one held in memory (a fit's candidate coefficients), installed in the
+/// loaded scenario through the same [`StepModel::for_engine`] the loader
+/// calls.
+#[derive(Debug, Clone, Copy)]
+pub enum Pricing<'a> {
+    /// By name; None: `<gpu>-engines` when it exists, else the roofline.
+    Named(Option<&'a str>),
+    InMemory(&'a CalibratedProfile),
+}
+
+/// Simulates one row, or says why it cannot.
+pub fn simulate(row: &BenchRow, profiles: &Path, pricing: Pricing, run: Replay) -> Result<Prediction, String> {
     let (gpu, model, engine) = match row.expressed(profiles) {
         Expressed::Yes { gpu, model, engine } => (gpu, model, engine),
         Expressed::Not(why) => return Err(why),
     };
-    let default = format!("{gpu}-engines");
-    let calibrated = calibrated
-        .or_else(|| profiles.join("calibrated").join(format!("{default}.toml")).is_file().then_some(&*default));
-    let text = scenario_text(row, (&gpu, &model, &engine), profiles, calibrated, run);
     let path = profiles.join(format!("bench-line-{}.toml", row.line));
-    let s = scenario::from_text(&text, &path, &[]).map_err(|e| format!("scenario: {e}"))?;
+    let load = |text: &str| scenario::from_text(text, &path, &[]).map_err(|e| format!("scenario: {e}"));
+    let s = match pricing {
+        Pricing::Named(calibrated) => {
+            let default = format!("{gpu}-engines");
+            let calibrated = calibrated
+                .or_else(|| profiles.join("calibrated").join(format!("{default}.toml")).is_file().then_some(&*default));
+            load(&scenario_text(row, (&gpu, &model, &engine), profiles, calibrated, run))?
+        }
+        Pricing::InMemory(profile) => {
+            // Loaded unpriced and as one expert group (expert parallelism
+            // is the step model's alone), then priced with the split.
+            let unpriced = BenchRow { moe_ep: 1, ..row.clone() };
+            let mut s = load(&scenario_text(&unpriced, (&gpu, &model, &engine), profiles, None, run))?;
+            let Serving::Llm(pool) = &mut s.serving else { return Err("the scenario ran no LLM replica".into()) };
+            let ep = row.moe_ep.max(1);
+            let parallel = Parallelism { tp: row.tp, moe_tp: row.tp / ep, moe_ep: ep };
+            pool.step = StepModel::for_engine(&pool.gpu, &pool.model, parallel, Some(profile), &engine)
+                .map_err(|e| format!("calibrated: {e}"))?;
+            s
+        }
+    };
     let summary = crate::sim::run(&s).summary;
     let llm = summary.llm.as_ref().ok_or("the scenario ran no LLM replica")?;
     if llm.ttft.count == 0 || llm.tpot.count == 0 {
@@ -147,12 +176,12 @@ pub fn simulate(row: &BenchRow, profiles: &Path, calibrated: Option<&str>, run: 
 
 /// Every row, in parallel, results in file order.
 /// `profiles` is made absolute first: each row's scenario names it.
-pub fn run_all(rows: &[BenchRow], profiles: &Path, calibrated: Option<&str>, run: Replay) -> Vec<RowOutcome> {
+pub fn run_all(rows: &[BenchRow], profiles: &Path, pricing: Pricing, run: Replay) -> Vec<RowOutcome> {
     let profiles = profiles.canonicalize().unwrap_or_else(|_| profiles.to_path_buf());
     rows.par_iter()
         .map(|row| RowOutcome {
             row: row.clone(),
-            predicted: simulate(row, &profiles, calibrated, run).map_err(|why| why.replace('\n', "; ")),
+            predicted: simulate(row, &profiles, pricing, run).map_err(|why| why.replace('\n', "; ")),
         })
         .collect()
 }

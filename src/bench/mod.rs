@@ -34,6 +34,7 @@
 //! ([`Expressed::Not`]); nothing is dropped silently.
 
 pub mod fidelity;
+pub mod fit;
 
 use std::path::Path;
 

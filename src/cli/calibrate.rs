@@ -4,12 +4,16 @@
 //! measured (`sweep.json`), the points, the fit's errors and a
 //! measured-vs-predicted plot. `--refit sweep.json` fits a saved sweep
 //! again, with no device: device time is scarce, fitting is not.
+//! `--benchmarks FILE.csv` fits the engine step model to measured serving
+//! runs instead ([`servesim::bench::fit`]), and reports the fit the way
+//! `servesim fidelity --benchmarks` reports a profile.
 
 use super::backend::ExecutorFlags;
-use super::flags::ProfilesFlag;
+use super::flags::{ProfilesFlag, ReplayFlags};
 use super::Failure;
 use anyhow::anyhow;
 use clap::Args;
+use servesim::bench::{self, fidelity, fit};
 use servesim::core::llm::StepShape;
 use servesim::live::calibrate::{self, Point, Sweep};
 use servesim::live::{self, Backend};
@@ -21,11 +25,25 @@ use std::process::ExitCode;
 #[derive(Args, Debug)]
 pub struct CalibrateArgs {
     /// Executor to measure.
-    #[arg(long, value_enum, required_unless_present = "refit")]
+    #[arg(long, value_enum, required_unless_present_any = ["refit", "benchmarks"])]
     backend: Option<Backend>,
     /// Fit a saved sweep (a calibration report's sweep.json) again instead of measuring: no device needed.
     #[arg(long, value_name = "SWEEP_JSON", conflicts_with = "backend")]
     refit: Option<PathBuf>,
+    /// Fit the engine step model to measured serving runs (aiconfigurator silicon CSV, as `servesim fidelity
+    /// --benchmarks` reads): every engine with rows on --gpu gets its [engines.<kind>] table. No device needed.
+    #[arg(long, value_name = "FILE.csv", conflicts_with_all = ["backend", "refit"])]
+    benchmarks: Option<PathBuf>,
+    /// With --benchmarks: the calibrated profile (in <profiles>/calibrated/) the fit starts from and keeps
+    /// the other tables of. Default: <gpu>-engines when it exists, else a neutral start.
+    #[arg(long, value_name = "NAME", requires = "benchmarks")]
+    start: Option<String>,
+    /// With --benchmarks: rounds of the fit at most (each simulates the file about 12 times).
+    #[arg(long, value_name = "N", default_value_t = 8, requires = "benchmarks",
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    rounds: u32,
+    #[command(flatten)]
+    replay: ReplayFlags,
     /// The GPU profile (in <profiles>/gpus/) the calibration replaces datasheet values of.
     #[arg(long, value_name = "NAME", default_value = "h100-sxm")]
     gpu: String,
@@ -172,6 +190,9 @@ pub fn calibrate(args: CalibrateArgs) -> Result<ExitCode, Failure> {
     report::check_out(&dir)?;
     let profiles = args.profiles.lookup()?;
     let gpu: GpuProfile = profiles.find(&args.gpu).map_err(Failure::input)?;
+    if let Some(file) = &args.benchmarks {
+        return benchmarks(file, &args, &gpu.name, &dir);
+    }
     let sweep = match (&args.refit, args.backend) {
         (Some(path), _) => load_sweep(path)?,
         (None, Some(backend @ (Backend::Cpu | Backend::Cuda))) => measure(&args, backend)?,
@@ -278,6 +299,85 @@ pub fn calibrate(args: CalibrateArgs) -> Result<ExitCode, Failure> {
         ("measured_vs_predicted.svg", svg.into_bytes()),
     ];
     let dir = report::write_files(&dir, &files)?;
+    say!("report: {}", dir.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--benchmarks`: fit every engine's table to the measured rows on `gpu`.
+fn benchmarks(file: &Path, args: &CalibrateArgs, gpu: &str, dir: &Path) -> Result<ExitCode, Failure> {
+    let rows = bench::read(file).map_err(Failure::input)?;
+    let folder = args.profiles.folder();
+    let default = format!("{gpu}-engines");
+    let start = match &args.start {
+        Some(name) => servesim::model::profile::find::<CalibratedProfile>(folder, name).map_err(Failure::input)?,
+        None => servesim::model::profile::find::<CalibratedProfile>(folder, &default)
+            .unwrap_or_else(|_| CalibratedProfile { gpu: gpu.to_string(), ..CalibratedProfile::default() }),
+    };
+    if start.gpu != gpu {
+        return Err(Failure::input(anyhow!(
+            "--start {}: a profile for gpu `{}`, not `{gpu}`\n  hint: start from a profile of the GPU being fitted",
+            start.name,
+            start.gpu
+        )));
+    }
+    let run = args.replay.replay();
+    say!(
+        "fitting the engine step model on {gpu} to {} ({} rows), {} rounds at most",
+        file.display(),
+        rows.len(),
+        args.rounds
+    );
+    let fitted = fit::fit(&rows, folder, &start, run, args.rounds, |round, r| {
+        let each: Vec<String> = r.objective.iter().map(|(e, o)| format!("{e} {:.4}", o)).collect();
+        say!("  round {round}: mean |TPOT error| + {} |TTFT error|: {}", fit::TTFT_WEIGHT, each.join(", "));
+    })
+    .map_err(Failure::input)?;
+    let fitted_rows: Vec<&fidelity::RowOutcome> = fitted.outcomes.iter().filter(|o| o.predicted.is_ok()).collect();
+    let per_engine: Vec<String> = fitted
+        .profile
+        .engines
+        .keys()
+        .filter_map(|e| {
+            let a = fidelity::Accuracy::of(fitted_rows.iter().copied().filter(|o| &o.row.backend == e));
+            (a.rows > 0)
+                .then(|| format!("{e} {:.1}/{:.1}% ({} rows)", a.tpot_mape * 100.0, a.ttft_mape * 100.0, a.rows))
+        })
+        .collect();
+    let name = file.file_name().map_or("benchmarks".into(), |n| n.to_string_lossy().into_owned());
+    let mut profile = fitted.profile;
+    profile.source = format!(
+        "servesim calibrate --benchmarks {name}: {} rounds over {} simulated rows on {gpu}; TPOT/TTFT MAPE {}",
+        fitted.rounds.len(),
+        fitted_rows.len(),
+        per_engine.join(", ")
+    );
+    let body = toml::to_string(&profile).map_err(|e| Failure::failed(anyhow!("encoding the profile: {e}")))?;
+    let text = format!("{PROFILE_HEADER}\n{body}");
+    report::write_file_atomic(&args.out, text.as_bytes())
+        .map_err(|e| Failure::failed(anyhow!("writing {}: {e}", args.out.display())))?;
+    CalibratedProfile::load(&args.out)
+        .map_err(|e| Failure::failed(anyhow!("the written profile does not load: {e}")))?;
+    let stem = args.out.file_stem().map_or(String::new(), |s| s.to_string_lossy().into_owned());
+    let md = fidelity::markdown(&fitted.outcomes, &file.display().to_string(), Some(&stem));
+    let all = fidelity::Accuracy::of(&fitted.outcomes);
+    say!(
+        "fitted: TPOT MAPE {:.1}%, TTFT MAPE {:.1}% over {} rows ({})",
+        all.tpot_mape * 100.0,
+        all.ttft_mape * 100.0,
+        all.rows,
+        per_engine.join(", ")
+    );
+    let groups = md.lines().skip_while(|l| !l.starts_with("| group")).take_while(|l| l.starts_with('|'));
+    for line in groups {
+        say!("{line}");
+    }
+    say!("profile: {}", args.out.display());
+    let files = vec![
+        ("fidelity.md", md.into_bytes()),
+        ("fidelity.csv", fidelity::csv(&fitted.outcomes).into_bytes()),
+        ("profile.toml", text.into_bytes()),
+    ];
+    let dir = report::write_files(dir, &files)?;
     say!("report: {}", dir.display());
     Ok(ExitCode::SUCCESS)
 }

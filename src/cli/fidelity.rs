@@ -5,6 +5,7 @@
 //! compared, per row and per engine/model/precision/tp group.
 
 use super::backend::ExecutorFlags;
+use super::flags::ReplayFlags;
 use super::{Failure, ScenarioFlags};
 use anyhow::anyhow;
 use clap::Args;
@@ -28,18 +29,8 @@ pub struct FidelityArgs {
     /// batch_size, tp_size, silicon_ttft_ms, silicon_tpot_ms, ...): simulate every row instead of a live run.
     #[arg(long, value_name = "FILE.csv", conflicts_with = "scenario")]
     benchmarks: Option<PathBuf>,
-    /// With --benchmarks: measured requests each client sends (the benchmark's num_prompts / concurrency).
-    /// Default: 20, as aiconfigurator's aiperf script.
-    #[arg(long, value_name = "N", requires = "benchmarks", value_parser = clap::value_parser!(u32).range(1..))]
-    requests_per_client: Option<u32>,
-    /// With --benchmarks: unmeasured warm-up requests per client before the measured ones. Default: 2, as
-    /// aiconfigurator's aiperf script.
-    #[arg(long, value_name = "N", requires = "benchmarks")]
-    warmup_per_client: Option<u32>,
-    /// With --benchmarks: serve with the engines' shipped limits, not the ones aiconfigurator's generated
-    /// benchmark configurations set (max sequences = clients, max batched tokens = clients + isl + 1500).
-    #[arg(long, requires = "benchmarks")]
-    engine_defaults: bool,
+    #[command(flatten)]
+    replay: ReplayFlags,
     /// Executor for the live run.
     #[arg(long, value_enum, default_value = "cuda")]
     backend: Backend,
@@ -151,13 +142,9 @@ fn benchmarks(file: &Path, args: &FidelityArgs) -> Result<ExitCode, Failure> {
     let stem = file.file_stem().map_or("benchmarks".into(), |s| s.to_string_lossy().into_owned());
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("reports").join(format!("{stem}-fidelity")));
     report::check_out(&out)?;
-    let defaults = fidelity::Replay::default();
-    let run = fidelity::Replay {
-        requests_per_client: args.requests_per_client.unwrap_or(defaults.requests_per_client),
-        warmup_per_client: args.warmup_per_client.unwrap_or(defaults.warmup_per_client),
-        generated_limits: !args.engine_defaults,
-    };
-    let outcomes = fidelity::run_all(&rows, args.flags.profiles.folder(), calibrated.as_deref(), run);
+    let run = args.replay.replay();
+    let outcomes =
+        fidelity::run_all(&rows, args.flags.profiles.folder(), fidelity::Pricing::Named(calibrated.as_deref()), run);
     let md = fidelity::markdown(&outcomes, &file.display().to_string(), calibrated.as_deref());
     let files = vec![("fidelity.md", md.clone().into_bytes()), ("fidelity.csv", fidelity::csv(&outcomes).into_bytes())];
     let dir = report::write_files(&out, &files)?;

@@ -1,10 +1,11 @@
 //! Flags shared by the subcommands: the thread count (every subcommand),
 //! for those that read scenarios the seed, key overrides and quiet output,
-//! and for those that load serving scenarios the work limit and a
-//! profiles folder.
+//! for those that load serving scenarios the work limit and a profiles
+//! folder, and for those that replay measured benchmarks how they were run.
 
 use super::failure::Failure;
 use clap::Args;
+use servesim::bench::fidelity::Replay;
 use servesim::model::profile_lookup::ProfileLookup;
 use servesim::plan::source::Source;
 use servesim::scenario::Scenario;
@@ -42,6 +43,35 @@ impl ProfilesFlag {
     pub(super) fn lookup(&self) -> Result<ProfileLookup, Failure> {
         let user = self.dir()?.map(Path::to_path_buf);
         Ok(ProfileLookup::new(user.into_iter().chain([PathBuf::from("profiles")])))
+    }
+}
+
+/// How measured benchmark rows were run (`fidelity` and `calibrate`
+/// with `--benchmarks`): aiconfigurator's aiperf run unless told.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ReplayFlags {
+    /// With --benchmarks: measured requests each client sends (the benchmark's num_prompts / concurrency).
+    /// Default: 20, as aiconfigurator's aiperf script.
+    #[arg(long, value_name = "N", requires = "benchmarks", value_parser = clap::value_parser!(u32).range(1..))]
+    requests_per_client: Option<u32>,
+    /// With --benchmarks: unmeasured warm-up requests per client before the measured ones. Default: 2, as
+    /// aiconfigurator's aiperf script.
+    #[arg(long, value_name = "N", requires = "benchmarks")]
+    warmup_per_client: Option<u32>,
+    /// With --benchmarks: serve with the engines' shipped limits, not the ones aiconfigurator's generated
+    /// benchmark configurations set (max sequences = clients, max batched tokens = clients + isl + 1500).
+    #[arg(long, requires = "benchmarks")]
+    engine_defaults: bool,
+}
+
+impl ReplayFlags {
+    pub(super) fn replay(&self) -> Replay {
+        let defaults = Replay::default();
+        Replay {
+            requests_per_client: self.requests_per_client.unwrap_or(defaults.requests_per_client),
+            warmup_per_client: self.warmup_per_client.unwrap_or(defaults.warmup_per_client),
+            generated_limits: !self.engine_defaults,
+        }
     }
 }
 

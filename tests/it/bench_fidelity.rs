@@ -52,8 +52,8 @@ fn rows_map_to_profiles_or_say_why_not() {
     assert!(why(5).contains("tgi"));
 
     let run = fidelity::Replay { requests_per_client: 2, warmup_per_client: 1, generated_limits: true };
-    let once = fidelity::run_all(&rows, &profiles(), None, run);
-    let again = fidelity::run_all(&rows, &profiles(), None, run);
+    let once = fidelity::run_all(&rows, &profiles(), fidelity::Pricing::Named(None), run);
+    let again = fidelity::run_all(&rows, &profiles(), fidelity::Pricing::Named(None), run);
     assert_eq!(fidelity::csv(&once), fidelity::csv(&again), "same rows, same bytes");
     assert!(once[0].predicted.is_ok() && once[1].predicted.is_ok(), "{:?}", once[1].predicted);
     assert!(once[3].predicted.is_ok(), "the MoE row with moe_ep = 4 runs: {:?}", once[3].predicted);

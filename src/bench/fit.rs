@@ -1,0 +1,369 @@
+//! Fitting the engine step model's coefficients to measured benchmark rows
+//! (`servesim calibrate --benchmarks`).
+//!
+//! Why it can be fitted through the simulator itself: in a closed loop
+//! with zero think time every request is sent at the end of a step, so
+//! which tokens run in which step (the schedule) does not depend on how
+//! long the steps take, and a step's time is a sum of coefficients times
+//! the step's physical quantities ([`crate::model::engine_step`]), except
+//! the larger of streaming the weights and the GEMM FLOPs. A row's mean
+//! TTFT and TPOT are therefore, while no step changes which of those two
+//! binds, linear and homogeneous in the coefficients: `P(θ) = J θ`, with
+//! `J` the derivative. The fit measures `J` by simulating every row once
+//! per coefficient, that coefficient nudged (a forward difference, exact
+//! while no step changes regime), solves the linearised problem, simulates
+//! the solution, and keeps it only when the simulated error went down (it
+//! halves the move otherwise). No side model stands in for the simulator:
+//! the error the fit reports is the error `servesim fidelity` reports with
+//! the written profile.
+//!
+//! The objective is the acceptance a planner reads, per engine:
+//! `Σ |TPOT error| + ½ Σ |TTFT error|` (relative errors, so the fit aims at
+//! TPOT twice as tight as TTFT). The linearised problem is solved by
+//! iteratively reweighted least squares, each coefficient held at its
+//! physical bound (an inverse efficiency `>= 1`, a CPU time `>= 0`) by
+//! projected coordinate descent, in units of its starting value.
+//!
+//! Costs: each round simulates the file `2 + coefficients` times (about
+//! 12); a round on aiconfigurator's 647 H100 runs takes seconds.
+
+use super::fidelity::{self, Accuracy, Pricing, Replay, RowOutcome};
+use super::{BenchRow, Expressed};
+use crate::model::coefficients::EngineCoefficients;
+use crate::model::precision::Dtype;
+use crate::model::profile::{self, CalibratedProfile, ModelProfile};
+use crate::time::SimDuration;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// Weight of a TTFT error against a TPOT error in the objective.
+pub const TTFT_WEIGHT: f64 = 0.5;
+
+/// One fitted coefficient of an engine's table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Knob {
+    StepCpu,
+    SeqCpu,
+    RequestOverhead,
+    AllreduceHop,
+    WeightStream,
+    Gemm(Dtype),
+    Kv,
+    Attention,
+    Nvlink,
+}
+
+impl Knob {
+    /// The key in a calibrated profile's `[engines.<kind>]` table.
+    pub fn key(self) -> String {
+        match self {
+            Knob::StepCpu => "step_cpu".into(),
+            Knob::SeqCpu => "seq_cpu".into(),
+            Knob::RequestOverhead => "request_overhead".into(),
+            Knob::AllreduceHop => "allreduce_hop_latency".into(),
+            Knob::WeightStream => "weight_stream_inefficiency".into(),
+            Knob::Gemm(d) => format!("gemm_inefficiency.{}", d.name()),
+            Knob::Kv => "kv_inefficiency".into(),
+            Knob::Attention => "attention_inefficiency".into(),
+            Knob::Nvlink => "nvlink_inefficiency".into(),
+        }
+    }
+
+    /// Seconds for CPU times, the factor for inefficiencies.
+    pub fn get(self, c: &EngineCoefficients) -> f64 {
+        match self {
+            Knob::StepCpu => c.step_cpu.as_secs_f64(),
+            Knob::SeqCpu => c.seq_cpu.as_secs_f64(),
+            Knob::RequestOverhead => c.request_overhead.as_secs_f64(),
+            Knob::AllreduceHop => c.allreduce_hop_latency.as_secs_f64(),
+            Knob::WeightStream => c.weight_stream_inefficiency,
+            Knob::Gemm(d) => c.gemm(d),
+            Knob::Kv => c.kv_inefficiency,
+            Knob::Attention => c.attention_inefficiency,
+            Knob::Nvlink => c.nvlink_inefficiency,
+        }
+    }
+
+    /// Sets the value, clamped to the bound (CPU times to whole nanoseconds).
+    pub fn set(self, c: &mut EngineCoefficients, v: f64) {
+        let v = v.max(self.lower());
+        let time = || SimDuration::from_secs_f64(v);
+        match self {
+            Knob::StepCpu => c.step_cpu = time(),
+            Knob::SeqCpu => c.seq_cpu = time(),
+            Knob::RequestOverhead => c.request_overhead = time(),
+            Knob::AllreduceHop => c.allreduce_hop_latency = time(),
+            Knob::WeightStream => c.weight_stream_inefficiency = v,
+            Knob::Gemm(d) => {
+                c.gemm_inefficiency.insert(d, v);
+            }
+            Knob::Kv => c.kv_inefficiency = v,
+            Knob::Attention => c.attention_inefficiency = v,
+            Knob::Nvlink => c.nvlink_inefficiency = v,
+        }
+    }
+
+    /// The physical bound: no CPU time below zero, no kernel above peak.
+    pub fn lower(self) -> f64 {
+        if self.is_time() {
+            0.0
+        } else {
+            1.0
+        }
+    }
+
+    fn is_time(self) -> bool {
+        matches!(self, Knob::StepCpu | Knob::SeqCpu | Knob::RequestOverhead | Knob::AllreduceHop)
+    }
+
+    /// The unit the solver moves this knob in, and its difference step: a
+    /// twentieth of its value, or a floor of the size such a cost has.
+    fn scale(self, v: f64) -> f64 {
+        let floor = match self {
+            Knob::StepCpu => 100e-6,
+            Knob::SeqCpu => 5e-6,
+            Knob::RequestOverhead => 5e-3,
+            Knob::AllreduceHop => 1e-6,
+            _ => 1.0,
+        };
+        v.max(floor)
+    }
+}
+
+/// The knobs fitted for an engine whose rows serve weights in `formats`.
+pub fn knobs(formats: &BTreeSet<Dtype>) -> Vec<Knob> {
+    let mut all = vec![Knob::StepCpu, Knob::SeqCpu, Knob::RequestOverhead, Knob::AllreduceHop, Knob::WeightStream];
+    all.extend(formats.iter().map(|&d| Knob::Gemm(d)));
+    all.extend([Knob::Kv, Knob::Attention, Knob::Nvlink]);
+    all
+}
+
+/// Where a fit starts for an engine that the starting profile has no
+/// table for: CPU times of the size the measured engines show and kernels
+/// at 80% of peak (the fit moves every one of them).
+pub fn neutral_start() -> EngineCoefficients {
+    EngineCoefficients {
+        step_cpu: SimDuration::from_millis(1),
+        seq_cpu: SimDuration::from_secs_f64(20e-6),
+        request_overhead: SimDuration::from_millis(20),
+        allreduce_hop_latency: SimDuration::from_secs_f64(5e-6),
+        weight_stream_inefficiency: 1.25,
+        gemm_inefficiency: BTreeMap::from([(Dtype::Bf16, 1.25)]),
+        kv_inefficiency: 1.25,
+        attention_inefficiency: 1.25,
+        nvlink_inefficiency: 1.25,
+    }
+}
+
+/// A knob and, per row, the derivatives of the row's mean TTFT and TPOT
+/// (ms) by it; None for another engine's row or one not simulated.
+type Column = (Knob, Vec<Option<(f64, f64)>>);
+
+/// One round of the fit, as reported.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Round {
+    /// The objective per engine after the round (mean per row).
+    pub objective: BTreeMap<String, f64>,
+}
+
+/// A finished fit.
+#[derive(Debug, Clone)]
+pub struct Fitted {
+    /// The starting profile with every fitted engine's table replaced.
+    pub profile: CalibratedProfile,
+    /// Every row as the fitted profile predicts it (file order).
+    pub outcomes: Vec<RowOutcome>,
+    pub rounds: Vec<Round>,
+}
+
+/// Why a file cannot be fitted.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FitError {
+    #[error("no row of the file can be simulated on gpu `{gpu}`{why}")]
+    NoRows { gpu: String, why: String },
+    #[error("model profile `{model}`: {message}")]
+    Model { model: String, message: String },
+}
+
+/// Fits every engine with simulated rows on `start.gpu`, `rounds` rounds
+/// at most; `progress` hears each round.
+pub fn fit(
+    rows: &[BenchRow],
+    profiles: &Path,
+    start: &CalibratedProfile,
+    run: Replay,
+    rounds: u32,
+    mut progress: impl FnMut(usize, &Round),
+) -> Result<Fitted, FitError> {
+    let gpu = start.gpu.clone();
+    let ours: Vec<BenchRow> = rows
+        .iter()
+        .filter(|r| matches!(r.expressed(profiles), Expressed::Yes { gpu: g, .. } if g == gpu))
+        .cloned()
+        .collect();
+    if ours.is_empty() {
+        let first = rows.iter().find_map(|r| match r.expressed(profiles) {
+            Expressed::Not(why) => Some(format!(" (line {}: {why})", r.line)),
+            Expressed::Yes { .. } => None,
+        });
+        return Err(FitError::NoRows { gpu, why: first.unwrap_or_default() });
+    }
+    let mut formats: BTreeMap<String, BTreeSet<Dtype>> = BTreeMap::new();
+    for r in &ours {
+        let model = r.model_profile();
+        let m: ModelProfile = profile::find(profiles, &model)
+            .map_err(|e| FitError::Model { model: model.clone(), message: e.to_string() })?;
+        formats.entry(r.backend.clone()).or_insert_with(|| BTreeSet::from([Dtype::Bf16]));
+        formats.get_mut(&r.backend).map(|f| f.insert(m.precision_or_uniform().weights));
+    }
+    let mut profile = start.clone();
+    for engine in formats.keys() {
+        profile.engines.entry(engine.clone()).or_insert_with(neutral_start);
+    }
+    let predict = |p: &CalibratedProfile| fidelity::run_all(&ours, profiles, Pricing::InMemory(p), run);
+    let mut now = predict(&profile);
+    let mut done = Vec::new();
+    for round in 0..rounds {
+        let mut jacobian: BTreeMap<String, Vec<Column>> = formats
+            .iter()
+            .map(|(engine, f)| (engine.clone(), knobs(f).into_iter().map(|k| (k, Vec::new())).collect()))
+            .collect();
+        let widest = jacobian.values().map(Vec::len).max().unwrap_or(0);
+        for j in 0..widest {
+            let mut nudged = profile.clone();
+            let mut steps = BTreeMap::new();
+            for (engine, cols) in &jacobian {
+                if let Some((k, _)) = cols.get(j) {
+                    let c = nudged.engines.get_mut(engine).expect("every fitted engine has a table");
+                    let v = k.get(c);
+                    let h = k.scale(v) / 20.0;
+                    k.set(c, v + h);
+                    steps.insert(engine.clone(), k.get(c) - v);
+                }
+            }
+            let moved = predict(&nudged);
+            for (engine, cols) in jacobian.iter_mut() {
+                let (Some((_, col)), Some(&h)) = (cols.get_mut(j), steps.get(engine)) else { continue };
+                *col = ours
+                    .iter()
+                    .zip(now.iter().zip(&moved))
+                    .map(|(r, (a, b))| {
+                        let (Ok(a), Ok(b)) = (&a.predicted, &b.predicted) else { return None };
+                        (&r.backend == engine && h > 0.0)
+                            .then(|| ((b.ttft_ms - a.ttft_ms) / h, (b.tpot_ms - a.tpot_ms) / h))
+                    })
+                    .collect();
+            }
+        }
+        let mut proposal = profile.clone();
+        for (engine, cols) in &jacobian {
+            let c = proposal.engines.get_mut(engine).expect("every fitted engine has a table");
+            let solved = solve(&ours, &now, engine, cols, c);
+            for ((k, _), v) in cols.iter().zip(solved) {
+                k.set(c, v);
+            }
+        }
+        // Keep each engine's move only where it lowered that engine's
+        // simulated objective; halve it otherwise (twice, then stay).
+        let mut next = predict(&proposal);
+        for _ in 0..2 {
+            let worse: Vec<&String> =
+                formats.keys().filter(|e| objective(&next, e) > objective(&now, e) + 1e-12).collect();
+            if worse.is_empty() {
+                break;
+            }
+            for engine in worse {
+                let (from, to) = (&profile.engines[engine], proposal.engines[engine].clone());
+                let halfway = blend(from, &to, &knobs(&formats[engine]));
+                proposal.engines.insert(engine.clone(), halfway);
+            }
+            next = predict(&proposal);
+        }
+        for engine in formats.keys() {
+            if objective(&next, engine) > objective(&now, engine) + 1e-12 {
+                proposal.engines.insert(engine.clone(), profile.engines[engine].clone());
+            }
+        }
+        let gained = formats.keys().any(|e| proposal.engines[e] != profile.engines[e]);
+        if gained {
+            profile = proposal;
+            now = predict(&profile);
+        }
+        let report = Round { objective: formats.keys().map(|e| (e.clone(), objective(&now, e))).collect() };
+        progress(round as usize + 1, &report);
+        done.push(report);
+        if !gained {
+            break;
+        }
+    }
+    Ok(Fitted { outcomes: fidelity::run_all(rows, profiles, Pricing::InMemory(&profile), run), profile, rounds: done })
+}
+
+/// Mean `|TPOT error| + ½ |TTFT error|` over `engine`'s simulated rows.
+pub fn objective(outcomes: &[RowOutcome], engine: &str) -> f64 {
+    let a = Accuracy::of(outcomes.iter().filter(|o| o.row.backend == engine));
+    a.tpot_mape + TTFT_WEIGHT * a.ttft_mape
+}
+
+/// Each knob halfway from `from` to `to`.
+fn blend(from: &EngineCoefficients, to: &EngineCoefficients, knobs: &[Knob]) -> EngineCoefficients {
+    let mut c = from.clone();
+    for k in knobs {
+        k.set(&mut c, 0.5 * (k.get(from) + k.get(to)));
+    }
+    c
+}
+
+/// The linearised fit for one engine: values of `cols`' knobs minimising
+/// the weighted relative errors of `P = J θ` (module doc), from `c`.
+fn solve(rows: &[BenchRow], now: &[RowOutcome], engine: &str, cols: &[Column], c: &EngineCoefficients) -> Vec<f64> {
+    let n = cols.len();
+    let units: Vec<f64> = cols.iter().map(|(k, _)| k.scale(k.get(c))).collect();
+    // One residual line per (row, metric): a . x = 1 in the knobs' units.
+    let mut lines: Vec<(Vec<f64>, f64)> = Vec::new();
+    for (i, (r, o)) in rows.iter().zip(now).enumerate() {
+        if r.backend != engine || o.predicted.is_err() {
+            continue;
+        }
+        let derivative = |metric: fn(&(f64, f64)) -> f64, measured: f64| -> Option<Vec<f64>> {
+            cols.iter().zip(&units).map(|((_, col), u)| col[i].as_ref().map(|d| metric(d) * u / measured)).collect()
+        };
+        if let Some(a) = derivative(|d| d.0, r.ttft_ms) {
+            lines.push((a, TTFT_WEIGHT));
+        }
+        if let Some(a) = derivative(|d| d.1, r.tpot_ms) {
+            lines.push((a, 1.0));
+        }
+    }
+    let lower: Vec<f64> = cols.iter().zip(&units).map(|((k, _), u)| k.lower() / u).collect();
+    let mut x: Vec<f64> = cols.iter().zip(&units).map(|((k, _), u)| k.get(c) / u).collect();
+    let start = x.clone();
+    for _ in 0..60 {
+        // Weighted normal equations of |a.x - 1| at the current residuals,
+        // with a faint pull to the start for knobs no row moves.
+        let mut h = vec![vec![0.0; n]; n];
+        let mut g = vec![0.0; n];
+        for (a, weight) in &lines {
+            let r: f64 = a.iter().zip(&x).map(|(a, x)| a * x).sum::<f64>() - 1.0;
+            let w = weight / r.abs().max(1e-4);
+            for p in 0..n {
+                g[p] += w * a[p];
+                for q in 0..n {
+                    h[p][q] += w * a[p] * a[q];
+                }
+            }
+        }
+        let ridge = 1e-9 * (0..n).map(|p| h[p][p]).fold(0.0, f64::max).max(1e-12);
+        for p in 0..n {
+            h[p][p] += ridge;
+            g[p] += ridge * start[p];
+        }
+        for _ in 0..400 {
+            for p in 0..n {
+                let grad: f64 = (0..n).map(|q| h[p][q] * x[q]).sum::<f64>() - g[p];
+                x[p] = (x[p] - grad / h[p][p]).max(lower[p]);
+            }
+        }
+    }
+    x.iter().zip(&units).map(|(x, u)| x * u).collect()
+}
