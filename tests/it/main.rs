@@ -15,6 +15,7 @@ mod llm_harness;
 
 mod bad_input;
 mod bench_fidelity;
+mod bench_fit;
 mod check_gate;
 mod cli;
 mod compare;
