@@ -191,11 +191,16 @@ fn load_error(dir: &Path, file: &str, text: &str) -> ProfileError {
 fn bad_engine_precision_and_moe_profiles_are_located() {
     let dir = tempfile::tempdir().unwrap();
     let cal = std::fs::read_to_string(profiles().join("calibrated/h100-sxm-engines.toml")).unwrap();
-    let e = load_error(dir.path(), "cal.toml", &cal.replacen("kv_inefficiency = 1.3611", "kv_inefficiency = 0.5", 1));
+    // The first engine table is sglang's; each edit replaces one of its lines.
+    let edit = |prefix: &str, to: &str| {
+        let line = cal.lines().find(|l| l.starts_with(prefix)).expect("the shipped profile has the line");
+        cal.replacen(line, to, 1)
+    };
+    let e = load_error(dir.path(), "cal.toml", &edit("kv_inefficiency = ", "kv_inefficiency = 0.5"));
     let msg = e.to_string();
     assert_eq!(e.key(), "engines.sglang.kv_inefficiency", "{msg}");
     assert!(msg.contains("cal.toml:") && msg.contains(">= 1"), "{msg}");
-    let e = load_error(dir.path(), "cal2.toml", &cal.replacen("{ bf16 = 1.5355 }", "{ fp8 = 1.5 }", 1));
+    let e = load_error(dir.path(), "cal2.toml", &edit("bf16 = ", "fp8 = 1.5"));
     assert_eq!(e.key(), "engines.sglang.gemm_inefficiency.bf16", "{e}");
 
     let qwen = std::fs::read_to_string(profiles().join("models/qwen3-235b-a22b-fp8.toml")).unwrap();
