@@ -72,8 +72,9 @@
 //! closed-loop runs (aiconfigurator's H100 silicon data: vLLM 0.12, SGLang
 //! 0.5, TensorRT-LLM 1.0) in which each term was removed in turn and the
 //! fit re-run; each kept term moved the error measurably. The shipped H100
-//! coefficients (`profiles/calibrated/h100-sxm-engines.toml`) are that
-//! reproduction's fit; servesim cannot fit them itself yet.
+//! coefficients (`profiles/calibrated/h100-sxm-engines.toml`) are fitted to
+//! those runs by `servesim calibrate --benchmarks` ([`crate::bench::fit`]),
+//! through this model and the simulator.
 
 use super::coefficients::EngineCoefficients;
 use super::moe::Moe;
