@@ -11,15 +11,16 @@
 //! | tokens per step | 8,192 (2,048 under 70 GiB) | 8,192 | 8,192 | 8,192 |
 //! | chunked prefill | on | off | on | off |
 //! | KV block (page) | 16 | 16 | 1 | 32 |
-//! | memory rule | 0.9·M − W − 7 GB | same | mfs·M − W | 0.9·(M − W − 9 GB) |
+//! | memory rule | 0.9·M − W − profiled | same | mfs·M − W | 0.9·(M − W − 9 GB) |
 //!
 //! Sources: vLLM `vllm/engine/arg_utils.py` `EngineArgs.get_batch_defaults`
 //! (`vllm serve` on a GPU of >= 70 GiB: 8,192 batched tokens and 1,024
 //! sequences, else 2,048 and 256; V1 always chunks prefills), `CacheConfig`
 //! (`block_size` 16, `gpu_memory_utilization` 0.9; the KV cache gets that
-//! share of memory less weights and the profiled activation peak,
-//! `gpu_worker.determine_available_memory`: 7 GB per GPU here, the
-//! measured KV knee of Qwen3-32B at TP2). V0 (`vllm/core/scheduler.py`)
+//! share of memory less weights and what profiling finds,
+//! `gpu_worker.determine_available_memory`: non-torch memory, the peak of a
+//! forward of `max_num_batched_tokens` tokens and the sampler's logits,
+//! [`vllm_profiled_bytes`]). V0 (`vllm/core/scheduler.py`)
 //! ran whole prompts with a 1% block watermark: the engine-neutral
 //! `continuous` policy (`chunked-prefill` when chunking is asked for).
 //! SGLang `python/sglang/srt/server_args.py` (`chunked_prefill_size` 8,192
@@ -96,7 +97,8 @@ pub(super) fn resolve(
     };
     let memory_bytes = gpu.memory_bytes as f64;
     let weights = model.weight_bytes().div_ceil(u64::from(tp));
-    let kv_bytes = kv_bytes_per_gpu(e, memory_bytes, weights as f64, tp, loc)?;
+    let profiled = vllm_profiled_bytes(model, tp, max_batched_tokens, max_seqs);
+    let kv_bytes = kv_bytes_per_gpu(e, (memory_bytes, weights as f64, profiled), tp, loc)?;
     let per_token = step::kv_bytes_per_token_per_gpu(model, tp).max(1);
     let kv_blocks = match e.kv_blocks {
         Some(0) => {
@@ -213,9 +215,44 @@ fn positive(loc: &Locator, key: &str, n: u32) -> Result<u32, ScenarioError> {
     }
 }
 
+/// What vLLM's memory profiling counts per GPU besides weights and KV
+/// (`vllm/v1/worker/gpu_worker.py` `determine_available_memory`, which
+/// runs `gpu_model_runner.profile_run`): the memory torch does not
+/// allocate (NCCL and cuBLAS workspaces, the CUDA context's share), taken
+/// as [`VLLM_NON_TORCH_BYTES`], plus the peak of the profiling forward of
+/// `max_num_batched_tokens` tokens, whose widest tensors are the MLP's
+/// gate/up output and its activation (3 x the per-GPU intermediate width;
+/// an MoE layer's routed tokens k times over the expert width), plus the
+/// dummy sampler's fp32 logits for `max_num_seqs` rows. The engine's limits
+/// therefore move its KV cache: a benchmark configuration with a small step
+/// budget holds more KV than the shipped defaults.
+fn vllm_profiled_bytes(model: &ModelProfile, tp: u32, tokens: u32, seqs: u32) -> f64 {
+    let width = match model.moe {
+        Some(m) => f64::from(m.experts_per_token) * f64::from(m.expert_intermediate_size),
+        None => f64::from(model.intermediate_size),
+    };
+    let act = model.precision_or_uniform().activations.bytes();
+    let forward = f64::from(tokens) * 3.0 * width / f64::from(tp.max(1)) * act;
+    let logits = f64::from(seqs.min(tokens)) * f64::from(model.vocab_size) * 4.0;
+    VLLM_NON_TORCH_BYTES + forward + logits
+}
+
+/// vLLM's non-torch memory per GPU, set from the measured H100 runs: the
+/// KV knee of Qwen3-32B at TP2 with 4,096-token prompts (64 and 128
+/// clients under aiconfigurator's limits, where the whole profiled reserve
+/// comes to about 3 GB) is matched best at 2.5 GB, and within 0.4 points of
+/// vLLM's TTFT MAPE anywhere from 1.5 to 4 GB.
+const VLLM_NON_TORCH_BYTES: f64 = 2.5e9;
+
 /// KV bytes per GPU by the engine's memory rule, with its own fraction key
-/// (the other engines' keys are refused, naming the right one).
-fn kv_bytes_per_gpu(e: &EngineSection, m: f64, w: f64, tp: u32, loc: &Locator) -> Result<f64, ScenarioError> {
+/// (the other engines' keys are refused, naming the right one), from the
+/// GPU's memory, the weights on it and vLLM's profiled reserve.
+fn kv_bytes_per_gpu(
+    e: &EngineSection,
+    (m, w, profiled): (f64, f64, f64),
+    tp: u32,
+    loc: &Locator,
+) -> Result<f64, ScenarioError> {
     let keys = [
         (EngineKind::Vllm, "gpu_memory_utilization", e.gpu_memory_utilization),
         (EngineKind::Sglang, "mem_fraction_static", e.mem_fraction_static),
@@ -239,7 +276,7 @@ fn kv_bytes_per_gpu(e: &EngineSection, m: f64, w: f64, tp: u32, loc: &Locator) -
         }
     }
     Ok(match e.kind {
-        EngineKind::Vllm => e.gpu_memory_utilization.unwrap_or(0.9) * m - w - 7e9,
+        EngineKind::Vllm => e.gpu_memory_utilization.unwrap_or(0.9) * m - w - profiled,
         EngineKind::Sglang => {
             let reserved = (9.5 + f64::from(tp) / 2.0) * GIB;
             e.mem_fraction_static.unwrap_or((m - reserved) / m) * m - w
