@@ -42,6 +42,7 @@
 //! | [`Router::set_holds`] | O(log prefixes) + O([`FEW_HOLDERS`]) list shift or O(log₆₄ n) bitset words under prefix-affinity (a list-bitset conversion O(n/64) at most once per [`FEW_HOLDERS`]/2 changes of that prefix's set), else O(1) |
 
 mod holders;
+mod tournament;
 
 use super::load_index::LoadIndex;
 use holders::Holders;
@@ -64,9 +65,14 @@ pub enum RouterPolicy {
 /// least-loaded one before prefix-affinity gives up the cache hit.
 pub const AFFINITY_SLACK: u64 = 8;
 
-/// Most replicas a prefix's holder set keeps as a list, scanned at the
-/// pick; a larger set is a bitset intersected with the load buckets.
-const FEW_HOLDERS: usize = 128;
+/// Most replicas a prefix's holder set keeps as a list, read at the pick;
+/// a larger set is a tournament over the holders' loads.
+const FEW_HOLDERS: usize = 16;
+
+/// The share of the pool (one in this many replicas) up to which a holder
+/// set is a tournament; a larger set is a bitset intersected with the
+/// load buckets.
+const SPARSE_HOLDERS: usize = 8;
 
 /// The prefix's home replica: SplitMix64 of its id, mod `n`.
 fn home(id: u32, n: usize) -> usize {
@@ -89,7 +95,8 @@ pub struct Router {
 impl Router {
     /// A router over `n` replicas, all idle with empty prefix caches.
     pub fn new(policy: RouterPolicy, rng: ChaCha8Rng, n: usize) -> Self {
-        let holders = (policy == RouterPolicy::PrefixAffinity).then(|| Holders::new(FEW_HOLDERS));
+        let many = (n / SPARSE_HOLDERS).max(2 * FEW_HOLDERS);
+        let holders = (policy == RouterPolicy::PrefixAffinity).then(|| Holders::new(FEW_HOLDERS, many, n));
         Router { policy, next: 0, rng, loads: LoadIndex::new(n), holders }
     }
 
@@ -115,13 +122,19 @@ impl Router {
 
     /// Replica `i` now has `outstanding` requests.
     pub fn set_load(&mut self, i: usize, outstanding: u64) {
+        if self.loads.load(i) == outstanding {
+            return;
+        }
         self.loads.set(i, outstanding);
+        if let Some(h) = self.holders.as_mut() {
+            h.load_changed(i, outstanding);
+        }
     }
 
     /// Replica `i` now caches prefix `id` (`holds`), or no longer does.
     pub fn set_holds(&mut self, i: usize, id: u32, holds: bool) {
         if let Some(h) = self.holders.as_mut() {
-            h.set(i, id, holds, self.loads.layout());
+            h.set(i, id, holds, &self.loads);
         }
     }
 
@@ -145,8 +158,8 @@ impl Router {
                 // over the least-loaded one.
                 let min = self.loads.load(least);
                 let limit = (min + AFFINITY_SLACK).max(3 * min / 2);
-                let chosen = match self.holders.as_ref().and_then(|h| h.of(id)) {
-                    Some(holders) => holders.least_within(&self.loads, limit),
+                let chosen = match self.holders.as_ref().and_then(|h| h.least_within(id, &self.loads, limit)) {
+                    Some(holder) => holder,
                     None => Some(home(id, n)).filter(|&r| self.loads.load(r) <= limit),
                 };
                 chosen.unwrap_or(least)
@@ -196,11 +209,15 @@ mod tests {
         Pick(Option<u32>),
     }
 
+    /// In pools past [`FEW_HOLDERS`] replicas, cache changes of two
+    /// prefixes come most often and add more than they drop, so their
+    /// holder sets grow into tournaments and bitsets and shrink back.
     fn op(n: usize) -> impl Strategy<Value = Op> {
+        let (prefixes, weight, cached): (u32, u32, f64) = if n > FEW_HOLDERS { (2, 4, 0.7) } else { (6, 1, 0.5) };
         prop_oneof![
-            (0..n, 0u64..40).prop_map(|(i, l)| Op::Load(i, l)),
-            (0..n, 0u32..6, any::<bool>()).prop_map(|(i, id, h)| Op::Holds(i, id, h)),
-            proptest::option::of(0u32..8).prop_map(Op::Pick),
+            1 => (0..n, 0u64..40).prop_map(|(i, l)| Op::Load(i, l)),
+            weight => (0..n, 0..prefixes, proptest::bool::weighted(cached)).prop_map(|(i, id, h)| Op::Holds(i, id, h)),
+            1 =>             proptest::option::of(0u32..8).prop_map(Op::Pick),
         ]
     }
 
@@ -210,7 +227,8 @@ mod tests {
         /// changes (ties to the lowest index included).
         #[test]
         fn indexed_picks_match_the_linear_scan(
-            (n, ops) in (1usize..13).prop_flat_map(|n| (Just(n), proptest::collection::vec(op(n), 1..200)))
+            (n, ops) in prop_oneof![1usize..13, 17usize..80]
+                .prop_flat_map(|n| (Just(n), proptest::collection::vec(op(n), 1..400)))
         ) {
             for policy in [RouterPolicy::LeastOutstanding, RouterPolicy::PrefixAffinity] {
                 let mut router = Router::new(policy, ChaCha8Rng::seed_from_u64(0), n);
