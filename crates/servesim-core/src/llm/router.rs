@@ -24,22 +24,28 @@
 //! The router keeps its own view of the pool, which the scheduler updates
 //! whenever a replica's outstanding count or prefix cache changes, so no
 //! pick scans the replicas. Prefix-affinity keeps, per prefix, the set of
-//! replicas caching it, unordered by load (see `holders.rs`): a list of at
-//! most [`FEW_HOLDERS`] read at the pick, or beyond that a bitset that the
-//! load buckets are intersected with. Costs (n replicas; h holders of the
-//! prefix; log₆₄ n the depth of [`LoadIndex`]'s bitsets, 3 words at 10,000
-//! replicas, so those rows are constant in practice; `limit` the most
-//! outstanding requests a replica may carry and still win on its cache,
-//! `least` those of the least-loaded replica):
+//! replicas caching it (see `holders.rs`), in the form its size h calls
+//! for: up to [`FEW_HOLDERS`], a list read at the pick; up to one replica
+//! in [`SPARSE_HOLDERS`] (at least 2 × [`FEW_HOLDERS`]), a tournament over
+//! the holders' loads (`tournament.rs`), whose root is the pick and which
+//! each holder's load change replays; beyond, a bitset that the load
+//! buckets are intersected with. Costs (n replicas; h holders of the
+//! prefix; r the tournaments a replica plays in, that is the prefixes it
+//! caches whose sets are tournaments; c ≤ 2 × (most holders the set has
+//! had) a tournament's leaves; log₆₄ n the depth of [`LoadIndex`]'s
+//! bitsets, 3 words at 10,000 replicas, so those rows are constant in
+//! practice; `limit` the most outstanding requests a replica may carry
+//! and still win on its cache, `least` those of the least-loaded replica):
 //!
 //! | operation | cost |
 //! |---|---|
 //! | pick: round-robin, power-of-two, session turn | O(1) |
 //! | pick: least-outstanding (and no-prefix / no-session requests) | O(log₆₄ n) |
 //! | pick: prefix-affinity with a prefix, h ≤ [`FEW_HOLDERS`] | O(log prefixes) lookup + h load reads |
-//! | pick: prefix-affinity with a prefix, h > [`FEW_HOLDERS`] | O(log prefixes) lookup + one check per load from `least` to `limit` + per non-empty bucket on the way O(log₆₄ n) words and one per 64-replica word holding both holders and that bucket's replicas but none in both (few when holders are many, up to min(h, n/64) when the less-loaded replicas are all non-holders) |
-//! | [`Router::set_load`] | O(log₆₄ n) (plus the empty buckets stepped over when it empties the least-loaded one), whatever the router |
-//! | [`Router::set_holds`] | O(log prefixes) + O([`FEW_HOLDERS`]) list shift or O(log₆₄ n) bitset words under prefix-affinity (a list-bitset conversion O(n/64) at most once per [`FEW_HOLDERS`]/2 changes of that prefix's set), else O(1) |
+//! | pick: prefix-affinity with a prefix, [`FEW_HOLDERS`] < h ≤ n / [`SPARSE_HOLDERS`] | O(log prefixes) lookup + O(1) |
+//! | pick: prefix-affinity with a prefix held by more | O(log prefixes) lookup + one check per load from `least` to `limit` + per non-empty bucket on the way O(log₆₄ n) words and one per 64-replica word holding both holders and that bucket's replicas but none in both (few when holders are dense, as they are here, up to n/64 when the less-loaded replicas are all non-holders) |
+//! | [`Router::set_load`] | O(log₆₄ n) (plus the empty buckets stepped over when it empties the least-loaded one), whatever the router; under prefix-affinity O(r log c) more |
+//! | [`Router::set_holds`] | O(log prefixes) + an O([`FEW_HOLDERS`]) list shift, O(r + log c) tournament seat or O(log₆₄ n) bitset words under prefix-affinity (conversions between forms amortized over the changes of that prefix's set, see `holders.rs`), else O(1) |
 
 mod holders;
 mod tournament;
@@ -122,9 +128,6 @@ impl Router {
 
     /// Replica `i` now has `outstanding` requests.
     pub fn set_load(&mut self, i: usize, outstanding: u64) {
-        if self.loads.load(i) == outstanding {
-            return;
-        }
         self.loads.set(i, outstanding);
         if let Some(h) = self.holders.as_mut() {
             h.load_changed(i, outstanding);

@@ -119,7 +119,7 @@ impl Holders {
                 (least <= limit).then_some(at as usize)
             }
             HolderSet::Ranked(slot) => {
-                let least = self.tournaments[*slot as usize].least();
+                let least = self.tournaments[*slot as usize].least(|j| loads.load(j));
                 least.filter(|&(load, _)| load <= limit).map(|(_, i)| i)
             }
             HolderSet::Many { members, .. } => loads.least_within(members, limit),
@@ -128,8 +128,10 @@ impl Holders {
 
     /// Replica `i`'s load is now `load`: replays its matches in the
     /// tournaments it plays in.
+    #[inline]
     pub(super) fn load_changed(&mut self, i: usize, load: u64) {
-        for &(slot, leaf) in &self.playing[i] {
+        let Some(seats) = self.playing.get(i).filter(|seats| !seats.is_empty()) else { return };
+        for &(slot, leaf) in seats {
             self.tournaments[slot as usize].set(leaf, load);
         }
     }
