@@ -13,8 +13,8 @@
 //!   reads; each holder's load change replays its matches. A replica of a
 //!   large pool caches few of the prefixes that are held this sparsely
 //!   (the sets hold at most `many` of n replicas each), so the replays per
-//!   load change stay few; and the pick no longer reads dozens of loads
-//!   nor walks load buckets that hold no holder.
+//!   load change stay few; and the pick reads neither dozens of loads nor
+//!   load buckets that hold no holder.
 //! - a large share of the pool (h > `many`): a bitset in the load index's
 //!   layout, and the pick walks the load buckets from the least load up
 //!   to its limit, intersecting each with the set
@@ -33,13 +33,13 @@
 //! | operation | cost |
 //! |---|---|
 //! | least holder within a load limit, list | h ≤ `few` load reads |
-//! | least holder within a load limit, tournament | O(1) |
+//! | least holder within a load limit, tournament | O(1) (c load reads when every holder carries 2³² − 1 requests or more) |
 //! | least holder within a load limit, bitset | one check per load from the least to the limit; per non-empty bucket on the way, O(log₆₄ n) words plus one per 64-replica word that holds both holders and that bucket's replicas but no replica in both |
 //! | load change of replica `i` | O(r log c): one replay per tournament it plays in; nothing for lists and bitsets |
 //! | replica starts or stops caching a prefix | O(log prefixes) lookup, then an O(`few`) list shift, O(r + log c) tournament seat, or O(log₆₄ n) bitset words |
 //! | conversion (amortized over the changes above) | list to tournament or back O(h log h + Σ r over the holders); to or from a bitset O(n/64 + h log₆₄ n) more |
 //!
-//! Memory: a list of at most `few` indices per cached prefix, 32c bytes
+//! Memory: a list of at most `few` indices per cached prefix, 16c bytes
 //! for a tournament plus 8 per holder in the players' lists, n/8 bytes for
 //! a bitset.
 
