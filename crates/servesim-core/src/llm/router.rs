@@ -220,7 +220,7 @@ mod tests {
         prop_oneof![
             1 => (0..n, 0u64..40).prop_map(|(i, l)| Op::Load(i, l)),
             weight => (0..n, 0..prefixes, proptest::bool::weighted(cached)).prop_map(|(i, id, h)| Op::Holds(i, id, h)),
-            1 =>             proptest::option::of(0u32..8).prop_map(Op::Pick),
+            1 => proptest::option::of(0u32..8).prop_map(Op::Pick),
         ]
     }
 
