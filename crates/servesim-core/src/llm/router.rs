@@ -24,24 +24,31 @@
 //! The router keeps its own view of the pool, which the scheduler updates
 //! whenever a replica's outstanding count or prefix cache changes, so no
 //! pick scans the replicas. Prefix-affinity keeps, per prefix, the set of
-//! replicas caching it, unordered by load (see `holders.rs`): a list of at
-//! most [`FEW_HOLDERS`] read at the pick, or beyond that a bitset that the
-//! load buckets are intersected with. Costs (n replicas; h holders of the
-//! prefix; log₆₄ n the depth of [`LoadIndex`]'s bitsets, 3 words at 10,000
-//! replicas, so those rows are constant in practice; `limit` the most
-//! outstanding requests a replica may carry and still win on its cache,
-//! `least` those of the least-loaded replica):
+//! replicas caching it (see `holders.rs`), in the form its size h calls
+//! for: up to [`FEW_HOLDERS`], a list read at the pick; up to one replica
+//! in [`SPARSE_HOLDERS`] (at least 2 × [`FEW_HOLDERS`]), a tournament over
+//! the holders' loads (`tournament.rs`), whose root is the pick and which
+//! each holder's load change replays; beyond, a bitset that the load
+//! buckets are intersected with. Costs (n replicas; h holders of the
+//! prefix; r the tournaments a replica plays in, that is the prefixes it
+//! caches whose sets are tournaments; c ≤ 2 × (most holders the set has
+//! had) a tournament's leaves; log₆₄ n the depth of [`LoadIndex`]'s
+//! bitsets, 3 words at 10,000 replicas, so those rows are constant in
+//! practice; `limit` the most outstanding requests a replica may carry
+//! and still win on its cache, `least` those of the least-loaded replica):
 //!
 //! | operation | cost |
 //! |---|---|
 //! | pick: round-robin, power-of-two, session turn | O(1) |
 //! | pick: least-outstanding (and no-prefix / no-session requests) | O(log₆₄ n) |
 //! | pick: prefix-affinity with a prefix, h ≤ [`FEW_HOLDERS`] | O(log prefixes) lookup + h load reads |
-//! | pick: prefix-affinity with a prefix, h > [`FEW_HOLDERS`] | O(log prefixes) lookup + one check per load from `least` to `limit` + per non-empty bucket on the way O(log₆₄ n) words and one per 64-replica word holding both holders and that bucket's replicas but none in both (few when holders are many, up to min(h, n/64) when the less-loaded replicas are all non-holders) |
-//! | [`Router::set_load`] | O(log₆₄ n) (plus the empty buckets stepped over when it empties the least-loaded one), whatever the router |
-//! | [`Router::set_holds`] | O(log prefixes) + O([`FEW_HOLDERS`]) list shift or O(log₆₄ n) bitset words under prefix-affinity (a list-bitset conversion O(n/64) at most once per [`FEW_HOLDERS`]/2 changes of that prefix's set), else O(1) |
+//! | pick: prefix-affinity with a prefix, [`FEW_HOLDERS`] < h ≤ n / [`SPARSE_HOLDERS`] | O(log prefixes) lookup + O(1) |
+//! | pick: prefix-affinity with a prefix held by more | O(log prefixes) lookup + one check per load from `least` to `limit` + per non-empty bucket on the way O(log₆₄ n) words and one per 64-replica word holding both holders and that bucket's replicas but none in both (few when holders are dense, as they are here, up to n/64 when the less-loaded replicas are all non-holders) |
+//! | [`Router::set_load`] | O(log₆₄ n) (plus the empty buckets stepped over when it empties the least-loaded one), whatever the router; under prefix-affinity O(r log c) more |
+//! | [`Router::set_holds`] | O(log prefixes) + an O([`FEW_HOLDERS`]) list shift, O(r + log c) tournament seat or O(log₆₄ n) bitset words under prefix-affinity (conversions between forms amortized over the changes of that prefix's set, see `holders.rs`), else O(1) |
 
 mod holders;
+mod tournament;
 
 use super::load_index::LoadIndex;
 use holders::Holders;
@@ -64,9 +71,14 @@ pub enum RouterPolicy {
 /// least-loaded one before prefix-affinity gives up the cache hit.
 pub const AFFINITY_SLACK: u64 = 8;
 
-/// Most replicas a prefix's holder set keeps as a list, scanned at the
-/// pick; a larger set is a bitset intersected with the load buckets.
-const FEW_HOLDERS: usize = 128;
+/// Most replicas a prefix's holder set keeps as a list, read at the pick;
+/// a larger set is a tournament over the holders' loads.
+const FEW_HOLDERS: usize = 16;
+
+/// The share of the pool (one in this many replicas) up to which a holder
+/// set is a tournament; a larger set is a bitset intersected with the
+/// load buckets.
+const SPARSE_HOLDERS: usize = 8;
 
 /// The prefix's home replica: SplitMix64 of its id, mod `n`.
 fn home(id: u32, n: usize) -> usize {
@@ -89,7 +101,8 @@ pub struct Router {
 impl Router {
     /// A router over `n` replicas, all idle with empty prefix caches.
     pub fn new(policy: RouterPolicy, rng: ChaCha8Rng, n: usize) -> Self {
-        let holders = (policy == RouterPolicy::PrefixAffinity).then(|| Holders::new(FEW_HOLDERS));
+        let many = (n / SPARSE_HOLDERS).max(2 * FEW_HOLDERS);
+        let holders = (policy == RouterPolicy::PrefixAffinity).then(|| Holders::new(FEW_HOLDERS, many, n));
         Router { policy, next: 0, rng, loads: LoadIndex::new(n), holders }
     }
 
@@ -116,12 +129,15 @@ impl Router {
     /// Replica `i` now has `outstanding` requests.
     pub fn set_load(&mut self, i: usize, outstanding: u64) {
         self.loads.set(i, outstanding);
+        if let Some(h) = self.holders.as_mut() {
+            h.load_changed(i, outstanding);
+        }
     }
 
     /// Replica `i` now caches prefix `id` (`holds`), or no longer does.
     pub fn set_holds(&mut self, i: usize, id: u32, holds: bool) {
         if let Some(h) = self.holders.as_mut() {
-            h.set(i, id, holds, self.loads.layout());
+            h.set(i, id, holds, &self.loads);
         }
     }
 
@@ -145,8 +161,8 @@ impl Router {
                 // over the least-loaded one.
                 let min = self.loads.load(least);
                 let limit = (min + AFFINITY_SLACK).max(3 * min / 2);
-                let chosen = match self.holders.as_ref().and_then(|h| h.of(id)) {
-                    Some(holders) => holders.least_within(&self.loads, limit),
+                let chosen = match self.holders.as_ref().and_then(|h| h.least_within(id, &self.loads, limit)) {
+                    Some(holder) => holder,
                     None => Some(home(id, n)).filter(|&r| self.loads.load(r) <= limit),
                 };
                 chosen.unwrap_or(least)
@@ -196,11 +212,15 @@ mod tests {
         Pick(Option<u32>),
     }
 
+    /// In pools past [`FEW_HOLDERS`] replicas, cache changes of two
+    /// prefixes come most often and add more than they drop, so their
+    /// holder sets grow into tournaments and bitsets and shrink back.
     fn op(n: usize) -> impl Strategy<Value = Op> {
+        let (prefixes, weight, cached): (u32, u32, f64) = if n > FEW_HOLDERS { (2, 4, 0.7) } else { (6, 1, 0.5) };
         prop_oneof![
-            (0..n, 0u64..40).prop_map(|(i, l)| Op::Load(i, l)),
-            (0..n, 0u32..6, any::<bool>()).prop_map(|(i, id, h)| Op::Holds(i, id, h)),
-            proptest::option::of(0u32..8).prop_map(Op::Pick),
+            1 => (0..n, 0u64..40).prop_map(|(i, l)| Op::Load(i, l)),
+            weight => (0..n, 0..prefixes, proptest::bool::weighted(cached)).prop_map(|(i, id, h)| Op::Holds(i, id, h)),
+            1 => proptest::option::of(0u32..8).prop_map(Op::Pick),
         ]
     }
 
@@ -210,7 +230,8 @@ mod tests {
         /// changes (ties to the lowest index included).
         #[test]
         fn indexed_picks_match_the_linear_scan(
-            (n, ops) in (1usize..13).prop_flat_map(|n| (Just(n), proptest::collection::vec(op(n), 1..200)))
+            (n, ops) in prop_oneof![1usize..13, 17usize..80]
+                .prop_flat_map(|n| (Just(n), proptest::collection::vec(op(n), 1..400)))
         ) {
             for policy in [RouterPolicy::LeastOutstanding, RouterPolicy::PrefixAffinity] {
                 let mut router = Router::new(policy, ChaCha8Rng::seed_from_u64(0), n);
