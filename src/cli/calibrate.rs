@@ -346,9 +346,9 @@ fn benchmarks(file: &Path, args: &CalibrateArgs, gpu: &str, dir: &Path) -> Resul
     let name = file.file_name().map_or("benchmarks".into(), |n| n.to_string_lossy().into_owned());
     let mut profile = fitted.profile;
     profile.source = format!(
-        "servesim calibrate --benchmarks {name}: {} rounds over {} simulated rows on {gpu}; TPOT/TTFT MAPE {}",
-        fitted.rounds.len(),
+        "servesim calibrate --benchmarks {name} on {gpu}: {} simulated rows, rounds {}; TPOT/TTFT MAPE {}",
         fitted_rows.len(),
+        fitted.rounds.len(),
         per_engine.join(", ")
     );
     let body = toml::to_string(&profile).map_err(|e| Failure::failed(anyhow!("encoding the profile: {e}")))?;
