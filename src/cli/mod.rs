@@ -74,7 +74,7 @@ enum Command {
     Schema,
     /// Distribute model weights to a fleet: sequential, fan-out, tree, swarm, rack-aware swarm vs the lower bound.
     Distribute(distribute::DistributeArgs),
-    /// Measure real steps (cpu or cuda executor), or take a saved sweep (--refit), fit the step-time model, write a calibrated profile.
+    /// Measure real steps (cpu or cuda executor) or take a saved sweep (--refit) and fit the step-time model, or fit the engine step model to measured serving runs (--benchmarks); write a calibrated profile.
     Calibrate(calibrate::CalibrateArgs),
     /// Run a scenario live and simulated with a calibrated profile; per-metric error.
     Fidelity(fidelity::FidelityArgs),
