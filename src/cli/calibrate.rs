@@ -87,6 +87,17 @@ fn check_profile_out(path: &Path) -> Result<(), Failure> {
     }
 }
 
+/// Writes `profile` to `out` under [`PROFILE_HEADER`] (temp file and
+/// rename), checks it loads back, and returns the text written.
+fn write_profile(profile: &CalibratedProfile, out: &Path) -> Result<String, Failure> {
+    let body = toml::to_string(profile).map_err(|e| Failure::failed(anyhow!("encoding the profile: {e}")))?;
+    let text = format!("{PROFILE_HEADER}\n{body}");
+    report::write_file_atomic(out, text.as_bytes())
+        .map_err(|e| Failure::failed(anyhow!("writing {}: {e}", out.display())))?;
+    CalibratedProfile::load(out).map_err(|e| Failure::failed(anyhow!("the written profile does not load: {e}")))?;
+    Ok(text)
+}
+
 fn csv(points: &[Point], fit: &calibrate::Fit) -> String {
     let mut out =
         format!("{},bytes,flops,measured_s,predicted_s,regime,kv_bytes,attention_flops\n", StepShape::CSV_HEADER);
@@ -267,12 +278,7 @@ pub fn calibrate(args: CalibrateArgs) -> Result<ExitCode, Failure> {
     );
     let with_handoff = calibrate::Fit { overhead_s: fit.overhead_s + handoff, ..fit };
     let profile = calibrate::profile(&with_handoff, &gpu.name, source);
-    let body = toml::to_string(&profile).map_err(|e| Failure::failed(anyhow!("encoding the profile: {e}")))?;
-    let text = format!("{PROFILE_HEADER}\n{body}");
-    report::write_file_atomic(&args.out, text.as_bytes())
-        .map_err(|e| Failure::failed(anyhow!("writing {}: {e}", args.out.display())))?;
-    CalibratedProfile::load(&args.out)
-        .map_err(|e| Failure::failed(anyhow!("the written profile does not load: {e}")))?;
+    let text = write_profile(&profile, &args.out)?;
     say!("profile: {}", args.out.display());
 
     let mut order: Vec<&Point> = points.iter().collect();
@@ -351,12 +357,7 @@ fn benchmarks(file: &Path, args: &CalibrateArgs, gpu: &str, dir: &Path) -> Resul
         fitted.rounds.len(),
         per_engine.join(", ")
     );
-    let body = toml::to_string(&profile).map_err(|e| Failure::failed(anyhow!("encoding the profile: {e}")))?;
-    let text = format!("{PROFILE_HEADER}\n{body}");
-    report::write_file_atomic(&args.out, text.as_bytes())
-        .map_err(|e| Failure::failed(anyhow!("writing {}: {e}", args.out.display())))?;
-    CalibratedProfile::load(&args.out)
-        .map_err(|e| Failure::failed(anyhow!("the written profile does not load: {e}")))?;
+    let text = write_profile(&profile, &args.out)?;
     let stem = args.out.file_stem().map_or(String::new(), |s| s.to_string_lossy().into_owned());
     let md = fidelity::markdown(&fitted.outcomes, &file.display().to_string(), Some(&stem));
     let all = fidelity::Accuracy::of(&fitted.outcomes);
