@@ -213,8 +213,8 @@ pub fn fit(
         let model = r.model_profile();
         let m: ModelProfile = profile::find(profiles, &model)
             .map_err(|e| FitError::Model { model: model.clone(), message: e.to_string() })?;
-        formats.entry(r.backend.clone()).or_insert_with(|| BTreeSet::from([Dtype::Bf16]));
-        formats.get_mut(&r.backend).map(|f| f.insert(m.precision_or_uniform().weights));
+        let engine = formats.entry(r.backend.clone()).or_insert_with(|| BTreeSet::from([Dtype::Bf16]));
+        engine.insert(m.precision_or_uniform().weights);
     }
     let mut profile = start.clone();
     for engine in formats.keys() {

@@ -17,7 +17,7 @@ use servesim::bench::{self, fidelity, fit};
 use servesim::core::llm::StepShape;
 use servesim::live::calibrate::{self, Point, Sweep};
 use servesim::live::{self, Backend};
-use servesim::model::profile::{CalibratedProfile, GpuProfile, ModelProfile};
+use servesim::model::profile::{CalibratedProfile, GpuProfile, ModelProfile, ProfileError};
 use servesim::report::{self, plots};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -316,8 +316,10 @@ fn benchmarks(file: &Path, args: &CalibrateArgs, gpu: &str, dir: &Path) -> Resul
     let default = format!("{gpu}-engines");
     let start = match &args.start {
         Some(name) => servesim::model::profile::find::<CalibratedProfile>(folder, name).map_err(Failure::input)?,
-        None => servesim::model::profile::find::<CalibratedProfile>(folder, &default)
-            .unwrap_or_else(|_| CalibratedProfile { gpu: gpu.to_string(), ..CalibratedProfile::default() }),
+        None => match servesim::model::profile::find::<CalibratedProfile>(folder, &default) {
+            Err(ProfileError::NotFound { .. }) => CalibratedProfile { gpu: gpu.to_string(), ..Default::default() },
+            found => found.map_err(Failure::input)?,
+        },
     };
     if start.gpu != gpu {
         return Err(Failure::input(anyhow!(
