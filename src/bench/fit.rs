@@ -279,15 +279,18 @@ pub fn fit(
             }
             next = predict(&proposal);
         }
+        let mut reverted = false;
         for engine in formats.keys() {
             if objective(&next, engine) > objective(&now, engine) + 1e-12 {
                 proposal.engines.insert(engine.clone(), profile.engines[engine].clone());
+                reverted = true;
             }
         }
         let gained = formats.keys().any(|e| proposal.engines[e] != profile.engines[e]);
         if gained {
+            // `next` priced exactly `proposal` unless an engine went back.
+            now = if reverted { predict(&proposal) } else { next };
             profile = proposal;
-            now = predict(&profile);
         }
         let report = Round { objective: formats.keys().map(|e| (e.clone(), objective(&now, e))).collect() };
         progress(round as usize + 1, &report);
