@@ -163,6 +163,7 @@ pub fn simulate(row: &BenchRow, profiles: &Path, pricing: Pricing, run: Replay) 
             let parallel = Parallelism { tp: row.tp, moe_tp: row.tp / ep, moe_ep: ep };
             pool.step = StepModel::for_engine(&pool.gpu, &pool.model, parallel, Some(profile), &engine)
                 .map_err(|e| format!("calibrated: {e}"))?;
+            pool.replica.token_stream_cost = pool.step.token_stream_cost();
             s
         }
     };

@@ -44,6 +44,9 @@ pub const TTFT_WEIGHT: f64 = 0.5;
 pub enum Knob {
     StepCpu,
     SeqCpu,
+    PromptLayerCpu,
+    LayerLatency,
+    TokenStreamCpu,
     RequestOverhead,
     AllreduceHop,
     WeightStream,
@@ -59,6 +62,9 @@ impl Knob {
         match self {
             Knob::StepCpu => "step_cpu".into(),
             Knob::SeqCpu => "seq_cpu".into(),
+            Knob::PromptLayerCpu => "prompt_layer_cpu".into(),
+            Knob::LayerLatency => "layer_latency".into(),
+            Knob::TokenStreamCpu => "token_stream_cpu".into(),
             Knob::RequestOverhead => "request_overhead".into(),
             Knob::AllreduceHop => "allreduce_hop_latency".into(),
             Knob::WeightStream => "weight_stream_inefficiency".into(),
@@ -74,6 +80,9 @@ impl Knob {
         match self {
             Knob::StepCpu => c.step_cpu.as_secs_f64(),
             Knob::SeqCpu => c.seq_cpu.as_secs_f64(),
+            Knob::PromptLayerCpu => c.prompt_layer_cpu.as_secs_f64(),
+            Knob::LayerLatency => c.layer_latency.as_secs_f64(),
+            Knob::TokenStreamCpu => c.token_stream_cpu.as_secs_f64(),
             Knob::RequestOverhead => c.request_overhead.as_secs_f64(),
             Knob::AllreduceHop => c.allreduce_hop_latency.as_secs_f64(),
             Knob::WeightStream => c.weight_stream_inefficiency,
@@ -91,6 +100,9 @@ impl Knob {
         match self {
             Knob::StepCpu => c.step_cpu = time(),
             Knob::SeqCpu => c.seq_cpu = time(),
+            Knob::PromptLayerCpu => c.prompt_layer_cpu = time(),
+            Knob::LayerLatency => c.layer_latency = time(),
+            Knob::TokenStreamCpu => c.token_stream_cpu = time(),
             Knob::RequestOverhead => c.request_overhead = time(),
             Knob::AllreduceHop => c.allreduce_hop_latency = time(),
             Knob::WeightStream => c.weight_stream_inefficiency = v,
@@ -113,7 +125,16 @@ impl Knob {
     }
 
     fn is_time(self) -> bool {
-        matches!(self, Knob::StepCpu | Knob::SeqCpu | Knob::RequestOverhead | Knob::AllreduceHop)
+        matches!(
+            self,
+            Knob::StepCpu
+                | Knob::SeqCpu
+                | Knob::PromptLayerCpu
+                | Knob::LayerLatency
+                | Knob::TokenStreamCpu
+                | Knob::RequestOverhead
+                | Knob::AllreduceHop
+        )
     }
 
     /// The unit the solver moves this knob in, and its difference step: a
@@ -122,6 +143,9 @@ impl Knob {
         let floor = match self {
             Knob::StepCpu => 100e-6,
             Knob::SeqCpu => 5e-6,
+            Knob::PromptLayerCpu => 50e-6,
+            Knob::LayerLatency => 10e-6,
+            Knob::TokenStreamCpu => 5e-6,
             Knob::RequestOverhead => 5e-3,
             Knob::AllreduceHop => 1e-6,
             _ => 1.0,
@@ -130,13 +154,46 @@ impl Knob {
     }
 }
 
-/// The knobs fitted for an engine whose rows serve weights in `formats`.
-pub fn knobs(formats: &BTreeSet<Dtype>) -> Vec<Knob> {
-    let mut all = vec![Knob::StepCpu, Knob::SeqCpu, Knob::RequestOverhead, Knob::AllreduceHop, Knob::WeightStream];
-    all.extend(formats.iter().map(|&d| Knob::Gemm(d)));
+/// What an engine's rows cover: the weight formats served and the models'
+/// depths (layers).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Coverage {
+    pub formats: BTreeSet<Dtype>,
+    pub depths: BTreeSet<u32>,
+}
+
+/// The knobs fitted through the derivative for an engine whose rows cover
+/// `rows`: a GEMM rate per weight format, and the time per layer only when
+/// models of different depths tell it apart from the time per step.
+pub fn knobs(rows: &Coverage) -> Vec<Knob> {
+    let mut all = vec![
+        Knob::StepCpu,
+        Knob::SeqCpu,
+        Knob::PromptLayerCpu,
+        Knob::RequestOverhead,
+        Knob::AllreduceHop,
+        Knob::WeightStream,
+    ];
+    if rows.depths.len() > 1 {
+        all.push(Knob::LayerLatency);
+    }
+    all.extend(rows.formats.iter().map(|&d| Knob::Gemm(d)));
     all.extend([Knob::Kv, Knob::Attention, Knob::Nvlink]);
     all
 }
+
+/// The server's time per streamed token acts only once the stream is the
+/// bottleneck: below that its derivative is zero, above it the schedule
+/// (when clients send) moves with it. It is fitted by trying each of these
+/// values, seconds, holding the rest.
+/// A round that lowers no engine's objective by this much has converged.
+const CONVERGED: f64 = 1e-5;
+
+/// How much a scanned value must lower an engine's objective to replace
+/// the current one (so that a flat objective does not move it).
+const SCAN_GAIN: f64 = 1e-4;
+
+const TOKEN_STREAM_SCAN: [f64; 9] = [0.0, 20e-6, 40e-6, 50e-6, 60e-6, 70e-6, 80e-6, 100e-6, 120e-6];
 
 /// Where a fit starts for an engine that the starting profile has no
 /// table for: CPU times of the size the measured engines show and kernels
@@ -145,6 +202,9 @@ pub fn neutral_start() -> EngineCoefficients {
     EngineCoefficients {
         step_cpu: SimDuration::from_millis(1),
         seq_cpu: SimDuration::from_secs_f64(20e-6),
+        prompt_layer_cpu: SimDuration::from_secs_f64(200e-6),
+        layer_latency: SimDuration::ZERO,
+        token_stream_cpu: SimDuration::ZERO,
         request_overhead: SimDuration::from_millis(20),
         allreduce_hop_latency: SimDuration::from_secs_f64(5e-6),
         weight_stream_inefficiency: 1.25,
@@ -208,13 +268,16 @@ pub fn fit(
         });
         return Err(FitError::NoRows { gpu, why: first.unwrap_or_default() });
     }
-    let mut formats: BTreeMap<String, BTreeSet<Dtype>> = BTreeMap::new();
+    let mut formats: BTreeMap<String, Coverage> = BTreeMap::new();
     for r in &ours {
         let model = r.model_profile();
         let m: ModelProfile = profile::find(profiles, &model)
             .map_err(|e| FitError::Model { model: model.clone(), message: e.to_string() })?;
-        let engine = formats.entry(r.backend.clone()).or_insert_with(|| BTreeSet::from([Dtype::Bf16]));
-        engine.insert(m.precision_or_uniform().weights);
+        let engine = formats
+            .entry(r.backend.clone())
+            .or_insert_with(|| Coverage { formats: BTreeSet::from([Dtype::Bf16]), depths: BTreeSet::new() });
+        engine.formats.insert(m.precision_or_uniform().weights);
+        engine.depths.insert(m.layers);
     }
     let mut profile = start.clone();
     for engine in formats.keys() {
@@ -286,11 +349,18 @@ pub fn fit(
                 reverted = true;
             }
         }
-        let gained = formats.keys().any(|e| proposal.engines[e] != profile.engines[e]);
-        if gained {
+        let moved = formats.keys().any(|e| proposal.engines[e] != profile.engines[e]);
+        let before: Vec<f64> = formats.keys().map(|e| objective(&now, e)).collect();
+        if moved {
             // `next` priced exactly `proposal` unless an engine went back.
             now = if reverted { predict(&proposal) } else { next };
             profile = proposal;
+        }
+        let mut gained = formats.keys().zip(&before).any(|(e, b)| objective(&now, e) < b - CONVERGED);
+        if !gained {
+            // The derivative's fit has converged: try the token stream's
+            // values, and fit again from the better one.
+            gained = scan_token_stream(&mut profile, &mut now, &formats, &predict);
         }
         let report = Round { objective: formats.keys().map(|e| (e.clone(), objective(&now, e))).collect() };
         progress(round as usize + 1, &report);
@@ -300,6 +370,44 @@ pub fn fit(
         }
     }
     Ok(Fitted { outcomes: fidelity::run_all(rows, profiles, Pricing::InMemory(&profile), run), profile, rounds: done })
+}
+
+/// Sets each engine's token stream time to the scanned value with the
+/// lowest simulated objective, if it gains `SCAN_GAIN`, all engines priced
+/// in the same simulations; true if any engine's value changed.
+fn scan_token_stream(
+    profile: &mut CalibratedProfile,
+    now: &mut Vec<RowOutcome>,
+    formats: &BTreeMap<String, Coverage>,
+    predict: &dyn Fn(&CalibratedProfile) -> Vec<RowOutcome>,
+) -> bool {
+    let knob = Knob::TokenStreamCpu;
+    let mut best: BTreeMap<&String, (f64, f64)> =
+        formats.keys().map(|e| (e, (objective(now, e), knob.get(&profile.engines[e])))).collect();
+    for v in TOKEN_STREAM_SCAN {
+        let mut trial = profile.clone();
+        for e in formats.keys() {
+            knob.set(trial.engines.get_mut(e).expect("every fitted engine has a table"), v);
+        }
+        let outcomes = predict(&trial);
+        for (e, b) in best.iter_mut() {
+            let o = objective(&outcomes, e);
+            if o < b.0 - SCAN_GAIN {
+                *b = (o, v);
+            }
+        }
+    }
+    let mut changed = false;
+    for (e, (_, v)) in best {
+        let c = profile.engines.get_mut(e).expect("every fitted engine has a table");
+        let was = knob.get(c);
+        knob.set(c, v);
+        changed |= knob.get(c) != was;
+    }
+    if changed {
+        *now = predict(profile);
+    }
+    changed
 }
 
 /// Mean `|TPOT error| + ½ |TTFT error|` over `engine`'s simulated rows.

@@ -17,9 +17,23 @@ pub struct EngineCoefficients {
     pub step_cpu: SimDuration,
     /// CPU time per sequence in a step: sampling, bookkeeping (c_seq).
     pub seq_cpu: SimDuration,
+    /// Time per model layer of every step (kernel latencies) (c_layer).
+    /// Default: 0.
+    #[serde(default)]
+    pub layer_latency: SimDuration,
+    /// CPU time per model layer of a step that computes prompt tokens:
+    /// engines replay CUDA graphs for decode-only steps and launch such a
+    /// step's kernels one by one (c_eager). Default: 0.
+    #[serde(default)]
+    pub prompt_layer_cpu: SimDuration,
     /// Fixed time a request spends before its first token beyond the steps:
     /// tokenize, HTTP, first-token path (c_req).
     pub request_overhead: SimDuration,
+    /// CPU time of the engine's API server per output token it streams
+    /// (detokenize, send), one token after another per replica (c_tok).
+    /// Default: 0.
+    #[serde(default)]
+    pub token_stream_cpu: SimDuration,
     /// Latency of one all-reduce hop; an all-reduce over `tp` GPUs takes
     /// `log2(tp)` of them (c_ar).
     pub allreduce_hop_latency: SimDuration,

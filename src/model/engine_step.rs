@@ -20,6 +20,8 @@
 //! ```text
 //! time = step_cpu                                     c_step: scheduler, launches
 //!      + seq_cpu * n_seqs                             c_seq: per sequence in the step
+//!      + layer_latency * layers                       c_layer: kernel latencies per layer
+//!      + prompt_layer_cpu * layers  (prompt tokens)   c_eager: eager launches
 //!      + max(weight_bytes / HBM * weight_stream_inefficiency,
 //!            gemm_flops / PEAK[w] * gemm_inefficiency[w])
 //!      + kv_bytes / HBM * kv_inefficiency
@@ -43,7 +45,19 @@
 //! attention_flops = 4 * layers * heads / tp * head_dim * prefill_attended
 //! allreduce_bytes = 2 * layers * 2(tp-1)/tp * hidden * bytes[act] * tokens   (ring)
 //! TTFT           += request_overhead                 c_req, per request (see request_overhead)
+//! stream          = token_stream_cpu per output token  c_tok, the API server's (the replica's
+//!                   `token_stream_cost`: tokens reach clients one after another)
 //! ```
+//!
+//! `prompt_layer_cpu`: engines capture CUDA graphs for decode-only steps
+//! and run a step with prompt work eagerly, launching its kernels layer by
+//! layer from the host (TensorRT-LLM's `cuda_graph_config`: graphs hold
+//! "decoding requests only ... it's hard to capture a single graph with
+//! prefill requests"); a speculative verify step is not a prompt step.
+//! `layer_latency` is the per-layer floor every step pays (kernel launch
+//! gaps and tails inside a graph); it is fitted only for an engine whose
+//! rows cover models of different depths, since for one model it cannot
+//! be told apart from `step_cpu`.
 //!
 //! `PEAK[w]` is the GPU's dense rate for the weight format when it has one
 //! (`fp8_flops_per_s`, `fp4_flops_per_s`), else its bf16 rate (weight-only
@@ -115,6 +129,9 @@ pub struct EngineStep {
     lm_head_flops_per_seq: f64,
     gemm_s_per_flop: f64,
     kv_bytes_per_token: f64,
+    /// c_eager × layers: a step with prompt work.
+    prompt_step_cpu_s: f64,
+    layers_latency_s: f64,
     attention_flops_per_key: f64,
     allreduce_latency_s: f64,
     allreduce_bytes_per_token: f64,
@@ -179,6 +196,8 @@ impl EngineStep {
                 * layers
                 * f64::from(kv_heads_per_gpu * model.head_dim)
                 * precision.kv_cache.bytes(),
+            prompt_step_cpu_s: layers * coefficients.prompt_layer_cpu.as_secs_f64(),
+            layers_latency_s: layers * coefficients.layer_latency.as_secs_f64(),
             attention_flops_per_key: 4.0 * layers * f64::from(model.attention_heads / tp) * f64::from(model.head_dim),
             allreduce_latency_s: if tp > 1 {
                 2.0 * layers * tp_f.log2() * coefficients.allreduce_hop_latency.as_secs_f64()
@@ -202,6 +221,11 @@ impl EngineStep {
         self.coefficients.request_overhead
     }
 
+    /// c_tok: the API server's time per streamed output token.
+    pub fn token_stream_cost(&self) -> SimDuration {
+        self.coefficients.token_stream_cpu
+    }
+
     /// The step's duration and where it goes. O(1).
     pub fn cost(&self, s: &StepShape) -> StepCost {
         let tokens = s.tokens() as f64;
@@ -220,7 +244,8 @@ impl EngineStep {
         let gemm_s = gemm_flops * self.gemm_s_per_flop;
         let kv_s = kv_bytes / self.hbm * c.kv_inefficiency;
         let attention_s = attention_flops / self.bf16_peak * c.attention_inefficiency;
-        let overhead_s = c.step_cpu.as_secs_f64() + c.seq_cpu.as_secs_f64() * n_seqs;
+        let eager_s = if s.prompt_chunks > 0 { self.prompt_step_cpu_s } else { 0.0 };
+        let overhead_s = c.step_cpu.as_secs_f64() + c.seq_cpu.as_secs_f64() * n_seqs + eager_s + self.layers_latency_s;
         let comm_s =
             self.allreduce_latency_s + self.allreduce_bytes_per_token * tokens / self.nvlink * c.nvlink_inefficiency;
         let total = overhead_s + stream_s.max(gemm_s) + kv_s + attention_s + comm_s;

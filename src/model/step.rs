@@ -309,6 +309,12 @@ impl StepModel {
         self.engine.as_ref().map_or(SimDuration::ZERO, EngineStep::request_overhead)
     }
 
+    /// The engine's server time per streamed output token, zero for the
+    /// roofline.
+    pub fn token_stream_cost(&self) -> SimDuration {
+        self.engine.as_ref().map_or(SimDuration::ZERO, EngineStep::token_stream_cost)
+    }
+
     /// The engine step model in use, if any.
     pub fn engine(&self) -> Option<&EngineStep> {
         self.engine.as_ref()

@@ -11,6 +11,7 @@
 //! | tokens per step | 8,192 (2,048 under 70 GiB) | 8,192 | 8,192 | 8,192 |
 //! | chunked prefill | on | off | on | off |
 //! | KV block (page) | 16 | 16 | 1 | 32 |
+//! | overlap scheduler | off | off | on | on |
 //! | memory rule | 0.9·M − W − profiled | same | mfs·M − W | 0.9·(M − W − 9 GB) |
 //!
 //! Sources: vLLM `vllm/engine/arg_utils.py` `EngineArgs.get_batch_defaults`
@@ -32,6 +33,15 @@
 //! and `KvCacheConfig` (`tokens_per_block` 32, `free_gpu_memory_fraction`
 //! 0.9 of the memory free after loading: 9 GB per GPU of runtime and
 //! activations here, the measured KV knee of Qwen3-32B fp8 at TP1).
+//!
+//! The overlap scheduler plans step j+1 while step j runs and handles step
+//! j's outputs after launching j+1, so a request that arrives during step j
+//! first runs in step j+2 (`ReplicaConfig::overlap`): TensorRT-LLM's
+//! PyTorch executor (`disable_overlap_scheduler` False in
+//! `tensorrt_llm/llmapi/llm_args.py`; `PyExecutor._executor_loop_overlap`),
+//! SGLang's (`disable_overlap_schedule` False in `server_args.py`;
+//! `Scheduler.event_loop_overlap`). vLLM 0.12 runs a step's outputs before
+//! planning the next unless `--async-scheduling` is given.
 //!
 //! Each engine preempts by recompute (vLLM V1, SGLang) or never
 //! (TensorRT-LLM); there is no watermark but vLLM V0's.
@@ -56,6 +66,8 @@ pub(super) struct Scheduling {
     pub block_tokens: u32,
     pub watermark: f64,
     pub preemption: Preemption,
+    /// The engine plans a step while the previous one runs.
+    pub overlap: bool,
     pub kv_blocks: u64,
     /// KV tokens per replica, as reported.
     pub kv_capacity_tokens: u64,
@@ -131,6 +143,7 @@ pub(super) fn resolve(
         block_tokens,
         watermark: if v0 { 0.01 } else { 0.0 },
         preemption: Preemption::Recompute,
+        overlap: e.overlap_scheduler.unwrap_or(overlap_default(e.kind)),
         kv_blocks,
         kv_capacity_tokens: kv_blocks * u64::from(block_tokens),
         memory: GpuMemory {
@@ -179,6 +192,15 @@ pub(super) fn parallelism(
         ));
     }
     Ok(Parallelism { tp, moe_tp: tp / ep, moe_ep: ep })
+}
+
+/// Whether the engine's release overlaps planning a step with running the
+/// previous one by default.
+fn overlap_default(kind: EngineKind) -> bool {
+    match kind {
+        EngineKind::Trtllm | EngineKind::Sglang => true,
+        EngineKind::Vllm => false,
+    }
 }
 
 fn kind_name(kind: EngineKind) -> &'static str {

@@ -268,7 +268,14 @@ impl<'a> Gate<'a> {
                             Some(llm::Input::Arrival { prompt_tokens, .. }) => prompt_tokens,
                             _ => 0,
                         };
-                        Served { arrived, admitted: None, first_token: None, prompt_tokens, output_tokens: 0 }
+                        Served {
+                            arrived,
+                            admitted: None,
+                            first_token: None,
+                            last_token: None,
+                            prompt_tokens,
+                            output_tokens: 0,
+                        }
                     }
                 };
                 answers.push((request, outcome, caller));

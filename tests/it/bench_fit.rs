@@ -63,7 +63,8 @@ fn the_fit_recovers_the_coefficients_that_made_the_runs() {
     let measured = rows(dir.path(), &measured);
     let mut start = shipped();
     let off = start.engines.get_mut("vllm").unwrap();
-    for k in fit::knobs(&[servesim::model::precision::Dtype::Bf16].into()) {
+    let coverage = fit::Coverage { formats: [servesim::model::precision::Dtype::Bf16].into(), depths: [64].into() };
+    for k in fit::knobs(&coverage) {
         let v = k.get(off);
         k.set(off, if v == k.lower() { v + k.lower().max(1e-3) * 0.3 } else { v * 1.4 });
     }

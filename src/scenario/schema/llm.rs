@@ -157,6 +157,12 @@ pub struct EngineSection {
     /// Split long prompts over steps. Default: the engine's (vLLM V1 and
     /// SGLang on, vLLM V0 and TensorRT-LLM off).
     pub chunked_prefill: Option<bool>,
+    /// Plan each step while the previous one runs, so a request that
+    /// arrives during a step waits one more step to join (TensorRT-LLM's
+    /// overlap scheduler, `disable_overlap_scheduler`; SGLang's overlap
+    /// schedule, `disable_overlap_schedule`; vLLM's `async_scheduling`).
+    /// Default: the engine's.
+    pub overlap_scheduler: Option<bool>,
     /// Tokens per KV block (page). Default: the engine's (vLLM 16, SGLang 1,
     /// TensorRT-LLM 32).
     pub block_tokens: Option<u32>,

@@ -151,7 +151,7 @@ fn refused(now: SimTime, input: &Input) -> Served {
         Input::Arrival { prompt_tokens, .. } => prompt_tokens,
         _ => 0,
     };
-    Served { arrived: now, admitted: None, first_token: None, prompt_tokens, output_tokens: 0 }
+    Served { arrived: now, admitted: None, first_token: None, last_token: None, prompt_tokens, output_tokens: 0 }
 }
 
 /// A request served in another region than its user's.

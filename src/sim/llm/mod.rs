@@ -258,15 +258,18 @@ impl<'a, 's> LlmRun<'a, 's> {
             // before it, so the scheduler's step boundaries are the
             // engine's own and clients finishing in different steps stay
             // apart, as they do on a real server.
-            let mut seen = now;
+            // The answer is complete when the server has streamed its last
+            // token; the client's next request follows from then.
+            let delivered = served.last_token.map_or(now, |t| t.max(now));
+            let mut seen = delivered;
             if let Some(sent) = self.requests.sent_at(request) {
                 let overhead = self.llm.step.request_overhead();
                 served.arrived = sent;
                 served.first_token = served.first_token.map(|t| t + overhead);
-                seen = now + overhead;
+                seen = delivered + overhead;
             }
             self.record_answer(now, seen, request, outcome, &served);
-            self.requests.answered(now, request, outcome, &mut self.clock, &mut self.recorder);
+            self.requests.answered(delivered, request, outcome, &mut self.clock, &mut self.recorder);
         }
         self.answers = answers;
     }

@@ -244,8 +244,14 @@ impl LlmScheduler {
         match input {
             Input::Arrival { request, prompt_tokens, output_tokens, prefix, session } => {
                 let Some(r) = self.place(prefix.map(|p| p.id), session) else {
-                    let served =
-                        Served { arrived: now, admitted: None, first_token: None, prompt_tokens, output_tokens: 0 };
+                    let served = Served {
+                        arrived: now,
+                        admitted: None,
+                        first_token: None,
+                        last_token: None,
+                        prompt_tokens,
+                        output_tokens: 0,
+                    };
                     out.push(Action::Respond { request, outcome: crate::Outcome::Failed, served });
                     return;
                 };

@@ -64,6 +64,10 @@ pub struct Served {
     pub admitted: Option<SimTime>,
     /// When the first output token was produced (None if none was).
     pub first_token: Option<SimTime>,
+    /// When its last output token left the engine's server, the answer
+    /// complete (None if it did not complete on a replica: the answer
+    /// leaves when it is given).
+    pub last_token: Option<SimTime>,
     pub prompt_tokens: u32,
     pub output_tokens: u32,
 }

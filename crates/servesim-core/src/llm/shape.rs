@@ -13,6 +13,9 @@ pub struct StepShape {
     pub prefill_tokens: u64,
     /// Prefill chunks in the step (one per prefilling sequence).
     pub prefill_seqs: u64,
+    /// Of those, chunks of prompts (a speculative verify step's chunks are
+    /// not): engines run a step with prompt work without CUDA graphs.
+    pub prompt_chunks: u64,
     /// Σ over prefill tokens of the keys each attends to, itself included
     /// (see [`prefill_attended`]).
     pub prefill_attended: u64,
@@ -58,6 +61,7 @@ impl StepShape {
     pub fn with_prefill(mut self, chunk: u64, cached: u64) -> StepShape {
         self.prefill_tokens += chunk;
         self.prefill_seqs += u64::from(chunk > 0);
+        self.prompt_chunks += u64::from(chunk > 0);
         self.prefill_attended += prefill_attended(chunk, cached);
         self.prefill_cached_tokens += cached;
         self

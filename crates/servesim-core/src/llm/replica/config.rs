@@ -96,13 +96,20 @@ pub struct ReplicaConfig {
     pub queue_capacity: Option<u64>,
     /// Keep shared prefixes' KV between requests. None: off.
     pub prefix_cache: Option<PrefixCacheConfig>,
+    /// The engine plans step j+1 while step j runs (an overlap
+    /// scheduler), so a request that arrives during step j first runs in
+    /// step j+2 (`step.rs`).
+    pub overlap: bool,
+    /// Time the engine's server spends on each output token it streams
+    /// (detokenize, send), one token after another (`step.rs`).
+    pub token_stream_cost: SimDuration,
 }
 
 impl ReplicaConfig {
     /// A replica of `kv_blocks` KV blocks with the engines' usual defaults:
     /// continuous batching, 64 sequences and 4096 batched tokens per step,
     /// 16-token blocks, no watermark, recompute preemption, 100 KV bytes per
-    /// token, an unbounded queue and no prefix cache. Set the fields that
+    /// token, an unbounded queue, no prefix cache, no overlap and a free token stream. Set the fields that
     /// differ with struct update syntax or assignment.
     pub fn new(kv_blocks: u64) -> Self {
         ReplicaConfig {
@@ -116,6 +123,8 @@ impl ReplicaConfig {
             kv_bytes_per_token: 100,
             queue_capacity: None,
             prefix_cache: None,
+            overlap: false,
+            token_stream_cost: SimDuration::ZERO,
         }
     }
 }

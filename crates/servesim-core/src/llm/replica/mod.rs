@@ -132,6 +132,10 @@ pub struct Replica {
     decode: DecodeSet,
     kv: KvLedger,
     in_flight: Option<Plan>,
+    /// When the last step started and ended (`SimTime::MAX` while it runs).
+    last_step: (SimTime, SimTime),
+    /// When the server's token stream has sent every token so far.
+    stream_free: SimTime,
     /// Static batching: finished sequences held until the batch ends.
     held: Vec<Seq>,
     armed: Option<SimTime>,
@@ -167,6 +171,8 @@ impl Replica {
             swapped: VecDeque::new(),
             prefilling: VecDeque::new(),
             in_flight: None,
+            last_step: (SimTime::ZERO, SimTime::MAX),
+            stream_free: SimTime::ZERO,
             held: Vec::new(),
             armed: None,
             stats: ReplicaStats::default(),

@@ -37,6 +37,7 @@ impl Seq {
             arrived: self.arrived,
             admitted: self.admitted,
             first_token: self.first_token,
+            last_token: None,
             prompt_tokens: self.prompt,
             output_tokens: self.generated,
         }

@@ -8,11 +8,21 @@
 //! goes first. `plan` turns the batch into a [`StepShape`] within the
 //! policy's token budget; `step_done` applies it: a token per decoding
 //! sequence, prefill progress, first tokens, completions.
+//!
+//! Two ways a real server delays what the step cycle alone would give:
+//! - An overlap scheduler (`ReplicaConfig::overlap`) planned the step that
+//!   starts now while the previous one ran, so requests that arrived since
+//!   that step started wait for the next plan.
+//! - The API server streams every token the engine produces, one after
+//!   another at `token_stream_cost` each (detokenize, send), so a first
+//!   token and an answer reach the client when the stream has sent them;
+//!   a closed-loop client sends its next request from then. With many
+//!   streams and fast steps the stream, not the GPU, sets the pace.
 
 use super::decode::Left;
 use super::seq::{Plan, Prefilling, Seq};
 use super::{Action, Policy, Preemption, Replica, Role};
-use crate::llm::StepShape;
+use crate::llm::{Served, StepShape};
 use crate::time::{SimDuration, SimTime};
 use crate::Outcome;
 use std::collections::VecDeque;
@@ -34,6 +44,7 @@ impl Replica {
             return;
         }
         let mut swap_bytes = 0;
+        let late = self.hold_back_late_arrivals(now);
         match self.cfg.policy {
             Policy::Static { max_wait } => {
                 if self.running() == 0 && !self.admit_static(now, max_wait, out) {
@@ -51,6 +62,7 @@ impl Replica {
             Policy::Sglang { .. } => self.schedule_sglang(now),
             Policy::Trtllm { .. } => self.schedule_trtllm(now),
         }
+        self.waiting.extend(late);
         let (shape, plan) = self.plan();
         if shape.tokens() == 0 {
             return;
@@ -58,7 +70,23 @@ impl Replica {
         self.stats.steps += 1;
         self.stats.swapped_bytes += swap_bytes;
         self.in_flight = Some(plan);
+        self.last_step = (now, SimTime::MAX);
         out.push(Action::StartStep { replica: self.index, shape, swap_bytes });
+    }
+
+    /// Overlap scheduler: the step starting now was planned when the step
+    /// that just ended started, so requests that arrived since then wait
+    /// for the next plan. Takes them off the back of the waiting queue (it
+    /// is in arrival order behind any recomputed sequences) for the caller
+    /// to put back. With nothing running the engine is idle and waits for
+    /// requests, so it plans with every one.
+    fn hold_back_late_arrivals(&mut self, now: SimTime) -> VecDeque<Seq> {
+        let (started, ended) = self.last_step;
+        if !self.cfg.overlap || ended != now || self.running() == 0 {
+            return VecDeque::new();
+        }
+        let early = self.waiting.iter().rposition(|s| s.arrived < started).map_or(0, |i| i + 1);
+        self.waiting.split_off(early)
     }
 
     /// Bytes of KV in `blocks` whole blocks (what a swap moves over PCIe).
@@ -261,6 +289,8 @@ impl Replica {
     /// progress, first tokens, completions.
     pub fn step_done(&mut self, now: SimTime, out: &mut Vec<Action>) {
         let Some(plan) = self.in_flight.take() else { return };
+        self.last_step.1 = now;
+        let sent = self.stream(now, &plan);
         let lifetime = self.cfg.policy.reserves_lifetime();
         if plan.decode_seqs > 0 {
             self.decode.advance(plan.decode_seqs);
@@ -273,7 +303,7 @@ impl Replica {
                 let mut seq = done.seq;
                 seq.generated = seq.output;
                 self.kv.keep_context(seq.session, done.ctx);
-                self.finish(seq, out);
+                self.finish(seq, sent, out);
             }
             self.decode.note_chunks();
         }
@@ -287,13 +317,13 @@ impl Replica {
             let (blocks, shared) = self.kv.publish_prefix(seq.prefix, blocks, shared);
             let ctx = u64::from(seq.prefill_len());
             seq.generated += 1;
-            seq.first_token.get_or_insert(now);
+            seq.first_token.get_or_insert(sent);
             self.decode.note_token(&seq);
             if seq.generated >= seq.output {
                 self.kv.release(blocks);
                 self.kv.release_prefix(seq.prefix, shared);
                 self.kv.keep_context(seq.session, ctx);
-                self.finish(seq, out);
+                self.finish(seq, sent, out);
             } else if self.role == Role::PrefillOnly {
                 self.hand_off(seq, ctx, blocks, shared);
             } else {
@@ -308,11 +338,25 @@ impl Replica {
         self.flush_static_batch(out);
     }
 
-    fn finish(&mut self, seq: Seq, out: &mut Vec<Action>) {
+    /// The tokens of the step that ended now (one per decoding sequence
+    /// and per prompt it completed) join the server's stream, which sends
+    /// one token every `token_stream_cost`, in order: returns when this
+    /// step's tokens are all sent (now, with a free stream).
+    fn stream(&mut self, now: SimTime, plan: &Plan) -> SimTime {
+        let firsts =
+            plan.chunks.iter().zip(&self.prefilling).filter(|(c, p)| p.done + **c >= p.seq.prefill_len()).count();
+        let tokens = plan.decode_seqs + firsts as u64;
+        self.stream_free = self.stream_free.max(now) + SimDuration(self.cfg.token_stream_cost.0.saturating_mul(tokens));
+        self.stream_free
+    }
+
+    /// A completed sequence, its last token sent at `sent`.
+    fn finish(&mut self, seq: Seq, sent: SimTime, out: &mut Vec<Action>) {
         if matches!(self.cfg.policy, Policy::Static { .. }) {
             self.held.push(seq);
         } else {
-            out.push(Action::Respond { request: seq.request, outcome: Outcome::Completed, served: seq.served() });
+            let served = Served { last_token: Some(sent), ..seq.served() };
+            out.push(Action::Respond { request: seq.request, outcome: Outcome::Completed, served });
         }
     }
 
