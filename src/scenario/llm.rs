@@ -570,6 +570,29 @@ mod tests {
         (line, err)
     }
 
+    /// The overlap scheduler is each engine's default (on for TensorRT-LLM
+    /// and SGLang, off for vLLM 0.12), overridable, and a bad value is
+    /// refused at its key.
+    #[test]
+    fn the_overlap_scheduler_follows_the_engine() {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/vllm-closed-loop.toml");
+        let text = std::fs::read_to_string(&path).expect("the shipped closed-loop scenario");
+        let overlap = |sets: &[&str]| {
+            let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+            let s = super::super::from_text(&text, &path, &sets).unwrap_or_else(|e| panic!("{e}"));
+            let crate::scenario::Serving::Llm(llm) = &s.serving else { panic!("an LLM scenario") };
+            llm.replica.overlap
+        };
+        assert!(!overlap(&[]));
+        assert!(overlap(&["engine.kind=trtllm"]));
+        assert!(overlap(&["engine.kind=sglang"]));
+        assert!(!overlap(&["engine.kind=sglang", "engine.overlap_scheduler=false"]));
+        assert!(overlap(&["engine.overlap_scheduler=true"]));
+        let sets = vec!["engine.overlap_scheduler=3".to_string()];
+        let e = super::super::from_text(&text, &path, &sets).map(|_| ()).unwrap_err().to_string();
+        assert!(e.contains("overlap_scheduler"), "{e}");
+    }
+
     #[test]
     fn bad_prefix_values_are_rejected_with_their_place() {
         let (line, err) = edited("llama8b-prefix-cache.toml", "shared_prefix");

@@ -145,3 +145,16 @@ fn files_that_cannot_be_fitted_are_refused() {
         assert!(!dir.path().join("fit.toml").exists() && !dir.path().join("reports").exists());
     }
 }
+
+/// The time per layer is fitted only for an engine whose rows cover models
+/// of different depths: on one model it is the time per step again.
+#[test]
+fn the_time_per_layer_is_fitted_only_across_depths() {
+    use servesim::model::precision::Dtype;
+    let one = fit::Coverage { formats: [Dtype::Bf16].into(), depths: [64].into() };
+    let two = fit::Coverage { formats: [Dtype::Bf16, Dtype::Fp8].into(), depths: [32, 64].into() };
+    assert!(!fit::knobs(&one).contains(&fit::Knob::LayerLatency));
+    assert!(fit::knobs(&two).contains(&fit::Knob::LayerLatency));
+    assert!(fit::knobs(&two).contains(&fit::Knob::Gemm(Dtype::Fp8)));
+    assert!(!fit::knobs(&two).contains(&fit::Knob::TokenStreamCpu), "scanned, not derived");
+}

@@ -75,6 +75,45 @@ gemm_inefficiency = { bf16 = 1.0 }
     assert_eq!(step.request_overhead(), SimDuration::from_millis(20));
 }
 
+/// The per-layer terms: every step pays `layer_latency` per layer; a step
+/// with prompt tokens also pays `prompt_layer_cpu` per layer (launched
+/// eagerly, no CUDA graph), once however many prompts it holds; a decode
+/// step and a speculative verify step do not.
+#[test]
+fn per_layer_terms_charge_every_step_and_prompt_steps() {
+    let table = |extra: &str| {
+        format!(
+            "gpu = \"h100-sxm\"\n[engines.vllm]\nstep_cpu = \"1ms\"\nseq_cpu = \"10us\"\nrequest_overhead = \"20ms\"\n\
+             allreduce_hop_latency = \"5us\"\nweight_stream_inefficiency = 1.0\nkv_inefficiency = 1.0\n\
+             attention_inefficiency = 1.0\nnvlink_inefficiency = 1.0\ngemm_inefficiency = {{ bf16 = 1.0 }}\n{extra}"
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let step = |name: &str, extra: &str| {
+        let path = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&path, table(extra)).unwrap();
+        let cal = CalibratedProfile::load(&path).unwrap();
+        StepModel::for_engine(&gpu("h100-sxm"), &model("llama-3.1-8b"), Parallelism::tensor(2), Some(&cal), "vllm")
+            .unwrap()
+    };
+    let (plain, layered) =
+        (step("plain", ""), step("layered", "layer_latency = \"2us\"\nprompt_layer_cpu = \"100us\"\n"));
+    let extra = |shape: &StepShape| layered.cost(shape).time.as_secs_f64() - plain.cost(shape).time.as_secs_f64();
+    let layers = 32.0;
+    let decode = StepShape::decode(8, 8000);
+    let one_prompt = decode.with_prefill(512, 0);
+    let two_prompts = one_prompt.with_prefill(256, 0);
+    let verify = Speculation::new(3, 0.7).unwrap().verify_shape(8, 8000);
+    for (what, shape, want) in [
+        ("decode", decode, layers * 2e-6),
+        ("one prompt", one_prompt, layers * (2e-6 + 100e-6)),
+        ("two prompts", two_prompts, layers * (2e-6 + 100e-6)),
+        ("verify", verify, layers * 2e-6),
+    ] {
+        assert!((extra(&shape) - want).abs() < 2e-9, "{what}: {} vs {want}", extra(&shape));
+    }
+}
+
 /// Acceptance: MoE weight bytes per step are the experts the batch hits.
 ///
 /// Derivation. Top-k routing picks k distinct experts of E per token, so a

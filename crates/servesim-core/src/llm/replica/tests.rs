@@ -456,3 +456,62 @@ fn continuous_refuses_a_prompt_over_the_step_budget() {
     assert_eq!(responses.iter().map(|(q, o, _)| (q.0, *o)).collect::<Vec<_>>()[0], (0, Outcome::Failed));
     assert!(shapes.iter().all(|s| s.prefill_tokens <= 100));
 }
+
+/// TensorRT-LLM's overlap scheduler (`PyExecutor._executor_loop_overlap`,
+/// on unless `disable_overlap_scheduler`) and SGLang's
+/// (`Scheduler.event_loop_overlap`): each loop schedules and launches step
+/// j+1, then waits for step j and handles its outputs, so the plan for the
+/// step that starts when step j ends was made when step j started. A
+/// request that arrives while step j runs first runs in step j+2; without
+/// the overlap, in step j+1. An idle engine takes it at once.
+#[test]
+fn an_overlap_scheduler_admits_a_request_one_step_later() {
+    let first_step_with = |overlap: bool| {
+        let cfg = ReplicaConfig {
+            block_tokens: 32,
+            max_batched_tokens: 1000,
+            overlap,
+            ..config(Policy::Trtllm { chunked: false }, 100, Preemption::Recompute)
+        };
+        let mut r = Replica::new(0, cfg);
+        let mut out = Vec::new();
+        r.arrive(SimTime::ZERO, job(RequestId(0), 40, 10, None), &mut out);
+        assert_eq!(start_step(&mut r, SimTime::ZERO).prefill_tokens, 40, "an idle engine plans with it at once");
+        r.step_done(SimTime(10), &mut out);
+        start_step(&mut r, SimTime(10));
+        // Arrives while step 1 (10..20) runs.
+        r.arrive(SimTime(15), job(RequestId(1), 50, 10, None), &mut out);
+        r.step_done(SimTime(20), &mut out);
+        if start_step(&mut r, SimTime(20)).prefill_tokens == 50 {
+            return 2;
+        }
+        r.step_done(SimTime(30), &mut out);
+        assert_eq!(start_step(&mut r, SimTime(30)).prefill_tokens, 50);
+        3
+    };
+    assert_eq!(first_step_with(false), 2, "without the overlap: the step after the one it arrived in");
+    assert_eq!(first_step_with(true), 3, "with it: one step later");
+}
+
+/// The API server streams each step's tokens one after another: with a
+/// cost per token, a first token and an answer are delivered when the
+/// stream has sent them, behind the tokens queued before; with none, at
+/// the step's end.
+#[test]
+fn the_token_stream_delivers_tokens_one_after_another() {
+    let delivered = |cost_ns: u64| {
+        let cfg = ReplicaConfig {
+            token_stream_cost: SimDuration(cost_ns),
+            ..config(Policy::Continuous, 1000, Preemption::Recompute)
+        };
+        let (_, responses, _) = drive(cfg, &[(10, 3), (10, 3), (10, 3)]);
+        responses.iter().map(|(_, _, s)| (s.first_token.unwrap().0, s.last_token.unwrap().0)).collect::<Vec<_>>()
+    };
+    // Steps end at 1, 2, 3 ms: the prompts' first tokens (3), then two
+    // decode steps of 3 tokens each.
+    assert_eq!(delivered(0), vec![(1_000_000, 3_000_000); 3]);
+    // 0.5 ms a token: the first three leave by 2.5 ms, the next three by
+    // 4 ms (the stream was busy until 2.5 ms when they came at 2 ms), the
+    // last three by 5.5 ms: the stream, not the steps, sets the pace.
+    assert_eq!(delivered(500_000), vec![(2_500_000, 5_500_000); 3]);
+}
