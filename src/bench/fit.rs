@@ -182,10 +182,6 @@ pub fn knobs(rows: &Coverage) -> Vec<Knob> {
     all
 }
 
-/// The server's time per streamed token acts only once the stream is the
-/// bottleneck: below that its derivative is zero, above it the schedule
-/// (when clients send) moves with it. It is fitted by trying each of these
-/// values, seconds, holding the rest.
 /// A round that lowers no engine's objective by this much has converged.
 const CONVERGED: f64 = 1e-5;
 
@@ -193,6 +189,10 @@ const CONVERGED: f64 = 1e-5;
 /// the current one (so that a flat objective does not move it).
 const SCAN_GAIN: f64 = 1e-4;
 
+/// The server's time per streamed token acts only once the stream is the
+/// bottleneck: below that its derivative is zero, above it the schedule
+/// (when clients send) moves with it. It is fitted by trying each of these
+/// values, seconds, holding the rest.
 const TOKEN_STREAM_SCAN: [f64; 9] = [0.0, 20e-6, 40e-6, 50e-6, 60e-6, 70e-6, 80e-6, 100e-6, 120e-6];
 
 /// Where a fit starts for an engine that the starting profile has no
