@@ -161,9 +161,9 @@ pub fn simulate(row: &BenchRow, profiles: &Path, pricing: Pricing, run: Replay) 
             let Serving::Llm(pool) = &mut s.serving else { return Err("the scenario ran no LLM replica".into()) };
             let ep = row.moe_ep.max(1);
             let parallel = Parallelism { tp: row.tp, moe_tp: row.tp / ep, moe_ep: ep };
-            pool.step = StepModel::for_engine(&pool.gpu, &pool.model, parallel, Some(profile), &engine)
+            let step = StepModel::for_engine(&pool.gpu, &pool.model, parallel, Some(profile), &engine)
                 .map_err(|e| format!("calibrated: {e}"))?;
-            pool.replica.token_stream_cost = pool.step.token_stream_cost();
+            pool.price_with(step);
             s
         }
     };

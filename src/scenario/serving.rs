@@ -61,6 +61,15 @@ pub struct LlmConfig {
     pub frontdoor: Option<Box<FrontDoorConfig>>,
 }
 
+impl LlmConfig {
+    /// Prices the pool with `step`, and takes from it what it decides for
+    /// the replicas (the server's time per streamed token).
+    pub fn price_with(&mut self, step: StepModel) {
+        self.replica.token_stream_cost = step.token_stream_cost();
+        self.step = step;
+    }
+}
+
 /// A validated front door.
 #[derive(Debug, Clone)]
 pub struct FrontDoorConfig {

@@ -134,6 +134,9 @@ pub struct Replica {
     in_flight: Option<Plan>,
     /// When the last step started and ended (`SimTime::MAX` while it runs).
     last_step: (SimTime, SimTime),
+    /// Overlap scheduler: waiting requests held out of the step being
+    /// planned (`step.rs`); empty between polls.
+    late: VecDeque<Seq>,
     /// When the server's token stream has sent every token so far.
     stream_free: SimTime,
     /// Static batching: finished sequences held until the batch ends.
@@ -172,6 +175,7 @@ impl Replica {
             prefilling: VecDeque::new(),
             in_flight: None,
             last_step: (SimTime::ZERO, SimTime::MAX),
+            late: VecDeque::new(),
             stream_free: SimTime::ZERO,
             held: Vec::new(),
             armed: None,

@@ -44,25 +44,34 @@ impl Replica {
             return;
         }
         let mut swap_bytes = 0;
-        let late = self.hold_back_late_arrivals(now);
-        match self.cfg.policy {
-            Policy::Static { max_wait } => {
-                if self.running() == 0 && !self.admit_static(now, max_wait, out) {
-                    return;
-                }
-            }
+        self.hold_back_late_arrivals(now);
+        let batch = match self.cfg.policy {
+            Policy::Static { max_wait } => self.running() > 0 || self.admit_static(now, max_wait, out),
             Policy::Continuous | Policy::ChunkedPrefill { .. } => {
                 swap_bytes += self.make_room_for_growth();
                 let swapped_in = self.resume(Parked::Swapped);
                 swap_bytes += self.kv_bytes(swapped_in);
                 self.admit(now, false);
                 self.resume(Parked::Arrived);
+                true
             }
-            Policy::VllmV1 { .. } => self.schedule_vllm(now),
-            Policy::Sglang { .. } => self.schedule_sglang(now),
-            Policy::Trtllm { .. } => self.schedule_trtllm(now),
+            Policy::VllmV1 { .. } => {
+                self.schedule_vllm(now);
+                true
+            }
+            Policy::Sglang { .. } => {
+                self.schedule_sglang(now);
+                true
+            }
+            Policy::Trtllm { .. } => {
+                self.schedule_trtllm(now);
+                true
+            }
+        };
+        self.waiting.append(&mut self.late);
+        if !batch {
+            return;
         }
-        self.waiting.extend(late);
         let (shape, plan) = self.plan();
         if shape.tokens() == 0 {
             return;
@@ -77,16 +86,16 @@ impl Replica {
     /// Overlap scheduler: the step starting now was planned when the step
     /// that just ended started, so requests that arrived since then wait
     /// for the next plan. Takes them off the back of the waiting queue (it
-    /// is in arrival order behind any recomputed sequences) for the caller
-    /// to put back. With nothing running the engine is idle and waits for
-    /// requests, so it plans with every one.
-    fn hold_back_late_arrivals(&mut self, now: SimTime) -> VecDeque<Seq> {
+    /// is in arrival order behind any recomputed sequences) into `late`,
+    /// which the caller puts back. With nothing running the engine is idle
+    /// and waits for requests, so it plans with every one.
+    fn hold_back_late_arrivals(&mut self, now: SimTime) {
         let (started, ended) = self.last_step;
         if !self.cfg.overlap || ended != now || self.running() == 0 {
-            return VecDeque::new();
+            return;
         }
         let early = self.waiting.iter().rposition(|s| s.arrived < started).map_or(0, |i| i + 1);
-        self.waiting.split_off(early)
+        self.late.extend(self.waiting.drain(early..));
     }
 
     /// Bytes of KV in `blocks` whole blocks (what a swap moves over PCIe).
