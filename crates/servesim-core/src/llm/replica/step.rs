@@ -352,6 +352,9 @@ impl Replica {
     /// one token every `token_stream_cost`, in order: returns when this
     /// step's tokens are all sent (now, with a free stream).
     fn stream(&mut self, now: SimTime, plan: &Plan) -> SimTime {
+        if self.cfg.token_stream_cost == SimDuration::ZERO {
+            return now;
+        }
         let firsts =
             plan.chunks.iter().zip(&self.prefilling).filter(|(c, p)| p.done + **c >= p.seq.prefill_len()).count();
         let tokens = plan.decode_seqs + firsts as u64;
