@@ -24,8 +24,14 @@
 //! physical bound (an inverse efficiency `>= 1`, a CPU time `>= 0`) by
 //! projected coordinate descent, in units of its starting value.
 //!
+//! One coefficient is not linear: the API server's time per streamed
+//! token matters only once the stream binds, and then it moves when
+//! clients send. It is fitted by trying a few values once the derivative's
+//! fit has converged (`scan_token_stream`), then fitting the rest again.
+//!
 //! Costs: each round simulates the file `2 + coefficients` times (about
-//! 12); a round on aiconfigurator's 647 H100 runs takes seconds.
+//! 14), a scan 9 times; the fit of aiconfigurator's 647 H100 runs from a
+//! neutral start takes about a minute and a half.
 
 use super::fidelity::{self, Accuracy, Pricing, Replay, RowOutcome};
 use super::{BenchRow, Expressed};
@@ -268,26 +274,26 @@ pub fn fit(
         });
         return Err(FitError::NoRows { gpu, why: first.unwrap_or_default() });
     }
-    let mut formats: BTreeMap<String, Coverage> = BTreeMap::new();
+    let mut coverage: BTreeMap<String, Coverage> = BTreeMap::new();
     for r in &ours {
         let model = r.model_profile();
         let m: ModelProfile = profile::find(profiles, &model)
             .map_err(|e| FitError::Model { model: model.clone(), message: e.to_string() })?;
-        let engine = formats
+        let engine = coverage
             .entry(r.backend.clone())
             .or_insert_with(|| Coverage { formats: BTreeSet::from([Dtype::Bf16]), depths: BTreeSet::new() });
         engine.formats.insert(m.precision_or_uniform().weights);
         engine.depths.insert(m.layers);
     }
     let mut profile = start.clone();
-    for engine in formats.keys() {
+    for engine in coverage.keys() {
         profile.engines.entry(engine.clone()).or_insert_with(neutral_start);
     }
     let predict = |p: &CalibratedProfile| fidelity::run_all(&ours, profiles, Pricing::InMemory(p), run);
     let mut now = predict(&profile);
     let mut done = Vec::new();
     for round in 0..rounds {
-        let mut jacobian: BTreeMap<String, Vec<Column>> = formats
+        let mut jacobian: BTreeMap<String, Vec<Column>> = coverage
             .iter()
             .map(|(engine, f)| (engine.clone(), knobs(f).into_iter().map(|k| (k, Vec::new())).collect()))
             .collect();
@@ -331,38 +337,38 @@ pub fn fit(
         let mut next = predict(&proposal);
         for _ in 0..2 {
             let worse: Vec<&String> =
-                formats.keys().filter(|e| objective(&next, e) > objective(&now, e) + 1e-12).collect();
+                coverage.keys().filter(|e| objective(&next, e) > objective(&now, e) + 1e-12).collect();
             if worse.is_empty() {
                 break;
             }
             for engine in worse {
                 let (from, to) = (&profile.engines[engine], proposal.engines[engine].clone());
-                let halfway = blend(from, &to, &knobs(&formats[engine]));
+                let halfway = blend(from, &to, &knobs(&coverage[engine]));
                 proposal.engines.insert(engine.clone(), halfway);
             }
             next = predict(&proposal);
         }
         let mut reverted = false;
-        for engine in formats.keys() {
+        for engine in coverage.keys() {
             if objective(&next, engine) > objective(&now, engine) + 1e-12 {
                 proposal.engines.insert(engine.clone(), profile.engines[engine].clone());
                 reverted = true;
             }
         }
-        let moved = formats.keys().any(|e| proposal.engines[e] != profile.engines[e]);
-        let before: Vec<f64> = formats.keys().map(|e| objective(&now, e)).collect();
+        let moved = coverage.keys().any(|e| proposal.engines[e] != profile.engines[e]);
+        let before: Vec<f64> = coverage.keys().map(|e| objective(&now, e)).collect();
         if moved {
             // `next` priced exactly `proposal` unless an engine went back.
             now = if reverted { predict(&proposal) } else { next };
             profile = proposal;
         }
-        let mut gained = formats.keys().zip(&before).any(|(e, b)| objective(&now, e) < b - CONVERGED);
+        let mut gained = coverage.keys().zip(&before).any(|(e, b)| objective(&now, e) < b - CONVERGED);
         if !gained {
             // The derivative's fit has converged: try the token stream's
             // values, and fit again from the better one.
-            gained = scan_token_stream(&mut profile, &mut now, &formats, &predict);
+            gained = scan_token_stream(&mut profile, &mut now, &coverage, &predict);
         }
-        let report = Round { objective: formats.keys().map(|e| (e.clone(), objective(&now, e))).collect() };
+        let report = Round { objective: coverage.keys().map(|e| (e.clone(), objective(&now, e))).collect() };
         progress(round as usize + 1, &report);
         done.push(report);
         if !gained {
@@ -378,15 +384,15 @@ pub fn fit(
 fn scan_token_stream(
     profile: &mut CalibratedProfile,
     now: &mut Vec<RowOutcome>,
-    formats: &BTreeMap<String, Coverage>,
+    coverage: &BTreeMap<String, Coverage>,
     predict: &dyn Fn(&CalibratedProfile) -> Vec<RowOutcome>,
 ) -> bool {
     let knob = Knob::TokenStreamCpu;
     let mut best: BTreeMap<&String, (f64, f64)> =
-        formats.keys().map(|e| (e, (objective(now, e), knob.get(&profile.engines[e])))).collect();
+        coverage.keys().map(|e| (e, (objective(now, e), knob.get(&profile.engines[e])))).collect();
     for v in TOKEN_STREAM_SCAN {
         let mut trial = profile.clone();
-        for e in formats.keys() {
+        for e in coverage.keys() {
             knob.set(trial.engines.get_mut(e).expect("every fitted engine has a table"), v);
         }
         let outcomes = predict(&trial);
