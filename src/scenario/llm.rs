@@ -590,7 +590,10 @@ mod tests {
         assert!(overlap(&["engine.overlap_scheduler=true"]));
         let sets = vec!["engine.overlap_scheduler=3".to_string()];
         let e = super::super::from_text(&text, &path, &sets).map(|_| ()).unwrap_err().to_string();
-        assert!(e.contains("overlap_scheduler"), "{e}");
+        assert!(
+            e.contains("`engine.overlap_scheduler`") && e.contains("expected a boolean") && e.contains("hint:"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -109,8 +109,9 @@ impl ReplicaConfig {
     /// A replica of `kv_blocks` KV blocks with the engines' usual defaults:
     /// continuous batching, 64 sequences and 4096 batched tokens per step,
     /// 16-token blocks, no watermark, recompute preemption, 100 KV bytes per
-    /// token, an unbounded queue, no prefix cache, no overlap and a free token stream. Set the fields that
-    /// differ with struct update syntax or assignment.
+    /// token, an unbounded queue, no prefix cache, no overlap scheduler and
+    /// a free token stream. Set the fields that differ with struct update
+    /// syntax or assignment.
     pub fn new(kv_blocks: u64) -> Self {
         ReplicaConfig {
             policy: Policy::Continuous,
