@@ -21,7 +21,7 @@
 //! | `mode` | `agg` (prefill and decode on the same workers) or `disagg` |
 //! | `isl`, `osl` | prompt and output tokens of every request |
 //! | `batch_size` | concurrent clients (closed loop, zero think time) |
-//! | `tp_size`, `pp_size`, `attention_dp_size`, `moe_tp_size`, `moe_ep_size` | parallelism of one instance (empty = 1) |
+//! | `tp_size`, `pp_size`, `attention_dp_size`, `moe_tp_size`, `moe_ep_size` | parallelism of one instance (`pp`, `attention_dp`, `moe_*`: empty or 0 = 1, as aiconfigurator writes an unused dimension) |
 //! | `silicon_ttft_ms`, `silicon_tpot_ms` | measured mean TTFT and TPOT, milliseconds |
 //!
 //! A row maps to servesim's profiles by name: the GPU profile is `system`
@@ -31,7 +31,11 @@
 //! `qwen3-32b-fp8`). Expert parallelism (`moe_ep_size` > 1, with
 //! `moe_tp_size x moe_ep_size = tp_size`) becomes `engine.moe_ep`; a dense
 //! model's `moe_*` columns are ignored. A row servesim cannot express is kept with the reason
-//! ([`Expressed::Not`]); nothing is dropped silently.
+//! ([`Expressed::Not`]); nothing is dropped silently. That includes a row
+//! whose values cannot be read (a disaggregated run leaves `batch_size` and
+//! `tp_size` empty): the file is still replayed, and the row is listed with
+//! the column and what was expected. A file without the format's columns,
+//! or not CSV, is an error.
 
 pub mod fidelity;
 pub mod fit;
@@ -61,6 +65,10 @@ pub struct BenchRow {
     pub moe_ep: u32,
     pub ttft_ms: f64,
     pub tpot_ms: f64,
+    /// The first value of the row that could not be read (column, what was
+    /// expected, what was there); its numbers are then 0 and the row is
+    /// not expressed.
+    pub unreadable: Option<String>,
 }
 
 /// A file that cannot be read as benchmarks (located).
@@ -87,8 +95,9 @@ const REQUIRED: [&str; 12] = [
     "precision",
 ];
 
-/// Reads every row of `path`; a missing column or a bad number is an error
-/// naming the line, the column and what was expected.
+/// Reads every row of `path`. A missing column or a file that is not CSV
+/// is an error naming the line; a value that cannot be read makes its row
+/// [`BenchRow::unreadable`], not the file an error.
 pub fn read(path: &Path) -> Result<Vec<BenchRow>, BenchError> {
     let file = path.display().to_string();
     let err = |line: Option<usize>, message: String| BenchError { file: file.clone(), line, message };
@@ -108,21 +117,37 @@ pub fn read(path: &Path) -> Result<Vec<BenchRow>, BenchError> {
         let line = i + 2;
         let record = record.map_err(|e| err(Some(line), e.to_string()))?;
         let text = |name: &str| col(name).and_then(|c| record.get(c)).unwrap_or("").trim().to_string();
-        let count = |name: &str, default: Option<u32>| -> Result<u32, BenchError> {
+        let mut unreadable = None;
+        // A count >= 1; `unused` (a dimension aiconfigurator leaves empty
+        // or 0 when the run does not split that way) reads as 1.
+        let mut count = |name: &str, unused: bool| -> u32 {
             let t = text(name);
-            match (t.parse::<f64>(), default) {
-                (Ok(v), _) if v >= 1.0 && v.fract() == 0.0 && v <= f64::from(u32::MAX) => Ok(v as u32),
-                (Err(_), Some(d)) if t.is_empty() => Ok(d),
-                _ => Err(err(Some(line), format!("column `{name}`: expected an integer >= 1, got `{t}`"))),
+            match t.parse::<f64>() {
+                Ok(v) if v >= 1.0 && v.fract() == 0.0 && v <= f64::from(u32::MAX) => v as u32,
+                Ok(v) if unused && v == 0.0 => 1,
+                Err(_) if unused && t.is_empty() => 1,
+                _ => {
+                    unreadable.get_or_insert(format!("column `{name}`: expected an integer >= 1, got `{t}`"));
+                    0
+                }
             }
         };
-        let millis = |name: &str| -> Result<f64, BenchError> {
+        let (isl, osl, clients, tp) =
+            (count("isl", false), count("osl", false), count("batch_size", false), count("tp_size", false));
+        let (pp, attention_dp, moe_tp, moe_ep) = (
+            count("pp_size", true),
+            count("attention_dp_size", true),
+            count("moe_tp_size", true),
+            count("moe_ep_size", true),
+        );
+        let mut millis = |name: &str| -> f64 {
             let t = text(name);
-            t.parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite() && *v > 0.0)
-                .ok_or_else(|| err(Some(line), format!("column `{name}`: expected milliseconds > 0, got `{t}`")))
+            t.parse::<f64>().ok().filter(|v| v.is_finite() && *v > 0.0).unwrap_or_else(|| {
+                unreadable.get_or_insert(format!("column `{name}`: expected milliseconds > 0, got `{t}`"));
+                0.0
+            })
         };
+        let (ttft_ms, tpot_ms) = (millis("silicon_ttft_ms"), millis("silicon_tpot_ms"));
         rows.push(BenchRow {
             line,
             id: text("id"),
@@ -132,16 +157,17 @@ pub fn read(path: &Path) -> Result<Vec<BenchRow>, BenchError> {
             system: text("system"),
             precision: text("precision"),
             mode: text("mode"),
-            isl: count("isl", None)?,
-            osl: count("osl", None)?,
-            clients: count("batch_size", None)?,
-            tp: count("tp_size", None)?,
-            pp: count("pp_size", Some(1))?,
-            attention_dp: count("attention_dp_size", Some(1))?,
-            moe_tp: count("moe_tp_size", Some(1))?,
-            moe_ep: count("moe_ep_size", Some(1))?,
-            ttft_ms: millis("silicon_ttft_ms")?,
-            tpot_ms: millis("silicon_tpot_ms")?,
+            isl,
+            osl,
+            clients,
+            tp,
+            pp,
+            attention_dp,
+            moe_tp,
+            moe_ep,
+            ttft_ms,
+            tpot_ms,
+            unreadable,
         });
     }
     Ok(rows)
@@ -189,6 +215,9 @@ impl BenchRow {
         let not = |why: String| Expressed::Not(why);
         if self.mode != "agg" {
             return not(format!("mode `{}`: only aggregated serving (agg) is replayed", self.mode));
+        }
+        if let Some(why) = &self.unreadable {
+            return not(why.clone());
         }
         if !ENGINES.contains(&self.backend.as_str()) {
             return not(format!("backend `{}`: servesim models {}", self.backend, ENGINES.join(", ")));

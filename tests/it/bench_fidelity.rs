@@ -73,12 +73,41 @@ fn bad_benchmark_files_are_located() {
     std::fs::write(&path, "id,backend\nx,vllm\n").unwrap();
     let e = bench::read(&path).unwrap_err().to_string();
     assert!(e.contains("bench.csv:1") && e.contains("missing column `model_path`"), "{e}");
-    let path = write(dir.path(), &["a,vllm,0.12.0,Qwen/Qwen3-32B,h100_sxm,,agg,many,16,4,2,1,,1,1,100,20"]);
+    std::fs::write(&path, format!("{HEADER}\na,vllm,0.12.0\n")).unwrap();
     let e = bench::read(&path).unwrap_err().to_string();
-    assert!(e.contains("bench.csv:2") && e.contains("`isl`") && e.contains("`many`"), "{e}");
-    let path = write(dir.path(), &["a,vllm,0.12.0,Qwen/Qwen3-32B,h100_sxm,,agg,256,16,4,2,1,,1,1,-3,20"]);
-    let e = bench::read(&path).unwrap_err().to_string();
-    assert!(e.contains("silicon_ttft_ms") && e.contains("milliseconds > 0"), "{e}");
+    assert!(e.contains("bench.csv:2"), "a row of the wrong width is not CSV of the format: {e}");
+}
+
+/// A value a row cannot be read by makes that row not expressed, with the
+/// column and what was expected; the rest of the file is still replayed.
+/// aiconfigurator's own sample leaves `batch_size` and `tp_size` empty in
+/// its disaggregated runs and writes 0 for a parallel dimension a run does
+/// not use.
+#[test]
+fn unreadable_rows_are_listed_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        &[
+            "a,vllm,0.12.0,Qwen/Qwen3-32B,h100_sxm,,agg,many,16,4,2,1,,1,1,100,20",
+            "b,vllm,0.12.0,Qwen/Qwen3-32B,h100_sxm,,agg,256,16,4,2,1,,1,1,-3,20",
+            "c,sglang,0.5.8,deepseek-ai/DeepSeek-R1,h100_sxm,fp8,disagg,1024,1024,,,,,,,900,30",
+            "d,vllm,0.12.0,Qwen/Qwen3-32B,h100_sxm,,agg,256,16,4,2,1,0,0,0,100,20",
+        ],
+    );
+    let rows = bench::read(&path).unwrap();
+    let why = |i: usize| match rows[i].expressed(&profiles()) {
+        Expressed::Not(why) => why,
+        yes => panic!("row {i} expressed: {yes:?}"),
+    };
+    assert!(why(0).contains("`isl`") && why(0).contains("`many`") && why(0).contains("integer >= 1"), "{}", why(0));
+    assert!(why(1).contains("silicon_ttft_ms") && why(1).contains("milliseconds > 0"), "{}", why(1));
+    assert!(why(2).contains("mode `disagg`"), "the mode is the reason, not the empty counts: {}", why(2));
+    assert_eq!((rows[3].attention_dp, rows[3].moe_tp, rows[3].moe_ep, rows[3].unreadable.as_deref()), (1, 1, 1, None));
+    assert!(matches!(rows[3].expressed(&profiles()), Expressed::Yes { .. }));
+    let run = fidelity::Replay { requests_per_client: 1, warmup_per_client: 0, generated_limits: true };
+    let csv = fidelity::csv(&fidelity::run_all(&rows, &profiles(), fidelity::Pricing::Named(None), run));
+    assert!(csv.lines().nth(1).unwrap().contains("column `isl`"), "{csv}");
 }
 
 /// aiconfigurator's generated benchmark configurations
