@@ -20,7 +20,7 @@
 
 use super::{BenchRow, Expressed};
 use crate::model::engine_step::Parallelism;
-use crate::model::profile::CalibratedProfile;
+use crate::model::profile::{CalibratedProfile, GpuProfile};
 use crate::model::step::StepModel;
 use crate::scenario::{self, Serving};
 use rayon::prelude::*;
@@ -148,9 +148,8 @@ pub fn simulate(row: &BenchRow, profiles: &Path, pricing: Pricing, run: Replay) 
     let load = |text: &str| scenario::from_text(text, &path, &[]).map_err(|e| format!("scenario: {e}"));
     let s = match pricing {
         Pricing::Named(calibrated) => {
-            let default = format!("{gpu}-engines");
-            let calibrated = calibrated
-                .or_else(|| profiles.join("calibrated").join(format!("{default}.toml")).is_file().then_some(&*default));
+            let default = calibrated.is_none().then(|| default_engines(profiles, &gpu)).flatten();
+            let calibrated = calibrated.or(default.as_deref());
             load(&scenario_text(row, (&gpu, &model, &engine), profiles, calibrated, run))?
         }
         Pricing::InMemory(profile) => {
@@ -173,6 +172,32 @@ pub fn simulate(row: &BenchRow, profiles: &Path, pricing: Pricing, run: Replay) 
         return Err(format!("no request completed ({} offered)", summary.requests.offered));
     }
     Ok(Prediction { ttft_ms: llm.ttft.mean_s * 1e3, tpot_ms: llm.tpot.mean_s * 1e3 })
+}
+
+/// The calibrated profile that prices `gpu` by default: `<gpu>-engines`,
+/// else the first (by name) `*-engines` profile under `profiles/calibrated/`
+/// measured on a GPU of the same architecture, whose engine tables the
+/// scenario loader carries over
+/// ([`CalibratedProfile::transferred`]); None: the roofline.
+fn default_engines(profiles: &Path, gpu: &str) -> Option<String> {
+    let own = format!("{gpu}-engines");
+    let dir = profiles.join("calibrated");
+    if dir.join(format!("{own}.toml")).is_file() {
+        return Some(own);
+    }
+    let architecture = GpuProfile::find(profiles, gpu).ok()?.architecture?;
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix("-engines.toml").map(|s| format!("{s}-engines")))
+        .collect();
+    names.sort();
+    names.into_iter().find(|name| {
+        CalibratedProfile::find(profiles, name)
+            .ok()
+            .flatten()
+            .and_then(|c| GpuProfile::find(profiles, &c.gpu).ok())
+            .is_some_and(|from| from.architecture.as_deref() == Some(architecture.as_str()))
+    })
 }
 
 /// Every row, in parallel, results in file order.
@@ -251,9 +276,12 @@ pub fn markdown(outcomes: &[RowOutcome], source: &str, calibrated: Option<&str>)
     let mut md = format!(
         "# Fidelity against measured benchmarks\n\nBenchmarks: `{source}`; step model: {}.\n\
          {} rows, {} simulated, {} not expressed.\n\n",
-        calibrated.map_or("calibrated profile `<gpu>-engines` where one exists, else the roofline".to_string(), |c| {
-            format!("calibrated profile `{c}`")
-        }),
+        calibrated.map_or(
+            "calibrated profile `<gpu>-engines` where one exists, else the `-engines` profile of a GPU of the same \
+             architecture (its engine tables through the row's GPU datasheet), else the roofline"
+                .to_string(),
+            |c| format!("calibrated profile `{c}`"),
+        ),
         outcomes.len(),
         all.rows,
         outcomes.len() - all.rows

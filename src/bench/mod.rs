@@ -25,7 +25,8 @@
 //! | `silicon_ttft_ms`, `silicon_tpot_ms` | measured mean TTFT and TPOT, milliseconds |
 //!
 //! A row maps to servesim's profiles by name: the GPU profile is `system`
-//! with `_` as `-`; the model profile is the last part of `model_path`,
+//! with `_` as `-`, or without its `-sxm` form factor when only that
+//! profile exists (`h200_sxm` is `h200`); the model profile is the last part of `model_path`,
 //! lower-cased, without `-instruct`, with `-<precision>` appended unless
 //! the name already ends with it (`Qwen/Qwen3-32B` + `fp8` is
 //! `qwen3-32b-fp8`). Expert parallelism (`moe_ep_size` > 1, with
@@ -211,7 +212,10 @@ impl BenchRow {
     /// `profiles`, and if not, why.
     pub fn expressed(&self, profiles: &Path) -> Expressed {
         let exists = |dir: &str, name: &str| profiles.join(dir).join(format!("{name}.toml")).is_file();
-        let (gpu, model) = (self.gpu_profile(), self.model_profile());
+        let (mut gpu, model) = (self.gpu_profile(), self.model_profile());
+        if let Some(base) = gpu.strip_suffix("-sxm").filter(|b| !exists("gpus", &gpu) && exists("gpus", b)) {
+            gpu = base.to_string();
+        }
         let not = |why: String| Expressed::Not(why);
         if self.mode != "agg" {
             return not(format!("mode `{}`: only aggregated serving (agg) is replayed", self.mode));

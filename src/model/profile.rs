@@ -81,6 +81,11 @@ pub struct GpuProfile {
     pub name: String,
     #[serde(default)]
     pub description: String,
+    /// The GPU architecture (`hopper`, `ampere`): an engine calibration
+    /// measured on one GPU prices the others of its architecture
+    /// ([`CalibratedProfile::transferred`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub architecture: Option<String>,
     pub memory_bytes: u64,
     pub memory_bandwidth_bytes_per_s: f64,
     /// Dense (no sparsity) bf16 tensor-core peak.
@@ -402,6 +407,23 @@ impl CalibratedProfile {
             Err(ProfileError::NotFound { .. }) => Ok(None),
             other => other.map(Some),
         }
+    }
+
+    /// This calibration's engine tables for `to`, a GPU of the same
+    /// architecture as `from` (the GPU it was measured on), or None. An
+    /// engine table's GPU terms are inverse efficiencies against the
+    /// datasheet peaks and its CPU terms are the host's, so they carry over
+    /// through `to`'s datasheet rates; the roofline rates measured on
+    /// `from` do not, and are dropped.
+    pub fn transferred(&self, from: &GpuProfile, to: &GpuProfile) -> Option<CalibratedProfile> {
+        let same = from.name == self.gpu && from.architecture.is_some() && from.architecture == to.architecture;
+        same.then(|| CalibratedProfile {
+            name: self.name.clone(),
+            gpu: to.name.clone(),
+            source: format!("{} (measured on {}, through the datasheet of {})", self.source, from.name, to.name),
+            engines: self.engines.clone(),
+            ..CalibratedProfile::default()
+        })
     }
 }
 

@@ -181,7 +181,15 @@ fn pool(
     };
     let calibrated = match &r.calibrated {
         Some(name) => {
-            Some(profiles.find::<CalibratedProfile>(name).map_err(|e| profile_error(loc, "replica.calibrated", e))?)
+            let c: CalibratedProfile =
+                profiles.find(name).map_err(|e| profile_error(loc, "replica.calibrated", e))?;
+            // An engine calibration from another GPU of this one's
+            // architecture prices it through its datasheet; any other
+            // mismatch is refused by the step model below.
+            let measured_on = (file.engine.is_some() && c.gpu != gpu.name)
+                .then(|| profiles.find::<GpuProfile>(&c.gpu).ok())
+                .flatten();
+            Some(measured_on.and_then(|from| c.transferred(&from, &gpu)).unwrap_or(c))
         }
         None => None,
     };
