@@ -29,7 +29,9 @@
 //! profile exists (`h200_sxm` is `h200`); the model profile is the last part of `model_path`,
 //! lower-cased, without `-instruct`, with `-<precision>` appended unless
 //! the name already ends with it (`Qwen/Qwen3-32B` + `fp8` is
-//! `qwen3-32b-fp8`). Expert parallelism (`moe_ep_size` > 1, with
+//! `qwen3-32b-fp8`), or the model's own profile when there is none with the
+//! suffix and its weights already are in that precision (`openai/gpt-oss-120b`
+//! + `fp4` is `gpt-oss-120b`, whose experts are fp4). Expert parallelism (`moe_ep_size` > 1, with
 //! `moe_tp_size x moe_ep_size = tp_size`) becomes `engine.moe_ep`; a dense
 //! model's `moe_*` columns are ignored. A row servesim cannot express is kept with the reason
 //! ([`Expressed::Not`]); nothing is dropped silently. That includes a row
@@ -41,6 +43,7 @@
 pub mod fidelity;
 pub mod fit;
 
+use crate::model::profile::ModelProfile;
 use std::path::Path;
 
 /// One measured run.
@@ -192,14 +195,24 @@ impl BenchRow {
 
     /// The model profile name (module doc).
     pub fn model_profile(&self) -> String {
-        let last = self.model_path.rsplit('/').next().unwrap_or_default().to_lowercase();
-        let name = last.strip_suffix("-instruct").unwrap_or(&last).to_string();
+        let name = self.model_path.rsplit('/').next().unwrap_or_default().to_lowercase().replace("-instruct", "");
         let precision = self.precision.to_lowercase();
         if precision.is_empty() || precision == "bf16" || name.ends_with(&format!("-{precision}")) {
             name
         } else {
             format!("{name}-{precision}")
         }
+    }
+
+    /// The model's own profile, without the precision suffix, when its
+    /// weights (a mixture of experts: its experts) already are in the row's
+    /// precision: gpt-oss-120b ships its experts in fp4, so
+    /// `openai/gpt-oss-120b` at `fp4` is `gpt-oss-120b`.
+    fn native_precision_profile(&self, profiles: &Path) -> Option<String> {
+        let precision = self.precision.to_lowercase();
+        let base = self.model_profile().strip_suffix(&format!("-{precision}"))?.to_string();
+        let native = ModelProfile::find(profiles, &base).ok()?.precision_or_uniform().expert_weights();
+        (native.name() == precision).then_some(base)
     }
 
     /// The group a row is reported in: engine / model / precision / tp.
@@ -212,9 +225,12 @@ impl BenchRow {
     /// `profiles`, and if not, why.
     pub fn expressed(&self, profiles: &Path) -> Expressed {
         let exists = |dir: &str, name: &str| profiles.join(dir).join(format!("{name}.toml")).is_file();
-        let (mut gpu, model) = (self.gpu_profile(), self.model_profile());
+        let (mut gpu, mut model) = (self.gpu_profile(), self.model_profile());
         if let Some(base) = gpu.strip_suffix("-sxm").filter(|b| !exists("gpus", &gpu) && exists("gpus", b)) {
             gpu = base.to_string();
+        }
+        if let Some(base) = self.native_precision_profile(profiles).filter(|_| !exists("models", &model)) {
+            model = base;
         }
         let not = |why: String| Expressed::Not(why);
         if self.mode != "agg" {
@@ -244,7 +260,15 @@ impl BenchRow {
                 self.model_path, self.precision
             ));
         }
-        if self.moe_ep > 1 && self.moe_tp.saturating_mul(self.moe_ep) != self.tp {
+        let expert_gpus = self.moe_tp.saturating_mul(self.moe_ep);
+        if expert_gpus > self.tp {
+            return not(format!(
+                "moe_tp_size x moe_ep_size = {expert_gpus} GPUs for tp_size = {}: attention runs data-parallel over \
+                 {expert_gpus} / {} groups, which is not modeled",
+                self.tp, self.tp
+            ));
+        }
+        if self.moe_ep > 1 && expert_gpus != self.tp {
             return not(format!(
                 "moe_tp_size = {} x moe_ep_size = {} is not tp_size = {}: servesim splits the experts of one \
                  instance over its tp GPUs (engine.moe_ep groups of tp / moe_ep)",

@@ -181,8 +181,7 @@ fn pool(
     };
     let calibrated = match &r.calibrated {
         Some(name) => {
-            let c: CalibratedProfile =
-                profiles.find(name).map_err(|e| profile_error(loc, "replica.calibrated", e))?;
+            let c: CalibratedProfile = profiles.find(name).map_err(|e| profile_error(loc, "replica.calibrated", e))?;
             // An engine calibration from another GPU of this one's
             // architecture prices it through its datasheet; any other
             // mismatch is refused by the step model below.

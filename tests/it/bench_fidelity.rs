@@ -66,6 +66,36 @@ fn rows_map_to_profiles_or_say_why_not() {
     assert!(md.contains("| vllm qwen3-32b bf16 tp2 | 1 |") && md.contains("## Rows not expressed"), "{md}");
 }
 
+/// The names aiconfigurator writes map to the shipped profiles: `h200_sxm`
+/// is `h200` (no `-sxm` profile exists), `-Instruct` anywhere in the name
+/// is dropped, a model whose experts already are fp4 keeps its own profile
+/// at `fp4`, and experts spread over more GPUs than `tp_size` (attention
+/// data parallelism) are refused with the reason.
+#[test]
+fn aiconfigurator_names_map_to_the_shipped_profiles() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        &[
+            "a,vllm,0.12.0,nvidia/Llama-3.1-8B-Instruct-FP8,h200_sxm,fp8,agg,256,16,4,1,1,,1,1,100,20",
+            "b,vllm,0.18.0,openai/gpt-oss-120b,h100_sxm,fp4,agg,256,16,4,2,1,,1,1,100,20",
+            "c,vllm,0.12.0,Qwen/Qwen3-235B-A22B-FP8,h200_sxm,fp8,agg,256,16,4,1,1,,2,1,100,20",
+            "d,vllm,0.12.0,meta-llama/Llama-3.1-70B,b200_sxm,fp8,agg,256,16,4,4,1,,1,1,100,20",
+        ],
+    );
+    let rows = bench::read(&path).unwrap();
+    let expressed = |i: usize| match rows[i].expressed(&profiles()) {
+        Expressed::Yes { gpu, model, .. } => (gpu, model),
+        Expressed::Not(why) => panic!("row {i}: {why}"),
+    };
+    assert_eq!(expressed(0), ("h200".into(), "llama-3.1-8b-fp8".into()));
+    assert_eq!(expressed(1), ("h100-sxm".into(), "gpt-oss-120b".into()));
+    let Expressed::Not(why) = rows[2].expressed(&profiles()) else { panic!("row 2 expressed") };
+    assert!(why.contains("2 GPUs for tp_size = 1") && why.contains("data-parallel"), "{why}");
+    let Expressed::Not(why) = rows[3].expressed(&profiles()) else { panic!("row 3 expressed") };
+    assert!(why.contains("no GPU profile `b200-sxm`"), "{why}");
+}
+
 #[test]
 fn bad_benchmark_files_are_located() {
     let dir = tempfile::tempdir().unwrap();

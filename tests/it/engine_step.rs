@@ -300,3 +300,36 @@ fn expert_parallelism_is_an_engine_key_with_located_errors() {
         }
     }
 }
+
+/// An engine calibration measured on one GPU prices another GPU of the same
+/// architecture through that GPU's datasheet (its tables are inverse
+/// efficiencies against the peaks and host CPU times); the roofline rates
+/// it measured are dropped, and a GPU of another architecture is refused.
+#[test]
+fn engine_calibrations_carry_over_within_an_architecture() {
+    let scenario = |gpu: &str| {
+        format!(
+            "name = \"carry\"\nseed = 1\n\n[workload]\nclients = {{ concurrency = 4, requests_per_client = 2 }}\n\
+             prompt_tokens = {{ fixed = 1024 }}\noutput_tokens = {{ fixed = 64 }}\n\n[replica]\ngpu = \"{gpu}\"\n\
+             model = \"llama-3.1-8b\"\nprofiles = \"{}\"\ncalibrated = \"h100-sxm-engines\"\n\n[engine]\nkind = \"vllm\"\n",
+            profiles().display()
+        )
+    };
+    let load = |gpu: &str| servesim::scenario::from_text(&scenario(gpu), &profiles().join("carry.toml"), &[]);
+    let (h100, h200) = (load("h100-sxm").unwrap(), load("h200").unwrap());
+    let tpot = |s: &servesim::scenario::Scenario| servesim::sim::run(s).summary.llm.unwrap().tpot.mean_s;
+    let (on_h100, on_h200) = (tpot(&h100), tpot(&h200));
+    // Decode at 4 sequences streams the weights: H200's 4.8 TB/s against
+    // H100's 3.35 TB/s makes it faster, by less than the bandwidth ratio
+    // since the CPU and latency terms carry over unchanged.
+    assert!(on_h200 < on_h100 && on_h200 > on_h100 * 3.35 / 4.8, "{on_h200} vs {on_h100}");
+    let e = load("a100-80gb").unwrap_err();
+    assert!(e.to_string().contains("is for gpu `h100-sxm`, not `a100-80gb`"), "{e}");
+
+    let c = CalibratedProfile::find(&profiles(), "h100-sxm-engines").unwrap().unwrap();
+    let moved = c.transferred(&gpu("h100-sxm"), &gpu("h200")).unwrap();
+    assert_eq!((moved.gpu.as_str(), moved.engines.len()), ("h200", c.engines.len()));
+    assert!(moved.effective_memory_bandwidth_bytes_per_s.is_none() && moved.source.contains("measured on h100-sxm"));
+    assert!(c.transferred(&gpu("h100-sxm"), &gpu("a100-80gb")).is_none());
+    assert!(c.transferred(&gpu("h200"), &gpu("h100-sxm")).is_none(), "`from` must be the GPU it was measured on");
+}
