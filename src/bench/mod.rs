@@ -24,16 +24,20 @@
 //! | `tp_size`, `pp_size`, `attention_dp_size`, `moe_tp_size`, `moe_ep_size` | parallelism of one instance (`pp`, `attention_dp`, `moe_*`: empty or 0 = 1, as aiconfigurator writes an unused dimension) |
 //! | `silicon_ttft_ms`, `silicon_tpot_ms` | measured mean TTFT and TPOT, milliseconds |
 //!
-//! A row maps to servesim's profiles by name: the GPU profile is `system`
-//! with `_` as `-`, or without its `-sxm` form factor when only that
-//! profile exists (`h200_sxm` is `h200`); the model profile is the last part of `model_path`,
-//! lower-cased, without `-instruct`, with `-<precision>` appended unless
-//! the name already ends with it (`Qwen/Qwen3-32B` + `fp8` is
-//! `qwen3-32b-fp8`), or the model's own profile when there is none with the
-//! suffix and its weights already are in that precision (`openai/gpt-oss-120b`
-//! + `fp4` is `gpt-oss-120b`, whose experts are fp4). Expert parallelism (`moe_ep_size` > 1, with
-//! `moe_tp_size x moe_ep_size = tp_size`) becomes `engine.moe_ep`; a dense
-//! model's `moe_*` columns are ignored. A row servesim cannot express is kept with the reason
+//! A row maps to servesim's profiles by name:
+//! - the GPU profile is `system` with `_` as `-`, or without its `-sxm`
+//!   form factor when only that profile exists (`h200_sxm` is `h200`);
+//! - the model profile is the last part of `model_path`, lower-cased,
+//!   without `-instruct`, with `-<precision>` appended unless the name
+//!   already ends with it (`Qwen/Qwen3-32B` at `fp8` is `qwen3-32b-fp8`);
+//!   or the model's own profile when there is none with the suffix and its
+//!   weights already are in that precision (`openai/gpt-oss-120b` at `fp4`
+//!   is `gpt-oss-120b`, whose experts are fp4);
+//! - expert parallelism (`moe_ep_size` > 1, with `moe_tp_size x
+//!   moe_ep_size = tp_size`) becomes `engine.moe_ep`; a dense model's
+//!   `moe_*` columns are ignored.
+//!
+//! A row servesim cannot express is kept with the reason
 //! ([`Expressed::Not`]); nothing is dropped silently. That includes a row
 //! whose values cannot be read (a disaggregated run leaves `batch_size` and
 //! `tp_size` empty): the file is still replayed, and the row is listed with

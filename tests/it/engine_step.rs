@@ -315,7 +315,9 @@ fn engine_calibrations_carry_over_within_an_architecture() {
             profiles().display()
         )
     };
-    let load = |gpu: &str| servesim::scenario::from_text(&scenario(gpu), &profiles().join("carry.toml"), &[]);
+    let load = |gpu: &str| {
+        servesim::scenario::from_text(&scenario(gpu), &profiles().join("carry.toml"), &[]).map_err(Box::new)
+    };
     let (h100, h200) = (load("h100-sxm").unwrap(), load("h200").unwrap());
     let tpot = |s: &servesim::scenario::Scenario| servesim::sim::run(s).summary.llm.unwrap().tpot.mean_s;
     let (on_h100, on_h200) = (tpot(&h100), tpot(&h200));
