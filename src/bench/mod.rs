@@ -267,9 +267,10 @@ impl BenchRow {
         let expert_gpus = self.moe_tp.saturating_mul(self.moe_ep);
         if expert_gpus > self.tp {
             return not(format!(
-                "moe_tp_size x moe_ep_size = {expert_gpus} GPUs for tp_size = {}: attention runs data-parallel over \
-                 {expert_gpus} / {} groups, which is not modeled",
-                self.tp, self.tp
+                "moe_tp_size x moe_ep_size = {expert_gpus} GPUs for tp_size = {}: attention runs in {} data-parallel \
+                 groups, which is not modeled",
+                self.tp,
+                expert_gpus.div_ceil(self.tp.max(1))
             ));
         }
         if self.moe_ep > 1 && expert_gpus != self.tp {
