@@ -107,6 +107,12 @@ pub fn scenario_text(
 ) -> String {
     let calibrated = calibrated.map(|c| format!("calibrated = \"{c}\"\n")).unwrap_or_default();
     let mut engine_keys = if row.moe_ep > 1 { format!("moe_ep = {}\n", row.moe_ep) } else { String::new() };
+    // The engine's release where the row names one (a build label such as
+    // "nightly-dev" is left out: the engine's default release applies).
+    let mut release = row.backend_version.split('.').map(str::parse::<u32>);
+    if let (Some(Ok(major)), Some(Ok(minor))) = (release.next(), release.next()) {
+        engine_keys.push_str(&format!("version = \"{major}.{minor}\"\n"));
+    }
     if run.generated_limits {
         engine_keys.push_str(&generated_limits(engine, row.clients, row.isl));
     }

@@ -11,7 +11,7 @@
 //! | tokens per step | 8,192 (2,048 under 70 GiB) | 8,192 | 8,192 | 8,192 |
 //! | chunked prefill | on | off | on | off |
 //! | KV block (page) | 16 | 16 | 1 | 32 |
-//! | overlap scheduler | off | off | on | on |
+//! | overlap scheduler | off (on from 0.14) | off | on | on |
 //! | memory rule | 0.9·M − W − profiled | same | mfs·M − W | 0.9·(M − W − 9 GB) |
 //!
 //! Sources: vLLM `vllm/engine/arg_utils.py` `EngineArgs.get_batch_defaults`
@@ -40,8 +40,12 @@
 //! PyTorch executor (`disable_overlap_scheduler` False in
 //! `tensorrt_llm/llmapi/llm_args.py`; `PyExecutor._executor_loop_overlap`),
 //! SGLang's (`disable_overlap_schedule` False in `server_args.py`;
-//! `Scheduler.event_loop_overlap`). vLLM 0.12 runs a step's outputs before
-//! planning the next unless `--async-scheduling` is given.
+//! `Scheduler.event_loop_overlap`). vLLM up to 0.13 runs a step's outputs
+//! before planning the next unless `--async-scheduling` is given; from 0.14
+//! async scheduling is its default (`vllm/config/scheduler.py`
+//! `async_scheduling = Field(default=None)`, turned on in
+//! `vllm/config/vllm.py`), so `version = "0.14"` or later turns the overlap
+//! on.
 //!
 //! Each engine preempts by recompute (vLLM V1, SGLang) or never
 //! (TensorRT-LLM); there is no watermark but vLLM V0's.
@@ -86,7 +90,9 @@ pub(super) fn resolve(
     loc: &Locator,
 ) -> Result<Scheduling, ScenarioError> {
     refuse_neutral_keys(file, loc)?;
-    let v0 = vllm_v0(e, loc)?;
+    let release = release(e, loc)?;
+    let v0 =
+        e.kind == EngineKind::Vllm && release.is_some_and(|(major, minor)| major == 0 && minor.is_none_or(|m| m < 8));
     let big = gpu.memory_bytes as f64 >= 70.0 * GIB;
     let (seqs, tokens, chunked, block) = match (e.kind, v0) {
         (EngineKind::Vllm, true) => (256, 8192, false, 16),
@@ -143,7 +149,7 @@ pub(super) fn resolve(
         block_tokens,
         watermark: if v0 { 0.01 } else { 0.0 },
         preemption: Preemption::Recompute,
-        overlap: e.overlap_scheduler.unwrap_or(overlap_default(e.kind)),
+        overlap: e.overlap_scheduler.unwrap_or(overlap_default(e.kind, release)),
         kv_blocks,
         kv_capacity_tokens: kv_blocks * u64::from(block_tokens),
         memory: GpuMemory {
@@ -195,11 +201,14 @@ pub(super) fn parallelism(
 }
 
 /// Whether the engine's release overlaps planning a step with running the
-/// previous one by default.
-fn overlap_default(kind: EngineKind) -> bool {
+/// previous one by default: vLLM from 0.14 (its `SchedulerConfig`'s
+/// `async_scheduling` defaults to None, which `VllmConfig` turns on unless
+/// pipeline parallelism or a non-EAGLE draft method rules it out; 0.13 and
+/// earlier default it off), TensorRT-LLM and SGLang always.
+fn overlap_default(kind: EngineKind, release: Option<(u32, Option<u32>)>) -> bool {
     match kind {
         EngineKind::Trtllm | EngineKind::Sglang => true,
-        EngineKind::Vllm => false,
+        EngineKind::Vllm => release.is_some_and(|(major, minor)| (major, minor.unwrap_or(0)) >= (0, 14)),
     }
 }
 
@@ -211,23 +220,22 @@ fn kind_name(kind: EngineKind) -> &'static str {
     }
 }
 
-/// vLLM's V0 scheduler: `version = "0"`, or a 0.x release before 0.8 (V1
-/// became the default in 0.8). Other engines' versions are recorded only.
-fn vllm_v0(e: &EngineSection, loc: &Locator) -> Result<bool, ScenarioError> {
-    let Some(v) = &e.version else { return Ok(false) };
+/// The release `engine.version` names, as (major, minor); None: the
+/// release the defaults above were read from. vLLM's V0 scheduler is
+/// `version = "0"` or a 0.x release before 0.8 (V1 became the default in
+/// 0.8), and its overlap default follows the release ([`overlap_default`]).
+fn release(e: &EngineSection, loc: &Locator) -> Result<Option<(u32, Option<u32>)>, ScenarioError> {
+    let Some(v) = &e.version else { return Ok(None) };
     let mut parts = v.split('.').map(str::parse::<u32>);
-    let (major, minor) = match (parts.next(), parts.next()) {
-        (Some(Ok(major)), None) => (major, None),
-        (Some(Ok(major)), Some(Ok(minor))) => (major, Some(minor)),
-        _ => {
-            return Err(loc.error(
-                "engine.version",
-                format!("expected a release number such as \"0.12\", got \"{v}\""),
-                "for vLLM, \"0\" selects the V0 scheduler",
-            ))
-        }
-    };
-    Ok(e.kind == EngineKind::Vllm && major == 0 && minor.is_none_or(|m| m < 8))
+    match (parts.next(), parts.next()) {
+        (Some(Ok(major)), None) => Ok(Some((major, None))),
+        (Some(Ok(major)), Some(Ok(minor))) => Ok(Some((major, Some(minor)))),
+        _ => Err(loc.error(
+            "engine.version",
+            format!("expected a release number such as \"0.12\", got \"{v}\""),
+            "for vLLM, \"0\" selects the V0 scheduler",
+        )),
+    }
 }
 
 fn positive(loc: &Locator, key: &str, n: u32) -> Result<u32, ScenarioError> {

@@ -578,8 +578,9 @@ mod tests {
     }
 
     /// The overlap scheduler is each engine's default (on for TensorRT-LLM
-    /// and SGLang, off for vLLM 0.12), overridable, and a bad value is
-    /// refused at its key.
+    /// and SGLang; for vLLM off up to 0.13 and on from 0.14, whose
+    /// `SchedulerConfig.async_scheduling` defaults to None and `VllmConfig`
+    /// turns that on), overridable, and a bad value is refused at its key.
     #[test]
     fn the_overlap_scheduler_follows_the_engine() {
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/vllm-closed-loop.toml");
@@ -595,6 +596,9 @@ mod tests {
         assert!(overlap(&["engine.kind=sglang"]));
         assert!(!overlap(&["engine.kind=sglang", "engine.overlap_scheduler=false"]));
         assert!(overlap(&["engine.overlap_scheduler=true"]));
+        assert!(!overlap(&["engine.version=\"0.13\""]));
+        assert!(overlap(&["engine.version=\"0.14\""]) && overlap(&["engine.version=\"0.19.0\""]));
+        assert!(!overlap(&["engine.version=\"0.19\"", "engine.overlap_scheduler=false"]));
         let sets = vec!["engine.overlap_scheduler=3".to_string()];
         let e = super::super::from_text(&text, &path, &sets).map(|_| ()).unwrap_err().to_string();
         assert!(

@@ -144,9 +144,11 @@ impl EngineKind {
 pub struct EngineSection {
     /// "vllm", "sglang" or "trtllm".
     pub kind: EngineKind,
-    /// Engine version where its behaviour changed: vLLM "0" is the V0
-    /// scheduler (prefill-first, whole prompts); any other vLLM version is
-    /// V1. Default: the current release's behaviour.
+    /// Engine release, where its behaviour changed: vLLM "0" (or before
+    /// 0.8) is the V0 scheduler (prefill-first, whole prompts), later ones
+    /// V1; vLLM from "0.14" schedules asynchronously (the overlap
+    /// scheduler) by default. Default: the releases the engine defaults
+    /// were read from (vLLM 0.12, SGLang 0.5, TensorRT-LLM 1.0).
     pub version: Option<String>,
     /// Most sequences running at once (vLLM `max_num_seqs`, SGLang
     /// `max_running_requests`, TensorRT-LLM `max_batch_size`). Default: the engine's.
@@ -161,7 +163,7 @@ pub struct EngineSection {
     /// arrives during a step waits one more step to join (TensorRT-LLM's
     /// overlap scheduler, `disable_overlap_scheduler`; SGLang's overlap
     /// schedule, `disable_overlap_schedule`; vLLM's `async_scheduling`).
-    /// Default: the engine's.
+    /// Default: the engine's (on, and for vLLM from version 0.14).
     pub overlap_scheduler: Option<bool>,
     /// Tokens per KV block (page). Default: the engine's (vLLM 16, SGLang 1,
     /// TensorRT-LLM 32).
