@@ -8,7 +8,7 @@
 //! | | vLLM V1 (0.12) | vLLM V0 | SGLang (0.5) | TensorRT-LLM (1.0) |
 //! |---|---|---|---|---|
 //! | most sequences | 1,024 (256 under 70 GiB) | 256 | 4,096 | 2,048 |
-//! | tokens per step | 8,192 (2,048 under 70 GiB) | 8,192 | 8,192 | 8,192 |
+//! | tokens per step | 8,192 (2,048 under 70 GiB) | 8,192 | 8,192 (16,384 from 160 GiB) | 8,192 |
 //! | chunked prefill | on | off | on | off |
 //! | KV block (page) | 16 | 16 | 1 | 32 |
 //! | overlap scheduler | off (on from 0.14) | off | on | on |
@@ -25,10 +25,11 @@
 //! ran whole prompts with a 1% block watermark: the engine-neutral
 //! `continuous` policy (`chunked-prefill` when chunking is asked for).
 //! SGLang `python/sglang/srt/server_args.py` (`chunked_prefill_size` 8,192
-//! on 35-160 GB GPUs, `page_size` 1, `mem_fraction_static` from the
-//! memory reserved for activations and CUDA graphs, (9.5 + tp/2) GiB on
-//! 80 GB parts); its running-request cap is sized from the memory pool,
-//! 4,096 here. TensorRT-LLM `tensorrt_llm/llmapi/llm_args.py`
+//! on GPUs under 160 GiB, 16,384 above, `page_size` 1, `mem_fraction_static`
+//! from the memory reserved for activations and CUDA graphs: (9.5 + tp/2)
+//! GiB on 80 GB parts, (12 + tp/2) GiB on the H200,
+//! [`sglang_reserved_gib`]); its running-request cap is sized from the
+//! memory pool, 4,096 here. TensorRT-LLM `tensorrt_llm/llmapi/llm_args.py`
 //! (`max_batch_size` 2,048, `max_num_tokens` 8,192, chunked context off)
 //! and `KvCacheConfig` (`tokens_per_block` 32, `free_gpu_memory_fraction`
 //! 0.9 of the memory free after loading: 9 GB per GPU of runtime and
@@ -98,7 +99,7 @@ pub(super) fn resolve(
         (EngineKind::Vllm, true) => (256, 8192, false, 16),
         (EngineKind::Vllm, false) if big => (1024, 8192, true, 16),
         (EngineKind::Vllm, false) => (256, 2048, true, 16),
-        (EngineKind::Sglang, _) => (4096, 8192, true, 1),
+        (EngineKind::Sglang, _) => (4096, if gpu.memory_bytes as f64 >= 160.0 * GIB { 16384 } else { 8192 }, true, 1),
         (EngineKind::Trtllm, _) => (2048, 8192, false, 32),
     };
     let max_seqs = positive(loc, "engine.max_num_seqs", e.max_num_seqs.unwrap_or(seqs))?;
@@ -308,11 +309,25 @@ fn kv_bytes_per_gpu(
     Ok(match e.kind {
         EngineKind::Vllm => e.gpu_memory_utilization.unwrap_or(0.9) * m - w - profiled,
         EngineKind::Sglang => {
-            let reserved = (9.5 + f64::from(tp) / 2.0) * GIB;
+            let reserved = sglang_reserved_gib(m / GIB, tp) * GIB;
             e.mem_fraction_static.unwrap_or((m - reserved) / m) * m - w
         }
         EngineKind::Trtllm => e.free_gpu_memory_fraction.unwrap_or(0.9) * (m - w - 9e9),
     })
+}
+
+/// What SGLang keeps out of `mem_fraction_static` for activations and CUDA
+/// graphs, by the GPU's memory (`server_args.py`, its memory tiers): up to
+/// 35 GiB 2.8 + tp/10 GiB; A100 and H100 (under 90 GiB) 9.5 + tp/2; H20
+/// and H200 (under 160 GiB) 12 + tp/2; larger GPUs 32 GiB.
+fn sglang_reserved_gib(memory_gib: f64, tp: u32) -> f64 {
+    let tp = f64::from(tp);
+    match memory_gib {
+        m if m < 35.0 => 2.8 + tp / 10.0,
+        m if m < 90.0 => 9.5 + tp / 2.0,
+        m if m < 160.0 => 12.0 + tp / 2.0,
+        _ => 32.0,
+    }
 }
 
 /// `[batching]` and `[kv]`'s scheduling keys, and `replica.activation_reserve`,

@@ -607,6 +607,31 @@ mod tests {
         );
     }
 
+    /// SGLang keeps (9.5 + tp/2) GiB out of its static memory on 80 GB
+    /// parts and (12 + tp/2) GiB on the H200 (`server_args.py`'s memory
+    /// tiers); the rest, less the weights, is KV cache, and its step budget
+    /// (`chunked_prefill_size`) is 8,192 below 160 GiB.
+    #[test]
+    fn sglangs_memory_rule_follows_the_gpus_tier() {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/vllm-closed-loop.toml");
+        let text = std::fs::read_to_string(&path).expect("the shipped closed-loop scenario");
+        let memory = |gpu: &str| {
+            let sets = vec!["engine.kind=sglang".to_string(), format!("replica.gpu={gpu}")];
+            let s = super::super::from_text(&text, &path, &sets).unwrap_or_else(|e| panic!("{e}"));
+            let crate::scenario::Serving::Llm(llm) = &s.serving else { panic!("an LLM scenario") };
+            (llm.memory, llm.replica.max_batched_tokens)
+        };
+        const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+        for (gpu, reserved_gib) in [("h100-sxm", 9.5 + 2.0), ("h200", 12.0 + 2.0)] {
+            let (m, budget) = memory(gpu);
+            let kv_and_reserve = (m.memory_bytes_per_gpu - m.weights_bytes_per_gpu) as f64;
+            let kv = m.kv_cache_bytes_per_gpu as f64;
+            // The KV cache rounds down to whole pages of one token.
+            assert!((kv_and_reserve - kv - reserved_gib * GIB).abs() < 1e6, "{gpu}: {m:?}");
+            assert_eq!(budget, 8192, "{gpu}");
+        }
+    }
+
     #[test]
     fn bad_prefix_values_are_rejected_with_their_place() {
         let (line, err) = edited("llama8b-prefix-cache.toml", "shared_prefix");

@@ -172,7 +172,8 @@ pub struct EngineSection {
     /// and KV cache). Default: 0.9.
     pub gpu_memory_utilization: Option<f64>,
     /// SGLang: fraction of GPU memory for weights and KV cache. Default:
-    /// (memory − (9.5 + tp/2) GiB) / memory.
+    /// (memory − reserve) / memory, the reserve by the GPU's memory: 9.5 +
+    /// tp/2 GiB under 90 GiB (A100, H100), 12 + tp/2 under 160 (H200), else 32.
     pub mem_fraction_static: Option<f64>,
     /// TensorRT-LLM: fraction of the memory free after loading the model
     /// that goes to the KV cache. Default: 0.9.
