@@ -181,6 +181,10 @@ pub fn read(path: &Path) -> Result<Vec<BenchRow>, BenchError> {
     Ok(rows)
 }
 
+/// GPUs of one NVLink node of the systems in the format (HGX H100 and
+/// H200): the step model prices all-reduce over NVLink only.
+const NODE_GPUS: u32 = 8;
+
 /// Engines servesim models as policies.
 pub const ENGINES: [&str; 3] = ["vllm", "sglang", "trtllm"];
 
@@ -248,6 +252,12 @@ impl BenchRow {
         }
         if self.pp > 1 {
             return not(format!("pp_size = {}: pipeline parallelism is not modeled", self.pp));
+        }
+        if self.tp > NODE_GPUS {
+            return not(format!(
+                "tp_size = {}: tensor parallelism beyond one {NODE_GPUS}-GPU NVLink node is not modeled",
+                self.tp
+            ));
         }
         if self.attention_dp > 1 {
             return not(format!(

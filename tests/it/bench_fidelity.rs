@@ -70,7 +70,8 @@ fn rows_map_to_profiles_or_say_why_not() {
 /// is `h200` (no `-sxm` profile exists), `-Instruct` anywhere in the name
 /// is dropped, a model whose experts already are fp4 keeps its own profile
 /// at `fp4`, and experts spread over more GPUs than `tp_size` (attention
-/// data parallelism) are refused with the reason.
+/// data parallelism) or tensor parallelism beyond one 8-GPU node are
+/// refused with the reason.
 #[test]
 fn aiconfigurator_names_map_to_the_shipped_profiles() {
     let dir = tempfile::tempdir().unwrap();
@@ -81,6 +82,7 @@ fn aiconfigurator_names_map_to_the_shipped_profiles() {
             "b,vllm,0.18.0,openai/gpt-oss-120b,h100_sxm,fp4,agg,256,16,4,2,1,,1,1,100,20",
             "c,vllm,0.12.0,Qwen/Qwen3-235B-A22B-FP8,h200_sxm,fp8,agg,256,16,4,1,1,,2,1,100,20",
             "d,vllm,0.12.0,meta-llama/Llama-3.1-70B,b200_sxm,fp8,agg,256,16,4,4,1,,1,1,100,20",
+            "e,trtllm,,openai/gpt-oss-120b,h200_sxm,fp4,agg,256,16,4,16,1,1,4,4,100,20",
         ],
     );
     let rows = bench::read(&path).unwrap();
@@ -94,6 +96,8 @@ fn aiconfigurator_names_map_to_the_shipped_profiles() {
     assert!(why.contains("2 GPUs for tp_size = 1") && why.contains("data-parallel"), "{why}");
     let Expressed::Not(why) = rows[3].expressed(&profiles()) else { panic!("row 3 expressed") };
     assert!(why.contains("no GPU profile `b200-sxm`"), "{why}");
+    let Expressed::Not(why) = rows[4].expressed(&profiles()) else { panic!("row 4 expressed") };
+    assert!(why.contains("tp_size = 16") && why.contains("NVLink node"), "{why}");
 }
 
 #[test]
