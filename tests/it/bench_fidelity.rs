@@ -4,7 +4,7 @@
 
 use crate::support::profiles;
 use servesim::bench::fidelity::{self, Accuracy};
-use servesim::bench::{self, Expressed};
+use servesim::bench::{self, BenchRow, Expressed};
 use std::path::{Path, PathBuf};
 
 const HEADER: &str = "id,backend,backend_version,model_path,system,precision,mode,isl,osl,batch_size,tp_size,pp_size,\
@@ -14,6 +14,14 @@ fn write(dir: &Path, rows: &[&str]) -> PathBuf {
     let path = dir.join("bench.csv");
     std::fs::write(&path, format!("{HEADER}\n{}\n", rows.join("\n"))).unwrap();
     path
+}
+
+/// Why row `i` is not expressed; a failure if it is.
+fn why_not(rows: &[BenchRow], i: usize) -> String {
+    match rows[i].expressed(&profiles()) {
+        Expressed::Not(why) => why,
+        yes => panic!("row {i} expressed: {yes:?}"),
+    }
 }
 
 #[test]
@@ -40,10 +48,7 @@ fn rows_map_to_profiles_or_say_why_not() {
     assert_eq!(rows[1].model_profile(), "qwen3-32b-fp8");
     assert_eq!(rows[3].model_profile(), "qwen3-235b-a22b-fp8", "a name already ending in its precision");
     assert_eq!(rows[4].model_profile(), "unknown-7b");
-    let why = |i: usize| match rows[i].expressed(&profiles()) {
-        Expressed::Not(why) => why,
-        yes => panic!("row {i} expressed: {yes:?}"),
-    };
+    let why = |i: usize| why_not(&rows, i);
     assert!(matches!(rows[0].expressed(&profiles()), Expressed::Yes { .. }));
     assert!(why(2).contains("disagg"));
     assert!(matches!(rows[3].expressed(&profiles()), Expressed::Yes { .. }), "expert parallelism is engine.moe_ep");
@@ -92,12 +97,10 @@ fn aiconfigurator_names_map_to_the_shipped_profiles() {
     };
     assert_eq!(expressed(0), ("h200".into(), "llama-3.1-8b-fp8".into()));
     assert_eq!(expressed(1), ("h100-sxm".into(), "gpt-oss-120b".into()));
-    let Expressed::Not(why) = rows[2].expressed(&profiles()) else { panic!("row 2 expressed") };
-    assert!(why.contains("2 GPUs for tp_size = 1") && why.contains("data-parallel"), "{why}");
-    let Expressed::Not(why) = rows[3].expressed(&profiles()) else { panic!("row 3 expressed") };
-    assert!(why.contains("no GPU profile `b200-sxm`"), "{why}");
-    let Expressed::Not(why) = rows[4].expressed(&profiles()) else { panic!("row 4 expressed") };
-    assert!(why.contains("tp_size = 16") && why.contains("NVLink node"), "{why}");
+    let why = |i: usize| why_not(&rows, i);
+    assert!(why(2).contains("2 GPUs for tp_size = 1") && why(2).contains("data-parallel"), "{}", why(2));
+    assert!(why(3).contains("no GPU profile `b200-sxm`"), "{}", why(3));
+    assert!(why(4).contains("tp_size = 16") && why(4).contains("NVLink node"), "{}", why(4));
 }
 
 #[test]
@@ -130,10 +133,7 @@ fn unreadable_rows_are_listed_not_fatal() {
         ],
     );
     let rows = bench::read(&path).unwrap();
-    let why = |i: usize| match rows[i].expressed(&profiles()) {
-        Expressed::Not(why) => why,
-        yes => panic!("row {i} expressed: {yes:?}"),
-    };
+    let why = |i: usize| why_not(&rows, i);
     assert!(why(0).contains("`isl`") && why(0).contains("`many`") && why(0).contains("integer >= 1"), "{}", why(0));
     assert!(why(1).contains("silicon_ttft_ms") && why(1).contains("milliseconds > 0"), "{}", why(1));
     assert!(why(2).contains("mode `disagg`"), "the mode is the reason, not the empty counts: {}", why(2));
