@@ -237,8 +237,8 @@ impl BenchRow {
         if let Some(base) = gpu.strip_suffix("-sxm").filter(|b| !exists("gpus", &gpu) && exists("gpus", b)) {
             gpu = base.to_string();
         }
-        if let Some(base) = self.native_precision_profile(profiles).filter(|_| !exists("models", &model)) {
-            model = base;
+        if !exists("models", &model) {
+            model = self.native_precision_profile(profiles).unwrap_or(model);
         }
         let not = |why: String| Expressed::Not(why);
         if self.mode != "agg" {
