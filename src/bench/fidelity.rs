@@ -295,6 +295,9 @@ pub fn markdown(outcomes: &[RowOutcome], source: &str, calibrated: Option<&str>)
     md.push_str("| group (engine model precision tp) | rows | TTFT MAPE | TTFT signed | TPOT MAPE | TPOT signed |\n");
     md.push_str("|---|---|---|---|---|---|\n");
     let line = |name: &str, a: Accuracy| {
+        if a.rows == 0 {
+            return format!("| {name} | 0 | — | — | — | — |\n");
+        }
         format!(
             "| {name} | {} | {:.1}% | {:+.1}% | {:.1}% | {:+.1}% |\n",
             a.rows,

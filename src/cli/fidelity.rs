@@ -150,21 +150,32 @@ fn benchmarks(file: &Path, args: &FidelityArgs) -> Result<ExitCode, Failure> {
     let dir = report::write_files(&out, &files)?;
     if !args.flags.common.quiet {
         let all = fidelity::Accuracy::of(&outcomes);
-        say!(
-            "{}: {} rows, {} simulated: TTFT MAPE {:.1}%, TPOT MAPE {:.1}% (per group in fidelity.md)",
-            file.display(),
-            rows.len(),
-            all.rows,
-            all.ttft_mape * 100.0,
-            all.tpot_mape * 100.0
-        );
-        for o in outcomes.iter().filter(|o| o.predicted.is_err()) {
+        if all.rows == 0 {
+            say!("{}: {} rows, none simulated", file.display(), rows.len());
+        } else {
+            say!(
+                "{}: {} rows, {} simulated: TTFT MAPE {:.1}%, TPOT MAPE {:.1}% (per group in fidelity.md)",
+                file.display(),
+                rows.len(),
+                all.rows,
+                all.ttft_mape * 100.0,
+                all.tpot_mape * 100.0
+            );
+        }
+        // The first few on the console; every one, with its reason, in
+        // fidelity.md and fidelity.csv.
+        const LISTED: usize = 10;
+        let not: Vec<_> = outcomes.iter().filter(|o| o.predicted.is_err()).collect();
+        for o in not.iter().take(LISTED) {
             say!(
                 "  not expressed: line {} ({}): {}",
                 o.row.line,
                 o.row.id,
                 o.predicted.as_ref().err().map_or("", |e| e)
             );
+        }
+        if not.len() > LISTED {
+            say!("  ... and {} more rows not expressed, each with its reason in fidelity.md", not.len() - LISTED);
         }
         say!("report: {}", dir.display());
     }

@@ -103,6 +103,31 @@ fn aiconfigurator_names_map_to_the_shipped_profiles() {
     assert!(why(4).contains("tp_size = 16") && why(4).contains("NVLink node"), "{}", why(4));
 }
 
+/// The console names the first ten rows not expressed and counts the rest;
+/// the report lists every one with its reason; with no row simulated there
+/// is no error to report, not a 0% one.
+#[test]
+fn the_console_lists_a_few_rows_not_expressed_and_the_report_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let tgi: Vec<String> =
+        (0..12).map(|i| format!("t{i},tgi,2.0,Qwen/Qwen3-32B,h100_sxm,,agg,256,16,4,2,1,,1,1,100,20")).collect();
+    let path = write(dir.path(), &tgi.iter().map(String::as_str).collect::<Vec<_>>());
+    let profiles = profiles().display().to_string();
+    let out = dir.path().join("out");
+    let run = crate::support::servesim(
+        &["fidelity", "--benchmarks", path.to_str().unwrap(), "--profiles", &profiles, "--out", out.to_str().unwrap()],
+        dir.path(),
+    );
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let said = format!("{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
+    assert_eq!(said.matches("  not expressed: line").count(), 10, "{said}");
+    assert!(said.contains("... and 2 more rows not expressed"), "{said}");
+    assert!(said.contains("12 rows, none simulated") && !said.contains("MAPE"), "no error over no rows: {said}");
+    let md = std::fs::read_to_string(out.join("fidelity.md")).unwrap();
+    assert_eq!(md.matches("backend `tgi`").count(), 12, "{md}");
+    assert!(md.contains("| **all simulated rows** | 0 | — | — | — | — |"), "{md}");
+}
+
 #[test]
 fn bad_benchmark_files_are_located() {
     let dir = tempfile::tempdir().unwrap();
