@@ -292,7 +292,9 @@ pub fn markdown(outcomes: &[RowOutcome], source: &str, calibrated: Option<&str>)
         all.rows,
         outcomes.len() - all.rows
     );
-    md.push_str("| group (engine model precision tp) | rows | TTFT MAPE | TTFT signed | TPOT MAPE | TPOT signed |\n");
+    md.push_str(
+        "| group (engine model precision GPU tp) | rows | TTFT MAPE | TTFT signed | TPOT MAPE | TPOT signed |\n",
+    );
     md.push_str("|---|---|---|---|---|---|\n");
     let line = |name: &str, a: Accuracy| {
         if a.rows == 0 {

@@ -223,10 +223,10 @@ impl BenchRow {
         (native.name() == precision).then_some(base)
     }
 
-    /// The group a row is reported in: engine / model / precision / tp.
+    /// The group a row is reported in: engine / model / precision / GPU / tp.
     pub fn group(&self) -> String {
         let precision = if self.precision.is_empty() { "bf16" } else { &self.precision };
-        format!("{} {} {} tp{}", self.backend, self.model_profile(), precision, self.tp)
+        format!("{} {} {} {} tp{}", self.backend, self.model_profile(), precision, self.gpu_profile(), self.tp)
     }
 
     /// Whether servesim can simulate this row with the profiles under

@@ -2,7 +2,7 @@
 //! calibrated profile; per-metric error as a table, a CSV and a CDF plot.
 //! With `--benchmarks FILE.csv`: every measured run of a benchmark file
 //! (aiconfigurator's silicon format, see `servesim::bench`) simulated and
-//! compared, per row and per engine/model/precision/tp group.
+//! compared, per row and per engine/model/precision/GPU/tp group.
 
 use super::backend::ExecutorFlags;
 use super::flags::ReplayFlags;

@@ -68,7 +68,7 @@ fn rows_map_to_profiles_or_say_why_not() {
     assert_eq!(csv.lines().count(), 8);
     assert!(csv.lines().nth(3).unwrap().ends_with("only aggregated serving (agg) is replayed"), "{csv}");
     let md = fidelity::markdown(&once, "bench.csv", None);
-    assert!(md.contains("| vllm qwen3-32b bf16 tp2 | 1 |") && md.contains("## Rows not expressed"), "{md}");
+    assert!(md.contains("| vllm qwen3-32b bf16 h100-sxm tp2 | 1 |") && md.contains("## Rows not expressed"), "{md}");
 }
 
 /// The names aiconfigurator writes map to the shipped profiles: `h200_sxm`

@@ -110,7 +110,7 @@ fn what_calibrate_writes_is_what_fidelity_reads() {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let said = run("calibrate", &["--out", "profiles/calibrated/fit.toml", "--report", "cal", "--rounds", "2"]);
-    assert!(said.contains("| vllm qwen3-32b bf16 tp2 |") && said.contains("round 1:"), "{said}");
+    assert!(said.contains("| vllm qwen3-32b bf16 h100-sxm tp2 |") && said.contains("round 1:"), "{said}");
     let profile = std::fs::read_to_string(copy.join("calibrated/fit.toml")).unwrap();
     assert!(profile.contains("[engines.trtllm]") && profile.contains("[engines.vllm]"), "{profile}");
     assert!(profile.contains("servesim calibrate --benchmarks bench.csv"), "{profile}");
