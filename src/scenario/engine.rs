@@ -7,16 +7,17 @@
 //!
 //! | | vLLM V1 (0.12) | vLLM V0 | SGLang (0.5) | TensorRT-LLM (1.0) |
 //! |---|---|---|---|---|
-//! | most sequences | 1,024 (256 under 70 GiB) | 256 | 4,096 | 2,048 |
-//! | tokens per step | 8,192 (2,048 under 70 GiB) | 8,192 | 8,192 (16,384 from 160 GiB) | 8,192 |
+//! | most sequences | 1,024 (256 under 70 GiB or on an A100) | 256 | 4,096 | 2,048 |
+//! | tokens per step | 8,192 (2,048 under 70 GiB or on an A100) | 8,192 | 8,192 (16,384 from 160 GiB) | 8,192 |
 //! | chunked prefill | on | off | on | off |
 //! | KV block (page) | 16 | 16 | 1 | 32 |
 //! | overlap scheduler | off (on from 0.14) | off | on | on |
 //! | memory rule | 0.9·M − W − profiled | same | mfs·M − W | 0.9·(M − W − 9 GB) |
 //!
 //! Sources: vLLM `vllm/engine/arg_utils.py` `EngineArgs.get_batch_defaults`
-//! (`vllm serve` on a GPU of >= 70 GiB: 8,192 batched tokens and 1,024
-//! sequences, else 2,048 and 256; V1 always chunks prefills), `CacheConfig`
+//! (`vllm serve` on a GPU of >= 70 GiB other than an A100, whose device
+//! name it checks: 8,192 batched tokens and 1,024 sequences, else 2,048 and
+//! 256; V1 always chunks prefills), `CacheConfig`
 //! (`block_size` 16, `gpu_memory_utilization` 0.9; the KV cache gets that
 //! share of memory less weights and what profiling finds,
 //! `gpu_worker.determine_available_memory`: non-torch memory, the peak of a
@@ -94,7 +95,8 @@ pub(super) fn resolve(
     let release = release(e, loc)?;
     let v0 =
         e.kind == EngineKind::Vllm && release.is_some_and(|(major, minor)| major == 0 && minor.is_none_or(|m| m < 8));
-    let big = gpu.memory_bytes as f64 >= 70.0 * GIB;
+    // vLLM keeps its small defaults on an A100 whatever its memory.
+    let big = gpu.memory_bytes as f64 >= 70.0 * GIB && !gpu.name.to_lowercase().contains("a100");
     let (seqs, tokens, chunked, block) = match (e.kind, v0) {
         (EngineKind::Vllm, true) => (256, 8192, false, 16),
         (EngineKind::Vllm, false) if big => (1024, 8192, true, 16),

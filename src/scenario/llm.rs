@@ -632,6 +632,24 @@ mod tests {
         }
     }
 
+    /// `vllm serve` sizes its step from the GPU: 1,024 sequences and 8,192
+    /// tokens on 70 GiB or more, except on an A100, whose device name keeps
+    /// it at 256 and 2,048 (`EngineArgs.get_batch_defaults`, 0.14).
+    #[test]
+    fn vllms_batch_defaults_follow_the_gpu_and_spare_the_a100() {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/vllm-closed-loop.toml");
+        let text = std::fs::read_to_string(&path).expect("the shipped closed-loop scenario");
+        let limits = |gpu: &str| {
+            let sets = vec![format!("replica.gpu={gpu}")];
+            let s = super::super::from_text(&text, &path, &sets).unwrap_or_else(|e| panic!("{e}"));
+            let crate::scenario::Serving::Llm(llm) = &s.serving else { panic!("an LLM scenario") };
+            (llm.replica.max_seqs, llm.replica.max_batched_tokens)
+        };
+        assert_eq!(limits("h100-sxm"), (1024, 8192));
+        assert_eq!(limits("h200"), (1024, 8192));
+        assert_eq!(limits("a100-80gb"), (256, 2048));
+    }
+
     #[test]
     fn bad_prefix_values_are_rejected_with_their_place() {
         let (line, err) = edited("llama8b-prefix-cache.toml", "shared_prefix");
