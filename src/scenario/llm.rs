@@ -577,6 +577,16 @@ mod tests {
         (line, err)
     }
 
+    /// The shipped closed-loop vLLM scenario's LLM pool under `sets`.
+    fn closed_loop(sets: &[String]) -> Box<crate::scenario::LlmConfig> {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/vllm-closed-loop.toml");
+        let text = std::fs::read_to_string(&path).expect("the shipped closed-loop scenario");
+        match super::super::from_text(&text, &path, sets).unwrap_or_else(|e| panic!("{e}")).serving {
+            crate::scenario::Serving::Llm(llm) => llm,
+            _ => panic!("an LLM scenario"),
+        }
+    }
+
     /// The overlap scheduler is each engine's default (on for TensorRT-LLM
     /// and SGLang; for vLLM off up to 0.13 and on from 0.14, whose
     /// `SchedulerConfig.async_scheduling` defaults to None and `VllmConfig`
@@ -585,12 +595,8 @@ mod tests {
     fn the_overlap_scheduler_follows_the_engine() {
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/vllm-closed-loop.toml");
         let text = std::fs::read_to_string(&path).expect("the shipped closed-loop scenario");
-        let overlap = |sets: &[&str]| {
-            let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-            let s = super::super::from_text(&text, &path, &sets).unwrap_or_else(|e| panic!("{e}"));
-            let crate::scenario::Serving::Llm(llm) = &s.serving else { panic!("an LLM scenario") };
-            llm.replica.overlap
-        };
+        let overlap =
+            |sets: &[&str]| closed_loop(&sets.iter().map(|s| s.to_string()).collect::<Vec<_>>()).replica.overlap;
         assert!(!overlap(&[]));
         assert!(overlap(&["engine.kind=trtllm"]));
         assert!(overlap(&["engine.kind=sglang"]));
@@ -613,12 +619,8 @@ mod tests {
     /// (`chunked_prefill_size`) is 8,192 below 160 GiB.
     #[test]
     fn sglangs_memory_rule_follows_the_gpus_tier() {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/vllm-closed-loop.toml");
-        let text = std::fs::read_to_string(&path).expect("the shipped closed-loop scenario");
         let memory = |gpu: &str| {
-            let sets = vec!["engine.kind=sglang".to_string(), format!("replica.gpu={gpu}")];
-            let s = super::super::from_text(&text, &path, &sets).unwrap_or_else(|e| panic!("{e}"));
-            let crate::scenario::Serving::Llm(llm) = &s.serving else { panic!("an LLM scenario") };
+            let llm = closed_loop(&["engine.kind=sglang".to_string(), format!("replica.gpu={gpu}")]);
             (llm.memory, llm.replica.max_batched_tokens)
         };
         const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
@@ -637,12 +639,8 @@ mod tests {
     /// it at 256 and 2,048 (`EngineArgs.get_batch_defaults`, 0.14).
     #[test]
     fn vllms_batch_defaults_follow_the_gpu_and_spare_the_a100() {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/vllm-closed-loop.toml");
-        let text = std::fs::read_to_string(&path).expect("the shipped closed-loop scenario");
         let limits = |gpu: &str| {
-            let sets = vec![format!("replica.gpu={gpu}")];
-            let s = super::super::from_text(&text, &path, &sets).unwrap_or_else(|e| panic!("{e}"));
-            let crate::scenario::Serving::Llm(llm) = &s.serving else { panic!("an LLM scenario") };
+            let llm = closed_loop(&[format!("replica.gpu={gpu}")]);
             (llm.replica.max_seqs, llm.replica.max_batched_tokens)
         };
         assert_eq!(limits("h100-sxm"), (1024, 8192));
