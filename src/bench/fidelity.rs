@@ -109,8 +109,7 @@ pub fn scenario_text(
     let mut engine_keys = if row.moe_ep > 1 { format!("moe_ep = {}\n", row.moe_ep) } else { String::new() };
     // The engine's release where the row names one (a build label such as
     // "nightly-dev" is left out: the engine's default release applies).
-    let mut release = row.backend_version.split('.').map(str::parse::<u32>);
-    if let (Some(Ok(major)), Some(Ok(minor))) = (release.next(), release.next()) {
+    if let Some((major, Some(minor))) = scenario::release_number(&row.backend_version) {
         engine_keys.push_str(&format!("version = \"{major}.{minor}\"\n"));
     }
     if run.generated_limits {

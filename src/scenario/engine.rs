@@ -29,7 +29,7 @@
 //! on GPUs under 160 GiB, 16,384 above, `page_size` 1, `mem_fraction_static`
 //! from the memory reserved for activations and CUDA graphs: (9.5 + tp/2)
 //! GiB on 80 GB parts, (12 + tp/2) GiB on the H200,
-//! [`sglang_reserved_gib`]); its running-request cap is sized from the
+//! [`sglang_tier`]); its running-request cap is sized from the
 //! memory pool, 4,096 here. TensorRT-LLM `tensorrt_llm/llmapi/llm_args.py`
 //! (`max_batch_size` 2,048, `max_num_tokens` 8,192, chunked context off)
 //! and `KvCacheConfig` (`tokens_per_block` 32, `free_gpu_memory_fraction`
@@ -101,7 +101,7 @@ pub(super) fn resolve(
         (EngineKind::Vllm, true) => (256, 8192, false, 16),
         (EngineKind::Vllm, false) if big => (1024, 8192, true, 16),
         (EngineKind::Vllm, false) => (256, 2048, true, 16),
-        (EngineKind::Sglang, _) => (4096, if gpu.memory_bytes as f64 >= 160.0 * GIB { 16384 } else { 8192 }, true, 1),
+        (EngineKind::Sglang, _) => (4096, sglang_tier(gpu.memory_bytes as f64 / GIB, tp).1, true, 1),
         (EngineKind::Trtllm, _) => (2048, 8192, false, 32),
     };
     let max_seqs = positive(loc, "engine.max_num_seqs", e.max_num_seqs.unwrap_or(seqs))?;
@@ -229,15 +229,24 @@ fn kind_name(kind: EngineKind) -> &'static str {
 /// 0.8), and its overlap default follows the release ([`overlap_default`]).
 fn release(e: &EngineSection, loc: &Locator) -> Result<Option<(u32, Option<u32>)>, ScenarioError> {
     let Some(v) = &e.version else { return Ok(None) };
-    let mut parts = v.split('.').map(str::parse::<u32>);
-    match (parts.next(), parts.next()) {
-        (Some(Ok(major)), None) => Ok(Some((major, None))),
-        (Some(Ok(major)), Some(Ok(minor))) => Ok(Some((major, Some(minor)))),
-        _ => Err(loc.error(
+    release_number(v).map(Some).ok_or_else(|| {
+        loc.error(
             "engine.version",
             format!("expected a release number such as \"0.12\", got \"{v}\""),
             "for vLLM, \"0\" selects the V0 scheduler",
-        )),
+        )
+    })
+}
+
+/// A release number's major and minor (`"0.12.0"`, `"1.0.0rc3"`: what
+/// follows the minor is not read), or None for text that does not start
+/// with one (a build label such as `"nightly-dev"`).
+pub fn release_number(text: &str) -> Option<(u32, Option<u32>)> {
+    let mut parts = text.split('.').map(str::parse::<u32>);
+    match (parts.next(), parts.next()) {
+        (Some(Ok(major)), None) => Some((major, None)),
+        (Some(Ok(major)), Some(Ok(minor))) => Some((major, Some(minor))),
+        _ => None,
     }
 }
 
@@ -311,24 +320,26 @@ fn kv_bytes_per_gpu(
     Ok(match e.kind {
         EngineKind::Vllm => e.gpu_memory_utilization.unwrap_or(0.9) * m - w - profiled,
         EngineKind::Sglang => {
-            let reserved = sglang_reserved_gib(m / GIB, tp) * GIB;
+            let reserved = sglang_tier(m / GIB, tp).0 * GIB;
             e.mem_fraction_static.unwrap_or((m - reserved) / m) * m - w
         }
         EngineKind::Trtllm => e.free_gpu_memory_fraction.unwrap_or(0.9) * (m - w - 9e9),
     })
 }
 
-/// What SGLang keeps out of `mem_fraction_static` for activations and CUDA
-/// graphs, by the GPU's memory (`server_args.py`, its memory tiers): up to
-/// 35 GiB 2.8 + tp/10 GiB; A100 and H100 (under 90 GiB) 9.5 + tp/2; H20
-/// and H200 (under 160 GiB) 12 + tp/2; larger GPUs 32 GiB.
-fn sglang_reserved_gib(memory_gib: f64, tp: u32) -> f64 {
+/// SGLang's settings by the GPU's memory (`server_args.py`, its memory
+/// tiers): the GiB it keeps out of `mem_fraction_static` for activations
+/// and CUDA graphs, and its `chunked_prefill_size`. Up to 35 GiB 2.8 +
+/// tp/10 GiB; A100 and H100 (under 90 GiB) 9.5 + tp/2; H20 and H200 (under
+/// 160 GiB) 12 + tp/2; larger GPUs 32 GiB and 16,384 tokens a step, the
+/// others 8,192 (the engine's 2,048-4,096 below 35 GiB is not followed).
+fn sglang_tier(memory_gib: f64, tp: u32) -> (f64, u32) {
     let tp = f64::from(tp);
     match memory_gib {
-        m if m < 35.0 => 2.8 + tp / 10.0,
-        m if m < 90.0 => 9.5 + tp / 2.0,
-        m if m < 160.0 => 12.0 + tp / 2.0,
-        _ => 32.0,
+        m if m < 35.0 => (2.8 + tp / 10.0, 8192),
+        m if m < 90.0 => (9.5 + tp / 2.0, 8192),
+        m if m < 160.0 => (12.0 + tp / 2.0, 8192),
+        _ => (32.0, 16384),
     }
 }
 

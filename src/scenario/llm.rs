@@ -577,10 +577,16 @@ mod tests {
         (line, err)
     }
 
-    /// The shipped closed-loop vLLM scenario's LLM pool under `sets`.
-    fn closed_loop(sets: &[String]) -> Box<crate::scenario::LlmConfig> {
+    /// The shipped closed-loop vLLM scenario: its path and text.
+    fn closed_loop_file() -> (PathBuf, String) {
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/vllm-closed-loop.toml");
         let text = std::fs::read_to_string(&path).expect("the shipped closed-loop scenario");
+        (path, text)
+    }
+
+    /// The shipped closed-loop vLLM scenario's LLM pool under `sets`.
+    fn closed_loop(sets: &[String]) -> Box<crate::scenario::LlmConfig> {
+        let (path, text) = closed_loop_file();
         match super::super::from_text(&text, &path, sets).unwrap_or_else(|e| panic!("{e}")).serving {
             crate::scenario::Serving::Llm(llm) => llm,
             _ => panic!("an LLM scenario"),
@@ -593,8 +599,7 @@ mod tests {
     /// turns that on), overridable, and a bad value is refused at its key.
     #[test]
     fn the_overlap_scheduler_follows_the_engine() {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/vllm-closed-loop.toml");
-        let text = std::fs::read_to_string(&path).expect("the shipped closed-loop scenario");
+        let (path, text) = closed_loop_file();
         let overlap =
             |sets: &[&str]| closed_loop(&sets.iter().map(|s| s.to_string()).collect::<Vec<_>>()).replica.overlap;
         assert!(!overlap(&[]));

@@ -42,6 +42,7 @@ mod station;
 mod workload;
 
 pub use autoscale::{Autoscale, ColdStart};
+pub use engine::release_number;
 pub use error::{Origin, ScenarioError};
 pub use load::{from_text, from_text_with_profiles, load, load_with_profiles, read, Scenario};
 pub use locate::Locator;
