@@ -36,7 +36,9 @@
 //!                   + shared_experts * expert
 //! expert          = 3 * hidden * expert_intermediate_size
 //! weight_bytes    = layers * dense_layer * bytes[w] / tp + vocab * hidden * bytes[act] / tp  (lm_head)
-//!                 + E/ep * (1 - (1 - k/E)^tokens) * layers * expert * bytes[experts] / moe_tp
+//!                 + hits_busiest(ep, tokens) * layers * expert * bytes[experts] / moe_tp
+//! hits_busiest    = expected experts hit on the busiest of the ep GPUs holding E/ep each
+//!                   (E (1 - (1 - k/E)^tokens) / ep when ep = 1; see [`super::moe`])
 //! gemm_flops      = 2 * layers * dense_layer / tp * tokens
 //!                 + 2 * layers * k * expert / (ep * moe_tp) * tokens
 //!                 + 2 * vocab * hidden / tp * n_seqs        (lm_head per sequence)
@@ -77,10 +79,11 @@
 //! fused_moe/`, enable all-to-all only with `mapping.enable_attention_dp`,
 //! attention data parallelism, which servesim does not express). Each GPU streams the hit
 //! experts among its `E/ep` and computes `k/(ep * moe_tp)` of each token's
-//! expert work; under uniform routing that is the same expected bytes and
-//! FLOPs as sharding every expert `tp` ways, so EP and TP replicas of equal
-//! size price alike (the load imbalance that separates them on real GPUs is
-//! not modeled).
+//! expert work, and the layer waits for the GPU that hit the most experts:
+//! at small batches an EP group streams more per GPU than the same GPUs
+//! sharding every expert (`moe_tp`), where each GPU reads a slice of every
+//! hit expert. Expert FLOPs are priced at the mean (a step of many tokens
+//! spreads them evenly; a step of few is bound by streaming, not FLOPs).
 //!
 //! Where the structure comes from: a research reproduction of 647 measured
 //! closed-loop runs (aiconfigurator's H100 silicon data: vLLM 0.12, SGLang
@@ -91,7 +94,7 @@
 //! through this model and the simulator.
 
 use super::coefficients::EngineCoefficients;
-use super::moe::Moe;
+use super::moe::BusiestExperts;
 use super::profile::{GpuProfile, ModelProfile, ProfileError};
 use super::step_cost::StepCost;
 use crate::core::llm::StepShape;
@@ -123,7 +126,8 @@ pub struct EngineStep {
     dense_weight_bytes: f64,
     /// One routed expert's bytes on this GPU, all layers.
     expert_bytes: f64,
-    routing: Option<(Moe, u32)>,
+    /// Experts hit on the busiest GPU of the expert-parallel group.
+    routing: Option<BusiestExperts>,
     dense_flops_per_token: f64,
     expert_flops_per_token: f64,
     lm_head_flops_per_seq: f64,
@@ -187,7 +191,7 @@ impl EngineStep {
             nvlink: gpu.nvlink_bandwidth_bytes_per_s,
             dense_weight_bytes: layers * dense_layer * precision.weights.bytes() / tp_f + lm_head * act / tp_f,
             expert_bytes: layers * expert * precision.expert_weights().bytes() / f64::from(moe_tp.max(1)),
-            routing: model.moe.map(|m| (m, moe_ep)),
+            routing: model.moe.map(|m| BusiestExperts::new(&m, moe_ep)),
             dense_flops_per_token: 2.0 * layers * dense_layer / tp_f,
             expert_flops_per_token: 2.0 * layers * experts_per_token * expert / shards,
             lm_head_flops_per_seq: 2.0 * lm_head / tp_f,
@@ -209,11 +213,11 @@ impl EngineStep {
         })
     }
 
-    /// Weight bytes one GPU streams in a step of `tokens` tokens: the dense
-    /// layers and lm_head, plus the expected routed experts hit.
-    pub fn weight_bytes(&self, tokens: f64) -> f64 {
-        self.dense_weight_bytes
-            + self.routing.map_or(0.0, |(moe, ep)| moe.expected_local_experts_hit(ep, tokens) * self.expert_bytes)
+    /// Weight bytes the busiest GPU streams in a step of `tokens` tokens:
+    /// the dense layers and lm_head, plus the routed experts it is expected
+    /// to hit.
+    pub fn weight_bytes(&self, tokens: u64) -> f64 {
+        self.dense_weight_bytes + self.routing.as_ref().map_or(0.0, |hits| hits.get(tokens) * self.expert_bytes)
     }
 
     /// c_req: fixed per-request time before the first token.
@@ -234,7 +238,7 @@ impl EngineStep {
         }
         let c = &self.coefficients;
         let n_seqs = s.decode_seqs.saturating_add(s.prefill_seqs) as f64;
-        let weight_bytes = self.weight_bytes(tokens);
+        let weight_bytes = self.weight_bytes(s.tokens());
         let gemm_flops =
             (self.dense_flops_per_token + self.expert_flops_per_token) * tokens + self.lm_head_flops_per_seq * n_seqs;
         let kv_read = s.prefill_cached_tokens.saturating_add(s.decode_context_tokens) as f64;
