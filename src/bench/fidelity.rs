@@ -81,6 +81,8 @@ pub struct Prediction {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RowOutcome {
     pub row: BenchRow,
+    /// The row's report group ([`BenchRow::group`]).
+    pub group: String,
     /// The prediction, or why the row is not expressed / failed to load.
     pub predicted: Result<Prediction, String>,
 }
@@ -212,6 +214,7 @@ pub fn run_all(rows: &[BenchRow], profiles: &Path, pricing: Pricing, run: Replay
     rows.par_iter()
         .map(|row| RowOutcome {
             row: row.clone(),
+            group: row.group(&profiles),
             predicted: simulate(row, &profiles, pricing, run).map_err(|why| why.replace('\n', "; ")),
         })
         .collect()
@@ -224,7 +227,7 @@ pub fn csv(outcomes: &[RowOutcome]) -> String {
     );
     for o in outcomes {
         let r = &o.row;
-        let head = format!("{},{},{},{},{},{}", r.line, quote(&r.id), quote(&r.group()), r.clients, r.isl, r.osl);
+        let head = format!("{},{},{},{},{},{}", r.line, quote(&r.id), quote(&o.group), r.clients, r.isl, r.osl);
         match &o.predicted {
             Ok(p) => {
                 let (et, ep) = relative_errors(r, p);
@@ -275,7 +278,7 @@ impl Accuracy {
 pub fn markdown(outcomes: &[RowOutcome], source: &str, calibrated: Option<&str>) -> String {
     let mut groups: BTreeMap<String, Vec<&RowOutcome>> = BTreeMap::new();
     for o in outcomes.iter().filter(|o| o.predicted.is_ok()) {
-        groups.entry(o.row.group()).or_default().push(o);
+        groups.entry(o.group.clone()).or_default().push(o);
     }
     let all = Accuracy::of(outcomes);
     let mut md = format!(
@@ -316,19 +319,12 @@ pub fn markdown(outcomes: &[RowOutcome], source: &str, calibrated: Option<&str>)
         outcomes.iter().filter_map(|o| o.errors().map(|(t, p)| (o, t.abs().max(p.abs())))).collect();
     worst.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.row.line.cmp(&b.0.row.line)));
     md.push_str("\n## Worst rows (largest of |TTFT error|, |TPOT error|)\n\n| line | group | clients | isl | osl | TTFT measured / predicted ms | TPOT measured / predicted ms |\n|---|---|---|---|---|---|---|\n");
-    for (r, p) in worst.iter().take(10).filter_map(|(o, _)| o.predicted.as_ref().ok().map(|p| (&o.row, p))) {
+    for (o, p) in worst.iter().take(10).filter_map(|(o, _)| o.predicted.as_ref().ok().map(|p| (o, p))) {
+        let r = &o.row;
         writeln!(
             md,
             "| {} | {} | {} | {} | {} | {:.1} / {:.1} | {:.2} / {:.2} |",
-            r.line,
-            r.group(),
-            r.clients,
-            r.isl,
-            r.osl,
-            r.ttft_ms,
-            p.ttft_ms,
-            r.tpot_ms,
-            p.tpot_ms
+            r.line, o.group, r.clients, r.isl, r.osl, r.ttft_ms, p.ttft_ms, r.tpot_ms, p.tpot_ms
         )
         .expect("writing to a String");
     }

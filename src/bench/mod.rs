@@ -223,15 +223,18 @@ impl BenchRow {
         (native.name() == precision).then_some(base)
     }
 
-    /// The group a row is reported in: engine / model / precision / GPU / tp.
-    pub fn group(&self) -> String {
+    /// The group a row is reported in: engine / model / precision / GPU /
+    /// tp, with the profiles the row resolves to under `profiles`.
+    pub fn group(&self, profiles: &Path) -> String {
         let precision = if self.precision.is_empty() { "bf16" } else { &self.precision };
-        format!("{} {} {} {} tp{}", self.backend, self.model_profile(), precision, self.gpu_profile(), self.tp)
+        let (gpu, model) = self.resolved_profiles(profiles);
+        format!("{} {model} {precision} {gpu} tp{}", self.backend, self.tp)
     }
 
-    /// Whether servesim can simulate this row with the profiles under
-    /// `profiles`, and if not, why.
-    pub fn expressed(&self, profiles: &Path) -> Expressed {
+    /// The GPU and model profile names the row resolves to: `h200_sxm` is
+    /// `h200` when only that profile exists, and a model falls back to its
+    /// native-precision profile.
+    fn resolved_profiles(&self, profiles: &Path) -> (String, String) {
         let exists = |dir: &str, name: &str| profiles.join(dir).join(format!("{name}.toml")).is_file();
         let (mut gpu, mut model) = (self.gpu_profile(), self.model_profile());
         if let Some(base) = gpu.strip_suffix("-sxm").filter(|b| !exists("gpus", &gpu) && exists("gpus", b)) {
@@ -240,6 +243,14 @@ impl BenchRow {
         if !exists("models", &model) {
             model = self.native_precision_profile(profiles).unwrap_or(model);
         }
+        (gpu, model)
+    }
+
+    /// Whether servesim can simulate this row with the profiles under
+    /// `profiles`, and if not, why.
+    pub fn expressed(&self, profiles: &Path) -> Expressed {
+        let exists = |dir: &str, name: &str| profiles.join(dir).join(format!("{name}.toml")).is_file();
+        let (gpu, model) = self.resolved_profiles(profiles);
         let not = |why: String| Expressed::Not(why);
         if self.mode != "agg" {
             return not(format!("mode `{}`: only aggregated serving (agg) is replayed", self.mode));

@@ -97,6 +97,9 @@ fn aiconfigurator_names_map_to_the_shipped_profiles() {
     };
     assert_eq!(expressed(0), ("h200".into(), "llama-3.1-8b-fp8".into()));
     assert_eq!(expressed(1), ("h100-sxm".into(), "gpt-oss-120b".into()));
+    // Reports group rows by the profiles they resolve to.
+    assert_eq!(rows[0].group(&profiles()), "vllm llama-3.1-8b-fp8 fp8 h200 tp1");
+    assert_eq!(rows[1].group(&profiles()), "vllm gpt-oss-120b fp4 h100-sxm tp2");
     let why = |i: usize| why_not(&rows, i);
     assert!(why(2).contains("2 GPUs for tp_size = 1") && why(2).contains("data-parallel"), "{}", why(2));
     assert!(why(3).contains("no GPU profile `b200-sxm`"), "{}", why(3));
