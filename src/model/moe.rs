@@ -24,7 +24,7 @@
 //! grows and every expert is hit. Sharding each expert over the group
 //! (`moe_tp`) has no such gap: every GPU reads a slice of every hit expert.
 //! Routing is taken as uniform; real routers favour some experts, which
-//! both lowers the distinct experts a batch hits and widens the gap.
+//! lowers the distinct experts a batch hits (not modeled).
 
 use serde::{Deserialize, Serialize};
 
