@@ -43,9 +43,13 @@
 //! `tp_size` empty): the file is still replayed, and the row is listed with
 //! the column and what was expected. A file without the format's columns,
 //! or not CSV, is an error.
+//!
+//! A measured run request by request (a trace with each request's measured
+//! latencies, [`crate::workload::measured`]) is replayed by [`replay`].
 
 pub mod fidelity;
 pub mod fit;
+pub mod replay;
 
 use crate::model::profile::ModelProfile;
 use std::path::Path;

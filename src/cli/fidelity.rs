@@ -2,17 +2,22 @@
 //! calibrated profile; per-metric error as a table, a CSV and a CDF plot.
 //! With `--benchmarks FILE.csv`: every measured run of a benchmark file
 //! (aiconfigurator's silicon format, see `servesim::bench`) simulated and
-//! compared, per row and per engine/model/precision/GPU/tp group.
+//! compared, per row and per engine/model/precision/GPU/tp group. With
+//! `--measured RUN.csv`: a measured run replayed through the scenario's
+//! engine configuration, request by request (`servesim::bench::replay`).
 
 use super::backend::ExecutorFlags;
 use super::flags::ReplayFlags;
 use super::{Failure, ScenarioFlags};
 use anyhow::anyhow;
 use clap::Args;
-use servesim::bench::{self, fidelity};
+use servesim::bench::{self, fidelity, replay};
 use servesim::live::{self, Backend};
 use servesim::model::profile::CalibratedProfile;
 use servesim::report::{self, plots};
+use servesim::scenario::Serving;
+use servesim::time::SimDuration;
+use servesim::workload::measured;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -29,6 +34,11 @@ pub struct FidelityArgs {
     /// batch_size, tp_size, silicon_ttft_ms, silicon_tpot_ms, ...): simulate every row instead of a live run.
     #[arg(long, value_name = "FILE.csv", conflicts_with = "scenario")]
     benchmarks: Option<PathBuf>,
+    /// A measured run, one completed request per row (arrival_s, prompt_tokens, output_tokens, ttft_ms,
+    /// latency_ms, optional tpot_ms): replay its arrivals and lengths through the scenario and compare TTFT, TPOT
+    /// and latency at mean/p50/p90/p99 instead of a live run.
+    #[arg(long, value_name = "RUN.csv", requires = "scenario", conflicts_with_all = ["benchmarks", "profile"])]
+    measured: Option<PathBuf>,
     #[command(flatten)]
     replay: ReplayFlags,
     /// Executor for the live run.
@@ -46,11 +56,18 @@ pub struct FidelityArgs {
 pub fn fidelity(args: FidelityArgs) -> Result<ExitCode, Failure> {
     let (scenario_path, profile) = match (&args.benchmarks, &args.scenario, &args.profile) {
         (Some(file), _, _) => return benchmarks(file, &args),
+        (None, Some(scenario), _) if args.measured.is_some() => {
+            return measured(scenario, args.measured.as_deref().unwrap_or(scenario), &args)
+        }
         (None, Some(scenario), Some(profile)) => (scenario.clone(), profile.clone()),
         (None, _, None) => {
             return Err(Failure::input(anyhow!("--profile FILE: the calibrated profile to simulate with")))
         }
-        (None, None, _) => return Err(Failure::input(anyhow!("a scenario file, or --benchmarks FILE.csv"))),
+        (None, None, _) => {
+            return Err(Failure::input(anyhow!(
+                "a scenario file (with --profile or --measured), or --benchmarks FILE.csv"
+            )))
+        }
     };
     if args.backend == Backend::Sim {
         return Err(Failure::input(anyhow!("fidelity compares a live run with the sim: use --backend cpu or cuda")));
@@ -73,7 +90,7 @@ pub fn fidelity(args: FidelityArgs) -> Result<ExitCode, Failure> {
         "{}\nsteps: {} live steps; calibrated step model vs the wall time the core saw MAPE {:.1}%, vs the \
          executor's own timing {:.1}% (the profile's overhead includes the calibrated hand-off); hand-off outside \
          the timed step {:.1} us mean\n{saturated}",
-        live::fidelity::table(&f.rows),
+        live::fidelity::table(&f.rows, "live"),
         st.count,
         st.mape_wall * 100.0,
         st.mape_executor * 100.0,
@@ -177,6 +194,74 @@ fn benchmarks(file: &Path, args: &FidelityArgs) -> Result<ExitCode, Failure> {
         if not.len() > LISTED {
             say!("  ... and {} more rows not expressed, each with its reason in fidelity.md", not.len() - LISTED);
         }
+        say!("report: {}", dir.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--measured`: the scenario replaying a measured run (its send times and
+/// lengths as the trace); each latency measured against simulated.
+fn measured(scenario_path: &Path, file: &Path, args: &FidelityArgs) -> Result<ExitCode, Failure> {
+    let run = measured::read_measured(file).map_err(Failure::input)?;
+    let trace = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+    let replay = [
+        "workload.arrival=trace".to_string(),
+        format!("workload.trace={}", toml_edit::Value::from(trace.display().to_string())),
+    ];
+    let scenario = args.flags.source(scenario_path)?.load(&replay).map_err(Failure::input)?;
+    let refuse = |why: &str| Failure::input(anyhow!("{}: {why}", scenario_path.display()));
+    if !matches!(scenario.serving, Serving::Llm(_)) {
+        return Err(refuse(
+            "--measured replays a run on one LLM serving pool (a [replica] table), not a fleet or a station",
+        ));
+    }
+    let r = &scenario.run;
+    if r.warmup > SimDuration::ZERO || r.duration.is_some() || r.max_requests.is_some() {
+        return Err(refuse(
+            "--measured compares every measured request: remove run.warmup, run.duration and run.max_requests",
+        ));
+    }
+    let leaf = format!("{}-fidelity-measured", scenario.name);
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("reports").join(leaf));
+    report::check_out(&out)?;
+    let sim = servesim::sim::run(&scenario);
+    let reference = replay::Measured::of(&run);
+    let rows = replay::compare(&reference, &sim.summary);
+    let head = format!(
+        "{} (seed {}): {} measured requests from {} replayed and simulated\n\n",
+        scenario.name,
+        scenario.seed,
+        run.len(),
+        file.display()
+    );
+    let table = live::fidelity::table(&rows, "measured");
+    if !args.flags.common.quiet {
+        print!("{head}{table}");
+    }
+    let mut csv = String::from("metric,measured,sim,error\n");
+    for r in &rows {
+        csv.push_str(&format!("{},{},{},{}\n", r.metric, r.live, r.sim, r.error));
+    }
+    let measured_curves = [("measured TTFT", &reference.ttft), ("measured TPOT", &reference.tpot)];
+    let sim_curves = sim.cdfs.iter().filter(|(n, _)| *n != "end-to-end").map(|(n, s)| (format!("sim {n}"), s));
+    let curves: Vec<(String, Vec<(f64, f64)>)> = measured_curves
+        .into_iter()
+        .map(|(n, s)| (n.to_string(), s))
+        .chain(sim_curves)
+        .map(|(label, s)| (label, s.cdf_points()))
+        .collect();
+    let series: Vec<plots::CdfSeries> =
+        curves.iter().map(|(label, points)| plots::CdfSeries { label, points }).collect();
+    let svg =
+        plots::latency_cdf_svg(&format!("{}: measured vs sim", scenario.name), &series).map_err(Failure::failed)?;
+    let files = vec![
+        ("fidelity.md", format!("# Fidelity\n\n{head}{table}").into_bytes()),
+        ("fidelity.csv", csv.into_bytes()),
+        ("fidelity_cdf.svg", svg.into_bytes()),
+        ("summary_sim.json", report::summary_json(&sim.summary).map_err(Failure::failed)?.into_bytes()),
+    ];
+    let dir = report::write_files(&out, &files)?;
+    if !args.flags.common.quiet {
         say!("report: {}", dir.display());
     }
     Ok(ExitCode::SUCCESS)

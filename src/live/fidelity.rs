@@ -75,24 +75,50 @@ pub fn step_errors(model: &StepModel, steps: &[StepTiming]) -> StepErrors {
     StepErrors { count: steps.len(), mape_executor: exe / n, mape_wall: wall / n, handoff_mean_s: gap / n }
 }
 
-/// TTFT, TPOT and end-to-end at p50/p90/p99, then throughput.
-pub fn compare(live: &Summary, sim: &Summary) -> Vec<Row> {
-    let mut rows = Vec::new();
-    let mut push = |metric: String, live: f64, sim: f64| {
-        rows.push(Row { metric, live, sim, error: if live != 0.0 { (sim - live) / live } else { f64::NAN } })
-    };
-    let latencies = |s: &Summary| -> [(&'static str, LatencySummary); 3] {
-        let (ttft, tpot) = s.llm.as_ref().map(|l| (l.ttft, l.tpot)).unwrap_or_default();
-        [("ttft", ttft), ("tpot", tpot), ("e2e", s.latency.end_to_end)]
-    };
-    for ((name, l), (_, s)) in latencies(live).into_iter().zip(latencies(sim)) {
-        push(format!("{name}_p50_s"), l.p50_s, s.p50_s);
-        push(format!("{name}_p90_s"), l.p90_s, s.p90_s);
-        push(format!("{name}_p99_s"), l.p99_s, s.p99_s);
+impl Row {
+    /// `metric` as `reference` (live or measured) and `sim` report it.
+    pub fn new(metric: String, reference: f64, sim: f64) -> Row {
+        Row {
+            metric,
+            live: reference,
+            sim,
+            error: if reference != 0.0 { (sim - reference) / reference } else { f64::NAN },
+        }
     }
-    push("completed_per_s".into(), live.throughput.completed_per_s, sim.throughput.completed_per_s);
+}
+
+/// TTFT, TPOT and end-to-end latency as a summary reports them, named as
+/// the comparison's metrics are.
+pub fn latencies(s: &Summary) -> [(&'static str, LatencySummary); 3] {
+    let (ttft, tpot) = s.llm.as_ref().map(|l| (l.ttft, l.tpot)).unwrap_or_default();
+    [("ttft", ttft), ("tpot", tpot), ("e2e", s.latency.end_to_end)]
+}
+
+/// Each latency at mean, p50, p90 and p99, `reference` against `sim`.
+pub fn compare_latencies(
+    reference: [(&'static str, LatencySummary); 3],
+    sim: [(&'static str, LatencySummary); 3],
+) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for ((name, l), (_, s)) in reference.into_iter().zip(sim) {
+        for (stat, a, b) in [
+            ("mean", l.mean_s, s.mean_s),
+            ("p50", l.p50_s, s.p50_s),
+            ("p90", l.p90_s, s.p90_s),
+            ("p99", l.p99_s, s.p99_s),
+        ] {
+            rows.push(Row::new(format!("{name}_{stat}_s"), a, b));
+        }
+    }
+    rows
+}
+
+/// TTFT, TPOT and end-to-end at mean/p50/p90/p99, then throughput.
+pub fn compare(live: &Summary, sim: &Summary) -> Vec<Row> {
+    let mut rows = compare_latencies(latencies(live), latencies(sim));
+    rows.push(Row::new("completed_per_s".into(), live.throughput.completed_per_s, sim.throughput.completed_per_s));
     let tokens = |s: &Summary| s.llm.as_ref().map_or(0.0, |l| l.tokens.output_per_s);
-    push("output_tokens_per_s".into(), tokens(live), tokens(sim));
+    rows.push(Row::new("output_tokens_per_s".into(), tokens(live), tokens(sim)));
     rows
 }
 
@@ -145,9 +171,10 @@ pub fn steps_csv(steps: &[(StepTiming, f64)]) -> String {
     out
 }
 
-/// The comparison as a Markdown table (seconds shown as ms).
-pub fn table(rows: &[Row]) -> String {
-    let mut out = String::from("| metric | live | sim | error |\n|---|---:|---:|---:|\n");
+/// The comparison as a Markdown table (seconds shown as ms), the reference
+/// column named `reference` (live, measured).
+pub fn table(rows: &[Row], reference: &str) -> String {
+    let mut out = format!("| metric | {reference} | sim | error |\n|---|---:|---:|---:|\n");
     for r in rows {
         let seconds = r.metric.ends_with("_s") && !r.metric.ends_with("_per_s");
         let (scale, unit, name) = match r.metric.strip_suffix("_s") {

@@ -8,8 +8,9 @@ use super::error::ScenarioError;
 use super::locate::Locator;
 use super::schema::{ArrivalKind, ClassNumbers, RateStep, TokenDist};
 use crate::workload::dist::Dist;
+use crate::workload::measured::read_records;
 use crate::workload::tokens::TokenSizes;
-use crate::workload::trace::{read_trace, TraceError, TraceRecord};
+use crate::workload::trace::{TraceError, TraceRecord};
 use crate::workload::{ArrivalSpec, RateSchedule};
 use std::path::Path;
 
@@ -103,13 +104,17 @@ pub(super) fn load_trace(
         Some(dir) if trace.is_relative() => dir.join(trace),
         _ => trace.to_path_buf(),
     };
-    read_trace(&resolved).map_err(|e| {
+    read_records(&resolved).map_err(|e| {
         let hint = match e {
             TraceError::Io { .. } => "relative trace paths are resolved from the scenario file's folder",
             TraceError::Row { .. } | TraceError::OutOfOrder { .. } => {
-                "fix or delete that row; a good row reads `2023-11-16 18:17:03.9799600,4808,10`"
+                "fix or delete that row; a good Azure row reads `2023-11-16 18:17:03.9799600,4808,10`, a measured \
+                 run's `0.731,2048,64,180.4,961.6` (arrival_s,prompt_tokens,output_tokens,ttft_ms,latency_ms)"
             }
-            _ => "a trace starts with the header `TIMESTAMP,ContextTokens,GeneratedTokens`, then one request per row",
+            _ => {
+                "a trace starts with the header `TIMESTAMP,ContextTokens,GeneratedTokens` (Azure) or \
+                 `arrival_s,prompt_tokens,output_tokens,ttft_ms,latency_ms` (a measured run), then one request per row"
+            }
         };
         loc.error(key, e.to_string(), hint)
     })

@@ -6,6 +6,7 @@ pub mod arrivals;
 pub mod closed_loop;
 pub mod conversations;
 pub mod dist;
+pub mod measured;
 pub mod prefixes;
 pub mod tenants;
 pub mod tokens;

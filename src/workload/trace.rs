@@ -1,4 +1,6 @@
 //! Reader for the Azure LLM inference trace format (Splitwise paper, 2023).
+//! A scenario's trace may also be a measured run
+//! ([`super::measured::read_records`] tells the two apart).
 //!
 //! # Why
 //!
@@ -116,8 +118,8 @@ pub enum TraceError {
     },
     /// The file has no data rows (it is empty or has only a header).
     #[error(
-        "{}: trace has no data rows; expected the header `TIMESTAMP,ContextTokens,GeneratedTokens` \
-         followed by at least one row (was the file truncated?)",
+        "{}: trace has no data rows; expected a header (`TIMESTAMP,ContextTokens,GeneratedTokens`, or a \
+         measured run's) followed by at least one row (was the file truncated?)",
         path.display()
     )]
     Empty {
@@ -143,7 +145,7 @@ pub enum TraceError {
     },
 }
 
-/// Reads and parses the trace file at `path`.
+/// Reads and parses the Azure trace file at `path`.
 pub fn read_trace(path: &Path) -> Result<Vec<TraceRecord>, TraceError> {
     let file = std::fs::File::open(path).map_err(|source| TraceError::Io { path: path.to_path_buf(), source })?;
     parse_trace(crate::input::Capped::new(file, crate::input::TRACE_MAX_BYTES, "trace files"), path)

@@ -40,6 +40,7 @@ mod live;
 mod llm_bad_input;
 mod llm_behaviour;
 mod llm_theory;
+mod measured_replay;
 mod mutate_scenarios;
 mod plan;
 mod profiles_anywhere;

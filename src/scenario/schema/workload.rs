@@ -17,7 +17,7 @@ pub enum ArrivalKind {
     Deterministic,
     /// Gamma-distributed gaps with squared coefficient of variation `scv` (bursty when > 1).
     Gamma,
-    /// Replay of a CSV trace in the Azure LLM inference format.
+    /// Replay of a CSV trace: the Azure LLM inference format, or a measured run's send times and lengths.
     Trace,
 }
 
@@ -33,8 +33,9 @@ pub struct WorkloadSection {
     /// Piecewise-constant rate changes: from `at` on, the rate is `rate_per_s`.
     #[serde(default)]
     pub schedule: Vec<RateStep>,
-    /// Trace CSV (`TIMESTAMP,ContextTokens,GeneratedTokens`); a relative path
-    /// is resolved from the scenario file's folder.
+    /// Trace CSV: Azure's (`TIMESTAMP,ContextTokens,GeneratedTokens`) or a
+    /// measured run (`arrival_s,prompt_tokens,output_tokens,ttft_ms,latency_ms`);
+    /// a relative path is resolved from the scenario file's folder.
     pub trace: Option<PathBuf>,
     /// Trace replay speed: 2.0 replays twice as fast. Default: 1.0.
     pub time_scale: Option<f64>,
