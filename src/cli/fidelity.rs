@@ -13,6 +13,8 @@ use anyhow::anyhow;
 use clap::Args;
 use servesim::bench::{self, fidelity, replay};
 use servesim::live::{self, Backend};
+use servesim::metrics::latency::LatencyStat;
+use servesim::metrics::recorder::Recorded;
 use servesim::model::profile::CalibratedProfile;
 use servesim::report::{self, plots};
 use servesim::scenario::Serving;
@@ -54,11 +56,11 @@ pub struct FidelityArgs {
 }
 
 pub fn fidelity(args: FidelityArgs) -> Result<ExitCode, Failure> {
+    if let (Some(scenario), Some(file)) = (&args.scenario, &args.measured) {
+        return measured(scenario, file, &args);
+    }
     let (scenario_path, profile) = match (&args.benchmarks, &args.scenario, &args.profile) {
         (Some(file), _, _) => return benchmarks(file, &args),
-        (None, Some(scenario), _) if args.measured.is_some() => {
-            return measured(scenario, args.measured.as_deref().unwrap_or(scenario), &args)
-        }
         (None, Some(scenario), Some(profile)) => (scenario.clone(), profile.clone()),
         (None, _, None) => {
             return Err(Failure::input(anyhow!("--profile FILE: the calibrated profile to simulate with")))
@@ -107,22 +109,9 @@ pub fn fidelity(args: FidelityArgs) -> Result<ExitCode, Failure> {
     if !args.flags.common.quiet {
         print!("{head}{table}");
     }
-    let mut csv = String::from("metric,live,sim,error\n");
-    for r in &f.rows {
-        csv.push_str(&format!("{},{},{},{}\n", r.metric, r.live, r.sim, r.error));
-    }
-    let curves: Vec<(String, Vec<(f64, f64)>)> = [("live", &f.live), ("sim", &f.sim)]
-        .iter()
-        .flat_map(|(run, rec)| {
-            rec.cdfs
-                .iter()
-                .filter(|(n, _)| *n != "end-to-end")
-                .map(move |(n, s)| (format!("{run} {n}"), s.cdf_points()))
-        })
-        .collect();
-    let series: Vec<plots::CdfSeries> =
-        curves.iter().map(|(label, points)| plots::CdfSeries { label, points }).collect();
-    let svg = plots::latency_cdf_svg(&format!("{}: live vs sim", scenario.name), &series).map_err(Failure::failed)?;
+    let csv = live::fidelity::csv(&f.rows, "live");
+    let curves = [("live", &f.live), ("sim", &f.sim)].into_iter().flat_map(|(run, rec)| latency_curves(run, rec));
+    let svg = cdf_svg(&format!("{}: live vs sim", scenario.name), curves.collect())?;
     let files = vec![
         ("fidelity.md", format!("# Fidelity\n\n{head}{table}").into_bytes()),
         ("fidelity.csv", csv.into_bytes()),
@@ -238,22 +227,11 @@ fn measured(scenario_path: &Path, file: &Path, args: &FidelityArgs) -> Result<Ex
     if !args.flags.common.quiet {
         print!("{head}{table}");
     }
-    let mut csv = String::from("metric,measured,sim,error\n");
-    for r in &rows {
-        csv.push_str(&format!("{},{},{},{}\n", r.metric, r.live, r.sim, r.error));
-    }
-    let measured_curves = [("measured TTFT", &reference.ttft), ("measured TPOT", &reference.tpot)];
-    let sim_curves = sim.cdfs.iter().filter(|(n, _)| *n != "end-to-end").map(|(n, s)| (format!("sim {n}"), s));
-    let curves: Vec<(String, Vec<(f64, f64)>)> = measured_curves
-        .into_iter()
-        .map(|(n, s)| (n.to_string(), s))
-        .chain(sim_curves)
-        .map(|(label, s)| (label, s.cdf_points()))
-        .collect();
-    let series: Vec<plots::CdfSeries> =
-        curves.iter().map(|(label, points)| plots::CdfSeries { label, points }).collect();
-    let svg =
-        plots::latency_cdf_svg(&format!("{}: measured vs sim", scenario.name), &series).map_err(Failure::failed)?;
+    let csv = live::fidelity::csv(&rows, "measured");
+    let measured_curves =
+        [("measured TTFT".to_string(), &reference.ttft), ("measured TPOT".to_string(), &reference.tpot)];
+    let curves = measured_curves.into_iter().chain(latency_curves("sim", &sim)).collect();
+    let svg = cdf_svg(&format!("{}: measured vs sim", scenario.name), curves)?;
     let files = vec![
         ("fidelity.md", format!("# Fidelity\n\n{head}{table}").into_bytes()),
         ("fidelity.csv", csv.into_bytes()),
@@ -265,4 +243,17 @@ fn measured(scenario_path: &Path, file: &Path, args: &FidelityArgs) -> Result<Ex
         say!("report: {}", dir.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A run's TTFT and TPOT distributions, labelled `"{run} {metric}"`.
+fn latency_curves<'a>(run: &'a str, rec: &'a Recorded) -> impl Iterator<Item = (String, &'a LatencyStat)> + 'a {
+    rec.cdfs.iter().filter(|(n, _)| *n != "end-to-end").map(move |(n, s)| (format!("{run} {n}"), s))
+}
+
+/// The CDF plot of labelled latency distributions.
+fn cdf_svg(title: &str, curves: Vec<(String, &LatencyStat)>) -> Result<String, Failure> {
+    let points: Vec<(String, Vec<(f64, f64)>)> = curves.into_iter().map(|(l, s)| (l, s.cdf_points())).collect();
+    let series: Vec<plots::CdfSeries> =
+        points.iter().map(|(label, points)| plots::CdfSeries { label, points }).collect();
+    plots::latency_cdf_svg(title, &series).map_err(Failure::failed)
 }

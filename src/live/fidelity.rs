@@ -24,9 +24,10 @@ use crate::scenario::Scenario;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     pub metric: String,
-    pub live: f64,
+    /// The live or measured value.
+    pub reference: f64,
     pub sim: f64,
-    /// `(sim − live) / live` (NaN when `live` is 0).
+    /// `(sim − reference) / reference` (NaN when `reference` is 0).
     pub error: f64,
 }
 
@@ -78,12 +79,7 @@ pub fn step_errors(model: &StepModel, steps: &[StepTiming]) -> StepErrors {
 impl Row {
     /// `metric` as `reference` (live or measured) and `sim` report it.
     pub fn new(metric: String, reference: f64, sim: f64) -> Row {
-        Row {
-            metric,
-            live: reference,
-            sim,
-            error: if reference != 0.0 { (sim - reference) / reference } else { f64::NAN },
-        }
+        Row { metric, reference, sim, error: if reference != 0.0 { (sim - reference) / reference } else { f64::NAN } }
     }
 }
 
@@ -171,6 +167,15 @@ pub fn steps_csv(steps: &[(StepTiming, f64)]) -> String {
     out
 }
 
+/// The comparison as CSV, the reference column named `reference`.
+pub fn csv(rows: &[Row], reference: &str) -> String {
+    let mut out = format!("metric,{reference},sim,error\n");
+    for r in rows {
+        out.push_str(&format!("{},{},{},{}\n", r.metric, r.reference, r.sim, r.error));
+    }
+    out
+}
+
 /// The comparison as a Markdown table (seconds shown as ms), the reference
 /// column named `reference` (live, measured).
 pub fn table(rows: &[Row], reference: &str) -> String {
@@ -183,7 +188,7 @@ pub fn table(rows: &[Row], reference: &str) -> String {
         };
         out.push_str(&format!(
             "| {name} | {:.3}{unit} | {:.3}{unit} | {:+.1}% |\n",
-            r.live * scale,
+            r.reference * scale,
             r.sim * scale,
             r.error * 100.0
         ));
