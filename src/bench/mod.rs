@@ -113,7 +113,13 @@ const REQUIRED: [&str; 12] = [
 pub fn read(path: &Path) -> Result<Vec<BenchRow>, BenchError> {
     let file = path.display().to_string();
     let err = |line: Option<usize>, message: String| BenchError { file: file.clone(), line, message };
-    let mut reader = csv::ReaderBuilder::new().flexible(false).from_path(path).map_err(|e| err(None, e.to_string()))?;
+    let text = crate::input::read_text(path, crate::input::TEXT_MAX_BYTES, "benchmark files").map_err(|e| {
+        match crate::input::NotUtf8::of(&e) {
+            Some(at) => err(Some(at.line), at.to_string()),
+            None => err(None, e.to_string()),
+        }
+    })?;
+    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(text.as_bytes());
     let header = reader.headers().map_err(|e| err(Some(1), e.to_string()))?.clone();
     let col = |name: &str| header.iter().position(|h| h == name);
     if let Some(missing) = REQUIRED.iter().find(|c| col(c).is_none()) {

@@ -90,7 +90,9 @@ pub fn read_records(path: &Path) -> Result<Vec<TraceRecord>, TraceError> {
 /// Reads a measured run, in send order.
 pub fn read_measured(path: &Path) -> Result<Vec<MeasuredRequest>, TraceError> {
     let file = std::fs::File::open(path).map_err(|source| TraceError::Io { path: path.to_path_buf(), source })?;
-    parse_measured(crate::input::Capped::new(file, crate::input::TRACE_MAX_BYTES, "trace files"), path)
+    let capped = crate::input::Capped::new(file, crate::input::TRACE_MAX_BYTES, "trace files")
+        .lines_at_most(crate::input::TRACE_LINE_MAX_BYTES as u64);
+    parse_measured(capped, path)
 }
 
 /// Parses a measured run from any reader; `path` is only used in messages.
@@ -122,8 +124,11 @@ pub fn parse_measured<R: Read>(reader: R, path: &Path) -> Result<Vec<MeasuredReq
     let mut rows: Vec<(i128, MeasuredRequest)> = Vec::new();
     for record in csv.records() {
         let record = record.map_err(|e| {
-            let row = e.position().map_or(0, |p| p.line());
-            bad(row, "record", "", format!("a row with as many fields as the header ({e})"))
+            let (row, message) = (e.position().map_or(0, |p| p.line()), e.to_string());
+            match e.into_kind() {
+                csv::ErrorKind::Io(source) => TraceError::Io { path: path.to_path_buf(), source },
+                _ => bad(row, "record", "", format!("a row with as many fields as the header ({message})")),
+            }
         })?;
         let row = record.position().map_or(0, |p| p.line());
         let field = |i: usize| record.get(i).unwrap_or("");
@@ -255,5 +260,17 @@ mod tests {
         assert!(e.contains("no data rows"), "{e}");
         let e = parse(&format!("{head}0,10,10,5,1\n")).unwrap_err().to_string();
         assert!(e.contains("line 2") && e.contains("as many fields"), "{e}");
+    }
+
+    /// A file that is not a run (one endless line) fails at the line
+    /// limit instead of buffering it whole.
+    #[test]
+    fn a_line_past_the_trace_line_limit_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.csv");
+        let long = "9".repeat(crate::input::TRACE_LINE_MAX_BYTES + 1);
+        std::fs::write(&path, format!("arrival_s,prompt_tokens,output_tokens,ttft_ms,latency_ms\n{long}\n")).unwrap();
+        let e = read_measured(&path).unwrap_err().to_string();
+        assert!(e.contains("run.csv") && e.contains("a line longer than the 4096 bytes allowed in trace files"), "{e}");
     }
 }

@@ -76,11 +76,7 @@ pub struct TraceRecord {
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
     /// The file could not be opened or read.
-    #[error(
-        "could not read trace file {}: {source} (check the path; the optional data directory \
-         ../shared/data must exist beside the repository)",
-        path.display()
-    )]
+    #[error("could not read trace file {}: {source}{}", path.display(), missing_hint(source))]
     Io {
         /// File being read.
         path: PathBuf,
@@ -143,6 +139,16 @@ pub enum TraceError {
         /// The offending timestamp text.
         found: String,
     },
+}
+
+/// Where to look when a trace file is not there.
+fn missing_hint(source: &std::io::Error) -> &'static str {
+    match source.kind() {
+        std::io::ErrorKind::NotFound => {
+            " (check the path; the optional data directory ../shared/data must exist beside the repository)"
+        }
+        _ => "",
+    }
 }
 
 /// Reads and parses the Azure trace file at `path`.

@@ -141,6 +141,9 @@ fn bad_benchmark_files_are_located() {
     std::fs::write(&path, format!("{HEADER}\na,vllm,0.12.0\n")).unwrap();
     let e = bench::read(&path).unwrap_err().to_string();
     assert!(e.contains("bench.csv:2"), "a row of the wrong width is not CSV of the format: {e}");
+    std::fs::write(&path, [format!("{HEADER}\n").as_bytes(), b"caf\xe9"].concat()).unwrap();
+    let e = bench::read(&path).unwrap_err().to_string();
+    assert!(e.contains("bench.csv:2") && e.contains("UTF-8"), "{e}");
 }
 
 /// A value a row cannot be read by makes that row not expressed, with the
