@@ -52,7 +52,6 @@ pub enum Knob {
     SeqCpu,
     PromptLayerCpu,
     LayerLatency,
-    MoeTokenTime,
     TokenStreamCpu,
     RequestOverhead,
     AllreduceHop,
@@ -71,7 +70,6 @@ impl Knob {
             Knob::SeqCpu => "seq_cpu".into(),
             Knob::PromptLayerCpu => "prompt_layer_cpu".into(),
             Knob::LayerLatency => "layer_latency".into(),
-            Knob::MoeTokenTime => "moe_token_time".into(),
             Knob::TokenStreamCpu => "token_stream_cpu".into(),
             Knob::RequestOverhead => "request_overhead".into(),
             Knob::AllreduceHop => "allreduce_hop_latency".into(),
@@ -90,7 +88,6 @@ impl Knob {
             Knob::SeqCpu => c.seq_cpu.as_secs_f64(),
             Knob::PromptLayerCpu => c.prompt_layer_cpu.as_secs_f64(),
             Knob::LayerLatency => c.layer_latency.as_secs_f64(),
-            Knob::MoeTokenTime => c.moe_token_time.as_secs_f64(),
             Knob::TokenStreamCpu => c.token_stream_cpu.as_secs_f64(),
             Knob::RequestOverhead => c.request_overhead.as_secs_f64(),
             Knob::AllreduceHop => c.allreduce_hop_latency.as_secs_f64(),
@@ -111,7 +108,6 @@ impl Knob {
             Knob::SeqCpu => c.seq_cpu = time(),
             Knob::PromptLayerCpu => c.prompt_layer_cpu = time(),
             Knob::LayerLatency => c.layer_latency = time(),
-            Knob::MoeTokenTime => c.moe_token_time = time(),
             Knob::TokenStreamCpu => c.token_stream_cpu = time(),
             Knob::RequestOverhead => c.request_overhead = time(),
             Knob::AllreduceHop => c.allreduce_hop_latency = time(),
@@ -141,7 +137,6 @@ impl Knob {
                 | Knob::SeqCpu
                 | Knob::PromptLayerCpu
                 | Knob::LayerLatency
-                | Knob::MoeTokenTime
                 | Knob::TokenStreamCpu
                 | Knob::RequestOverhead
                 | Knob::AllreduceHop
@@ -156,7 +151,6 @@ impl Knob {
             Knob::SeqCpu => 5e-6,
             Knob::PromptLayerCpu => 50e-6,
             Knob::LayerLatency => 10e-6,
-            Knob::MoeTokenTime => 20e-9,
             Knob::TokenStreamCpu => 5e-6,
             Knob::RequestOverhead => 5e-3,
             Knob::AllreduceHop => 1e-6,
@@ -166,20 +160,17 @@ impl Knob {
     }
 }
 
-/// What an engine's rows cover: the weight formats served, the models'
-/// depths (layers), and whether any model is a mixture of experts.
+/// What an engine's rows cover: the weight formats served and the models'
+/// depths (layers).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Coverage {
     pub formats: BTreeSet<Dtype>,
     pub depths: BTreeSet<u32>,
-    pub moe: bool,
 }
 
 /// The knobs fitted through the derivative for an engine whose rows cover
-/// `rows`: a GEMM rate per weight format, the time per layer only when
-/// models of different depths tell it apart from the time per step, and
-/// the time per token of an MoE layer only when some rows serve an MoE
-/// model (on dense rows it prices nothing).
+/// `rows`: a GEMM rate per weight format, and the time per layer only when
+/// models of different depths tell it apart from the time per step.
 pub fn knobs(rows: &Coverage) -> Vec<Knob> {
     let mut all = vec![
         Knob::StepCpu,
@@ -191,9 +182,6 @@ pub fn knobs(rows: &Coverage) -> Vec<Knob> {
     ];
     if rows.depths.len() > 1 {
         all.push(Knob::LayerLatency);
-    }
-    if rows.moe {
-        all.push(Knob::MoeTokenTime);
     }
     all.extend(rows.formats.iter().map(|&d| Knob::Gemm(d)));
     all.extend([Knob::Kv, Knob::Attention, Knob::Nvlink]);
@@ -222,7 +210,6 @@ pub fn neutral_start() -> EngineCoefficients {
         seq_cpu: SimDuration::from_secs_f64(20e-6),
         prompt_layer_cpu: SimDuration::from_secs_f64(200e-6),
         layer_latency: SimDuration::ZERO,
-        moe_token_time: SimDuration::ZERO,
         token_stream_cpu: SimDuration::ZERO,
         request_overhead: SimDuration::from_millis(20),
         allreduce_hop_latency: SimDuration::from_secs_f64(5e-6),
@@ -294,10 +281,9 @@ pub fn fit(
             .map_err(|e| FitError::Model { model: model.clone(), message: e.to_string() })?;
         let engine = coverage
             .entry(r.backend.clone())
-            .or_insert_with(|| Coverage { formats: BTreeSet::from([Dtype::Bf16]), ..Coverage::default() });
+            .or_insert_with(|| Coverage { formats: BTreeSet::from([Dtype::Bf16]), depths: BTreeSet::new() });
         engine.formats.insert(m.precision_or_uniform().weights);
         engine.depths.insert(m.layers);
-        engine.moe |= m.moe.is_some();
     }
     let mut profile = start.clone();
     for engine in coverage.keys() {

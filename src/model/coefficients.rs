@@ -26,13 +26,6 @@ pub struct EngineCoefficients {
     /// step's kernels one by one (c_eager). Default: 0.
     #[serde(default)]
     pub prompt_layer_cpu: SimDuration,
-    /// Time per token per mixture-of-experts layer on every GPU of the
-    /// replica: the router's top-k and the permute and un-permute of the
-    /// token's expert slots, which expert parallelism with tensor-parallel
-    /// attention does not split (every GPU holds every token) (c_moe).
-    /// Default: 0; no effect on a dense model.
-    #[serde(default)]
-    pub moe_token_time: SimDuration,
     /// Fixed time a request spends before its first token beyond the steps:
     /// tokenize, HTTP, first-token path (c_req).
     pub request_overhead: SimDuration,

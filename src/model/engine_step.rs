@@ -22,7 +22,6 @@
 //!      + seq_cpu * n_seqs                             c_seq: per sequence in the step
 //!      + layer_latency * layers                       c_layer: kernel latencies per layer
 //!      + prompt_layer_cpu * layers  (prompt tokens)   c_eager: eager launches
-//!      + moe_token_time * layers * tokens  (MoE)      c_moe: routing each token
 //!      + max(weight_bytes / HBM * weight_stream_inefficiency,
 //!            gemm_flops / PEAK[w] * gemm_inefficiency[w])
 //!      + kv_bytes / HBM * kv_inefficiency
@@ -85,18 +84,6 @@
 //! sharding every expert (`moe_tp`), where each GPU reads a slice of every
 //! hit expert. Expert FLOPs are priced at the mean (a step of many tokens
 //! spreads them evenly; a step of few is bound by streaming, not FLOPs).
-//! What every GPU does for every token is not split: the router's top-k
-//! and the permute of the token into its `k` expert slots and the
-//! un-permute that sums them back run over all the step's tokens on each
-//! rank, which keeps only its own experts (TensorRT-LLM's CUTLASS MoE
-//! kernels, `finalizeMoeRoutingKernelLauncher` in `moe_kernels.cu`: without
-//! all-to-all, one block per token of the step on every rank, zeros for
-//! the tokens whose experts are elsewhere; read in the copy onnxruntime
-//! vendors as `contrib_ops/cuda/llm`). That is a time per token and MoE
-//! layer (`moe_token_time`), and it is what keeps measured MoE decode time
-//! growing with the batch after every expert is hit (Qwen3-235B-A22B at
-//! EP8, 128-token prompts, 512-token outputs: 21.5 to 27.6 ms TPOT from 64
-//! to 128 clients, where streaming the hit experts adds nothing).
 //!
 //! Where the structure comes from: a research reproduction of 647 measured
 //! closed-loop runs (aiconfigurator's H100 silicon data: vLLM 0.12, SGLang
@@ -149,8 +136,6 @@ pub struct EngineStep {
     /// c_eager × layers: a step with prompt work.
     prompt_step_cpu_s: f64,
     layers_latency_s: f64,
-    /// Routing one token through every MoE layer (0 for a dense model).
-    moe_token_s: f64,
     attention_flops_per_key: f64,
     allreduce_latency_s: f64,
     allreduce_bytes_per_token: f64,
@@ -217,7 +202,6 @@ impl EngineStep {
                 * precision.kv_cache.bytes(),
             prompt_step_cpu_s: layers * coefficients.prompt_layer_cpu.as_secs_f64(),
             layers_latency_s: layers * coefficients.layer_latency.as_secs_f64(),
-            moe_token_s: model.moe.map_or(0.0, |_| layers * coefficients.moe_token_time.as_secs_f64()),
             attention_flops_per_key: 4.0 * layers * f64::from(model.attention_heads / tp) * f64::from(model.head_dim),
             allreduce_latency_s: if tp > 1 {
                 2.0 * layers * tp_f.log2() * coefficients.allreduce_hop_latency.as_secs_f64()
@@ -265,11 +249,7 @@ impl EngineStep {
         let kv_s = kv_bytes / self.hbm * c.kv_inefficiency;
         let attention_s = attention_flops / self.bf16_peak * c.attention_inefficiency;
         let eager_s = if s.prompt_chunks > 0 { self.prompt_step_cpu_s } else { 0.0 };
-        let overhead_s = c.step_cpu.as_secs_f64()
-            + c.seq_cpu.as_secs_f64() * n_seqs
-            + eager_s
-            + self.layers_latency_s
-            + self.moe_token_s * tokens;
+        let overhead_s = c.step_cpu.as_secs_f64() + c.seq_cpu.as_secs_f64() * n_seqs + eager_s + self.layers_latency_s;
         let comm_s =
             self.allreduce_latency_s + self.allreduce_bytes_per_token * tokens / self.nvlink * c.nvlink_inefficiency;
         let total = overhead_s + stream_s.max(gemm_s) + kv_s + attention_s + comm_s;

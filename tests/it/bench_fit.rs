@@ -63,8 +63,7 @@ fn the_fit_recovers_the_coefficients_that_made_the_runs() {
     let measured = rows(dir.path(), &measured);
     let mut start = shipped();
     let off = start.engines.get_mut("vllm").unwrap();
-    let coverage =
-        fit::Coverage { formats: [servesim::model::precision::Dtype::Bf16].into(), depths: [64].into(), moe: false };
+    let coverage = fit::Coverage { formats: [servesim::model::precision::Dtype::Bf16].into(), depths: [64].into() };
     for k in fit::knobs(&coverage) {
         let v = k.get(off);
         k.set(off, if v == k.lower() { v + k.lower().max(1e-3) * 0.3 } else { v * 1.4 });
@@ -148,17 +147,14 @@ fn files_that_cannot_be_fitted_are_refused() {
 }
 
 /// The time per layer is fitted only for an engine whose rows cover models
-/// of different depths: on one model it is the time per step again. The
-/// time per token of an MoE layer only where some rows serve an MoE model.
+/// of different depths: on one model it is the time per step again.
 #[test]
 fn the_time_per_layer_is_fitted_only_across_depths() {
     use servesim::model::precision::Dtype;
-    let one = fit::Coverage { formats: [Dtype::Bf16].into(), depths: [64].into(), moe: false };
-    let two = fit::Coverage { formats: [Dtype::Bf16, Dtype::Fp8].into(), depths: [32, 64].into(), moe: true };
+    let one = fit::Coverage { formats: [Dtype::Bf16].into(), depths: [64].into() };
+    let two = fit::Coverage { formats: [Dtype::Bf16, Dtype::Fp8].into(), depths: [32, 64].into() };
     assert!(!fit::knobs(&one).contains(&fit::Knob::LayerLatency));
     assert!(fit::knobs(&two).contains(&fit::Knob::LayerLatency));
-    assert!(!fit::knobs(&one).contains(&fit::Knob::MoeTokenTime));
-    assert!(fit::knobs(&two).contains(&fit::Knob::MoeTokenTime));
     assert!(fit::knobs(&two).contains(&fit::Knob::Gemm(Dtype::Fp8)));
     assert!(!fit::knobs(&two).contains(&fit::Knob::TokenStreamCpu), "scanned, not derived");
 }

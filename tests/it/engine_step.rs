@@ -114,51 +114,6 @@ fn per_layer_terms_charge_every_step_and_prompt_steps() {
     }
 }
 
-/// Routing a token through an MoE layer (top-k, permute, un-permute) runs
-/// on every GPU for every token of the step, whatever the expert split:
-/// `moe_token_time` adds `layers x tokens x moe_token_time` to an MoE
-/// model's step, the same at EP4 and EP8, prompt tokens included, and
-/// nothing to a dense model's.
-#[test]
-fn routing_time_charges_every_token_of_an_moe_step_on_every_gpu() {
-    let table = |extra: &str| {
-        format!(
-            "gpu = \"h100-sxm\"\n[engines.trtllm]\nstep_cpu = \"1ms\"\nseq_cpu = \"10us\"\nrequest_overhead = \"20ms\"\n\
-             allreduce_hop_latency = \"5us\"\nweight_stream_inefficiency = 1.0\nkv_inefficiency = 1.0\n\
-             attention_inefficiency = 1.0\nnvlink_inefficiency = 1.0\ngemm_inefficiency = {{ bf16 = 1.0 }}\n{extra}"
-        )
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let step = |name: &str, extra: &str, model_name: &str, par: Parallelism| {
-        let path = dir.path().join(format!("{name}.toml"));
-        std::fs::write(&path, table(extra)).unwrap();
-        let cal = CalibratedProfile::load(&path).unwrap();
-        StepModel::for_engine(&gpu("h100-sxm"), &model(model_name), par, Some(&cal), "trtllm").unwrap()
-    };
-    let routed = "moe_token_time = \"100ns\"\n";
-    let extra = |a: &StepModel, b: &StepModel, shape: &StepShape| {
-        b.cost(shape).time.as_secs_f64() - a.cost(shape).time.as_secs_f64()
-    };
-    let decode = StepShape::decode(64, 64 * 300);
-    let mixed = decode.with_prefill(1024, 0);
-    for ep in [4u32, 8] {
-        let par = Parallelism { tp: ep, moe_tp: 1, moe_ep: ep };
-        let (plain, with) =
-            (step("plain", "", "qwen3-235b-a22b-fp8", par), step("routed", routed, "qwen3-235b-a22b-fp8", par));
-        for (what, shape, tokens) in [("decode", decode, 64.0), ("decode + prompt", mixed, 64.0 + 1024.0)] {
-            let want = 94.0 * tokens * 100e-9;
-            assert!(
-                (extra(&plain, &with, &shape) - want).abs() < 2e-9,
-                "EP{ep} {what}: {}",
-                extra(&plain, &with, &shape)
-            );
-        }
-    }
-    let dense = Parallelism::tensor(2);
-    let (plain, with) = (step("plain", "", "llama-3.1-8b", dense), step("routed", routed, "llama-3.1-8b", dense));
-    assert_eq!(extra(&plain, &with, &mixed), 0.0, "a dense model routes nothing");
-}
-
 /// Acceptance: MoE weight bytes per step are the experts the batch hits.
 ///
 /// Derivation. Top-k routing picks k distinct experts of E per token, so a
