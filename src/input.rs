@@ -4,7 +4,7 @@
 //! The documented maxima:
 //! - scenario, distribution-scenario, profile, saved-sweep and benchmark
 //!   (aiconfigurator silicon CSV) files: [`TEXT_MAX_BYTES`] (64 MiB; the
-//!   shipped ones are a few KiB, aiconfigurator's 5,221-run sample 2 MiB);
+//!   shipped ones are a few KiB, aiconfigurator's 5,221-run sample 1.8 MiB);
 //! - trace files, Azure or measured runs: [`TRACE_MAX_BYTES`] (2 GiB, about
 //!   50 million rows of the Azure format), each line at most
 //!   [`TRACE_LINE_MAX_BYTES`];
@@ -32,15 +32,16 @@ pub struct Capped<R> {
     left: u64,
     limit: u64,
     what: &'static str,
-    /// Longest line offered, and the length of the line being read.
+    /// Longest line offered; the line being read (1-based) and its length.
     line_limit: u64,
     line: u64,
+    line_len: u64,
 }
 
 impl<R: Read> Capped<R> {
     /// `what` names the kind of file in the error, e.g. "scenario files".
     pub fn new(inner: R, limit: u64, what: &'static str) -> Self {
-        Capped { inner, left: limit, limit, what, line_limit: u64::MAX, line: 0 }
+        Capped { inner, left: limit, limit, what, line_limit: u64::MAX, line: 1, line_len: 0 }
     }
 
     /// Also fail once a line is longer than `bytes` (newline excluded), so
@@ -52,11 +53,15 @@ impl<R: Read> Capped<R> {
 
     fn count_lines(&mut self, read: &[u8]) -> std::io::Result<()> {
         for &b in read {
-            self.line = if b == b'\n' { 0 } else { self.line + 1 };
-            if self.line > self.line_limit {
+            if b == b'\n' {
+                (self.line, self.line_len) = (self.line + 1, 0);
+                continue;
+            }
+            self.line_len += 1;
+            if self.line_len > self.line_limit {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
-                    format!("a line longer than the {} bytes allowed in {}", self.line_limit, self.what),
+                    format!("line {} is longer than the {} bytes allowed in {}", self.line, self.line_limit, self.what),
                 ));
             }
         }
@@ -166,7 +171,7 @@ mod tests {
         let err = Capped::new(&b"ab\nabcde\n"[..], 64, "tests").lines_at_most(4).read_to_string(&mut String::new());
         let err = err.unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
-        assert!(err.to_string().contains("line longer than the 4 bytes allowed in tests"), "{err}");
+        assert!(err.to_string().contains("line 2 is longer than the 4 bytes allowed in tests"), "{err}");
     }
 
     #[test]

@@ -271,6 +271,9 @@ mod tests {
         let long = "9".repeat(crate::input::TRACE_LINE_MAX_BYTES + 1);
         std::fs::write(&path, format!("arrival_s,prompt_tokens,output_tokens,ttft_ms,latency_ms\n{long}\n")).unwrap();
         let e = read_measured(&path).unwrap_err().to_string();
-        assert!(e.contains("run.csv") && e.contains("a line longer than the 4096 bytes allowed in trace files"), "{e}");
+        assert!(
+            e.contains("run.csv") && e.contains("line 2 is longer than the 4096 bytes allowed in trace files"),
+            "{e}"
+        );
     }
 }
