@@ -51,13 +51,16 @@ impl<R: Read> Capped<R> {
         self
     }
 
+    /// Follows the lines through `read`; only a line-capped reader pays.
     fn count_lines(&mut self, read: &[u8]) -> std::io::Result<()> {
-        for &b in read {
-            if b == b'\n' {
+        if self.line_limit == u64::MAX {
+            return Ok(());
+        }
+        for (i, piece) in read.split(|&b| b == b'\n').enumerate() {
+            if i > 0 {
                 (self.line, self.line_len) = (self.line + 1, 0);
-                continue;
             }
-            self.line_len += 1;
+            self.line_len += piece.len() as u64;
             if self.line_len > self.line_limit {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
@@ -172,6 +175,10 @@ mod tests {
         let err = err.unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
         assert!(err.to_string().contains("line 2 is longer than the 4 bytes allowed in tests"), "{err}");
+        // A line split across reads is counted whole.
+        let mut capped = Capped::new(&b"ab\nabcde\n"[..], 64, "tests").lines_at_most(4);
+        let err = std::iter::repeat_with(|| capped.read(&mut [0u8; 2])).find(|r| !matches!(r, Ok(1..))).unwrap();
+        assert!(err.unwrap_err().to_string().contains("line 2 is longer"), "two bytes at a time");
     }
 
     #[test]
