@@ -119,6 +119,7 @@ impl ExecModel {
             dtype_bytes: 2,
             precision: None,
             moe: None,
+            sliding_window: None,
         }
     }
 }

@@ -65,10 +65,11 @@
 //! (`fp8_flops_per_s`, `fp4_flops_per_s`), else its bf16 rate (weight-only
 //! formats are dequantized into bf16 GEMMs). Decode attention is counted in
 //! `kv_bytes` (it reads the cache; its FLOPs hide under that read); prefill
-//! attention in `attention_flops`. The input embedding is a lookup, not
-//! streamed. Left out: sliding-window attention (gpt-oss's alternate layers
-//! are priced as full attention), MLA, pipeline parallelism, attention data
-//! parallelism, and the overlap of communication with compute.
+//! attention in `attention_flops`. A model's sliding-window layers read
+//! and attend to at most their window ([`super::window`]: the cached and
+//! attended tokens above are the layers' average). The input embedding is
+//! a lookup, not streamed. Left out: MLA, pipeline parallelism, attention
+//! data parallelism, and the overlap of communication with compute.
 //!
 //! Expert parallelism (`moe_ep` > 1, the scenario's `engine.moe_ep`) with
 //! tensor-parallel attention has no all-to-all: after attention's
@@ -97,6 +98,7 @@ use super::coefficients::EngineCoefficients;
 use super::moe::BusiestExperts;
 use super::profile::{GpuProfile, ModelProfile, ProfileError};
 use super::step_cost::StepCost;
+use super::window::{self, SlidingWindow};
 use crate::core::llm::StepShape;
 use crate::time::SimDuration;
 
@@ -137,6 +139,8 @@ pub struct EngineStep {
     prompt_step_cpu_s: f64,
     layers_latency_s: f64,
     attention_flops_per_key: f64,
+    /// The model's sliding window and its layers ([`window`]).
+    window: Option<(SlidingWindow, u32)>,
     allreduce_latency_s: f64,
     allreduce_bytes_per_token: f64,
 }
@@ -203,6 +207,7 @@ impl EngineStep {
             prompt_step_cpu_s: layers * coefficients.prompt_layer_cpu.as_secs_f64(),
             layers_latency_s: layers * coefficients.layer_latency.as_secs_f64(),
             attention_flops_per_key: 4.0 * layers * f64::from(model.attention_heads / tp) * f64::from(model.head_dim),
+            window: model.sliding_window.map(|w| (w, model.layers)),
             allreduce_latency_s: if tp > 1 {
                 2.0 * layers * tp_f.log2() * coefficients.allreduce_hop_latency.as_secs_f64()
             } else {
@@ -241,9 +246,9 @@ impl EngineStep {
         let weight_bytes = self.weight_bytes(s.tokens());
         let gemm_flops =
             (self.dense_flops_per_token + self.expert_flops_per_token) * tokens + self.lm_head_flops_per_seq * n_seqs;
-        let kv_read = s.prefill_cached_tokens.saturating_add(s.decode_context_tokens) as f64;
-        let kv_bytes = self.kv_bytes_per_token * (kv_read + tokens);
-        let attention_flops = self.attention_flops_per_key * s.prefill_attended as f64;
+        let load = window::load(self.window, s);
+        let kv_bytes = self.kv_bytes_per_token * (load.cached_read + tokens);
+        let attention_flops = self.attention_flops_per_key * load.prefill_attended;
         let stream_s = weight_bytes / self.hbm * c.weight_stream_inefficiency;
         let gemm_s = gemm_flops * self.gemm_s_per_flop;
         let kv_s = kv_bytes / self.hbm * c.kv_inefficiency;

@@ -17,6 +17,7 @@ pub mod step;
 pub mod step_cost;
 pub mod units;
 pub mod weight_strategy;
+pub mod window;
 
 pub use ps::SharedServer;
 pub use service::ServiceModel;

@@ -16,6 +16,7 @@
 use super::coefficients::EngineCoefficients;
 use super::moe::Moe;
 use super::precision::{Dtype, Precision};
+use super::window::SlidingWindow;
 use crate::time::SimDuration;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -139,6 +140,9 @@ pub struct ModelProfile {
     /// is then unused by the engine step model).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub moe: Option<Moe>,
+    /// Layers that attend to a window of recent positions only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sliding_window: Option<SlidingWindow>,
 }
 
 impl ModelProfile {
@@ -335,7 +339,8 @@ impl Profile for ModelProfile {
         if ![1, 2, 4].contains(&self.dtype_bytes) {
             return Err(("dtype_bytes", format!("expected 1, 2 or 4 bytes per element, got {}", self.dtype_bytes)));
         }
-        self.moe.map_or(Ok(()), |m| m.check())
+        self.moe.map_or(Ok(()), |m| m.check())?;
+        self.sliding_window.map_or(Ok(()), |w| w.check(self.layers))
     }
     fn set_name(&mut self, name: String) {
         self.name = name;

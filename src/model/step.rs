@@ -64,6 +64,9 @@
 //!   That overstates decode bytes by vocab x hidden / parameters (6.5% for
 //!   Llama-3-8B, 1.5% for Llama-3-70B, 0.4% for Llama-2-70B) and prefill
 //!   FLOPs by about twice that.
+//! - A model's sliding-window layers read and attend to at most their
+//!   window: `prefill_cached`, `decode_context` and `prefill_attended` above
+//!   are the layers' average ([`super::window`]).
 //! - Activation traffic and the overlap of communication with compute are
 //!   left out, and so is the attention kernels' own efficiency at long
 //!   context unless a calibrated profile has the attention term.
@@ -86,6 +89,7 @@
 use super::engine_step::{EngineStep, Parallelism};
 use super::profile::{CalibratedProfile, GpuProfile, ModelProfile, ProfileError};
 use super::step_cost::StepCost;
+use super::window::{self, SlidingWindow};
 use crate::core::llm::StepShape;
 use crate::time::SimDuration;
 
@@ -221,6 +225,8 @@ pub struct StepModel {
     kv_bytes_per_token_per_gpu: f64,
     linear_flops_per_token: f64,
     attention_flops_per_key: f64,
+    /// The model's sliding window and its layers ([`window`]).
+    window: Option<(SlidingWindow, u32)>,
     allreduces_per_step: f64,
     ring_bytes_per_token: f64,
     eff_nvlink_bandwidth: f64,
@@ -262,6 +268,7 @@ impl StepModel {
             kv_bytes_per_token_per_gpu: kv_bytes_per_token_per_gpu(model, tp) as f64,
             linear_flops_per_token: 2.0 * model.parameters as f64 / tp_f,
             attention_flops_per_key: 4.0 * layers * f64::from(model.attention_heads / tp) * f64::from(model.head_dim),
+            window: model.sliding_window.map(|w| (w, model.layers)),
             allreduces_per_step: if tp > 1 { 2.0 * layers } else { 0.0 },
             ring_bytes_per_token: 2.0 * (tp_f - 1.0) / tp_f
                 * f64::from(model.hidden_size)
@@ -338,10 +345,10 @@ impl StepModel {
         if tokens == 0.0 {
             return StepCost::default();
         }
-        let kv_read = s.prefill_cached_tokens.saturating_add(s.decode_context_tokens) as f64;
-        let kv_bytes = self.kv_bytes_per_token_per_gpu * (kv_read + tokens);
+        let load = window::load(self.window, s);
+        let kv_bytes = self.kv_bytes_per_token_per_gpu * (load.cached_read + tokens);
         let bytes = self.weight_bytes_per_gpu + kv_bytes;
-        let attended = s.prefill_attended.saturating_add(s.decode_context_tokens).saturating_add(s.decode_seqs) as f64;
+        let attended = load.prefill_attended + load.decode_context + s.decode_seqs as f64;
         let linear_flops = self.linear_flops_per_token * tokens;
         let attention_flops = self.attention_flops_per_key * attended;
         let flops = linear_flops + attention_flops;
@@ -408,6 +415,7 @@ mod tests {
             dtype_bytes: 2,
             precision: None,
             moe: None,
+            sliding_window: None,
         }
     }
 

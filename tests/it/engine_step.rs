@@ -304,6 +304,10 @@ fn bad_engine_precision_and_moe_profiles_are_located() {
     assert!(e.to_string().contains("model1.toml:"), "{e}");
     let e = load_error(dir.path(), "model2.toml", &qwen.replace("kv_cache = \"fp8\"", "kv_cache = \"fp6\""));
     assert!(e.to_string().contains("fp6") && e.to_string().contains("bf16"), "{e}");
+    let oss = std::fs::read_to_string(profiles().join("models/gpt-oss-120b.toml")).unwrap();
+    let e = load_error(dir.path(), "model3.toml", &oss.replace("layers = 18", "layers = 40"));
+    assert_eq!(e.key(), "sliding_window.layers", "{e}");
+    assert!(e.to_string().contains("model3.toml:") && e.to_string().contains("1..=36"), "{e}");
 
     let m = model("qwen3-235b-a22b-fp8");
     let bad = Parallelism { tp: 8, moe_tp: 2, moe_ep: 8 };
@@ -312,6 +316,37 @@ fn bad_engine_precision_and_moe_profiles_are_located() {
     let e = StepModel::for_engine(&gpu("h100-sxm"), &m, Parallelism { tp: 8, moe_tp: 1, moe_ep: 8 }, None, "trtllm")
         .unwrap_err();
     assert!(e.to_string().contains("[engines.trtllm]"), "{e}");
+}
+
+/// gpt-oss-120b's 18 window layers (of 36) read 128 cached positions at
+/// most: a decode step of 16 sequences with 4,000 tokens each reads, on
+/// the layers' average, (4,000 + 128) / 2 tokens per sequence, under the
+/// roofline and under the engine step model alike; its new tokens' KV is
+/// written on every layer.
+#[test]
+fn sliding_window_layers_read_their_window() {
+    let (h100, oss, cal) = (gpu("h100-sxm"), model("gpt-oss-120b"), engines());
+    let mut full = oss.clone();
+    full.sliding_window = None;
+    let per_token = servesim::model::step::kv_bytes_per_token_per_gpu(&oss, 2) as f64;
+    let shape = StepShape::decode(16, 16 * 4000);
+    for engine in [None, Some("vllm")] {
+        let step = |m: &ModelProfile| match engine {
+            None => StepModel::new(&h100, m, 2, None).unwrap(),
+            Some(e) => StepModel::for_engine(&h100, m, Parallelism::tensor(2), Some(&cal), e).unwrap(),
+        };
+        let (windowed, whole) = (step(&oss).cost(&shape), step(&full).cost(&shape));
+        assert_eq!(whole.kv_bytes_per_gpu, per_token * (16.0 * 4000.0 + 16.0), "{engine:?}");
+        let expected = per_token * (16.0 * (4000.0 + 128.0) / 2.0 + 16.0);
+        assert!((windowed.kv_bytes_per_gpu - expected).abs() <= 1e-9 * expected, "{engine:?}");
+        assert!(windowed.time < whole.time, "{engine:?}");
+    }
+    // A prompt's attention on the window layers stops at the window too.
+    let prompt = StepShape::prefill(4000, 0);
+    let (w, f) = (StepModel::new(&h100, &oss, 2, None).unwrap(), StepModel::new(&h100, &full, 2, None).unwrap());
+    let ratio = w.cost(&prompt).attention_flops_per_gpu / f.cost(&prompt).attention_flops_per_gpu;
+    let expected = (0.5 * 4000.0 * 4001.0 / 2.0 + 0.5 * 4000.0 * 128.0) / (4000.0 * 4001.0 / 2.0);
+    assert!((ratio - expected).abs() < 1e-12, "{ratio} vs {expected}");
 }
 
 /// A scenario serving `model` on `tp` H100s under TensorRT-LLM with the
