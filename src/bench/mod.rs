@@ -224,13 +224,13 @@ impl BenchRow {
 
     /// The model's own profile, without the precision suffix, when its
     /// weights (a mixture of experts: its experts) already are in the row's
-    /// precision: gpt-oss-120b ships its experts in fp4, so
+    /// precision: gpt-oss-120b ships its experts in MXFP4, so
     /// `openai/gpt-oss-120b` at `fp4` is `gpt-oss-120b`.
     fn native_precision_profile(&self, profiles: &Path) -> Option<String> {
         let precision = self.precision.to_lowercase();
         let base = self.model_profile().strip_suffix(&format!("-{precision}"))?.to_string();
         let native = ModelProfile::find(profiles, &base).ok()?.precision_or_uniform().expert_weights();
-        (native.name() == precision).then_some(base)
+        native.is_labelled(&precision).then_some(base)
     }
 
     /// The group a row is reported in: engine / model / precision / GPU /

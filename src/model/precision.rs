@@ -10,8 +10,12 @@
 
 use serde::{Deserialize, Serialize};
 
-/// An element format. fp4 and int4 are packed two per byte; their block
-/// scales (e.g. MXFP4's one byte per 32 elements) are left out.
+/// An element format. The 4-bit formats pack two values per byte; the
+/// block-scaled ones carry their scales too: MXFP4 (OCP Microscaling
+/// spec v1.0) one 8-bit exponent per 32 values, 4.25 bits a value; NVFP4
+/// one fp8 scale per 16 values, 4.5 bits (its per-tensor fp32 scale is
+/// negligible). `fp4` and `int4` count the packed values alone (a format
+/// whose scales are accounted elsewhere, or not at all).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Dtype {
@@ -19,17 +23,21 @@ pub enum Dtype {
     Bf16,
     Fp8,
     Fp4,
+    Mxfp4,
+    Nvfp4,
     Int4,
 }
 
 impl Dtype {
-    /// Bytes per element.
+    /// Bytes per element, block scales included.
     pub fn bytes(self) -> f64 {
         match self {
             Dtype::Fp32 => 4.0,
             Dtype::Bf16 => 2.0,
             Dtype::Fp8 => 1.0,
             Dtype::Fp4 | Dtype::Int4 => 0.5,
+            Dtype::Mxfp4 => 0.5 + 1.0 / 32.0,
+            Dtype::Nvfp4 => 0.5 + 1.0 / 16.0,
         }
     }
 
@@ -39,8 +47,17 @@ impl Dtype {
             Dtype::Bf16 => "bf16",
             Dtype::Fp8 => "fp8",
             Dtype::Fp4 => "fp4",
+            Dtype::Mxfp4 => "mxfp4",
+            Dtype::Nvfp4 => "nvfp4",
             Dtype::Int4 => "int4",
         }
+    }
+
+    /// Whether a benchmark's precision label names this format: its own
+    /// name, or `fp4` for any 4-bit float (aiconfigurator's label for
+    /// MXFP4 and NVFP4 checkpoints alike).
+    pub fn is_labelled(self, label: &str) -> bool {
+        label == self.name() || (label == "fp4" && matches!(self, Dtype::Fp4 | Dtype::Mxfp4 | Dtype::Nvfp4))
     }
 }
 
@@ -74,5 +91,21 @@ impl Precision {
 
     pub fn expert_weights(&self) -> Dtype {
         self.experts.unwrap_or(self.weights)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// MXFP4: 32 values of 4 bits and one 8-bit scale, 136 bits per block;
+    /// NVFP4: 16 values and one fp8 scale, 72 bits per block.
+    #[test]
+    fn block_scaled_formats_carry_their_scales() {
+        assert_eq!(Dtype::Mxfp4.bytes() * 32.0 * 8.0, 136.0);
+        assert_eq!(Dtype::Nvfp4.bytes() * 16.0 * 8.0, 72.0);
+        assert_eq!(Dtype::Fp4.bytes(), 0.5);
+        assert!(Dtype::Mxfp4.is_labelled("fp4") && Dtype::Nvfp4.is_labelled("fp4") && Dtype::Fp4.is_labelled("fp4"));
+        assert!(Dtype::Mxfp4.is_labelled("mxfp4") && !Dtype::Int4.is_labelled("fp4") && !Dtype::Fp8.is_labelled("fp4"));
     }
 }

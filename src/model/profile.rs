@@ -171,7 +171,7 @@ impl GpuProfile {
     pub fn flops_per_s(&self, dtype: Dtype) -> f64 {
         match dtype {
             Dtype::Fp8 => self.fp8_flops_per_s,
-            Dtype::Fp4 => self.fp4_flops_per_s,
+            Dtype::Fp4 | Dtype::Mxfp4 | Dtype::Nvfp4 => self.fp4_flops_per_s,
             Dtype::Fp32 | Dtype::Bf16 | Dtype::Int4 => None,
         }
         .unwrap_or(self.bf16_flops_per_s)
