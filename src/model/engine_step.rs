@@ -98,7 +98,7 @@ use super::coefficients::EngineCoefficients;
 use super::moe::BusiestExperts;
 use super::profile::{GpuProfile, ModelProfile, ProfileError};
 use super::step_cost::StepCost;
-use super::window::{self, SlidingWindow};
+use super::window::{self, WindowShare};
 use crate::core::llm::StepShape;
 use crate::time::SimDuration;
 
@@ -140,7 +140,7 @@ pub struct EngineStep {
     layers_latency_s: f64,
     attention_flops_per_key: f64,
     /// The model's sliding window and its layers ([`window`]).
-    window: Option<(SlidingWindow, u32)>,
+    window: Option<WindowShare>,
     allreduce_latency_s: f64,
     allreduce_bytes_per_token: f64,
 }
@@ -207,7 +207,7 @@ impl EngineStep {
             prompt_step_cpu_s: layers * coefficients.prompt_layer_cpu.as_secs_f64(),
             layers_latency_s: layers * coefficients.layer_latency.as_secs_f64(),
             attention_flops_per_key: 4.0 * layers * f64::from(model.attention_heads / tp) * f64::from(model.head_dim),
-            window: model.sliding_window.map(|w| (w, model.layers)),
+            window: model.sliding_window.map(|w| w.share(model.layers)),
             allreduce_latency_s: if tp > 1 {
                 2.0 * layers * tp_f.log2() * coefficients.allreduce_hop_latency.as_secs_f64()
             } else {

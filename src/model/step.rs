@@ -89,7 +89,7 @@
 use super::engine_step::{EngineStep, Parallelism};
 use super::profile::{CalibratedProfile, GpuProfile, ModelProfile, ProfileError};
 use super::step_cost::StepCost;
-use super::window::{self, SlidingWindow};
+use super::window::{self, WindowShare};
 use crate::core::llm::StepShape;
 use crate::time::SimDuration;
 
@@ -226,7 +226,7 @@ pub struct StepModel {
     linear_flops_per_token: f64,
     attention_flops_per_key: f64,
     /// The model's sliding window and its layers ([`window`]).
-    window: Option<(SlidingWindow, u32)>,
+    window: Option<WindowShare>,
     allreduces_per_step: f64,
     ring_bytes_per_token: f64,
     eff_nvlink_bandwidth: f64,
@@ -268,7 +268,7 @@ impl StepModel {
             kv_bytes_per_token_per_gpu: kv_bytes_per_token_per_gpu(model, tp) as f64,
             linear_flops_per_token: 2.0 * model.parameters as f64 / tp_f,
             attention_flops_per_key: 4.0 * layers * f64::from(model.attention_heads / tp) * f64::from(model.head_dim),
-            window: model.sliding_window.map(|w| (w, model.layers)),
+            window: model.sliding_window.map(|w| w.share(model.layers)),
             allreduces_per_step: if tp > 1 { 2.0 * layers } else { 0.0 },
             ring_bytes_per_token: 2.0 * (tp_f - 1.0) / tp_f
                 * f64::from(model.hidden_size)

@@ -51,6 +51,22 @@ impl SlidingWindow {
         }
         Ok(())
     }
+
+    /// The window against a model of `layers` layers, as the step models
+    /// price it.
+    pub fn share(self, layers: u32) -> WindowShare {
+        WindowShare {
+            fraction: f64::from(self.layers) / f64::from(layers.max(self.layers)),
+            tokens: f64::from(self.tokens),
+        }
+    }
+}
+
+/// The window layers' share of a model's layers, and their window.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WindowShare {
+    fraction: f64,
+    tokens: f64,
 }
 
 /// A step's attention work as if every layer were a full-attention layer:
@@ -66,17 +82,16 @@ pub struct AttentionLoad {
 }
 
 /// What a model's layers read and attend to in step `s` (module doc).
-pub fn load(window: Option<(SlidingWindow, u32)>, s: &StepShape) -> AttentionLoad {
+pub fn load(window: Option<WindowShare>, s: &StepShape) -> AttentionLoad {
     let (prefill_cached, context, attended) =
         (s.prefill_cached_tokens as f64, s.decode_context_tokens as f64, s.prefill_attended as f64);
-    let Some((w, layers)) = window else {
+    let Some(WindowShare { fraction: f, tokens: span }) = window else {
         return AttentionLoad {
             cached_read: prefill_cached + context,
             decode_context: context,
             prefill_attended: attended,
         };
     };
-    let (f, span) = (f64::from(w.layers) / f64::from(layers.max(w.layers)), f64::from(w.tokens));
     let mix = |full: f64, windowed: f64| (1.0 - f) * full + f * full.min(windowed);
     let prefill_cached = mix(prefill_cached, s.prefill_seqs as f64 * span);
     let decode_context = mix(context, s.decode_seqs as f64 * span);
@@ -107,13 +122,13 @@ mod tests {
     /// (2,000 + 128) / 2 = 1,064 per sequence and layer on average.
     #[test]
     fn a_window_layer_reads_at_most_the_window() {
-        let l = load(Some((GPT_OSS, 36)), &StepShape::decode(8, 16_000));
+        let l = load(Some(GPT_OSS.share(36)), &StepShape::decode(8, 16_000));
         assert_eq!(l.cached_read, 8.0 * 1064.0);
         // A prompt of 1,000 tokens from scratch attends to 1000 * 1001 / 2
         // keys on a full layer; on a window layer position p attends to
         // min(p, 128): 128 * 129 / 2 + 872 * 128 = 119,872.
         let s = StepShape::prefill(1000, 0);
-        let l = load(Some((GPT_OSS, 36)), &s);
+        let l = load(Some(GPT_OSS.share(36)), &s);
         let (full, exact_window) = (500_500.0, 119_872.0);
         assert_eq!(l.prefill_attended, 0.5 * full + 0.5 * 128_000.0, "the step-sum bound");
         assert!(
@@ -125,7 +140,7 @@ mod tests {
     /// Contexts shorter than the window are read whole.
     #[test]
     fn short_contexts_are_not_cut() {
-        let l = load(Some((GPT_OSS, 36)), &StepShape::decode(8, 800));
+        let l = load(Some(GPT_OSS.share(36)), &StepShape::decode(8, 800));
         assert_eq!(l.cached_read, 800.0);
     }
 
