@@ -19,10 +19,10 @@
 //!
 //! Exact while every sequence's context is at least the window (a
 //! benchmark's prompts of 128+ tokens against gpt-oss's 128) and a bound
-//! from above otherwise. The KV write of each new token, and the KV
-//! capacity a replica admits against, still count every layer: the
-//! engines' hybrid allocators free a window layer's blocks behind the
-//! window, which the block ledger does not model.
+//! from above otherwise. The KV write of each new token counts every
+//! layer. How much KV memory a token holds is the engine's pool rule
+//! (`scenario::engine`: vLLM V1's hybrid pool holds the full layers alone,
+//! SGLang's split 0.9 of every layer here, TensorRT-LLM every layer).
 
 use crate::core::llm::StepShape;
 use serde::{Deserialize, Serialize};

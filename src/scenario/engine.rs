@@ -13,6 +13,7 @@
 //! | KV block (page) | 16 | 16 | 1 | 32 |
 //! | overlap scheduler | off (on from 0.14) | off | on | on |
 //! | memory rule | 0.9·M − W − profiled | same | mfs·M − W | 0.9·(M − W − 9 GB) |
+//! | a token's KV, sliding window | full layers | every layer | full + 0.8 window layers | every layer |
 //!
 //! Sources: vLLM `vllm/engine/arg_utils.py` `EngineArgs.get_batch_defaults`
 //! (`vllm serve` on a GPU of >= 70 GiB other than an A100, whose device
@@ -120,7 +121,7 @@ pub(super) fn resolve(
     let weights = model.weight_bytes().div_ceil(u64::from(tp));
     let profiled = vllm_profiled_bytes(model, tp, max_batched_tokens, max_seqs);
     let kv_bytes = kv_bytes_per_gpu(e, (memory_bytes, weights as f64, profiled), tp, loc)?;
-    let per_token = step::kv_bytes_per_token_per_gpu(model, tp).max(1);
+    let per_token = pool_bytes_per_token(e.kind, v0, model, tp);
     let kv_blocks = match e.kv_blocks {
         Some(0) => {
             return Err(loc.error(
@@ -208,6 +209,29 @@ pub(super) fn parallelism(
 /// `async_scheduling` defaults to None, which `VllmConfig` turns on unless
 /// pipeline parallelism or a non-EAGLE draft method rules it out; 0.13 and
 /// earlier default it off), TensorRT-LLM and SGLang always.
+/// Bytes a token of context takes in the engine's KV pool on one GPU:
+/// every layer's keys and values, less what a model's sliding window
+/// spares. vLLM V1's hybrid allocator keeps one pool in which full-attention
+/// layers hold every token and window layers only their window, freeing
+/// older blocks (`docs/design/hybrid_kv_cache_manager.md`), so a token
+/// costs the full layers alone. SGLang splits its memory so that full
+/// tokens x full layers + 0.8 x full tokens x window layers fill it
+/// (`swa_full_tokens_ratio` 0.8 in `server_args.py`,
+/// `ModelRunner.set_num_token_hybrid`). TensorRT-LLM and vLLM V0 are priced
+/// as if every layer held every token. The window's own blocks, at most
+/// the window and one block per sequence, are left out.
+fn pool_bytes_per_token(kind: EngineKind, v0: bool, model: &ModelProfile, tp: u32) -> u64 {
+    let all = step::kv_bytes_per_token_per_gpu(model, tp).max(1);
+    let Some(window) = model.sliding_window else { return all };
+    let window_layers_held = match (kind, v0) {
+        (EngineKind::Vllm, false) => 0.0,
+        (EngineKind::Sglang, _) => 0.8,
+        _ => 1.0,
+    };
+    let (layers, windowed) = (f64::from(model.layers), f64::from(window.layers));
+    ((all as f64 * (layers - windowed + window_layers_held * windowed) / layers).ceil() as u64).max(1)
+}
+
 fn overlap_default(kind: EngineKind, release: Option<(u32, Option<u32>)>) -> bool {
     match kind {
         EngineKind::Trtllm | EngineKind::Sglang => true,

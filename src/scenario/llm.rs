@@ -639,6 +639,24 @@ mod tests {
         }
     }
 
+    /// gpt-oss-120b's window layers (18 of 36) hold 128 positions: vLLM V1's
+    /// hybrid pool charges a token for the full layers alone, SGLang's split
+    /// (0.8 window-layer tokens per full-layer token) for 0.9 of every
+    /// layer, TensorRT-LLM for every layer.
+    #[test]
+    fn a_sliding_window_spares_kv_pool_memory_as_each_engine_splits_it() {
+        let per_token = |kind: &str| {
+            let sets = [format!("engine.kind={kind}"), "replica.model=gpt-oss-120b".into(), "replica.tp=2".into()];
+            let llm = closed_loop(&sets);
+            llm.memory.kv_cache_bytes_per_gpu as f64 / llm.kv_capacity_tokens as f64
+        };
+        // 2 (K, V) x 36 layers x 4 KV heads per GPU x 64 dims x 2 bytes.
+        let every_layer = 2.0 * 36.0 * 4.0 * 64.0 * 2.0;
+        assert_eq!(per_token("vllm"), every_layer / 2.0);
+        assert!((per_token("sglang") - every_layer * 0.9).abs() < 1.0, "{}", per_token("sglang"));
+        assert_eq!(per_token("trtllm"), every_layer);
+    }
+
     /// `vllm serve` sizes its step from the GPU: 1,024 sequences and 8,192
     /// tokens on 70 GiB or more, except on an A100, whose device name keeps
     /// it at 256 and 2,048 (`EngineArgs.get_batch_defaults`, 0.14).
