@@ -218,8 +218,12 @@ pub(super) fn parallelism(
 /// tokens x full layers + 0.8 x full tokens x window layers fill it
 /// (`swa_full_tokens_ratio` 0.8 in `server_args.py`,
 /// `ModelRunner.set_num_token_hybrid`). TensorRT-LLM and vLLM V0 are priced
-/// as if every layer held every token. The window's own blocks, at most
-/// the window and one block per sequence, are left out.
+/// as if every layer held every token: TensorRT-LLM's
+/// `BlockManager::calculateWindowSizeToShare` (`kvCacheManager.cpp`) can
+/// split its pool by window size, but its own note says the block count
+/// is computed as if every layer were full attention, and no release was
+/// checked further. The window's own blocks, at most the window and one
+/// block per sequence, are left out.
 fn pool_bytes_per_token(kind: EngineKind, v0: bool, model: &ModelProfile, tp: u32) -> u64 {
     let all = step::kv_bytes_per_token_per_gpu(model, tp).max(1);
     let Some(window) = model.sliding_window else { return all };
