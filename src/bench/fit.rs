@@ -49,7 +49,7 @@ pub const TTFT_WEIGHT: f64 = 0.5;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Knob {
     StepCpu,
-    SeqCpu,
+    SeqLayer,
     PromptLayerCpu,
     LayerLatency,
     TokenStreamCpu,
@@ -67,7 +67,7 @@ impl Knob {
     pub fn key(self) -> String {
         match self {
             Knob::StepCpu => "step_cpu".into(),
-            Knob::SeqCpu => "seq_cpu".into(),
+            Knob::SeqLayer => "seq_layer_latency".into(),
             Knob::PromptLayerCpu => "prompt_layer_cpu".into(),
             Knob::LayerLatency => "layer_latency".into(),
             Knob::TokenStreamCpu => "token_stream_cpu".into(),
@@ -85,7 +85,7 @@ impl Knob {
     pub fn get(self, c: &EngineCoefficients) -> f64 {
         match self {
             Knob::StepCpu => c.step_cpu.as_secs_f64(),
-            Knob::SeqCpu => c.seq_cpu.as_secs_f64(),
+            Knob::SeqLayer => c.seq_layer_latency.as_secs_f64(),
             Knob::PromptLayerCpu => c.prompt_layer_cpu.as_secs_f64(),
             Knob::LayerLatency => c.layer_latency.as_secs_f64(),
             Knob::TokenStreamCpu => c.token_stream_cpu.as_secs_f64(),
@@ -105,7 +105,7 @@ impl Knob {
         let time = || SimDuration::from_secs_f64(v);
         match self {
             Knob::StepCpu => c.step_cpu = time(),
-            Knob::SeqCpu => c.seq_cpu = time(),
+            Knob::SeqLayer => c.seq_layer_latency = time(),
             Knob::PromptLayerCpu => c.prompt_layer_cpu = time(),
             Knob::LayerLatency => c.layer_latency = time(),
             Knob::TokenStreamCpu => c.token_stream_cpu = time(),
@@ -134,7 +134,7 @@ impl Knob {
         matches!(
             self,
             Knob::StepCpu
-                | Knob::SeqCpu
+                | Knob::SeqLayer
                 | Knob::PromptLayerCpu
                 | Knob::LayerLatency
                 | Knob::TokenStreamCpu
@@ -148,7 +148,7 @@ impl Knob {
     fn scale(self, v: f64) -> f64 {
         let floor = match self {
             Knob::StepCpu => 100e-6,
-            Knob::SeqCpu => 5e-6,
+            Knob::SeqLayer => 78e-9,
             Knob::PromptLayerCpu => 50e-6,
             Knob::LayerLatency => 10e-6,
             Knob::TokenStreamCpu => 5e-6,
@@ -174,7 +174,7 @@ pub struct Coverage {
 pub fn knobs(rows: &Coverage) -> Vec<Knob> {
     let mut all = vec![
         Knob::StepCpu,
-        Knob::SeqCpu,
+        Knob::SeqLayer,
         Knob::PromptLayerCpu,
         Knob::RequestOverhead,
         Knob::AllreduceHop,
@@ -207,7 +207,7 @@ const TOKEN_STREAM_SCAN: [f64; 9] = [0.0, 20e-6, 40e-6, 50e-6, 60e-6, 70e-6, 80e
 pub fn neutral_start() -> EngineCoefficients {
     EngineCoefficients {
         step_cpu: SimDuration::from_millis(1),
-        seq_cpu: SimDuration::from_secs_f64(20e-6),
+        seq_layer_latency: SimDuration::from_secs_f64(312e-9),
         prompt_layer_cpu: SimDuration::from_secs_f64(200e-6),
         layer_latency: SimDuration::ZERO,
         token_stream_cpu: SimDuration::ZERO,

@@ -15,8 +15,11 @@ use std::collections::BTreeMap;
 pub struct EngineCoefficients {
     /// CPU time per step: scheduling, kernel launches (c_step).
     pub step_cpu: SimDuration,
-    /// CPU time per sequence in a step: sampling, bookkeeping (c_seq).
-    pub seq_cpu: SimDuration,
+    /// Time per sequence in a step and per model layer: the work each
+    /// layer does per sequence (decode attention's per-sequence blocks and
+    /// page-table walk, per-token routing), sampling and bookkeeping
+    /// spread over the layers (c_seq).
+    pub seq_layer_latency: SimDuration,
     /// Time per model layer of every step (kernel latencies) (c_layer).
     /// Default: 0.
     #[serde(default)]

@@ -19,7 +19,7 @@
 //!
 //! ```text
 //! time = step_cpu                                     c_step: scheduler, launches
-//!      + seq_cpu * n_seqs                             c_seq: per sequence in the step
+//!      + seq_layer_latency * n_seqs * layers          c_seq: per sequence and layer
 //!      + layer_latency * layers                       c_layer: kernel latencies per layer
 //!      + prompt_layer_cpu * layers  (prompt tokens)   c_eager: eager launches
 //!      + max(weight_bytes / HBM * weight_stream_inefficiency,
@@ -138,6 +138,8 @@ pub struct EngineStep {
     /// c_eager × layers: a step with prompt work.
     prompt_step_cpu_s: f64,
     layers_latency_s: f64,
+    /// c_seq × layers: a sequence's time in a step.
+    seq_latency_s: f64,
     attention_flops_per_key: f64,
     /// The model's sliding window and its layers ([`window`]).
     window: Option<WindowShare>,
@@ -206,6 +208,7 @@ impl EngineStep {
                 * precision.kv_cache.bytes(),
             prompt_step_cpu_s: layers * coefficients.prompt_layer_cpu.as_secs_f64(),
             layers_latency_s: layers * coefficients.layer_latency.as_secs_f64(),
+            seq_latency_s: layers * coefficients.seq_layer_latency.as_secs_f64(),
             attention_flops_per_key: 4.0 * layers * f64::from(model.attention_heads / tp) * f64::from(model.head_dim),
             window: model.sliding_window.map(|w| w.share(model.layers)),
             allreduce_latency_s: if tp > 1 {
@@ -254,7 +257,7 @@ impl EngineStep {
         let kv_s = kv_bytes / self.hbm * c.kv_inefficiency;
         let attention_s = attention_flops / self.bf16_peak * c.attention_inefficiency;
         let eager_s = if s.prompt_chunks > 0 { self.prompt_step_cpu_s } else { 0.0 };
-        let overhead_s = c.step_cpu.as_secs_f64() + c.seq_cpu.as_secs_f64() * n_seqs + eager_s + self.layers_latency_s;
+        let overhead_s = c.step_cpu.as_secs_f64() + self.seq_latency_s * n_seqs + eager_s + self.layers_latency_s;
         let comm_s =
             self.allreduce_latency_s + self.allreduce_bytes_per_token * tokens / self.nvlink * c.nvlink_inefficiency;
         let total = overhead_s + stream_s.max(gemm_s) + kv_s + attention_s + comm_s;

@@ -42,7 +42,7 @@ fn engine_terms_add_up() {
     let text = r#"gpu = "h100-sxm"
 [engines.vllm]
 step_cpu = "1ms"
-seq_cpu = "10us"
+seq_layer_latency = "300ns"
 request_overhead = "20ms"
 allreduce_hop_latency = "5us"
 weight_stream_inefficiency = 1.0
@@ -65,7 +65,7 @@ gemm_inefficiency = { bf16 = 1.0 }
     let gemm = 2.0 * l * dense_layer / 2.0 * seqs + 2.0 * v * h / 2.0 * seqs;
     let kv = 2.0 * l * 4.0 * 128.0 * 2.0 * (context + seqs);
     let expected = 1e-3
-        + 10e-6 * seqs
+        + 300e-9 * l * seqs
         + (weights / 3.35e12).max(gemm / 989e12)
         + kv / 3.35e12
         + 2.0 * l * 1.0 * 5e-6
@@ -83,7 +83,7 @@ gemm_inefficiency = { bf16 = 1.0 }
 fn per_layer_terms_charge_every_step_and_prompt_steps() {
     let table = |extra: &str| {
         format!(
-            "gpu = \"h100-sxm\"\n[engines.vllm]\nstep_cpu = \"1ms\"\nseq_cpu = \"10us\"\nrequest_overhead = \"20ms\"\n\
+            "gpu = \"h100-sxm\"\n[engines.vllm]\nstep_cpu = \"1ms\"\nseq_layer_latency = \"300ns\"\nrequest_overhead = \"20ms\"\n\
              allreduce_hop_latency = \"5us\"\nweight_stream_inefficiency = 1.0\nkv_inefficiency = 1.0\n\
              attention_inefficiency = 1.0\nnvlink_inefficiency = 1.0\ngemm_inefficiency = {{ bf16 = 1.0 }}\n{extra}"
         )
