@@ -59,7 +59,12 @@
 //! `layer_latency` is the per-layer floor every step pays (kernel launch
 //! gaps and tails inside a graph); it is fitted only for an engine whose
 //! rows cover models of different depths, since for one model it cannot
-//! be told apart from `step_cpu`.
+//! be told apart from `step_cpu`. `seq_layer_latency` is what a sequence
+//! adds to a step, per layer: the measured time per added sequence grows
+//! with the model's depth (TensorRT-LLM's models of 32, 64 and 94 layers),
+//! as the decode kernels' per-sequence work does (attention's blocks per
+//! sequence and page-table walk, routing); for an engine measured on one
+//! model it is a time per sequence.
 //!
 //! `PEAK[w]` is the GPU's dense rate for the weight format when it has one
 //! (`fp8_flops_per_s`, `fp4_flops_per_s`), else its bf16 rate (weight-only
