@@ -22,7 +22,8 @@
 //! from above otherwise. The KV write of each new token counts every
 //! layer. How much KV memory a token holds is the engine's pool rule
 //! (`scenario::engine`: vLLM V1's hybrid pool holds the full layers alone,
-//! SGLang's split 0.9 of every layer here, TensorRT-LLM every layer).
+//! SGLang's split the full layers and 0.8 of the window layers,
+//! TensorRT-LLM every layer).
 
 use crate::core::llm::StepShape;
 use serde::{Deserialize, Serialize};
