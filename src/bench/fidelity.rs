@@ -13,7 +13,9 @@
 //! rows. aiconfigurator's benchmark script runs aiperf in concurrency mode
 //! with `20 x concurrency` requests after `2 x concurrency` warm-up
 //! requests; aiperf starts the measured phase once the warm-up's requests
-//! are answered, every client at once. The engine serves with the limits
+//! are answered, every client at once (`_wait_for_phase_completion` in
+//! ai-dynamo/aiperf's `aiperf/timing/credit_issuing_strategy.py`). The
+//! engine serves with the limits
 //! aiconfigurator's generator writes into a benchmark configuration
 //! ([`generated_limits`]). All three are flags of `servesim fidelity` for
 //! files measured another way.
