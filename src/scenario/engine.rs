@@ -204,11 +204,6 @@ pub(super) fn parallelism(
     Ok(Parallelism { tp, moe_tp: tp / ep, moe_ep: ep })
 }
 
-/// Whether the engine's release overlaps planning a step with running the
-/// previous one by default: vLLM from 0.14 (its `SchedulerConfig`'s
-/// `async_scheduling` defaults to None, which `VllmConfig` turns on unless
-/// pipeline parallelism or a non-EAGLE draft method rules it out; 0.13 and
-/// earlier default it off), TensorRT-LLM and SGLang always.
 /// Bytes a token of context takes in the engine's KV pool on one GPU:
 /// every layer's keys and values, less what a model's sliding window
 /// spares. vLLM V1's hybrid allocator keeps one pool in which full-attention
@@ -236,6 +231,11 @@ fn pool_bytes_per_token(kind: EngineKind, v0: bool, model: &ModelProfile, tp: u3
     ((all as f64 * (layers - windowed + window_layers_held * windowed) / layers).ceil() as u64).max(1)
 }
 
+/// Whether the engine's release overlaps planning a step with running the
+/// previous one by default: vLLM from 0.14 (its `SchedulerConfig`'s
+/// `async_scheduling` defaults to None, which `VllmConfig` turns on unless
+/// pipeline parallelism or a non-EAGLE draft method rules it out; 0.13 and
+/// earlier default it off), TensorRT-LLM and SGLang always.
 fn overlap_default(kind: EngineKind, release: Option<(u32, Option<u32>)>) -> bool {
     match kind {
         EngineKind::Trtllm | EngineKind::Sglang => true,
